@@ -1,0 +1,120 @@
+//! Daemon configuration: command-line flags and environment variables (clap), and their checks.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use crate::Error;
+
+/// Command-line flags of `processd`. Every flag also reads an environment variable.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "processd",
+    version,
+    about = "The sandbox process API daemon (Daytona toolbox compatible)."
+)]
+pub struct Cli {
+    /// Address to listen on. Port 0 picks a free port; the bound address is printed on start.
+    #[arg(long, env = "PROCESSD_LISTEN", default_value = "127.0.0.1:2280")]
+    pub listen: SocketAddr,
+    /// Bearer token required on every route (WebSocket upgrades included). Required for a
+    /// non-loopback listen address.
+    #[arg(long, env = "PROCESSD_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Default working directory for commands, sessions, PTYs and interpreter contexts.
+    #[arg(long, env = "PROCESSD_WORKDIR")]
+    pub workdir: Option<PathBuf>,
+    /// Directory for command logs and records (default: `$HOME/.processd`).
+    #[arg(long, env = "PROCESSD_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Python interpreter for code-run and interpreter contexts (default: resolved from PATH).
+    #[arg(long, env = "PROCESSD_PYTHON")]
+    pub python: Option<PathBuf>,
+    /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `process_daemon=debug`.
+    #[arg(long, env = "PROCESSD_LOG", default_value = "info")]
+    pub log_level: String,
+    /// Cap on the output one exec/code-run keeps in its response, in bytes.
+    #[arg(long, env = "PROCESSD_MAX_OUTPUT_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub max_output_bytes: u64,
+    /// Cap on one session command's on-disk log, in bytes.
+    #[arg(long, env = "PROCESSD_MAX_LOG_BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub max_log_bytes: u64,
+    /// Entrypoint command: when given, runs in the `entrypoint` session.
+    #[arg(trailing_var_arg = true)]
+    pub entrypoint: Vec<String>,
+}
+
+/// The daemon's validated configuration. Build it with [`Config::new`] (tests, embedding) or
+/// [`Config::from_cli`] (the binary), then adjust the public fields.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Bearer token required on every route, if set.
+    pub token: Option<String>,
+    /// Default working directory.
+    pub workdir: PathBuf,
+    /// Directory for command logs and records.
+    pub state_dir: PathBuf,
+    /// Python interpreter override.
+    pub python: Option<PathBuf>,
+    /// Cap on the output one exec/code-run keeps, in bytes.
+    pub max_output_bytes: u64,
+    /// Cap on one session command's on-disk log, in bytes.
+    pub max_log_bytes: u64,
+    /// Entrypoint argv (empty: no entrypoint session).
+    pub entrypoint: Vec<String>,
+}
+
+impl Config {
+    /// A configuration for an embedded or test daemon: loopback port 0, no token, the given
+    /// working and state directories, defaults for the rest.
+    pub fn new(workdir: impl Into<PathBuf>, state_dir: impl Into<PathBuf>) -> Config {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            token: None,
+            workdir: workdir.into(),
+            state_dir: state_dir.into(),
+            python: None,
+            max_output_bytes: 16 * 1024 * 1024,
+            max_log_bytes: 256 * 1024 * 1024,
+            entrypoint: Vec::new(),
+        }
+    }
+
+    /// Builds and checks the configuration from parsed flags.
+    pub fn from_cli(cli: Cli) -> Result<Config, Error> {
+        let workdir = match cli.workdir {
+            Some(dir) => dir,
+            None => std::env::current_dir()
+                .map_err(|e| Error::Config(format!("cannot read the current directory: {e}")))?,
+        };
+        let state_dir = match cli.state_dir {
+            Some(dir) => dir,
+            None => {
+                let home =
+                    std::env::var_os("HOME").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
+                home.join(".processd")
+            }
+        };
+        let token = cli.token.filter(|t| !t.is_empty());
+        if !cli.listen.ip().is_loopback() && token.is_none() {
+            return Err(Error::Config(format!(
+                "refusing to listen on non-loopback address {} without a token: set --token or PROCESSD_TOKEN",
+                cli.listen
+            )));
+        }
+        Ok(Config {
+            listen: cli.listen,
+            token,
+            workdir,
+            state_dir,
+            python: cli.python,
+            max_output_bytes: cli.max_output_bytes,
+            max_log_bytes: cli.max_log_bytes,
+            entrypoint: cli.entrypoint,
+        })
+    }
+}

@@ -1,0 +1,127 @@
+//! The [`Daemon`] handle, the TCP accept loop ([`serve`], [`run`]) and logging setup.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+
+use crate::{interpreter, pty, Config, DaemonService, Error};
+
+/// A running daemon: configuration plus the registries of sessions, PTYs and interpreter
+/// contexts. Cheap to clone (an `Arc`); must be created inside a tokio runtime.
+#[derive(Clone)]
+pub struct Daemon {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: Config,
+    pub(crate) pty: pty::PtyManager,
+    pub(crate) interpreter: interpreter::InterpreterManager,
+}
+
+impl Daemon {
+    /// Creates the daemon's state (state directory, registries). Call inside a tokio runtime.
+    pub fn new(config: Config) -> Result<Daemon, Error> {
+        std::fs::create_dir_all(&config.state_dir).map_err(|e| {
+            Error::io(
+                format!("cannot create state dir {}", config.state_dir.display()),
+                e,
+            )
+        })?;
+        let pty = pty::PtyManager::new(&config);
+        let interpreter = interpreter::InterpreterManager::new(&config);
+        Ok(Daemon {
+            inner: Arc::new(Inner {
+                config,
+                pty,
+                interpreter,
+            }),
+        })
+    }
+
+    /// The daemon's configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The request service (hyper and tower), routing every endpoint.
+    pub fn service(&self) -> DaemonService {
+        DaemonService::new(self.clone())
+    }
+
+    /// Serves HTTP/1.1 (with upgrades) on one connection until it closes.
+    pub async fn serve_connection<I>(&self, io: I) -> Result<(), hyper::Error>
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        hyper::server::conn::http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(std::time::Duration::from_secs(10))
+            .serve_connection(TokioIo::new(io), self.service())
+            .with_upgrades()
+            .await
+    }
+
+    /// Stops everything the daemon started (sessions, PTYs, interpreter workers).
+    pub async fn shutdown(&self) {
+        self.inner.pty.shutdown().await;
+        self.inner.interpreter.shutdown().await;
+    }
+}
+
+/// Accepts connections on `listener` forever, serving each with `daemon`.
+pub async fn serve(listener: TcpListener, daemon: Daemon) -> Result<(), Error> {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(conn) => conn,
+            Err(err) => {
+                // EMFILE and friends: back off briefly instead of spinning.
+                tracing::warn!(error = %err, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let daemon = daemon.clone();
+        tokio::spawn(async move {
+            if let Err(err) = daemon.serve_connection(stream).await {
+                tracing::debug!(%peer, error = %err, "connection ended with an error");
+            }
+        });
+    }
+}
+
+/// Binds `config.listen`, prints the bound address on stdout, and serves until SIGINT/SIGTERM.
+pub async fn run(config: Config) -> Result<(), Error> {
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| Error::io(format!("cannot listen on {}", config.listen), e))?;
+    let addr: SocketAddr = listener
+        .local_addr()
+        .map_err(|e| Error::io("cannot read the bound address", e))?;
+    let daemon = Daemon::new(config)?;
+    println!("processd listening on http://{addr}");
+    tracing::info!(%addr, "listening");
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| Error::io("cannot install the SIGTERM handler", e))?;
+    tokio::select! {
+        res = serve(listener, daemon.clone()) => res?,
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+        _ = sigterm.recv() => tracing::info!("SIGTERM: shutting down"),
+    }
+    daemon.shutdown().await;
+    Ok(())
+}
+
+/// Installs the `tracing` subscriber (stderr) with the given filter.
+pub fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,3 @@
+//! Integration tests for `processd`: a real daemon on 127.0.0.1 port 0.
+
+mod support;

@@ -1,0 +1,2 @@
+//! Pluggable transports for the sandbox process API.
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! The sandbox process API client.
+#![forbid(unsafe_code)]

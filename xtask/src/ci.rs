@@ -1,0 +1,60 @@
+//! `cargo xtask ci`: everything CI checks, in the order a failure is cheapest to find.
+
+use crate::util::{cargo, ensure_venv, root, sh};
+
+/// Runs fmt, clippy, tidy, the test suites (with the compat venv's Python for chart capture),
+/// the official-SDK compatibility suite and the examples.
+fn run_ci_steps(python: &std::path::Path) -> Result<(), String> {
+    sh(cargo().args(["fmt", "--all", "--check"]))?;
+    sh(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    crate::tidy::run()?;
+    sh(cargo()
+        .args(["test", "--workspace", "--all-targets"])
+        .env("PROCESSD_PYTHON", python))?;
+    sh(cargo()
+        .args(["test", "--workspace", "--doc"])
+        .env("PROCESSD_PYTHON", python))?;
+    crate::compat::run_with(python)?;
+    run_examples(python)?;
+    Ok(())
+}
+
+pub(crate) fn run(_args: &[String]) -> Result<(), String> {
+    let python = ensure_venv()?;
+    run_ci_steps(&python)?;
+    eprintln!("xtask ci: all checks passed");
+    Ok(())
+}
+
+/// Runs every example of the `process` crate (they use the embedded daemon).
+fn run_examples(python: &std::path::Path) -> Result<(), String> {
+    let dir = root().join("crates").join("process").join("examples");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(());
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.strip_suffix(".rs").map(str::to_owned)
+        })
+        .collect();
+    names.sort();
+    let out_dir = root().join("target").join("example-output");
+    std::fs::create_dir_all(&out_dir)
+        .map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
+    for name in names {
+        sh(cargo()
+            .args(["run", "--quiet", "-p", "process", "--example", &name])
+            .env("PROCESSD_PYTHON", python)
+            .env("PROCESS_EXAMPLE_OUT", &out_dir))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,75 @@
+//! `cargo xtask compat`: the official Python SDK (`daytona==0.226.1`) against a real `processd`.
+//!
+//! Builds `processd`, starts it on 127.0.0.1 port 0 with scratch directories, and runs the pytest
+//! suite in `tests/compat/` with `PROCESSD_URL` pointing at it.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::util::{cargo, ensure_venv, root, sh};
+
+pub(crate) fn run(_args: &[String]) -> Result<(), String> {
+    let python = ensure_venv()?;
+    run_with(&python)
+}
+
+pub(crate) fn run_with(python: &Path) -> Result<(), String> {
+    sh(cargo().args([
+        "build",
+        "--quiet",
+        "-p",
+        "process-daemon",
+        "--bin",
+        "processd",
+    ]))?;
+    let target =
+        std::env::var("CARGO_TARGET_DIR").map_or_else(|_| root().join("target"), Into::into);
+    let bin = target.join("debug").join("processd");
+    let scratch = root().join("target").join("compat-scratch");
+    let _ = std::fs::remove_dir_all(&scratch);
+    let workdir = scratch.join("work");
+    let state = scratch.join("state");
+    std::fs::create_dir_all(&workdir)
+        .map_err(|e| format!("cannot create {}: {e}", workdir.display()))?;
+    let mut child = Command::new(&bin)
+        .args(["--listen", "127.0.0.1:0", "--log-level", "warn"])
+        .arg("--workdir")
+        .arg(&workdir)
+        .arg("--state-dir")
+        .arg(&state)
+        .env("PROCESSD_PYTHON", python)
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+    let url = {
+        let stdout = child.stdout.take().ok_or("processd has no stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .map_err(|e| format!("reading processd stdout: {e}"))?;
+        line.trim()
+            .rsplit(' ')
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    if !url.starts_with("http://127.0.0.1:") {
+        let _ = child.kill();
+        return Err(format!("processd did not print its address (got {url:?})"));
+    }
+    let result = sh(Command::new(python)
+        .args([
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/compat",
+        ])
+        .env("PROCESSD_URL", &url)
+        .env("PROCESSD_WORKDIR", &workdir));
+    let _ = child.kill();
+    let _ = child.wait();
+    result
+}
