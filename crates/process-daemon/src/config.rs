@@ -91,14 +91,11 @@ impl Config {
             None => std::env::current_dir()
                 .map_err(|e| Error::Config(format!("cannot read the current directory: {e}")))?,
         };
-        let state_dir = match cli.state_dir {
-            Some(dir) => dir,
-            None => {
-                let home =
-                    std::env::var_os("HOME").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
-                home.join(".processd")
-            }
-        };
+        let state_dir = cli.state_dir.unwrap_or_else(|| {
+            let home =
+                std::env::var_os("HOME").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
+            home.join(".processd")
+        });
         let token = cli.token.filter(|t| !t.is_empty());
         if !cli.listen.ip().is_loopback() && token.is_none() {
             return Err(Error::Config(format!(

@@ -67,7 +67,7 @@ pub fn descendants(root: Pid) -> Vec<Pid> {
     let mut seen = HashSet::new();
     let mut stack = vec![root.as_raw()];
     while let Some(p) = stack.pop() {
-        for &c in children.get(&p).map(Vec::as_slice).unwrap_or(&[]) {
+        for &c in children.get(&p).map_or(&[][..], Vec::as_slice) {
             if seen.insert(c) {
                 out.push(Pid::from_raw(c));
                 stack.push(c);
