@@ -1,3 +1,5 @@
 //! Integration tests for `processd`: a real daemon on 127.0.0.1 port 0.
 
+#![allow(unreachable_pub)] // test-harness modules share items with `pub`
+
 mod support;
