@@ -78,7 +78,7 @@ fn reachable_normal(meta: &serde_json::Value, start: &str) -> Result<HashSet<Str
     let mut seen = HashSet::new();
     let mut stack = vec![start_id];
     while let Some(id) = stack.pop() {
-        for &dep in edges.get(id).map(Vec::as_slice).unwrap_or(&[]) {
+        for &dep in edges.get(id).map_or(&[][..], Vec::as_slice) {
             if seen.insert(dep) {
                 stack.push(dep);
             }
