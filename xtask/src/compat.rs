@@ -9,6 +9,10 @@ use std::process::{Command, Stdio};
 
 use crate::util::{cargo, ensure_venv, root, sh};
 
+/// The bearer token the compat daemon requires (loopback only; it proves the SDK's auth header
+/// reaches us and that the daemon enforces it).
+const COMPAT_TOKEN: &str = "compat-suite-token";
+
 pub(crate) fn run(_args: &[String]) -> Result<(), String> {
     let python = ensure_venv()?;
     run_with(&python)
@@ -33,7 +37,7 @@ pub(crate) fn run_with(python: &Path) -> Result<(), String> {
     std::fs::create_dir_all(&workdir)
         .map_err(|e| format!("cannot create {}: {e}", workdir.display()))?;
     let mut child = Command::new(&bin)
-        .args(["--listen", "127.0.0.1:0", "--log-level", "warn"])
+        .args(["--listen", "127.0.0.1:0", "--log-level", "warn", "--token", COMPAT_TOKEN])
         .arg("--workdir")
         .arg(&workdir)
         .arg("--state-dir")
@@ -68,6 +72,7 @@ pub(crate) fn run_with(python: &Path) -> Result<(), String> {
             "tests/compat",
         ])
         .env("PROCESSD_URL", &url)
+        .env("PROCESSD_TOKEN_FOR_TESTS", COMPAT_TOKEN)
         .env("PROCESSD_WORKDIR", &workdir));
     let _ = child.kill();
     let _ = child.wait();

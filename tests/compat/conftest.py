@@ -1,0 +1,97 @@
+"""Fixtures wiring the official Daytona Python SDK (daytona==0.226.1) to a running processd.
+
+`cargo xtask compat` starts processd on 127.0.0.1 with a token and sets:
+  PROCESSD_URL      base URL of the daemon (http://127.0.0.1:PORT)
+  PROCESSD_TOKEN_FOR_TESTS  the bearer token it requires
+  PROCESSD_WORKDIR  the daemon's default working directory
+
+The SDK normally reaches a sandbox's toolbox through Daytona's proxy, which adds a
+`/{sandboxId}` path prefix and strips it again. We talk to the daemon directly, so the
+generated toolbox clients get the daemon URL as their host, with the same default headers
+`Daytona.__init__` sets (Authorization, X-Daytona-Source, X-Daytona-SDK-Version).
+"""
+
+from __future__ import annotations
+
+import os
+
+import httpx
+import pytest
+
+SDK_VERSION = "0.226.1"
+
+
+def _headers() -> dict[str, str]:
+    headers = {
+        "X-Daytona-Source": "sdk-python",
+        "X-Daytona-SDK-Version": SDK_VERSION,
+    }
+    token = os.environ.get("PROCESSD_TOKEN_FOR_TESTS")
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return headers
+
+
+@pytest.fixture(scope="session")
+def daemon_url() -> str:
+    url = os.environ.get("PROCESSD_URL")
+    if not url:
+        pytest.fail("PROCESSD_URL is not set: run the suite with `cargo xtask compat`")
+    return url
+
+
+@pytest.fixture(scope="session")
+def workdir() -> str:
+    return os.environ.get("PROCESSD_WORKDIR", "/tmp")
+
+
+@pytest.fixture(scope="session")
+def toolbox_client(daemon_url):
+    from daytona_toolbox_api_client import ApiClient, Configuration
+
+    client = ApiClient(Configuration(host=daemon_url))
+    client.default_headers.update(_headers())
+    return client
+
+
+@pytest.fixture(scope="session")
+def http_client():
+    with httpx.Client(headers=_headers(), timeout=None) as client:
+        yield client
+
+
+@pytest.fixture()
+def process(toolbox_client, http_client):
+    """The SDK's sync `Process`, exactly as `Sandbox.process` builds it (language python)."""
+    from daytona._sync.process import Process
+    from daytona_toolbox_api_client import ProcessApi
+
+    return Process("python", ProcessApi(toolbox_client), http_client=http_client)
+
+
+@pytest.fixture()
+def code_interpreter(toolbox_client, http_client):
+    """The SDK's sync `CodeInterpreter`, as `Sandbox.code_interpreter` builds it."""
+    from daytona._sync.code_interpreter import CodeInterpreter
+    from daytona_toolbox_api_client import InterpreterApi
+
+    return CodeInterpreter(InterpreterApi(toolbox_client), http_client=http_client)
+
+
+@pytest.fixture()
+def async_toolbox_client(daemon_url):
+    from daytona_toolbox_api_client_async import ApiClient, Configuration
+
+    client = ApiClient(Configuration(host=daemon_url))
+    client.default_headers.update(_headers())
+    return client
+
+
+@pytest.fixture()
+def async_process(async_toolbox_client):
+    """The SDK's `AsyncProcess` (use inside `asyncio.run`)."""
+    from daytona._async.process import AsyncProcess
+    from daytona_toolbox_api_client_async import ProcessApi
+
+    return AsyncProcess("python", ProcessApi(async_toolbox_client))
+
