@@ -1,2 +1,97 @@
 //! The sandbox process API's wire protocol, with no IO and no runtime.
+//!
+//! This crate is the deterministic core shared by the daemon (`processd`) and the client: the
+//! serde types of every endpoint and WebSocket message ([`wire`]), the stdout/stderr log
+//! multiplexing codec ([`log`]), the chart schema of code-run artifacts ([`chart`]) and the
+//! artifact-line codec ([`artifact`]). The wire is the Daytona toolbox process API as SDK
+//! `daytona==0.226.1` speaks it; additions of ours are optional fields that the SDK ignores.
+//!
+//! # Contract
+//!
+//! Everything here is a pure function of its inputs: no networking, no files, no processes, no
+//! threads, no clock (time arrives as an argument, e.g. a formatted timestamp) and no
+//! randomness. Codecs read from caller-owned buffers (`&mut BytesMut`, `&[u8]`) and write into
+//! caller-owned ones (`impl BufMut`); they never choose an allocation policy beyond what they
+//! hand back, and they never buffer without bound. Given the same inputs in the same order,
+//! every type produces the same outputs, so any chunking of a stream can be replayed in tests.
+//! Nothing panics on input; malformed input is an error value.
+//!
+//! # Using the codecs
+//!
+//! The streaming decoders ([`Demuxer`], [`TextDemuxer`], [`ArtifactScanner`]) have the
+//! `tokio_util::codec::Decoder` shape without the dependency: append received bytes to a
+//! `BytesMut`, call `decode` until it returns nothing, wait for more input; at the end call
+//! `decode_eof` until it returns nothing. Results never depend on how the input was chunked.
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use process_proto::log::{Demuxer, Stream};
+//!
+//! // A log as the daemon writes it, received in two pieces that split a marker.
+//! let mut demux = Demuxer::new();
+//! let mut buf = BytesMut::from(&b"\x01\x01\x01hello\n\x02\x02"[..]);
+//! let mut stdout = Vec::new();
+//! let mut stderr = Vec::new();
+//! let mut take = |demux: &mut Demuxer, buf: &mut BytesMut, eof: bool| {
+//!     loop {
+//!         let next = if eof { demux.decode_eof(buf) } else { demux.decode(buf) };
+//!         match next.unwrap() {
+//!             Some(c) if c.stream == Stream::Stdout => stdout.extend_from_slice(&c.data),
+//!             Some(c) => stderr.extend_from_slice(&c.data),
+//!             None => break,
+//!         }
+//!     }
+//! };
+//! take(&mut demux, &mut buf, false);
+//! buf.extend_from_slice(b"\x02oops\n");
+//! take(&mut demux, &mut buf, true);
+//! assert_eq!(stdout, b"hello\n");
+//! assert_eq!(stderr, b"oops\n");
+//! ```
+//!
+//! The wire types are plain serde structs:
+//!
+//! ```
+//! use process_proto::wire::{self, ExecuteRequest, ExecuteResponse};
+//!
+//! let req = ExecuteRequest::new("echo hello").with_cwd("/tmp").with_timeout(5);
+//! assert_eq!(wire::encode(&req), br#"{"command":"echo hello","cwd":"/tmp","timeout":5}"#);
+//! let resp: ExecuteResponse = wire::decode(br#"{"code": 3, "result": null}"#).unwrap();
+//! assert_eq!((resp.exit_code, resp.result.as_str()), (3, ""));
+//! ```
+//!
+//! Everything public is also re-exported at the crate root.
 #![forbid(unsafe_code)]
+
+pub mod artifact;
+pub mod chart;
+pub mod log;
+mod serde_util;
+pub mod wire;
+
+pub use artifact::{
+    strip_artifacts, strip_artifacts_with_errors, Artifact, ArtifactError, ArtifactScanner,
+    ScanEvent, ARTIFACT_PREFIX,
+};
+pub use chart::{
+    BarElement, BoxElement, Chart, ChartElement, ChartError, ChartType, PieElement, PointsElement,
+    Tick,
+};
+pub use log::{
+    demux_log, demux_log_text, parse_session_command_logs, DemuxError, Demuxer, LogChunk, Muxer,
+    Stream, TextDemuxer, Unlabelled, STDERR_MARKER, STDOUT_MARKER,
+};
+pub use wire::{
+    close, decode_envs_token, encode_envs_token, envs_from_subprotocols, exit_reason,
+    offers_exit_control, sdk_version_from_subprotocols, subprotocols, CloseCode, CodeRunArtifacts,
+    CodeRunRequest, CodeRunResponse, Command, CreateContextRequest, CreateSessionRequest,
+    EnvsTokenError, ErrorCode, ErrorResponse, ExecuteRequest, ExecuteResponse, InterpreterContext,
+    InterpreterFrame, InterpreterFrameType, InterpreterRequest, Language, ListContextsResponse,
+    PtyCloseReason, PtyControl, PtyCreateRequest, PtyCreateResponse, PtyListResponse,
+    PtyResizeRequest, PtySessionInfo, Session, SessionCommandLogsResponse, SessionExecuteRequest,
+    SessionExecuteResponse, SessionSendInputRequest, WireError, PTY_ENVS_PROTOCOL_PREFIX,
+    PTY_EXIT_CONTROL_PROTOCOL, SDK_VERSION_PROTOCOL_PREFIX,
+};
+
+/// Alias of [`WireError`], the error of decoding a wire message.
+pub type DecodeError = WireError;

@@ -1,0 +1,309 @@
+//! The artifact-line codec of code-run (spec §6.3): the matplotlib wrapper prints
+//! `dtn_artifact_k39fd2:{"type":"chart","value":{…}}` lines on stdout; they are removed from the
+//! output and decoded. [`ArtifactScanner`] does it incrementally, [`strip_artifacts`] in one shot.
+//!
+//! Rules (the official daemon's): a line that *starts with* [`ARTIFACT_PREFIX`] is removed from
+//! the output whatever follows (invalid JSON included); the rest of the line is trimmed of
+//! surrounding whitespace and parsed; `type == "chart"` with a non-empty object `value` is a
+//! [`Chart`]. Any program can print such a line (the format is forgeable by design).
+//!
+//! Removal differs in one corner between the two entry points: [`ArtifactScanner`] removes an
+//! artifact line together with its own terminating `\n`; [`strip_artifacts`] re-joins the
+//! remaining lines with `\n` like the daemon, so when the output *ends* with an unterminated
+//! artifact line the `\n` that preceded it is removed as well (`"a\n<artifact>"` → `"a"`, where
+//! the scanner gives `"a\n"`). Everywhere else they agree.
+
+use bytes::{Buf, Bytes, BytesMut};
+use serde_json::Value;
+
+use crate::chart::Chart;
+
+/// The prefix of an artifact line.
+pub const ARTIFACT_PREFIX: &str = "dtn_artifact_k39fd2:";
+/// Default longest artifact line an [`ArtifactScanner`] buffers (the PNG is inside it).
+pub const DEFAULT_MAX_ARTIFACT_LINE: usize = 16 * 1024 * 1024;
+
+/// An artifact line was removed but could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ArtifactError {
+    /// The text after the prefix is not a JSON object.
+    #[error("artifact line is not valid JSON: {0}")]
+    Json(String),
+    /// `type` is `chart` but `value` is missing, `null` or empty.
+    #[error("chart artifact has an empty value")]
+    EmptyChart,
+    /// `value` does not match the chart schema.
+    #[error("chart artifact does not match the chart schema: {0}")]
+    InvalidChart(String),
+    /// The line exceeded the scanner's limit; it was removed unread.
+    #[error("artifact line longer than {limit} bytes was dropped")]
+    LineTooLong {
+        /// The limit in bytes.
+        limit: usize,
+    },
+}
+
+/// A decoded artifact line.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Artifact {
+    /// `{"type":"chart","value":{…}}`.
+    Chart(Box<Chart>),
+    /// Another `type` (removed from the output and otherwise ignored by the daemon).
+    Other {
+        /// The `type` value (`""` when absent or not a string).
+        kind: String,
+        /// The `value` (`null` when absent).
+        value: Value,
+    },
+}
+
+impl Artifact {
+    /// Decodes the text after [`ARTIFACT_PREFIX`] (surrounding whitespace is ignored).
+    pub fn parse(payload: &[u8]) -> Result<Artifact, ArtifactError> {
+        let payload = payload.trim_ascii();
+        let mut obj = match serde_json::from_slice::<Value>(payload) {
+            Ok(Value::Object(obj)) => obj,
+            Ok(_) => return Err(ArtifactError::Json("expected a JSON object".into())),
+            Err(e) => return Err(ArtifactError::Json(e.to_string())),
+        };
+        let kind = match obj.remove("type") {
+            Some(Value::String(s)) => s,
+            _ => String::new(),
+        };
+        let value = obj.remove("value").unwrap_or(Value::Null);
+        if kind != "chart" {
+            return Ok(Artifact::Other { kind, value });
+        }
+        match &value {
+            Value::Object(m) if !m.is_empty() => Chart::from_value(value)
+                .map(|c| Artifact::Chart(Box::new(c)))
+                .map_err(|e| ArtifactError::InvalidChart(e.to_string())),
+            _ => Err(ArtifactError::EmptyChart),
+        }
+    }
+
+    /// Encodes a chart as an artifact line (prefix, JSON, `\n`).
+    pub fn chart_line(chart: &Chart) -> String {
+        let mut line = String::from(ARTIFACT_PREFIX);
+        line.push_str(r#"{"type":"chart","value":"#);
+        line.push_str(&chart.to_json());
+        line.push_str("}\n");
+        line
+    }
+}
+
+/// What an [`ArtifactScanner`] yields.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ScanEvent {
+    /// Output to pass through (never empty).
+    Data(Bytes),
+    /// A decoded artifact line (removed from the output).
+    Artifact(Artifact),
+    /// An artifact line that could not be decoded (removed from the output).
+    Error(ArtifactError),
+}
+
+/// Where in the current line the scanner is.
+#[derive(Debug, Clone)]
+enum ScanState {
+    /// At a line start, having matched this many bytes of the prefix (held, not yet passed).
+    LineStart(usize),
+    /// Inside an ordinary line: pass bytes through up to and including `\n`.
+    Pass,
+    /// Inside an artifact line: collect the payload up to `\n`.
+    Collect(Vec<u8>),
+    /// Inside an over-long artifact line: drop up to `\n`.
+    Discard,
+}
+
+/// Removes artifact lines from stdout given in arbitrary chunks, and decodes them. The
+/// `tokio_util::codec::Decoder` shape: call [`decode`](Self::decode) until `None`, then feed
+/// more; at the end call [`decode_eof`](Self::decode_eof) until `None`. Pass-through data is
+/// zero-copy where possible. The result does not depend on the chunking.
+///
+/// Memory: besides the caller's buffer, at most one artifact line of up to
+/// `max_line` bytes ([`DEFAULT_MAX_ARTIFACT_LINE`]); a longer one is dropped and reported as
+/// [`ArtifactError::LineTooLong`].
+///
+/// ```
+/// use bytes::BytesMut;
+/// use process_proto::artifact::{Artifact, ArtifactScanner, ScanEvent};
+///
+/// let mut scanner = ArtifactScanner::new();
+/// let mut src = BytesMut::from(&b"hi\ndtn_artifact_k39fd2:{\"type\": \"chart\", \"value\": {\"type\": \"line\"}}\nbye"[..]);
+/// let mut out = Vec::new();
+/// let mut charts = 0;
+/// while let Some(ev) = scanner.decode_eof(&mut src) {
+///     match ev {
+///         ScanEvent::Data(d) => out.extend_from_slice(&d),
+///         ScanEvent::Artifact(Artifact::Chart(_)) => charts += 1,
+///         _ => {}
+///     }
+/// }
+/// assert_eq!((&out[..], charts), (&b"hi\nbye"[..], 1));
+/// ```
+#[derive(Debug, Clone)]
+pub struct ArtifactScanner {
+    state: ScanState,
+    max_line: usize,
+}
+
+impl Default for ArtifactScanner {
+    fn default() -> Self {
+        ArtifactScanner::new()
+    }
+}
+
+impl ArtifactScanner {
+    /// A scanner at the start of the output.
+    pub fn new() -> Self {
+        ArtifactScanner {
+            state: ScanState::LineStart(0),
+            max_line: DEFAULT_MAX_ARTIFACT_LINE,
+        }
+    }
+
+    /// Sets the longest artifact payload buffered.
+    #[must_use]
+    pub fn with_max_line(mut self, max: usize) -> Self {
+        self.max_line = max;
+        self
+    }
+
+    /// The next event, or `None` when more input is needed (all of `src` was consumed or is
+    /// held).
+    pub fn decode(&mut self, src: &mut BytesMut) -> Option<ScanEvent> {
+        let prefix = ARTIFACT_PREFIX.as_bytes();
+        loop {
+            if src.is_empty() {
+                return None;
+            }
+            match &mut self.state {
+                ScanState::LineStart(matched) => {
+                    let m = *matched;
+                    let want = &prefix[m..];
+                    let n = want.len().min(src.len());
+                    if src[..n] == want[..n] {
+                        src.advance(n);
+                        if m + n == prefix.len() {
+                            self.state = ScanState::Collect(Vec::new());
+                        } else {
+                            self.state = ScanState::LineStart(m + n);
+                        }
+                    } else {
+                        self.state = ScanState::Pass;
+                        if m > 0 {
+                            // The held prefix bytes were ordinary output after all.
+                            return Some(ScanEvent::Data(Bytes::from_static(
+                                &ARTIFACT_PREFIX.as_bytes()[..m],
+                            )));
+                        }
+                    }
+                }
+                ScanState::Pass => {
+                    let end = match memchr::memchr(b'\n', src) {
+                        Some(i) => {
+                            self.state = ScanState::LineStart(0);
+                            i + 1
+                        }
+                        None => src.len(),
+                    };
+                    return Some(ScanEvent::Data(src.split_to(end).freeze()));
+                }
+                ScanState::Collect(line) => {
+                    let (take, done) = match memchr::memchr(b'\n', src) {
+                        Some(i) => (i, true),
+                        None => (src.len(), false),
+                    };
+                    if line.len() + take > self.max_line {
+                        src.advance(if done { take + 1 } else { take });
+                        self.state = if done {
+                            ScanState::LineStart(0)
+                        } else {
+                            ScanState::Discard
+                        };
+                        return Some(ScanEvent::Error(ArtifactError::LineTooLong {
+                            limit: self.max_line,
+                        }));
+                    }
+                    line.extend_from_slice(&src[..take]);
+                    src.advance(take);
+                    if done {
+                        src.advance(1);
+                        let payload = std::mem::take(line);
+                        self.state = ScanState::LineStart(0);
+                        return Some(event_of(&payload));
+                    }
+                }
+                ScanState::Discard => match memchr::memchr(b'\n', src) {
+                    Some(i) => {
+                        src.advance(i + 1);
+                        self.state = ScanState::LineStart(0);
+                    }
+                    None => src.clear(),
+                },
+            }
+        }
+    }
+
+    /// Like [`decode`](Self::decode) at the end of the output: a held partial prefix is output,
+    /// an unterminated artifact line is decoded. Returns `None` when done (the scanner is then
+    /// back at its initial state).
+    pub fn decode_eof(&mut self, src: &mut BytesMut) -> Option<ScanEvent> {
+        if let Some(ev) = self.decode(src) {
+            return Some(ev);
+        }
+        match std::mem::replace(&mut self.state, ScanState::LineStart(0)) {
+            ScanState::LineStart(0) | ScanState::Pass | ScanState::Discard => None,
+            ScanState::LineStart(m) => Some(ScanEvent::Data(Bytes::from_static(
+                &ARTIFACT_PREFIX.as_bytes()[..m],
+            ))),
+            ScanState::Collect(payload) => Some(event_of(&payload)),
+        }
+    }
+}
+
+fn event_of(payload: &[u8]) -> ScanEvent {
+    match Artifact::parse(payload) {
+        Ok(a) => ScanEvent::Artifact(a),
+        Err(e) => ScanEvent::Error(e),
+    }
+}
+
+/// Removes artifact lines from combined output the way the official daemon does (split on
+/// `\n`, drop lines starting with the prefix, re-join with `\n`) and returns the remaining text
+/// and the decoded charts (invalid lines are dropped silently; see
+/// [`strip_artifacts_with_errors`]).
+///
+/// ```
+/// use process_proto::artifact::strip_artifacts;
+/// let out = "a\ndtn_artifact_k39fd2:{\"type\": \"chart\", \"value\": {\"type\": \"pie\"}}\nb\n";
+/// let (text, charts) = strip_artifacts(out);
+/// assert_eq!(text, "a\nb\n");
+/// assert_eq!(charts.len(), 1);
+/// ```
+pub fn strip_artifacts(output: &str) -> (String, Vec<Chart>) {
+    let (text, charts, _) = strip_artifacts_with_errors(output);
+    (text, charts)
+}
+
+/// Like [`strip_artifacts`], also returning why invalid artifact lines were dropped.
+pub fn strip_artifacts_with_errors(output: &str) -> (String, Vec<Chart>, Vec<ArtifactError>) {
+    let mut kept: Vec<&str> = Vec::new();
+    let mut charts = Vec::new();
+    let mut errors = Vec::new();
+    for line in output.split('\n') {
+        match line.strip_prefix(ARTIFACT_PREFIX) {
+            None => kept.push(line),
+            Some(payload) => match Artifact::parse(payload.as_bytes()) {
+                Ok(Artifact::Chart(c)) => charts.push(*c),
+                Ok(Artifact::Other { .. }) => {}
+                Err(e) => errors.push(e),
+            },
+        }
+    }
+    (kept.join("\n"), charts, errors)
+}

@@ -1,0 +1,557 @@
+//! The stdout/stderr log multiplexing codec (spec §3): a 3-byte stream marker, then data up to
+//! the next marker. [`Muxer`] writes it (daemon side), [`Demuxer`] reads it as labelled byte
+//! chunks, [`TextDemuxer`] as UTF-8 text; [`demux_log`] and [`parse_session_command_logs`] do it
+//! in one shot.
+//!
+//! # Format and its limits
+//!
+//! ```text
+//! record = marker payload      marker = 01 01 01 (stdout) | 02 02 02 (stderr)
+//! ```
+//!
+//! There is no length field and no escaping, so a payload that contains `01 01 01` or
+//! `02 02 02` is read as a stream switch: such payloads cannot round-trip (the official daemon
+//! writes them verbatim too, and every reader then "forges" a switch). Payload bytes before the
+//! first marker are unlabelled and dropped, as the official SDK and daemon do.
+//!
+//! # Reading rules (equal to SDK 0.226.1's `_std_demux_loop`, spec §3.5)
+//!
+//! The leftmost complete marker wins (`01 01 01 01 x` is a stdout marker followed by `01 x`);
+//! up to 2 trailing bytes that may begin a marker are held until the next input; at the end of
+//! input they are data of the current stream. The result per stream does not depend on how the
+//! input is chunked.
+//!
+//! Text ([`TextDemuxer`]) is decoded per stream, incrementally: an incomplete UTF-8 sequence at
+//! the end of a chunk is held (per stream, also across stream switches) until more bytes of that
+//! stream arrive; invalid bytes become U+FFFD with the same rule as Python's
+//! `errors="replace"` (one U+FFFD per maximal invalid subpart). Compared with the SDK's
+//! callbacks, the concatenated text per stream is identical, with two documented differences:
+//! - the SDK invokes callbacks with `""` when a chunk held only part of a character; we emit no
+//!   empty pieces;
+//! - where the SDK is lossy: at the end of input, if bytes are still held (a 1–2 byte partial
+//!   marker) the SDK finalises only the current stream's decoder and silently drops an
+//!   incomplete character pending in the *other* stream (Appendix B:
+//!   `01 01 01 e2 82 02 02 02 'x'` → SDK stdout `""`); we flush every stream at the end, so that
+//!   incomplete character becomes U+FFFD (stdout `"\u{FFFD}"`).
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use crate::wire::SessionCommandLogsResponse;
+
+/// Marker that starts stdout data.
+pub const STDOUT_MARKER: [u8; 3] = [1, 1, 1];
+/// Marker that starts stderr data.
+pub const STDERR_MARKER: [u8; 3] = [2, 2, 2];
+/// Length of a marker.
+pub const MARKER_LEN: usize = 3;
+/// Default largest [`LogChunk`] a [`Demuxer`] hands out (longer runs are split).
+pub const DEFAULT_MAX_CHUNK: usize = 64 * 1024;
+
+/// One of the two output streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Stream {
+    /// Standard output (marker `01 01 01`).
+    Stdout,
+    /// Standard error (marker `02 02 02`).
+    Stderr,
+}
+
+impl Stream {
+    /// The marker that starts this stream's data.
+    pub const fn marker(self) -> [u8; 3] {
+        match self {
+            Stream::Stdout => STDOUT_MARKER,
+            Stream::Stderr => STDERR_MARKER,
+        }
+    }
+
+    /// The stream whose marker consists of `byte` (1 or 2).
+    pub const fn from_marker_byte(byte: u8) -> Option<Stream> {
+        match byte {
+            1 => Some(Stream::Stdout),
+            2 => Some(Stream::Stderr),
+            _ => None,
+        }
+    }
+
+    const fn index(self) -> usize {
+        match self {
+            Stream::Stdout => 0,
+            Stream::Stderr => 1,
+        }
+    }
+}
+
+/// A run of bytes of one stream, sliced out of the input without copying.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogChunk {
+    /// The stream the bytes belong to.
+    pub stream: Stream,
+    /// The bytes (never empty when returned by a [`Demuxer`]).
+    pub data: Bytes,
+}
+
+/// An error of the log codec.
+///
+/// Reading never fails under the default policy (like the SDK, unlabelled bytes are dropped);
+/// it fails only under [`Unlabelled::Reject`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DemuxError {
+    /// Bytes arrived before any marker and the demuxer was told to reject them.
+    #[error(
+        "{len} bytes of log output carry no stream marker (expected 01 01 01 or 02 02 02 first)"
+    )]
+    Unlabelled {
+        /// How many unlabelled bytes were found in this call.
+        len: usize,
+    },
+}
+
+/// Labels output bytes with stream markers (the daemon's side of the codec).
+///
+/// A marker is written when the stream changes (and before the first write); consecutive writes
+/// to the same stream are not re-marked by default, which keeps the log smaller and is read
+/// identically by every client. Use [`Muxer::marking_every_write`] to mark every write (the
+/// official daemon marks every line), e.g. when readers may start in the middle of a log, and
+/// [`Muxer::reset`] to force a marker on the next write.
+///
+/// ```
+/// use process_proto::log::{Muxer, Stream};
+/// let mut mux = Muxer::new();
+/// let mut out = Vec::new();
+/// mux.encode(Stream::Stdout, b"a", &mut out);
+/// mux.encode(Stream::Stdout, b"b", &mut out);
+/// mux.encode(Stream::Stderr, b"e", &mut out);
+/// assert_eq!(out, b"\x01\x01\x01ab\x02\x02\x02e");
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Muxer {
+    current: Option<Stream>,
+    mark_every_write: bool,
+}
+
+impl Muxer {
+    /// A muxer that marks only stream changes.
+    pub fn new() -> Self {
+        Muxer::default()
+    }
+
+    /// A muxer that marks every write.
+    pub fn marking_every_write() -> Self {
+        Muxer {
+            current: None,
+            mark_every_write: true,
+        }
+    }
+
+    /// Forgets the current stream: the next write is marked.
+    pub fn reset(&mut self) {
+        self.current = None;
+    }
+
+    /// The number of bytes [`encode`](Self::encode) would write for `len` bytes of `stream`.
+    pub fn encoded_len(&self, stream: Stream, len: usize) -> usize {
+        if len == 0 {
+            0
+        } else if self.mark_every_write || self.current != Some(stream) {
+            MARKER_LEN + len
+        } else {
+            len
+        }
+    }
+
+    /// Writes `data` of `stream` into `dst`, preceded by a marker when needed. Empty `data`
+    /// writes nothing. `data` is not escaped (the format has no escaping).
+    pub fn encode(&mut self, stream: Stream, data: &[u8], dst: &mut impl BufMut) {
+        if data.is_empty() {
+            return;
+        }
+        if self.mark_every_write || self.current != Some(stream) {
+            dst.put_slice(&stream.marker());
+            self.current = Some(stream);
+        }
+        dst.put_slice(data);
+    }
+}
+
+/// What a [`Demuxer`] does with bytes that precede the first marker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Unlabelled {
+    /// Drop them silently (the SDK's and the official daemon's behaviour).
+    #[default]
+    Drop,
+    /// Drop them and return [`DemuxError::Unlabelled`] (detects a peer that does not mux).
+    Reject,
+}
+
+/// Where in the stream the demuxer is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// No marker seen yet: data is unlabelled.
+    Preamble,
+    /// Data belongs to this stream.
+    In(Stream),
+}
+
+/// Where the next marker is, if anywhere, in a buffer.
+enum Scan {
+    /// A complete marker of this stream starts at this offset.
+    Marker(usize, Stream),
+    /// No complete marker; the first `usize` bytes cannot begin one (the rest, at most 2 bytes,
+    /// may be the start of a marker completed by later input).
+    None(usize),
+}
+
+/// Finds the leftmost complete marker of either stream.
+fn scan(buf: &[u8]) -> Scan {
+    let mut from = 0;
+    while let Some(off) = memchr::memchr2(1, 2, &buf[from..]) {
+        let i = from + off;
+        let b = buf[i];
+        match (buf.get(i + 1), buf.get(i + 2)) {
+            (Some(&b1), Some(&b2)) if b1 == b && b2 == b => {
+                if let Some(stream) = Stream::from_marker_byte(b) {
+                    return Scan::Marker(i, stream);
+                }
+            }
+            // The buffer ends inside what could still become a marker starting at `i`.
+            (None, _) => return Scan::None(i),
+            (Some(&b1), None) if b1 == b => return Scan::None(i),
+            _ => {}
+        }
+        from = i + 1;
+    }
+    Scan::None(buf.len())
+}
+
+/// Splits a muxed log into labelled chunks: the `tokio_util::codec::Decoder` shape without the
+/// dependency.
+///
+/// Call [`decode`](Self::decode) with everything received so far until it returns `Ok(None)`,
+/// then wait for more input; at the end call [`decode_eof`](Self::decode_eof) until `Ok(None)`.
+/// Chunks are zero-copy slices of `src`.
+///
+/// Memory: the demuxer itself keeps nothing but its state; after `decode` returns `Ok(None)`,
+/// at most 2 bytes (a possible partial marker) remain in `src`. Returned chunks are at most
+/// [`DEFAULT_MAX_CHUNK`] bytes (see [`with_max_chunk`](Self::with_max_chunk)).
+///
+/// ```
+/// use bytes::BytesMut;
+/// use process_proto::log::{Demuxer, Stream};
+///
+/// let mut demux = Demuxer::new();
+/// let mut src = BytesMut::from(&b"junk\x01\x01\x01out\x02\x02"[..]);
+/// let chunk = demux.decode(&mut src).unwrap().unwrap();
+/// assert_eq!((chunk.stream, &chunk.data[..]), (Stream::Stdout, &b"out"[..]));
+/// assert!(demux.decode(&mut src).unwrap().is_none()); // "\x02\x02" may start a marker
+/// src.extend_from_slice(b"\x02err");
+/// let chunk = demux.decode_eof(&mut src).unwrap().unwrap();
+/// assert_eq!((chunk.stream, &chunk.data[..]), (Stream::Stderr, &b"err"[..]));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Demuxer {
+    state: State,
+    max_chunk: usize,
+    unlabelled: Unlabelled,
+}
+
+impl Default for Demuxer {
+    fn default() -> Self {
+        Demuxer::new()
+    }
+}
+
+impl Demuxer {
+    /// A demuxer at the start of a log, dropping unlabelled bytes.
+    pub fn new() -> Self {
+        Demuxer {
+            state: State::Preamble,
+            max_chunk: DEFAULT_MAX_CHUNK,
+            unlabelled: Unlabelled::Drop,
+        }
+    }
+
+    /// Sets the largest chunk handed out (at least 1).
+    #[must_use]
+    pub fn with_max_chunk(mut self, max: usize) -> Self {
+        self.max_chunk = max.max(1);
+        self
+    }
+
+    /// Sets the policy for bytes before the first marker.
+    #[must_use]
+    pub fn with_unlabelled(mut self, policy: Unlabelled) -> Self {
+        self.unlabelled = policy;
+        self
+    }
+
+    /// The stream the next data bytes belong to, if a marker has been seen.
+    pub fn current(&self) -> Option<Stream> {
+        match self.state {
+            State::Preamble => None,
+            State::In(s) => Some(s),
+        }
+    }
+
+    fn drop_unlabelled(&self, src: &mut BytesMut, n: usize) -> Result<(), DemuxError> {
+        src.advance(n);
+        if n > 0 && self.unlabelled == Unlabelled::Reject {
+            return Err(DemuxError::Unlabelled { len: n });
+        }
+        Ok(())
+    }
+
+    /// Takes the next chunk out of `src`, or returns `Ok(None)` when more input is needed.
+    /// Consumes markers and unlabelled bytes as it goes.
+    pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<LogChunk>, DemuxError> {
+        loop {
+            // In a stream, look only as far as one chunk (plus a marker's tail) so that a long
+            // run without markers is scanned once, not once per chunk.
+            let window = match self.state {
+                State::Preamble => src.len(),
+                State::In(_) => src.len().min(self.max_chunk.saturating_add(MARKER_LEN - 1)),
+            };
+            match (scan(&src[..window]), self.state) {
+                (Scan::Marker(i, stream), State::Preamble) => {
+                    self.drop_unlabelled(src, i)?;
+                    src.advance(MARKER_LEN);
+                    self.state = State::In(stream);
+                }
+                (Scan::Marker(0, stream), State::In(_)) => {
+                    src.advance(MARKER_LEN);
+                    self.state = State::In(stream);
+                }
+                (Scan::Marker(i, _), State::In(cur)) => {
+                    // Data before the marker; the marker is consumed by the next call.
+                    let n = i.min(self.max_chunk);
+                    return Ok(Some(LogChunk {
+                        stream: cur,
+                        data: src.split_to(n).freeze(),
+                    }));
+                }
+                (Scan::None(safe), State::Preamble) => {
+                    self.drop_unlabelled(src, safe)?;
+                    return Ok(None);
+                }
+                (Scan::None(0), State::In(_)) => return Ok(None),
+                (Scan::None(safe), State::In(cur)) => {
+                    let n = safe.min(self.max_chunk);
+                    return Ok(Some(LogChunk {
+                        stream: cur,
+                        data: src.split_to(n).freeze(),
+                    }));
+                }
+            }
+        }
+    }
+
+    /// Like [`decode`](Self::decode) at the end of input: held bytes (a partial marker) are
+    /// data of the current stream (dropped before the first marker). Returns `Ok(None)` once
+    /// `src` is empty.
+    pub fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<LogChunk>, DemuxError> {
+        if let Some(chunk) = self.decode(src)? {
+            return Ok(Some(chunk));
+        }
+        if src.is_empty() {
+            return Ok(None);
+        }
+        match self.state {
+            State::Preamble => {
+                let n = src.len();
+                self.drop_unlabelled(src, n)?;
+                Ok(None)
+            }
+            State::In(cur) => {
+                let n = src.len();
+                Ok(Some(LogChunk {
+                    stream: cur,
+                    data: src.split_to(n).freeze(),
+                }))
+            }
+        }
+    }
+}
+
+/// The incomplete UTF-8 sequence held at the end of one stream's data (at most 3 bytes).
+#[derive(Debug, Clone, Copy, Default)]
+struct Utf8Tail {
+    bytes: [u8; 4],
+    len: usize,
+}
+
+impl Utf8Tail {
+    /// Decodes `tail + data` into `out`, replacing invalid subparts with U+FFFD and holding
+    /// an incomplete final sequence.
+    fn decode_into(&mut self, data: &[u8], out: &mut String) {
+        if self.len == 0 {
+            self.decode_slice(data, out);
+        } else {
+            let mut joined = Vec::with_capacity(self.len + data.len());
+            joined.extend_from_slice(&self.bytes[..self.len]);
+            joined.extend_from_slice(data);
+            self.len = 0;
+            self.decode_slice(&joined, out);
+        }
+    }
+
+    fn decode_slice(&mut self, mut data: &[u8], out: &mut String) {
+        loop {
+            match std::str::from_utf8(data) {
+                Ok(s) => {
+                    out.push_str(s);
+                    return;
+                }
+                Err(e) => {
+                    let (valid, rest) = data.split_at(e.valid_up_to());
+                    // `valid` is valid UTF-8 by construction.
+                    out.push_str(&String::from_utf8_lossy(valid));
+                    if let Some(bad) = e.error_len() {
+                        out.push(char::REPLACEMENT_CHARACTER);
+                        data = &rest[bad..];
+                    } else {
+                        // Incomplete sequence at the end: at most 3 bytes.
+                        let n = rest.len().min(self.bytes.len());
+                        self.bytes[..n].copy_from_slice(&rest[..n]);
+                        self.len = n;
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Ends the stream: an incomplete sequence becomes one U+FFFD.
+    fn finish(&mut self, out: &mut String) {
+        if self.len > 0 {
+            self.len = 0;
+            out.push(char::REPLACEMENT_CHARACTER);
+        }
+    }
+}
+
+/// A [`Demuxer`] that hands out text, never splitting a UTF-8 character (see the module docs
+/// for the exact rules and the differences from the SDK's callbacks).
+///
+/// ```
+/// use bytes::BytesMut;
+/// use process_proto::log::{Stream, TextDemuxer};
+///
+/// let mut demux = TextDemuxer::new();
+/// let mut src = BytesMut::from(&b"\x01\x01\x01\xe2\x82"[..]);
+/// assert_eq!(demux.decode(&mut src).unwrap(), None); // half a euro sign is held
+/// src.extend_from_slice(b"\xac!");
+/// assert_eq!(demux.decode(&mut src).unwrap(), Some((Stream::Stdout, "€!".to_string())));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct TextDemuxer {
+    demux: Demuxer,
+    tails: [Utf8Tail; 2],
+    flushed: usize,
+}
+
+impl TextDemuxer {
+    /// A text demuxer at the start of a log.
+    pub fn new() -> Self {
+        TextDemuxer::default()
+    }
+
+    /// Wraps a configured [`Demuxer`].
+    pub fn from_demuxer(demux: Demuxer) -> Self {
+        TextDemuxer {
+            demux,
+            tails: [Utf8Tail::default(); 2],
+            flushed: 0,
+        }
+    }
+
+    /// The next non-empty piece of text, or `Ok(None)` when more input is needed.
+    pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<(Stream, String)>, DemuxError> {
+        while let Some(chunk) = self.demux.decode(src)? {
+            if let Some(text) = self.text_of(&chunk) {
+                return Ok(Some((chunk.stream, text)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Like [`decode`](Self::decode) at the end of input: after the held bytes, each stream's
+    /// incomplete character (stdout first) is flushed as U+FFFD. Returns `Ok(None)` when done.
+    pub fn decode_eof(
+        &mut self,
+        src: &mut BytesMut,
+    ) -> Result<Option<(Stream, String)>, DemuxError> {
+        while let Some(chunk) = self.demux.decode_eof(src)? {
+            if let Some(text) = self.text_of(&chunk) {
+                return Ok(Some((chunk.stream, text)));
+            }
+        }
+        while self.flushed < 2 {
+            let stream = if self.flushed == 0 {
+                Stream::Stdout
+            } else {
+                Stream::Stderr
+            };
+            self.flushed += 1;
+            let mut text = String::new();
+            self.tails[stream.index()].finish(&mut text);
+            if !text.is_empty() {
+                return Ok(Some((stream, text)));
+            }
+        }
+        self.flushed = 0;
+        Ok(None)
+    }
+
+    fn text_of(&mut self, chunk: &LogChunk) -> Option<String> {
+        let mut text = String::with_capacity(chunk.data.len());
+        self.tails[chunk.stream.index()].decode_into(&chunk.data, &mut text);
+        (!text.is_empty()).then_some(text)
+    }
+}
+
+/// Demuxes a whole log into (stdout, stderr) bytes.
+///
+/// ```
+/// use process_proto::log::demux_log;
+/// let (out, err) = demux_log(b"\x01\x01\x01hello\n\x02\x02\x02err\n\x01\x01\x01again\n");
+/// assert_eq!(out, b"hello\nagain\n");
+/// assert_eq!(err, b"err\n");
+/// ```
+pub fn demux_log(log: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let mut out = (Vec::new(), Vec::new());
+    let mut src = BytesMut::from(log);
+    let mut demux = Demuxer::new().with_max_chunk(usize::MAX);
+    // Cannot fail: the default policy drops unlabelled bytes.
+    while let Ok(Some(chunk)) = demux.decode_eof(&mut src) {
+        match chunk.stream {
+            Stream::Stdout => out.0.extend_from_slice(&chunk.data),
+            Stream::Stderr => out.1.extend_from_slice(&chunk.data),
+        }
+    }
+    out
+}
+
+/// Demuxes a whole log into (stdout, stderr) text, invalid UTF-8 replaced by U+FFFD.
+pub fn demux_log_text(log: &[u8]) -> (String, String) {
+    let (out, err) = demux_log(log);
+    (
+        String::from_utf8_lossy(&out).into_owned(),
+        String::from_utf8_lossy(&err).into_owned(),
+    )
+}
+
+/// Builds the `GET …/logs` answer from a command's raw log: `output` is the log as text (lossy
+/// UTF-8, markers included), `stdout`/`stderr` are demuxed.
+///
+/// ```
+/// use process_proto::log::parse_session_command_logs;
+/// let logs = parse_session_command_logs(b"\x01\x01\x01out\n\x02\x02\x02err\n");
+/// assert_eq!(logs.output, "\u{1}\u{1}\u{1}out\n\u{2}\u{2}\u{2}err\n");
+/// assert_eq!((logs.stdout.as_str(), logs.stderr.as_str()), ("out\n", "err\n"));
+/// ```
+pub fn parse_session_command_logs(log: &[u8]) -> SessionCommandLogsResponse {
+    let (stdout, stderr) = demux_log_text(log);
+    SessionCommandLogsResponse::new(String::from_utf8_lossy(log).into_owned(), stdout, stderr)
+}

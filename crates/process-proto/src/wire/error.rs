@@ -1,0 +1,321 @@
+//! The daemon's error envelope ([`ErrorResponse`], [`ErrorCode`]) and [`WireError`], the error of
+//! decoding any wire message.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::serde_util::null_as_default;
+
+/// A wire message could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WireError {
+    /// The bytes are not JSON of the expected shape.
+    #[error("invalid JSON for {what}: {message} (line {line}, column {column})")]
+    Json {
+        /// The type that was being decoded.
+        what: &'static str,
+        /// serde_json's description of the problem.
+        message: String,
+        /// 1-based line of the problem (0 when unknown).
+        line: usize,
+        /// 1-based column of the problem (0 when unknown).
+        column: usize,
+    },
+    /// The JSON is well-formed but the message is not one this type describes.
+    #[error("not a {what}: {message}")]
+    Shape {
+        /// The type that was being decoded.
+        what: &'static str,
+        /// What was wrong.
+        message: String,
+    },
+}
+
+impl WireError {
+    pub(crate) fn json(what: &'static str, e: &serde_json::Error) -> Self {
+        WireError::Json {
+            what,
+            message: e.to_string(),
+            line: e.line(),
+            column: e.column(),
+        }
+    }
+}
+
+/// Decodes any wire type from JSON bytes, naming the type in the error.
+///
+/// ```
+/// use process_proto::wire::{self, ExecuteRequest};
+/// let req: ExecuteRequest = wire::decode(br#"{"command": "echo hello"}"#).unwrap();
+/// assert_eq!(req.command, "echo hello");
+/// ```
+pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, WireError> {
+    serde_json::from_slice(bytes).map_err(|e| WireError::json(std::any::type_name::<T>(), &e))
+}
+
+/// Encodes any wire type as compact JSON bytes.
+///
+/// Serialising the types of this crate cannot fail (all map keys are strings); a custom `T`
+/// that fails yields an empty vector, which no wire message is.
+pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+/// The typed `code` of an [`ErrorResponse`] (`DaemonErrorCode`, SCREAMING_SNAKE on the wire).
+///
+/// Open: codes this crate does not know are kept in [`ErrorCode::Unknown`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// `PROCESS_EXECUTION_TIMEOUT` (408): exec/code-run hit its timeout.
+    ProcessExecutionTimeout,
+    /// `PROCESS_NOT_FOUND` (404): session, command, PTY or context not found.
+    ProcessNotFound,
+    /// `SESSION_ENDED` (410): the session's (or PTY's) process has exited.
+    SessionEnded,
+    /// `COMMAND_ALREADY_COMPLETED` (410): input sent to a finished command.
+    CommandAlreadyCompleted,
+    /// `BAD_REQUEST` (400).
+    BadRequest,
+    /// `INVALID_REQUEST_BODY` (400): the body did not parse.
+    InvalidRequestBody,
+    /// `NOT_FOUND` (404).
+    NotFound,
+    /// `CONFLICT` (409).
+    Conflict,
+    /// `FORBIDDEN` (403).
+    Forbidden,
+    /// `GONE` (410).
+    Gone,
+    /// `REQUEST_TIMEOUT` (408).
+    RequestTimeout,
+    /// `INTERNAL_SERVER_ERROR` (500).
+    InternalServerError,
+    /// `UNAUTHORIZED` (401).
+    Unauthorized,
+    /// Any other code, verbatim.
+    Unknown(String),
+}
+
+impl ErrorCode {
+    /// The wire spelling, e.g. `"PROCESS_NOT_FOUND"`.
+    pub fn as_str(&self) -> &str {
+        match self {
+            ErrorCode::ProcessExecutionTimeout => "PROCESS_EXECUTION_TIMEOUT",
+            ErrorCode::ProcessNotFound => "PROCESS_NOT_FOUND",
+            ErrorCode::SessionEnded => "SESSION_ENDED",
+            ErrorCode::CommandAlreadyCompleted => "COMMAND_ALREADY_COMPLETED",
+            ErrorCode::BadRequest => "BAD_REQUEST",
+            ErrorCode::InvalidRequestBody => "INVALID_REQUEST_BODY",
+            ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::Conflict => "CONFLICT",
+            ErrorCode::Forbidden => "FORBIDDEN",
+            ErrorCode::Gone => "GONE",
+            ErrorCode::RequestTimeout => "REQUEST_TIMEOUT",
+            ErrorCode::InternalServerError => "INTERNAL_SERVER_ERROR",
+            ErrorCode::Unauthorized => "UNAUTHORIZED",
+            ErrorCode::Unknown(s) => s,
+        }
+    }
+
+    /// Parses the wire spelling (exact match; anything else is [`ErrorCode::Unknown`]).
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "PROCESS_EXECUTION_TIMEOUT" => ErrorCode::ProcessExecutionTimeout,
+            "PROCESS_NOT_FOUND" => ErrorCode::ProcessNotFound,
+            "SESSION_ENDED" => ErrorCode::SessionEnded,
+            "COMMAND_ALREADY_COMPLETED" => ErrorCode::CommandAlreadyCompleted,
+            "BAD_REQUEST" => ErrorCode::BadRequest,
+            "INVALID_REQUEST_BODY" => ErrorCode::InvalidRequestBody,
+            "NOT_FOUND" => ErrorCode::NotFound,
+            "CONFLICT" => ErrorCode::Conflict,
+            "FORBIDDEN" => ErrorCode::Forbidden,
+            "GONE" => ErrorCode::Gone,
+            "REQUEST_TIMEOUT" => ErrorCode::RequestTimeout,
+            "INTERNAL_SERVER_ERROR" => ErrorCode::InternalServerError,
+            "UNAUTHORIZED" => ErrorCode::Unauthorized,
+            other => ErrorCode::Unknown(other.to_owned()),
+        }
+    }
+
+    /// The HTTP status the daemon pairs with this code, if it is a known one.
+    pub fn http_status(&self) -> Option<u16> {
+        Some(match self {
+            ErrorCode::BadRequest | ErrorCode::InvalidRequestBody => 400,
+            ErrorCode::Unauthorized => 401,
+            ErrorCode::Forbidden => 403,
+            ErrorCode::ProcessNotFound | ErrorCode::NotFound => 404,
+            ErrorCode::ProcessExecutionTimeout | ErrorCode::RequestTimeout => 408,
+            ErrorCode::Conflict => 409,
+            ErrorCode::SessionEnded | ErrorCode::CommandAlreadyCompleted | ErrorCode::Gone => 410,
+            ErrorCode::InternalServerError => 500,
+            ErrorCode::Unknown(_) => return None,
+        })
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<&str> for ErrorCode {
+    fn from(s: &str) -> Self {
+        ErrorCode::parse(s)
+    }
+}
+
+impl Serialize for ErrorCode {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorCode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(ErrorCode::parse(&s))
+    }
+}
+
+/// The value of [`ErrorResponse::source`] the daemon sends.
+pub const ERROR_SOURCE_DAEMON: &str = "DAYTONA_DAEMON";
+
+/// The daemon's JSON error envelope:
+/// `{"statusCode", "message", "source", "code"?, "timestamp", "path", "method"}`.
+///
+/// Our daemon may add the optional `result`/`stdout`/`stderr`/`timedOut` fields (e.g. partial
+/// output of a timed-out exec); the SDK keeps unknown keys and ignores them.
+///
+/// Reading is lenient: every field may be absent (missing strings read as `""`, a missing status
+/// as 0). Use [`ErrorResponse::parse_lenient`] for a body of unknown shape (legacy `{"error": msg}`,
+/// text, empty).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct ErrorResponse {
+    /// The HTTP status code.
+    #[serde(default)]
+    pub status_code: u16,
+    /// Human-readable message.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub message: String,
+    /// Who produced the error (`"DAYTONA_DAEMON"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The typed error code, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<ErrorCode>,
+    /// RFC 3339 timestamp with nanoseconds, formatted by the caller (no clock here).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub timestamp: String,
+    /// The request path.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub path: String,
+    /// The request method.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// Additive: combined output produced before the failure (e.g. an exec timeout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+    /// Additive: stdout produced before the failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout: Option<String>,
+    /// Additive: stderr produced before the failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stderr: Option<String>,
+    /// Additive: `true` when the failure is a timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timed_out: Option<bool>,
+}
+
+impl ErrorResponse {
+    /// An envelope with `source: "DAYTONA_DAEMON"` and no code; `timestamp` is passed in (RFC 3339
+    /// with nanoseconds) because this crate has no clock.
+    pub fn new(
+        status_code: u16,
+        message: impl Into<String>,
+        timestamp: impl Into<String>,
+        path: impl Into<String>,
+        method: impl Into<String>,
+    ) -> Self {
+        ErrorResponse {
+            status_code,
+            message: message.into(),
+            source: Some(ERROR_SOURCE_DAEMON.to_owned()),
+            code: None,
+            timestamp: timestamp.into(),
+            path: path.into(),
+            method: Some(method.into()),
+            result: None,
+            stdout: None,
+            stderr: None,
+            timed_out: None,
+        }
+    }
+
+    /// Sets the typed code.
+    #[must_use]
+    pub fn with_code(mut self, code: ErrorCode) -> Self {
+        self.code = Some(code);
+        self
+    }
+
+    /// Reads an error body of any shape, never failing:
+    /// the envelope; the legacy `{"error": msg}` (also `error_code` for the code); a JSON string;
+    /// any other body as lossy UTF-8 text (trimmed); an empty body gets an empty message.
+    /// `status_code` is the HTTP status and is used when the body carries none.
+    pub fn parse_lenient(status_code: u16, body: &[u8]) -> ErrorResponse {
+        let mut out = ErrorResponse {
+            status_code,
+            message: String::new(),
+            source: None,
+            code: None,
+            timestamp: String::new(),
+            path: String::new(),
+            method: None,
+            result: None,
+            stdout: None,
+            stderr: None,
+            timed_out: None,
+        };
+        match serde_json::from_slice::<serde_json::Value>(body) {
+            Ok(serde_json::Value::Object(map)) => {
+                if let Ok(mut env) = serde_json::from_value::<ErrorResponse>(map.clone().into()) {
+                    if env.status_code == 0 {
+                        env.status_code = status_code;
+                    }
+                    out = env;
+                }
+                if out.message.is_empty() {
+                    if let Some(serde_json::Value::String(m)) = map.get("error") {
+                        out.message.clone_from(m);
+                    }
+                }
+                if out.code.is_none() {
+                    if let Some(serde_json::Value::String(c)) = map.get("error_code") {
+                        out.code = Some(ErrorCode::parse(c));
+                    }
+                }
+            }
+            Ok(serde_json::Value::String(s)) => out.message = s,
+            _ => String::from_utf8_lossy(body)
+                .trim()
+                .clone_into(&mut out.message),
+        }
+        out
+    }
+}
+
+impl fmt::Display for ErrorResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (status {}", self.message, self.status_code)?;
+        if let Some(code) = &self.code {
+            write!(f, ", code {code}")?;
+        }
+        f.write_str(")")
+    }
+}
