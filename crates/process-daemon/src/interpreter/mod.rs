@@ -1,28 +1,253 @@
-//! Stateful Python interpreter contexts (spec §7): registry, REST handlers, execute WebSocket.
+//! Stateful Python interpreter contexts (spec §7): the registry, the REST handlers and the
+//! execute WebSocket.
+//!
+//! # Behaviour
+//!
+//! - **Contexts.** `POST /process/interpreter/context` (`{"cwd"?, "language"?}`, only `python`)
+//!   starts a Python worker in `cwd` (default: the daemon's work dir; a relative `cwd` is taken
+//!   from there) and answers 200 with the context. `GET …/context` lists contexts except
+//!   `default`; `DELETE …/context/{id}` stops one (SIGTERM to the worker and everything it
+//!   started, SIGKILL 2 s later; a connected client is closed 1001 `context shutdown`). The
+//!   `default` context is addressable from the start; its worker starts on its first run.
+//!   Deleting it is refused (400), an unknown id is 404 `PROCESS_NOT_FOUND`.
+//! - **Workers.** One long-lived Python process per context keeps one `__main__` namespace, so
+//!   variables, imports and functions persist across runs. The worker's fd 1 and fd 2 are pipes
+//!   the daemon reads directly: output of `print`, `os.system`, subprocesses and C extensions
+//!   all arrives, in the order it was written to each fd, with no line-length limit (a 10 MiB
+//!   write without a newline arrives whole, split into frames of at most 128 KiB of text). The
+//!   worker's control channel is a separate Unix socket, so user output can never corrupt it.
+//!   stdin is `/dev/null`.
+//! - **Runs.** `GET /process/interpreter/execute` upgrades to a WebSocket (echoing the first
+//!   offered subprotocol); the client's first message is `{"code", "contextId"?, "envs"?,
+//!   "timeout"?}`. Runs of one context are queued FIFO (128 at most) and run one at a time.
+//!   `envs` are set in `os.environ` for the run and restored afterwards. Frames are text JSON
+//!   objects with the keys `type`, `text`, `name`, `value`, `traceback`: `stdout`/`stderr` output
+//!   (UTF-8 decoded without splitting characters), one `error` for an uncaught exception (class
+//!   name, `str()` value, traceback of the user's frames only, cells named `<cell-N>`), `chart`
+//!   frames (an extension the official SDK ignores) for matplotlib figures shown with
+//!   `plt.show()`, and a final `control` frame `completed` or `interrupted`. All output a run
+//!   wrote reaches the client before its `control` frame: the worker writes a sync marker to
+//!   both pipes before reporting the end of the run, and the daemon forwards pipe bytes up to
+//!   the markers. Output written between runs (background threads or processes) is discarded.
+//! - **Close codes.** 1000 after a run completed (also after an error); 4008 on timeout; 1002
+//!   `invalid JSON payload` / `failed to read first message`; 1008 `code is required`,
+//!   `timeout must be greater than or equal to 0`, `context not found: <id>`; 1011 when the
+//!   worker cannot start; 1001 `worker process ended` (the worker died during the run, preceded
+//!   by a `WorkerExited` error frame) or `context shutdown`; 1013 when the queue is full.
+//! - **Timeouts.** Default 600 s, `0` = none. At the deadline the worker gets SIGINT: the code
+//!   sees `KeyboardInterrupt`, the context keeps its state, the client gets `control`
+//!   `interrupted` and close 4008. If the code is still running 2 s later (it ignores SIGINT, or
+//!   is stuck in C code), the worker and everything it started are SIGKILLed; the client gets a
+//!   `ContextRestarted` error frame, `interrupted` and 4008, and the next run starts a fresh
+//!   worker. A `KeyboardInterrupt` the code raises itself is an ordinary error (close 1000),
+//!   unlike the original daemon, which reports it as a timeout.
+//! - **Python.** `Config::python` if set, else the real executable behind `python3` on `PATH`,
+//!   resolved once. Workers run with the daemon's environment (minus its secrets) plus
+//!   `MPLBACKEND=Agg` when unset, in their own process group.
 
-use http::{Request, Response};
+mod context;
+mod stream;
+mod worker;
+mod ws;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use process_proto::wire::{
+    CloseCode, CreateContextRequest, InterpreterContext, ListContextsResponse, DEFAULT_CONTEXT_ID,
+};
 
-use crate::error::ApiError;
+use self::context::Context;
+use crate::error::{json_response, ApiError};
 use crate::{Body, Config, Daemon};
 
-/// Registry of interpreter contexts.
-pub struct InterpreterManager {}
+/// Largest request body accepted by the REST handlers.
+const MAX_BODY: usize = 1024 * 1024;
+
+/// Registry of interpreter contexts (the `default` one included, once used).
+pub struct InterpreterManager {
+    workdir: PathBuf,
+    configured_python: Option<PathBuf>,
+    python: tokio::sync::OnceCell<PathBuf>,
+    contexts: Mutex<HashMap<String, Arc<Context>>>,
+}
 
 impl InterpreterManager {
-    /// An empty registry.
-    pub fn new(_config: &Config) -> InterpreterManager {
-        InterpreterManager {}
+    /// An empty registry. Starts no process: the `default` context's worker starts on its
+    /// first run.
+    pub fn new(config: &Config) -> InterpreterManager {
+        InterpreterManager {
+            workdir: config.workdir.clone(),
+            configured_python: config.python.clone(),
+            python: tokio::sync::OnceCell::new(),
+            contexts: Mutex::new(HashMap::new()),
+        }
     }
 
-    /// Stops every worker.
-    #[allow(clippy::unused_async)] // placeholder until the PTY/interpreter issue lands
-    pub async fn shutdown(&self) {}
+    /// Stops every worker (SIGTERM, SIGKILL after 2 s) and forgets every context.
+    pub async fn shutdown(&self) {
+        let all: Vec<Arc<Context>> = self.lock().drain().map(|(_, c)| c).collect();
+        futures_util::future::join_all(all.iter().map(|c| c.shutdown())).await;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Context>>> {
+        self.contexts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The interpreter workers run (resolved once).
+    async fn python(&self) -> PathBuf {
+        self.python
+            .get_or_init(|| worker::resolve_python(self.configured_python.as_deref()))
+            .await
+            .clone()
+    }
+
+    /// `POST /process/interpreter/context`.
+    async fn create(&self, req: CreateContextRequest) -> Result<InterpreterContext, ApiError> {
+        if let Some(lang) = req.language.as_deref().filter(|l| !l.is_empty()) {
+            if lang != "python" {
+                return Err(ApiError::bad_request(format!(
+                    "unsupported language: {lang} (only 'python' is supported currently)"
+                )));
+            }
+        }
+        let cwd = match req.cwd.as_deref().filter(|c| !c.is_empty()) {
+            Some(c) => self.workdir.join(c),
+            None => self.workdir.clone(),
+        };
+        let python = self.python().await;
+        let worker = worker::Worker::spawn(&python, &cwd).await.map_err(|e| {
+            ApiError::internal(format!(
+                "failed to start context: failed to start Python worker: {e}"
+            ))
+        })?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let context = Arc::new(Context::start(id.clone(), cwd, python, Some(worker)));
+        let described = context.describe();
+        self.lock().insert(id, context);
+        Ok(described)
+    }
+
+    /// `GET /process/interpreter/context`: every context but `default`, oldest first.
+    fn list(&self) -> ListContextsResponse {
+        let mut contexts: Vec<InterpreterContext> = self
+            .lock()
+            .values()
+            .filter(|c| c.id != DEFAULT_CONTEXT_ID)
+            .map(|c| c.describe())
+            .collect();
+        contexts.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        ListContextsResponse::new(contexts)
+    }
+
+    /// `DELETE /process/interpreter/context/{id}`; returns once the worker is gone.
+    async fn delete(&self, id: &str) -> Result<(), ApiError> {
+        if id == DEFAULT_CONTEXT_ID {
+            return Err(ApiError::bad_request("cannot delete default context"));
+        }
+        let removed = self.lock().remove(id);
+        let Some(context) = removed else {
+            return Err(ApiError::process_not_found(format!(
+                "not found: context with ID '{id}' not found"
+            )));
+        };
+        context.shutdown().await;
+        Ok(())
+    }
+
+    /// The context a run goes to: `id`, or `default` (registered on first use).
+    fn context_for_run(&self, id: Option<&str>) -> Result<Arc<Context>, (CloseCode, String)> {
+        let id = id.filter(|i| !i.is_empty()).unwrap_or(DEFAULT_CONTEXT_ID);
+        let mut contexts = self.lock();
+        if let Some(c) = contexts.get(id) {
+            return Ok(c.clone());
+        }
+        if id != DEFAULT_CONTEXT_ID {
+            return Err((CloseCode::POLICY, format!("context not found: {id}")));
+        }
+        let python = match self.python.get() {
+            Some(p) => p.clone(),
+            None => {
+                return Err((
+                    CloseCode::INTERNAL,
+                    "failed to get default context: Python is not resolved yet".into(),
+                ))
+            }
+        };
+        let context = Arc::new(Context::start(
+            DEFAULT_CONTEXT_ID.to_owned(),
+            self.workdir.clone(),
+            python,
+            None,
+        ));
+        contexts.insert(DEFAULT_CONTEXT_ID.to_owned(), context.clone());
+        Ok(context)
+    }
 }
 
 /// Handles `/process/interpreter{rest}`.
-#[allow(clippy::unused_async)] // placeholder until the PTY/interpreter issue lands
-pub async fn handle(_daemon: &Daemon, req: Request<Incoming>, _rest: &str) -> Response<Body> {
-    ApiError::not_found("interpreter contexts are not implemented yet")
-        .into_response(req.method(), req.uri().path())
+pub async fn handle(daemon: &Daemon, req: Request<Incoming>, rest: &str) -> Response<Body> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let manager = &daemon.inner.interpreter;
+    let result = match (&method, rest) {
+        (&Method::GET, "/execute") => {
+            // Resolve Python before the upgrade so the default context can start.
+            manager.python().await;
+            return ws::execute(daemon.clone(), req);
+        }
+        (&Method::POST, "/context") => match read_create_request(req).await {
+            Ok(body) => manager
+                .create(body)
+                .await
+                .map(|ctx| json_response(StatusCode::OK, &ctx)),
+            Err(err) => Err(err),
+        },
+        (&Method::GET, "/context") => Ok(json_response(StatusCode::OK, &manager.list())),
+        (&Method::DELETE, r) if context_id(r).is_some() => {
+            let id = context_id(r).unwrap_or_default();
+            manager.delete(&id).await.map(|()| {
+                json_response(
+                    StatusCode::OK,
+                    &serde_json::json!({"message": "Context deleted successfully"}),
+                )
+            })
+        }
+        _ => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "404 page not found",
+        )),
+    };
+    result.unwrap_or_else(|err| err.into_response(&method, &path))
+}
+
+/// The decoded `{id}` of `/context/{id}` (one non-empty segment).
+fn context_id(rest: &str) -> Option<String> {
+    let raw = rest.strip_prefix("/context/")?;
+    if raw.is_empty() || raw.contains('/') {
+        return None;
+    }
+    Some(
+        percent_encoding::percent_decode_str(raw)
+            .decode_utf8_lossy()
+            .into_owned(),
+    )
+}
+
+/// Reads a `CreateContextRequest` body; an empty body means every default.
+async fn read_create_request(req: Request<Incoming>) -> Result<CreateContextRequest, ApiError> {
+    let body = http_body_util::Limited::new(req.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .map_err(|e| ApiError::invalid_body(format!("cannot read the body: {e}")))?
+        .to_bytes();
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(CreateContextRequest::new());
+    }
+    serde_json::from_slice(&body).map_err(ApiError::invalid_body)
 }

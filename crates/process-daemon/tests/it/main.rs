@@ -3,3 +3,4 @@
 #![allow(unreachable_pub)] // test-harness modules share items with `pub`
 
 mod support;
+mod interpreter;
