@@ -45,6 +45,8 @@ pub struct ApiError {
     pub code: Option<&'static str>,
     /// The message, as the SDK shows it to the user.
     pub message: String,
+    /// Additive fields merged into the envelope (e.g. the partial output of a timed-out exec).
+    pub extra: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl ApiError {
@@ -54,7 +56,33 @@ impl ApiError {
             status,
             code: Some(code),
             message: message.into(),
+            extra: None,
         }
+    }
+
+    /// Adds fields to the envelope (they never replace the envelope's own fields).
+    #[must_use]
+    pub fn with_extra(mut self, extra: serde_json::Map<String, serde_json::Value>) -> ApiError {
+        self.extra = Some(extra);
+        self
+    }
+
+    /// 401 `UNAUTHORIZED`.
+    pub fn unauthorized() -> ApiError {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "missing or invalid bearer token: send `Authorization: Bearer <token>`",
+        )
+    }
+
+    /// 403 `FORBIDDEN`, message prefixed `forbidden: `.
+    pub fn forbidden(msg: impl std::fmt::Display) -> ApiError {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+            format!("forbidden: {msg}"),
+        )
     }
     /// 400 `BAD_REQUEST`, message prefixed `bad request: `.
     pub fn bad_request(msg: impl std::fmt::Display) -> ApiError {
@@ -114,8 +142,13 @@ impl ApiError {
             "path": path,
             "method": method.as_str(),
         });
-        if let (Some(code), Some(obj)) = (self.code, body.as_object_mut()) {
-            obj.insert("code".into(), serde_json::Value::from(code));
+        if let Some(obj) = body.as_object_mut() {
+            if let Some(code) = self.code {
+                obj.insert("code".into(), serde_json::Value::from(code));
+            }
+            for (k, v) in self.extra.into_iter().flatten() {
+                obj.entry(k).or_insert(v);
+            }
         }
         json_response(self.status, &body)
     }

@@ -4,15 +4,22 @@
 //! over `Request<Incoming>`. [`serve`] accepts TCP connections and serves each with it;
 //! [`Daemon::serve_connection`] serves any byte stream (the client's in-memory transport uses it
 //! over `tokio::io::duplex`).
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)] // only `pty::sys` opts out: pre_exec + TIOCSCTTY/TIOCSWINSZ, with SAFETY notes
 
+mod api;
+mod capture;
 mod config;
 pub mod error;
+mod http;
 pub mod interpreter;
+mod oneshot;
 pub mod proc;
 pub mod pty;
+pub mod reaper;
 mod router;
+mod runtimes;
 mod server;
+mod session;
 
 pub use config::{Cli, Config};
 pub use error::{ApiError, Error};

@@ -7,13 +7,19 @@ use std::path::PathBuf;
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 
-/// Environment variables of the daemon that children never see.
+/// Environment variables of the daemon that children never see (besides every `PROCESSD_*`).
 const SCRUBBED_ENV: &[&str] = &[
     "PROCESSD_TOKEN",
     "PROCESSD_LISTEN",
     "PROCESSD_STATE_DIR",
     "PROCESSD_LOG",
 ];
+
+/// Whether a daemon environment variable is kept out of children: the listed ones and every
+/// `PROCESSD_*` setting (token, listen address, state dir, ...).
+fn scrubbed(key: &str) -> bool {
+    SCRUBBED_ENV.contains(&key) || key.starts_with("PROCESSD_")
+}
 
 /// The shell every exec, code-run, session and PTY uses (spec §8.2): the first of zsh, bash
 /// listed in `/etc/shells` and present, else `$SHELL`, else `/bin/sh`.
@@ -37,7 +43,7 @@ pub fn child_env<'a>(
     extra: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> HashMap<String, String> {
     let mut env: HashMap<String, String> = std::env::vars()
-        .filter(|(k, _)| !SCRUBBED_ENV.contains(&k.as_str()))
+        .filter(|(k, _)| !scrubbed(k))
         .collect();
     for (k, v) in extra {
         env.insert(k.to_owned(), v.to_owned());
@@ -84,6 +90,76 @@ fn read_ppid(pid: i32) -> Option<i32> {
     after.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// The state letter of `/proc/<pid>/stat` (`R`, `S`, `Z`, ...), if the process exists.
+pub fn proc_state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().next()?.chars().next()
+}
+
+/// Direct children of `pid`: from `/proc/<pid>/task/*/children` when the kernel has it, else
+/// by scanning every process's parent.
+pub fn children_of(pid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    let mut found_file = false;
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for task in tasks.flatten() {
+            if let Ok(list) = std::fs::read_to_string(task.path().join("children")) {
+                found_file = true;
+                out.extend(list.split_whitespace().filter_map(|p| p.parse::<i32>().ok()));
+            }
+        }
+    }
+    if found_file {
+        out.sort_unstable();
+        out.dedup();
+        return out;
+    }
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let Some(child) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if read_ppid(child) == Some(pid) {
+            out.push(child);
+        }
+    }
+    out
+}
+
+/// The conventional exit code of a finished process: its own code, or 128 + the signal that
+/// killed it (137 for SIGKILL, 143 for SIGTERM), or -1 when neither is known.
+pub fn exit_code(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    if let Some(code) = status.code() {
+        code
+    } else if let Some(sig) = status.signal() {
+        128 + sig
+    } else {
+        -1
+    }
+}
+
+/// Signals a whole command tree: its process group `pgid` and the listed pids (descendants
+/// collected earlier, which may have left the group). Never signals pid 0, 1 or the daemon.
+pub fn signal_group_and(pgid: Pid, pids: &[Pid], sig: Signal) {
+    let me = std::process::id() as i32;
+    if pgid.as_raw() > 1 && pgid.as_raw() != me {
+        let _ = signal::killpg(pgid, sig);
+    }
+    for &pid in pids {
+        if pid.as_raw() > 1 && pid.as_raw() != me {
+            let _ = signal::kill(pid, sig);
+        }
+    }
+}
+
 /// Sends `sig` to the process group led by `leader`, to `leader` itself, and to every
 /// descendant found under it (which catches children that left the group, e.g. `setsid`).
 /// Descendants are collected before signalling so re-parenting cannot hide them.
@@ -107,6 +183,7 @@ mod tests {
         for key in SCRUBBED_ENV {
             assert!(!env.contains_key(*key));
         }
+        assert!(env.keys().all(|k| !k.starts_with("PROCESSD_")));
     }
 
     #[test]

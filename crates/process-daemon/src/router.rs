@@ -9,7 +9,7 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use crate::error::{json_response, ApiError};
-use crate::{interpreter, pty, Body, Daemon};
+use crate::{api, interpreter, pty, Body, Daemon};
 
 /// The daemon's request service. Implements both `hyper::service::Service` and
 /// `tower::Service` over `Request<Incoming>`; cheap to clone.
@@ -58,12 +58,12 @@ fn authorized(daemon: &Daemon, req: &Request<Incoming>) -> bool {
     let Some(expected) = daemon.config().token.as_deref() else {
         return true;
     };
-    let Some(given) = req
-        .headers()
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-    else {
+    let mut values = req.headers().get_all(http::header::AUTHORIZATION).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        // Absent, or sent twice (ambiguous): refused.
+        return false;
+    };
+    let Some(given) = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")) else {
         return false;
     };
     // Compare digests so the comparison time does not depend on the token's length either.
@@ -72,33 +72,80 @@ fn authorized(daemon: &Daemon, req: &Request<Incoming>) -> bool {
     a.ct_eq(&b).into()
 }
 
-async fn route(daemon: Daemon, req: Request<Incoming>) -> Response<Body> {
+/// Whether a browser `Origin` is acceptable: absent (SDKs, CLIs), or a loopback origin. Any
+/// other origin (a web page trying cross-site WebSocket hijacking or DNS rebinding) is refused.
+fn origin_allowed(req: &Request<Incoming>) -> bool {
+    let Some(origin) = req.headers().get(http::header::ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    let Ok(uri) = origin.parse::<http::Uri>() else {
+        return false;
+    };
+    matches!(
+        uri.host(),
+        Some("localhost" | "127.0.0.1" | "[::1]" | "::1")
+    )
+}
+
+/// Routes one request: `/health` is open; everything else needs the token (WebSocket upgrades
+/// included) and an acceptable `Origin`.
+pub(crate) async fn route(daemon: Daemon, req: Request<Incoming>) -> Response<Body> {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    if path == "/health" || path == "/version" {
-        return json_response(
-            StatusCode::OK,
-            &serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}),
-        );
+    if path == "/health" && method == http::Method::GET {
+        return json_response(StatusCode::OK, &serde_json::json!({"status": "ok"}));
     }
     if !authorized(&daemon, &req) {
-        return ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHORIZED",
-            "missing or invalid bearer token",
-        )
-        .into_response(&method, &path);
+        return ApiError::unauthorized().into_response(&method, &path);
+    }
+    if !origin_allowed(&req) {
+        return ApiError::forbidden("cross-origin requests are not allowed")
+            .into_response(&method, &path);
+    }
+    let result = dispatch(&daemon, req, &method, &path).await;
+    match result {
+        Ok(resp) => resp,
+        Err(err) => err.into_response(&method, &path),
+    }
+}
+
+async fn dispatch(
+    daemon: &Daemon,
+    req: Request<Incoming>,
+    method: &http::Method,
+    path: &str,
+) -> Result<Response<Body>, ApiError> {
+    if path == "/version" && method == http::Method::GET {
+        return Ok(json_response(
+            StatusCode::OK,
+            &serde_json::json!({"version": env!("CARGO_PKG_VERSION")}),
+        ));
     }
     if let Some(rest) = path.strip_prefix("/process/pty") {
         if rest.is_empty() || rest.starts_with('/') {
-            return pty::handle(&daemon, req, rest).await;
+            return Ok(pty::handle(daemon, req, rest).await);
         }
     }
     if let Some(rest) = path.strip_prefix("/process/interpreter") {
         if rest.is_empty() || rest.starts_with('/') {
-            return interpreter::handle(&daemon, req, rest).await;
+            return Ok(interpreter::handle(daemon, req, rest).await);
         }
     }
-    ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "404 page not found")
-        .into_response(&method, &path)
+    if let Some(rest) = path.strip_prefix("/process/session") {
+        if rest.is_empty() || rest.starts_with('/') {
+            return api::session::handle(daemon, req, rest).await;
+        }
+    }
+    match (method.clone(), path) {
+        (http::Method::POST, "/process/execute") => api::exec::execute(daemon, req).await,
+        (http::Method::POST, "/process/code-run") => api::exec::code_run(daemon, req).await,
+        _ => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "404 page not found",
+        )),
+    }
 }

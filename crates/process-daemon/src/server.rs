@@ -7,6 +7,8 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 
+use crate::runtimes::Runtimes;
+use crate::session::Sessions;
 use crate::{interpreter, pty, Config, DaemonService, Error};
 
 /// A running daemon: configuration plus the registries of sessions, PTYs and interpreter
@@ -20,26 +22,64 @@ pub(crate) struct Inner {
     pub(crate) config: Config,
     pub(crate) pty: pty::PtyManager,
     pub(crate) interpreter: interpreter::InterpreterManager,
+    pub(crate) sessions: Sessions,
+    pub(crate) runtimes: Runtimes,
 }
 
 impl Daemon {
-    /// Creates the daemon's state (state directory, registries). Call inside a tokio runtime.
+    /// Creates the daemon's state (state directory, registries), becomes a child subreaper and
+    /// starts the zombie reaper, and starts the entrypoint session if the configuration has one.
+    /// Call inside a tokio runtime.
     pub fn new(config: Config) -> Result<Daemon, Error> {
-        std::fs::create_dir_all(&config.state_dir).map_err(|e| {
-            Error::io(
-                format!("cannot create state dir {}", config.state_dir.display()),
-                e,
-            )
-        })?;
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&config.state_dir)
+            .map_err(|e| {
+                Error::io(
+                    format!("cannot create state dir {}", config.state_dir.display()),
+                    e,
+                )
+            })?;
+        // Scratch files of a previous run (exec scripts, code-run files) are stale.
+        for stale in ["exec", "run"] {
+            let _ = std::fs::remove_dir_all(config.state_dir.join(stale));
+        }
+        crate::reaper::start();
+        let sessions = Sessions::new(&config.state_dir, &config.workdir, config.max_log_bytes)
+            .map_err(|e| Error::io("cannot prepare the sessions directory", e))?;
+        let runtimes = Runtimes::new(&config.state_dir, config.python.clone())
+            .map_err(|e| Error::io("cannot write the code-run helper files", e))?;
         let pty = pty::PtyManager::new(&config);
         let interpreter = interpreter::InterpreterManager::new(&config);
-        Ok(Daemon {
+        let daemon = Daemon {
             inner: Arc::new(Inner {
                 config,
                 pty,
                 interpreter,
+                sessions,
+                runtimes,
             }),
-        })
+        };
+        if !daemon.config().entrypoint.is_empty() {
+            daemon
+                .inner
+                .sessions
+                .start_entrypoint(&daemon.config().entrypoint)
+                .map_err(|e| Error::Config(format!("cannot start the entrypoint: {}", e.message)))?;
+        }
+        Ok(daemon)
+    }
+
+    /// The session registry.
+    pub(crate) fn sessions(&self) -> &Sessions {
+        &self.inner.sessions
+    }
+
+    /// Language runtimes for code-run.
+    pub(crate) fn runtimes(&self) -> &Runtimes {
+        &self.inner.runtimes
     }
 
     /// The daemon's configuration.
@@ -67,6 +107,7 @@ impl Daemon {
 
     /// Stops everything the daemon started (sessions, PTYs, interpreter workers).
     pub async fn shutdown(&self) {
+        self.inner.sessions.shutdown().await;
         self.inner.pty.shutdown().await;
         self.inner.interpreter.shutdown().await;
     }

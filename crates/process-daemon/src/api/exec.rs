@@ -1,0 +1,347 @@
+//! `POST /process/execute` and `POST /process/code-run` (spec §2 endpoints 1–2, §6, §8.1).
+//!
+//! Differences from the official daemon, all compatible:
+//! * the script reaches the shell as a file in the state directory (no ARG_MAX limit) and the
+//!   command's stdin is `/dev/null`, so a command that reads stdin cannot swallow the rest;
+//! * the call ends when the main process exits (plus a 200 ms drain), not when a background
+//!   child closes the output pipes;
+//! * a timeout kills the whole tree (SIGTERM, 2 s, SIGKILL) and the 408 error still carries the
+//!   output so far in additive fields (`result`, `stdout`, `stderr`, `timedOut`, `exitCode`);
+//! * output is bounded by `max_output_bytes` (first and last halves kept; `truncated`,
+//!   `totalBytes` report it), and `stdout`/`stderr` are also returned split;
+//! * code-run `argv` elements are passed as real argv elements (the official daemon splices
+//!   them unquoted into shell text, so they are word-split and expanded there);
+//! * Python charts come from our own capture module over a private file, never from stdout.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsString;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use process_proto::wire::{CodeRunRequest, CodeRunResponse, ExecuteRequest, ExecuteResponse, Language};
+
+use crate::error::{json_response, ApiError};
+use crate::http::read_json;
+use crate::oneshot::{self, OneShot, Outcome};
+use crate::{proc, Body, Daemon};
+
+/// Checks environment variable names (`^[A-Za-z_][A-Za-z0-9_]*$`).
+pub(crate) fn validate_envs(envs: Option<&BTreeMap<String, String>>) -> Result<(), ApiError> {
+    for key in envs.into_iter().flat_map(BTreeMap::keys) {
+        let mut chars = key.chars();
+        let ok = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ok {
+            return Err(ApiError::bad_request(format!(
+                "invalid environment variable name: '{key}'"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn child_env(envs: Option<&BTreeMap<String, String>>) -> HashMap<String, String> {
+    proc::child_env(
+        envs.into_iter()
+            .flat_map(|m| m.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+    )
+}
+
+fn timeout_of(seconds: Option<u32>) -> Option<Duration> {
+    seconds
+        .filter(|s| *s > 0)
+        .map(|s| Duration::from_secs(u64::from(s)))
+}
+
+/// Creates a fresh private scratch directory `<state>/<kind>/<uuid>`.
+fn scratch_dir(daemon: &Daemon, kind: &str) -> Result<PathBuf, ApiError> {
+    let dir = daemon
+        .config()
+        .state_dir
+        .join(kind)
+        .join(uuid::Uuid::new_v4().to_string());
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| ApiError::internal(format!("cannot create a scratch directory: {e}")))?;
+    Ok(dir)
+}
+
+fn write_private(path: &Path, content: &[u8]) -> Result<(), ApiError> {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(content))
+        .map_err(|e| ApiError::internal(format!("cannot write {}: {e}", path.display())))
+}
+
+/// The split/truncation fields shared by both responses.
+struct Rendered {
+    result: String,
+    stdout: String,
+    stderr: String,
+    truncated: bool,
+    total: u64,
+}
+
+fn render(outcome: Outcome) -> Rendered {
+    let truncated =
+        outcome.combined.truncated() || outcome.stdout.truncated() || outcome.stderr.truncated();
+    let total = outcome.combined.total();
+    Rendered {
+        result: String::from_utf8_lossy(&outcome.combined.into_bytes()).into_owned(),
+        stdout: String::from_utf8_lossy(&outcome.stdout.into_bytes()).into_owned(),
+        stderr: String::from_utf8_lossy(&outcome.stderr.into_bytes()).into_owned(),
+        truncated,
+        total,
+    }
+}
+
+/// The 408 error of a timed-out command, with its partial output as additive fields.
+fn timeout_error(exit_code: i32, r: &Rendered) -> ApiError {
+    let mut extra = serde_json::Map::new();
+    extra.insert("exitCode".into(), exit_code.into());
+    extra.insert("result".into(), r.result.clone().into());
+    extra.insert("stdout".into(), r.stdout.clone().into());
+    extra.insert("stderr".into(), r.stderr.clone().into());
+    extra.insert("timedOut".into(), true.into());
+    if r.truncated {
+        extra.insert("truncated".into(), true.into());
+        extra.insert("totalBytes".into(), r.total.into());
+    }
+    ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "PROCESS_EXECUTION_TIMEOUT",
+        "command execution timeout",
+    )
+    .with_extra(extra)
+}
+
+/// Resolves the request's cwd against the daemon's work dir; `Err` carries the official
+/// daemon's "could not start" text.
+fn resolve_cwd(daemon: &Daemon, cwd: Option<&str>) -> Result<PathBuf, String> {
+    let workdir = &daemon.config().workdir;
+    let dir = match cwd.filter(|c| !c.is_empty()) {
+        Some(c) => workdir.join(c),
+        None => workdir.clone(),
+    };
+    if dir.is_dir() {
+        Ok(dir)
+    } else if dir.exists() {
+        Err(format!("chdir {}: not a directory", cwd.unwrap_or_default()))
+    } else {
+        Err(format!(
+            "chdir {}: no such file or directory",
+            cwd.unwrap_or_else(|| workdir.to_str().unwrap_or_default())
+        ))
+    }
+}
+
+/// `POST /process/execute`.
+pub(crate) async fn execute(daemon: &Daemon, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    let body: ExecuteRequest = read_json(req.into_body()).await?;
+    if body.command.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "command cannot be empty or whitespace-only",
+        ));
+    }
+    validate_envs(body.envs.as_ref())?;
+    let cwd = match resolve_cwd(daemon, body.cwd.as_deref()) {
+        Ok(cwd) => cwd,
+        Err(msg) => return Ok(json_response(StatusCode::OK, &ExecuteResponse::new(-1, msg))),
+    };
+    let dir = scratch_dir(daemon, "exec")?;
+    let script = dir.join("command.sh");
+    write_private(&script, body.command.as_bytes())?;
+    let spec = OneShot {
+        program: proc::select_shell(),
+        args: vec![script.clone().into_os_string()],
+        cwd,
+        env: child_env(body.envs.as_ref()),
+        timeout: timeout_of(body.timeout),
+        max_output: max_output(daemon),
+    };
+    let outcome = oneshot::run(spec).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            return Ok(json_response(
+                StatusCode::OK,
+                &ExecuteResponse::new(-1, format!("cannot start the shell: {e}")),
+            ))
+        }
+    };
+    let exit_code = outcome.exit_code;
+    let timed_out = outcome.timed_out;
+    if outcome.abandoned {
+        tracing::debug!("a background process kept the output open; stopped reading after the drain grace");
+    }
+    let r = render(outcome);
+    if timed_out {
+        return Err(timeout_error(exit_code, &r));
+    }
+    let mut resp = ExecuteResponse::new(exit_code, r.result).with_split(r.stdout, r.stderr);
+    if r.truncated {
+        resp = resp.with_truncation(true, r.total);
+    }
+    Ok(json_response(StatusCode::OK, &resp))
+}
+
+fn max_output(daemon: &Daemon) -> usize {
+    usize::try_from(daemon.config().max_output_bytes).unwrap_or(usize::MAX)
+}
+
+/// How one language's program is started.
+struct Launch {
+    program: PathBuf,
+    args: Vec<OsString>,
+}
+
+/// `POST /process/code-run`.
+pub(crate) async fn code_run(daemon: &Daemon, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    let body: CodeRunRequest = read_json(req.into_body()).await?;
+    validate_envs(body.envs.as_ref())?;
+    let argv: Vec<OsString> = body
+        .argv
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(OsString::from)
+        .collect();
+    let dir = scratch_dir(daemon, "run")?;
+    let charts_file = dir.join("charts");
+    let launch = match &body.language {
+        Language::Python => {
+            let code = dir.join("code.py");
+            write_private(&code, body.code.as_bytes())?;
+            write_private(&charts_file, b"")?;
+            let python = daemon.runtimes().python().await;
+            let mut args: Vec<OsString> = vec![
+                "-u".into(),
+                daemon.runtimes().chart_runner().into(),
+                charts_file.clone().into(),
+                code.into(),
+            ];
+            args.extend(argv);
+            Ok(Launch {
+                program: python,
+                args,
+            })
+        }
+        Language::Javascript => {
+            let code = dir.join("main.js");
+            write_private(&code, body.code.as_bytes())?;
+            let mut args: Vec<OsString> = vec![
+                "--require".into(),
+                daemon.runtimes().argv_fix().into(),
+                code.into(),
+            ];
+            args.extend(argv);
+            Ok(Launch {
+                program: PathBuf::from("node"),
+                args,
+            })
+        }
+        Language::Typescript => {
+            let code = dir.join("main.ts");
+            write_private(&code, body.code.as_bytes())?;
+            match daemon.runtimes().typescript().await {
+                Some(ts) => {
+                    let mut args = ts.args.clone();
+                    args.push("--require".into());
+                    args.push(daemon.runtimes().argv_fix().into());
+                    args.push(code.into());
+                    args.extend(argv);
+                    Ok(Launch {
+                        program: ts.program.clone(),
+                        args,
+                    })
+                }
+                None => Err(crate::runtimes::NO_TYPESCRIPT.to_owned()),
+            }
+        }
+        other => {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(ApiError::bad_request(format!("unsupported language: {other}")));
+        }
+    };
+    let launch = match launch {
+        Ok(l) => l,
+        Err(msg) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            let resp = CodeRunResponse::new(127, format!("{msg}\n"), Vec::new())
+                .with_split("", format!("{msg}\n"));
+            return Ok(json_response(StatusCode::OK, &resp));
+        }
+    };
+    let program_name = launch.program.display().to_string();
+    let spec = OneShot {
+        program: launch.program,
+        args: launch.args,
+        cwd: daemon.config().workdir.clone(),
+        env: child_env(body.envs.as_ref()),
+        timeout: timeout_of(body.timeout),
+        max_output: max_output(daemon),
+    };
+    let outcome = oneshot::run(spec).await;
+    let charts = std::fs::read_to_string(&charts_file).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            let msg = if e.kind() == std::io::ErrorKind::NotFound {
+                format!("{program_name}: not found: install it or put it on PATH\n")
+            } else {
+                format!("cannot start {program_name}: {e}\n")
+            };
+            let resp = CodeRunResponse::new(127, msg.clone(), Vec::new()).with_split("", msg);
+            return Ok(json_response(StatusCode::OK, &resp));
+        }
+    };
+    let exit_code = outcome.exit_code;
+    let timed_out = outcome.timed_out;
+    let mut r = render(outcome);
+    // Marker lines printed by the program are never charts here (charts come from the private
+    // file), but they are removed from the output as the official daemon does.
+    r.result = process_proto::artifact::strip_artifacts(&r.result).0;
+    r.stdout = process_proto::artifact::strip_artifacts(&r.stdout).0;
+    if timed_out {
+        return Err(timeout_error(exit_code, &r));
+    }
+    let (_, charts, errors) = process_proto::artifact::strip_artifacts_with_errors(&charts);
+    for err in errors {
+        tracing::warn!(error = %err, "a captured chart could not be decoded");
+    }
+    let mut resp = CodeRunResponse::new(exit_code, r.result, charts).with_split(r.stdout, r.stderr);
+    if r.truncated {
+        resp = resp.with_truncation(true, r.total);
+    }
+    Ok(json_response(StatusCode::OK, &resp))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_names_follow_the_shell_rule() {
+        let ok: BTreeMap<String, String> =
+            [("A".into(), String::new()), ("_x9".into(), "=".into())].into();
+        assert!(validate_envs(Some(&ok)).is_ok());
+        for bad in ["", "9A", "A-B", "A B", "Ä", "A="] {
+            let m: BTreeMap<String, String> = [(bad.to_owned(), String::new())].into();
+            assert!(validate_envs(Some(&m)).is_err(), "{bad:?} accepted");
+        }
+    }
+}

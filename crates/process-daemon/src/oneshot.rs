@@ -1,0 +1,183 @@
+//! Running one command to completion for `execute` and `code-run`: its own process group,
+//! stdin `/dev/null`, stdout and stderr read from separate pipes into bounded buffers, a timeout
+//! that kills the whole tree, and completion at process exit plus a short drain (a background
+//! child that keeps the pipes open cannot hold the call).
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+use tokio::io::AsyncReadExt;
+use tokio::time::Instant;
+
+use crate::capture::Capped;
+use crate::proc;
+
+/// After the main process exits, how long to keep reading output still in flight before
+/// abandoning pipes that a background process holds open.
+pub(crate) const DRAIN_GRACE: Duration = Duration::from_millis(200);
+/// Between SIGTERM and SIGKILL when a timeout kills a command tree.
+pub(crate) const KILL_GRACE: Duration = Duration::from_secs(2);
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub(crate) struct OneShot {
+    /// Program to execute.
+    pub program: PathBuf,
+    /// Its arguments (after argv\[0\]).
+    pub args: Vec<OsString>,
+    /// Working directory (must exist).
+    pub cwd: PathBuf,
+    /// The complete environment.
+    pub env: HashMap<String, String>,
+    /// Kill the tree after this long.
+    pub timeout: Option<Duration>,
+    /// Cap on each captured buffer.
+    pub max_output: usize,
+}
+
+/// How a command ended and what it printed.
+#[derive(Debug)]
+pub(crate) struct Outcome {
+    /// Exit code (128 + signal when killed by a signal).
+    pub exit_code: i32,
+    /// stdout and stderr interleaved in arrival order.
+    pub combined: Capped,
+    /// stdout alone.
+    pub stdout: Capped,
+    /// stderr alone.
+    pub stderr: Capped,
+    /// The timeout fired and the tree was killed.
+    pub timed_out: bool,
+    /// A process other than the main one still held the output pipes when reading stopped.
+    pub abandoned: bool,
+}
+
+/// Runs `spec` to completion. Fails only when the process cannot be started.
+pub(crate) async fn run(spec: OneShot) -> std::io::Result<Outcome> {
+    let mut cmd = tokio::process::Command::new(&spec.program);
+    cmd.args(&spec.args)
+        .current_dir(&spec.cwd)
+        .env_clear()
+        .envs(&spec.env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(false);
+    let (mut child, tracked) = crate::reaper::spawn(&mut cmd)?;
+    let pid = child
+        .id()
+        .and_then(|p| i32::try_from(p).ok())
+        .map(Pid::from_raw);
+    let mut out = child.stdout.take();
+    let mut err = child.stderr.take();
+
+    let mut combined = Capped::new(spec.max_output);
+    let mut stdout = Capped::new(spec.max_output);
+    let mut stderr = Capped::new(spec.max_output);
+    let mut obuf = vec![0u8; 64 * 1024];
+    let mut ebuf = vec![0u8; 64 * 1024];
+
+    let far = Instant::now() + Duration::from_secs(86400 * 365);
+    let timeout_at = spec.timeout.map_or(far, |t| Instant::now() + t);
+    let mut kill_at = far;
+    let mut drain_until = far;
+    let mut exited: Option<i32> = None;
+    let mut timed_out = false;
+    let mut tree: Vec<Pid> = Vec::new();
+    let mut term_sent = far;
+
+    loop {
+        if exited.is_some() && out.is_none() && err.is_none() {
+            break;
+        }
+        tokio::select! {
+            r = read_some(&mut out, &mut obuf) => match r {
+                Some(n) => {
+                    combined.push(&obuf[..n]);
+                    stdout.push(&obuf[..n]);
+                }
+                None => out = None,
+            },
+            r = read_some(&mut err, &mut ebuf) => match r {
+                Some(n) => {
+                    combined.push(&ebuf[..n]);
+                    stderr.push(&ebuf[..n]);
+                }
+                None => err = None,
+            },
+            status = child.wait(), if exited.is_none() => {
+                exited = Some(match status {
+                    Ok(s) => proc::exit_code(s),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "waiting for a command failed");
+                        -1
+                    }
+                });
+                drain_until = Instant::now() + DRAIN_GRACE;
+            }
+            () = tokio::time::sleep_until(timeout_at), if !timed_out && exited.is_none() => {
+                timed_out = true;
+                if let Some(pid) = pid {
+                    tree = proc::descendants(pid);
+                    tree.push(pid);
+                    proc::signal_group_and(pid, &tree, Signal::SIGTERM);
+                }
+                term_sent = Instant::now();
+                kill_at = term_sent + KILL_GRACE;
+            }
+            () = tokio::time::sleep_until(kill_at), if timed_out && exited.is_none() => {
+                if let Some(pid) = pid {
+                    proc::signal_group_and(pid, &tree, Signal::SIGKILL);
+                }
+                kill_at = far;
+            }
+            () = tokio::time::sleep_until(drain_until), if exited.is_some() => break,
+        }
+    }
+    drop(tracked);
+    let abandoned = out.is_some() || err.is_some();
+    if timed_out {
+        // Whatever survived SIGTERM (the main process is gone, its group may not be) gets
+        // SIGKILL after the grace, without holding up the response.
+        if let Some(pid) = pid {
+            let tree = tree.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep_until(term_sent + KILL_GRACE).await;
+                let alive: Vec<Pid> = tree
+                    .into_iter()
+                    .filter(|p| *p != pid && proc::proc_state(p.as_raw()).is_some_and(|s| s != 'Z'))
+                    .collect();
+                proc::signal_group_and(pid, &alive, Signal::SIGKILL);
+            });
+        }
+    }
+    let exit_code = exited.unwrap_or(-1);
+    Ok(Outcome {
+        exit_code,
+        combined,
+        stdout,
+        stderr,
+        timed_out,
+        abandoned,
+    })
+}
+
+/// Reads once from an open pipe; `None` at EOF or error. A closed pipe (`None`) never resolves.
+async fn read_some<R: tokio::io::AsyncRead + Unpin>(
+    pipe: &mut Option<R>,
+    buf: &mut [u8],
+) -> Option<usize> {
+    match pipe {
+        Some(p) => match p.read(buf).await {
+            Ok(0) | Err(_) => None,
+            Ok(n) => Some(n),
+        },
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,497 @@
+//! Sessions (spec §2 endpoints 3–12, §8.3): a registry of long-lived shells, their command
+//! records, per-command logs on disk, input, and the entrypoint session.
+//!
+//! On disk: `<state>/sessions/<uuid>/` per session (the directory name is daemon-made; the
+//! user's session id never reaches the file system or the shell), with `<cid>/` per command
+//! holding `cmd.sh`, the FIFOs `stdout`, `stderr` (and `stdin` for async commands),
+//! `output.log` (stream-marked, capped at `max_log_bytes`) and `exit_code`.
+//!
+//! Output path: the command writes to its FIFOs; a per-command pump task reads both as bytes
+//! arrive (no line buffering, NUL-safe, nothing added), labels them with the proto `Muxer` into
+//! the log, and publishes the exit code only after both FIFOs are drained (EOF, or
+//! [`crate::oneshot::DRAIN_GRACE`] after the status when a background process keeps them open).
+
+pub(crate) mod log;
+pub(crate) mod shell;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use nix::unistd::Pid;
+use process_proto::log::Stream;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::error::ApiError;
+use log::CommandLog;
+
+/// The reserved id of the entrypoint session.
+pub(crate) const ENTRYPOINT_SESSION: &str = "entrypoint";
+/// The id of the entrypoint session's command.
+pub(crate) const ENTRYPOINT_COMMAND: &str = "entrypoint_command";
+
+/// How long `send input` waits for a command to take its input before giving up.
+const INPUT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// Longest accepted session id, in bytes.
+const MAX_SESSION_ID: usize = 256;
+
+/// Checks a session id: non-empty, at most 256 bytes, no `/`, `\`, control characters, and not
+/// `.` or `..`. (Ids never reach paths or shell text; this keeps them printable and addressable.)
+pub(crate) fn validate_session_id(id: &str) -> Result<(), ApiError> {
+    let bad = |why: &str| Err(ApiError::bad_request(format!("invalid session ID: {why}")));
+    if id.trim().is_empty() {
+        return bad("it must not be empty");
+    }
+    if id.len() > MAX_SESSION_ID {
+        return bad("it must be at most 256 bytes");
+    }
+    if id == "." || id == ".." {
+        return bad("'.' and '..' are not allowed");
+    }
+    if id.chars().any(|c| c == '/' || c == '\\' || c.is_control()) {
+        return bad("it must not contain '/', '\\' or control characters");
+    }
+    Ok(())
+}
+
+/// One command of a session.
+pub(crate) struct CommandRec {
+    /// Command id (a UUID, or `entrypoint_command`).
+    pub id: String,
+    /// The command text as submitted.
+    pub command: String,
+    /// Started with `runAsync`.
+    pub is_async: bool,
+    /// Input sent to it is not echoed into its log.
+    pub suppress_echo: bool,
+    /// Its output log.
+    pub log: CommandLog,
+    /// Its directory.
+    pub(crate) dir: PathBuf,
+    /// The write end of its stdin FIFO (async commands, until they finish).
+    stdin: tokio::sync::Mutex<Option<tokio::net::unix::pipe::Sender>>,
+}
+
+/// State shared by a session's handle, its dispatcher and its pumps.
+pub(crate) struct SessionCore {
+    pub(crate) id: String,
+    pub(crate) dir: PathBuf,
+    pub(crate) cwd: PathBuf,
+    pub(crate) shell: PathBuf,
+    pub(crate) cancel: CancellationToken,
+    /// Process groups of every shell generation (for termination).
+    pub(crate) pgids: Mutex<Vec<Pid>>,
+    /// Status senders of commands that have not reported yet.
+    pending: Mutex<HashMap<String, oneshot::Sender<i32>>>,
+}
+
+impl SessionCore {
+    /// Delivers `code` to the command `cid` if it has not reported yet.
+    pub(crate) fn route(&self, cid: &str, code: i32) {
+        let tx = self
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(cid);
+        if let Some(tx) = tx {
+            let _ = tx.send(code);
+        }
+    }
+
+    /// Delivers `code` to every command that has not reported.
+    pub(crate) fn route_all(&self, code: i32) {
+        let all: Vec<_> = self
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .drain()
+            .collect();
+        for (_, tx) in all {
+            let _ = tx.send(code);
+        }
+    }
+}
+
+/// A session: its shell's dispatcher and its commands.
+pub(crate) struct Session {
+    core: Arc<SessionCore>,
+    jobs: mpsc::UnboundedSender<shell::Job>,
+    commands: Mutex<Vec<Arc<CommandRec>>>,
+    dispatcher: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    max_log: u64,
+}
+
+impl Session {
+    /// The session id.
+    pub(crate) fn id(&self) -> &str {
+        &self.core.id
+    }
+
+    /// Whether the session was deleted.
+    pub(crate) fn is_deleted(&self) -> bool {
+        self.core.cancel.is_cancelled()
+    }
+
+    /// The session's commands, in submission order.
+    pub(crate) fn commands(&self) -> Vec<Arc<CommandRec>> {
+        self.commands
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// A command by id.
+    pub(crate) fn command(&self, cid: &str) -> Option<Arc<CommandRec>> {
+        self.commands
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .find(|c| c.id == cid)
+            .cloned()
+    }
+
+    /// Submits a command: prepares its files and FIFOs, starts its pump and queues it for the
+    /// shell. Returns at once; wait on `rec.log` for completion.
+    pub(crate) fn submit(
+        &self,
+        cid: String,
+        command: String,
+        is_async: bool,
+        suppress_echo: bool,
+    ) -> Result<Arc<CommandRec>, ApiError> {
+        if self.is_deleted() {
+            return Err(ApiError::session_ended("session process has exited"));
+        }
+        let io = |what: &str, e: std::io::Error| {
+            ApiError::bad_request(format!("failed to prepare the command ({what}): {e}"))
+        };
+        let dir = self.core.dir.join(&cid);
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| io("directory", e))?;
+        std::fs::OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .mode(0o600)
+            .open(dir.join("cmd.sh"))
+            .and_then(|mut f| {
+                f.write_all(command.as_bytes())?;
+                // A final newline ends a last line that is a comment or a heredoc delimiter.
+                f.write_all(b"\n")
+            })
+            .map_err(|e| io("script", e))?;
+        shell::mkfifo(&dir.join("stdout")).map_err(|e| io("stdout pipe", e))?;
+        shell::mkfifo(&dir.join("stderr")).map_err(|e| io("stderr pipe", e))?;
+        let (out, out_keeper) =
+            shell::open_output(&dir.join("stdout")).map_err(|e| io("stdout pipe", e))?;
+        let (err, err_keeper) =
+            shell::open_output(&dir.join("stderr")).map_err(|e| io("stderr pipe", e))?;
+        let stdin = if is_async {
+            shell::mkfifo(&dir.join("stdin")).map_err(|e| io("stdin pipe", e))?;
+            Some(shell::open_input(&dir.join("stdin")).map_err(|e| io("stdin pipe", e))?)
+        } else {
+            None
+        };
+        let log = CommandLog::create(&dir.join("output.log"), self.max_log)
+            .map_err(|e| io("log", e))?;
+        let rec = Arc::new(CommandRec {
+            id: cid.clone(),
+            command,
+            is_async,
+            suppress_echo,
+            log,
+            dir,
+            stdin: tokio::sync::Mutex::new(stdin),
+        });
+        let (status_tx, status_rx) = oneshot::channel();
+        self.core
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(cid, status_tx);
+        tokio::spawn(pump(
+            rec.clone(),
+            out,
+            err,
+            (out_keeper, err_keeper),
+            status_rx,
+        ));
+        self.commands
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(rec.clone());
+        if self.jobs.send(shell::Job { rec: rec.clone() }).is_err() {
+            self.core.route(&rec.id, -1);
+            return Err(ApiError::session_ended("session process has exited"));
+        }
+        Ok(rec)
+    }
+
+    /// Sends `data` to a running async command's stdin (a newline is added if missing) and,
+    /// unless the command suppresses echo, appends it to the log as stdout.
+    pub(crate) async fn send_input(&self, rec: &CommandRec, data: &str) -> Result<(), ApiError> {
+        if let Some(code) = rec.log.state().exit_code {
+            return Err(ApiError::new(
+                http::StatusCode::GONE,
+                "COMMAND_ALREADY_COMPLETED",
+                format!("command has already completed with exit code {code}"),
+            ));
+        }
+        let mut data = data.to_owned();
+        if !data.ends_with('\n') {
+            data.push('\n');
+        }
+        let mut guard = rec.stdin.lock().await;
+        let Some(tx) = guard.as_mut() else {
+            if let Some(code) = rec.log.state().exit_code {
+                return Err(ApiError::new(
+                    http::StatusCode::GONE,
+                    "COMMAND_ALREADY_COMPLETED",
+                    format!("command has already completed with exit code {code}"),
+                ));
+            }
+            return Err(ApiError::conflict(
+                "the command does not take input: sync commands read /dev/null; start it with runAsync to send input",
+            ));
+        };
+        // Echo first, so the input precedes any output it causes.
+        if !rec.suppress_echo {
+            let _ = rec.log.append(Stream::Stdout, data.as_bytes());
+        }
+        match tokio::time::timeout(INPUT_TIMEOUT, tx.write_all(data.as_bytes())).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(ApiError::internal(format!("failed to write input: {e}"))),
+            Err(_) => {
+                return Err(ApiError::internal(
+                    "failed to write input: the command is not reading its stdin (pipe full)",
+                ))
+            }
+        }
+        drop(guard);
+        Ok(())
+    }
+
+    /// Deletes the session: stops its dispatcher, terminates its process tree (SIGTERM, grace,
+    /// SIGKILL) and removes its directory.
+    pub(crate) async fn delete(&self) {
+        self.core.cancel.cancel();
+        let handle = self.dispatcher.lock().await.take();
+        if let Some(handle) = handle {
+            let _ = handle.await;
+        }
+        // Let the pumps publish the exit codes before the files go.
+        for rec in self.commands() {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), rec.log.wait()).await;
+        }
+        if let Err(err) = std::fs::remove_dir_all(&self.core.dir) {
+            tracing::debug!(error = %err, "cannot remove a session directory");
+        }
+    }
+}
+
+/// Reads a command's stdout/stderr FIFOs into its log until the command has reported its status
+/// and both are drained, then publishes the exit code and cleans up.
+async fn pump(
+    rec: Arc<CommandRec>,
+    mut out: tokio::net::unix::pipe::Receiver,
+    mut err: tokio::net::unix::pipe::Receiver,
+    keepers: (std::fs::File, std::fs::File),
+    mut status: oneshot::Receiver<i32>,
+) {
+    let mut keepers = Some(keepers);
+    let mut obuf = vec![0u8; 64 * 1024];
+    let mut ebuf = vec![0u8; 64 * 1024];
+    let mut out_open = true;
+    let mut err_open = true;
+    let mut code: Option<i32> = None;
+    let far = tokio::time::Instant::now() + std::time::Duration::from_secs(86400 * 365);
+    let mut drain_until = far;
+    loop {
+        if code.is_some() && !out_open && !err_open {
+            break;
+        }
+        tokio::select! {
+            r = out.read(&mut obuf), if out_open => match r {
+                Ok(0) | Err(_) => out_open = false,
+                Ok(n) => { let _ = rec.log.append(Stream::Stdout, &obuf[..n]); }
+            },
+            r = err.read(&mut ebuf), if err_open => match r {
+                Ok(0) | Err(_) => err_open = false,
+                Ok(n) => { let _ = rec.log.append(Stream::Stderr, &ebuf[..n]); }
+            },
+            c = &mut status, if code.is_none() => {
+                code = Some(c.unwrap_or(-1));
+                keepers = None;
+                drain_until = tokio::time::Instant::now() + crate::oneshot::DRAIN_GRACE;
+            }
+            () = tokio::time::sleep_until(drain_until), if code.is_some() => break,
+        }
+    }
+    drop(keepers);
+    drop(out);
+    drop(err);
+    let code = code.unwrap_or(-1);
+    rec.stdin.lock().await.take();
+    for name in ["stdout", "stderr", "stdin"] {
+        let _ = std::fs::remove_file(rec.dir.join(name));
+    }
+    let _ = std::fs::write(rec.dir.join("exit_code"), format!("{code}\n"));
+    let state = rec.log.state();
+    let record = serde_json::json!({
+        "id": rec.id,
+        "command": rec.command,
+        "async": rec.is_async,
+        "exitCode": code,
+        "logBytes": state.len,
+        "droppedBytes": rec.log.dropped(),
+    });
+    let _ = std::fs::write(rec.dir.join("record.json"), record.to_string());
+    if rec.log.dropped() > 0 {
+        tracing::info!(command = %rec.id, dropped = rec.log.dropped(), "command log reached its cap; later output was dropped");
+    }
+    rec.log.finish(code);
+}
+
+/// The registry of sessions.
+pub(crate) struct Sessions {
+    root: PathBuf,
+    workdir: PathBuf,
+    max_log: u64,
+    map: Mutex<HashMap<String, Arc<Session>>>,
+}
+
+impl Sessions {
+    /// An empty registry keeping session state under `<state_dir>/sessions` (cleared: sessions
+    /// do not survive a daemon restart).
+    pub(crate) fn new(state_dir: &Path, workdir: &Path, max_log: u64) -> std::io::Result<Sessions> {
+        let root = state_dir.join("sessions");
+        if root.exists() {
+            std::fs::remove_dir_all(&root)?;
+        }
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&root)?;
+        Ok(Sessions {
+            root,
+            workdir: workdir.to_owned(),
+            max_log,
+            map: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Creates a session whose shell starts in `cwd` (default: the daemon's work dir).
+    pub(crate) fn create(&self, id: &str, cwd: Option<PathBuf>) -> Result<Arc<Session>, ApiError> {
+        let mut map = self
+            .map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.contains_key(id) {
+            return Err(ApiError::conflict("session already exists"));
+        }
+        let dir = self.root.join(uuid::Uuid::new_v4().to_string());
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| ApiError::internal(format!("failed to create the session: {e}")))?;
+        let core = Arc::new(SessionCore {
+            id: id.to_owned(),
+            dir,
+            cwd: cwd.unwrap_or_else(|| self.workdir.clone()),
+            shell: crate::proc::select_shell(),
+            cancel: CancellationToken::new(),
+            pgids: Mutex::new(Vec::new()),
+            pending: Mutex::new(HashMap::new()),
+        });
+        let (jobs_tx, jobs_rx) = mpsc::unbounded_channel();
+        let handle = tokio::spawn(shell::dispatch(core.clone(), jobs_rx));
+        let session = Arc::new(Session {
+            core,
+            jobs: jobs_tx,
+            commands: Mutex::new(Vec::new()),
+            dispatcher: tokio::sync::Mutex::new(Some(handle)),
+            max_log: self.max_log,
+        });
+        map.insert(id.to_owned(), session.clone());
+        Ok(session)
+    }
+
+    /// A session by id.
+    pub(crate) fn get(&self, id: &str) -> Option<Arc<Session>> {
+        self.map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(id)
+            .cloned()
+    }
+
+    /// Every session except the entrypoint.
+    pub(crate) fn list(&self) -> Vec<Arc<Session>> {
+        let mut v: Vec<_> = self
+            .map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .filter(|s| s.id() != ENTRYPOINT_SESSION)
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| a.id().cmp(b.id()));
+        v
+    }
+
+    /// Removes and deletes a session.
+    pub(crate) async fn delete(&self, id: &str) -> Option<()> {
+        let session = self
+            .map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(id)?;
+        session.delete().await;
+        Some(())
+    }
+
+    /// Starts the entrypoint session running `argv` (spec §8.9).
+    pub(crate) fn start_entrypoint(&self, argv: &[String]) -> Result<(), ApiError> {
+        let session = self.create(ENTRYPOINT_SESSION, None)?;
+        let command = argv
+            .iter()
+            .map(|a| shell::quote(Path::new(a)))
+            .collect::<Vec<_>>()
+            .join(" ");
+        session.submit(ENTRYPOINT_COMMAND.to_owned(), command, true, true)?;
+        Ok(())
+    }
+
+    /// Deletes every session (daemon shutdown).
+    pub(crate) async fn shutdown(&self) {
+        let all: Vec<Arc<Session>> = self
+            .map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .drain()
+            .map(|(_, s)| s)
+            .collect();
+        let deletions = all.iter().map(|s| s.delete());
+        futures_util::future::join_all(deletions).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_ids_that_could_escape_are_rejected() {
+        for bad in ["", " ", ".", "..", "a/b", "../x", "a\\b", "a\0b", "a\nb", &"x".repeat(257)] {
+            assert!(validate_session_id(bad).is_err(), "{bad:?} accepted");
+        }
+        for good in ["s1", "my session", "a.b-c_d", "ünïcode", "$(touch x)", "'quoted'"] {
+            assert!(validate_session_id(good).is_ok(), "{good:?} rejected");
+        }
+    }
+}

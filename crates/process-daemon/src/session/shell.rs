@@ -1,0 +1,373 @@
+//! The session shell and its dispatcher.
+//!
+//! Each session has one long-lived shell (non-interactive, its own process group) whose stdin is
+//! a control pipe from the daemon and whose stdout is a status pipe back to it. For every command
+//! the daemon writes one line of daemon-authored shell text that names only daemon-made paths
+//! (the command's script file and FIFOs, all named by UUIDs under the state directory): user text
+//! is never spliced into it.
+//!
+//! * A **sync** command is sourced by the session shell itself, with stdin `/dev/null` and
+//!   stdout/stderr on the command's FIFOs, so `cd`, `export`, variables and functions persist.
+//!   Afterwards the shell saves its cwd and exported variables (for recovery, below) and reports
+//!   `E <cid> <status>` on the status pipe.
+//! * An **async** command runs in a background subshell of the session shell (it sees the state
+//!   at its start; its own state changes do not persist) with stdin on its input FIFO, so it runs
+//!   concurrently with later commands and never blocks a sync exec. It reports its status the
+//!   same way.
+//! * Sync commands run one at a time in submission order; async commands start in submission
+//!   order.
+//! * If the shell dies during a sync command (`exit 3`, `set -e` and a failure, `exec`), that
+//!   command's exit code is the shell's, and the next command starts a fresh shell that restores
+//!   the saved cwd and exported variables: a session survives `exit`.
+
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+use process_proto::log::Stream;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+use super::{CommandRec, SessionCore};
+use crate::proc;
+
+/// How long deleting a session waits after SIGTERM before SIGKILL.
+pub(crate) const TERMINATION_GRACE: Duration = Duration::from_secs(5);
+
+/// A command handed to the dispatcher.
+pub(crate) struct Job {
+    pub(crate) rec: Arc<CommandRec>,
+}
+
+/// A status line from a shell: the command id and its exit status.
+pub(crate) type Status = (String, i32);
+
+/// One generation of the session shell.
+struct Shell {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    pid: Pid,
+    _tracked: Option<crate::reaper::Tracked>,
+}
+
+/// Quotes a daemon-made path for the shell (single quotes; `'` as `'\''`).
+pub(crate) fn quote(path: &Path) -> String {
+    let s = path.to_string_lossy();
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        if c == '\'' {
+            out.push_str("'\\''");
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// The control line that runs `rec` (see the module docs). `state` is the session's directory
+/// for the recovery snapshot.
+pub(crate) fn control_line(rec: &CommandRec, state: &Path) -> String {
+    let d = &rec.dir;
+    let script = quote(&d.join("cmd.sh"));
+    let out = quote(&d.join("stdout"));
+    let err = quote(&d.join("stderr"));
+    let cid = &rec.id; // a UUID: safe as a bare word
+    if rec.is_async {
+        let input = quote(&d.join("stdin"));
+        format!(
+            "{{ __pd_o=$-; set +e; ( case $__pd_o in *e*) set -e;; esac; . {script} ) <{input} >{out} 2>{err}; \
+             command printf 'E %s %s\\n' {cid} \"$?\"; }} & disown 2>/dev/null || :\n"
+        )
+    } else {
+        let env = quote(&state.join("env.sh"));
+        let cwd = quote(&state.join("cwd"));
+        format!(
+            "{{ . {script}; }} </dev/null >{out} 2>{err}; __pd_s=$?; export -p >{env} 2>/dev/null; \
+             command pwd >{cwd} 2>/dev/null; command printf 'E %s %s\\n' {cid} \"$__pd_s\"\n"
+        )
+    }
+}
+
+impl Shell {
+    /// Starts a shell generation. It restores the session's saved cwd and exported variables
+    /// when a snapshot exists. Status lines go to `status`.
+    async fn spawn(
+        core: &SessionCore,
+        status: mpsc::UnboundedSender<Status>,
+    ) -> std::io::Result<Shell> {
+        let saved_cwd = std::fs::read(core.dir.join("cwd")).ok().and_then(|mut b| {
+            if b.last() == Some(&b'\n') {
+                b.pop();
+            }
+            let p = PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(b));
+            p.is_dir().then_some(p)
+        });
+        let cwd = saved_cwd.unwrap_or_else(|| core.cwd.clone());
+        let mut cmd = tokio::process::Command::new(&core.shell);
+        cmd.current_dir(&cwd)
+            .env_clear()
+            .envs(proc::child_env([]))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .kill_on_drop(false);
+        let (mut child, tracked) = crate::reaper::spawn(&mut cmd)?;
+        let pid = child
+            .id()
+            .and_then(|p| i32::try_from(p).ok())
+            .map(Pid::from_raw)
+            .ok_or_else(|| std::io::Error::other("the session shell exited at once"))?;
+        let stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| std::io::Error::other("the session shell has no stdin"))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| std::io::Error::other("the session shell has no stdout"))?;
+        core.pgids
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(pid);
+        tokio::spawn(read_status(stdout, status));
+        let mut shell = Shell {
+            child,
+            stdin,
+            pid,
+            _tracked: tracked,
+        };
+        let env = core.dir.join("env.sh");
+        if env.exists() {
+            let line = format!(". {} >/dev/null 2>&1\n", quote(&env));
+            // A failure here shows up as a failed write of the next command.
+            let _ = shell.stdin.write_all(line.as_bytes()).await;
+        }
+        Ok(shell)
+    }
+}
+
+/// Reads `E <cid> <status>` lines from a shell's status pipe until EOF (which comes when the
+/// shell and every background job it started are gone).
+async fn read_status(stdout: tokio::process::ChildStdout, tx: mpsc::UnboundedSender<Status>) {
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let mut parts = line.split(' ');
+        if let (Some("E"), Some(cid), Some(code)) = (parts.next(), parts.next(), parts.next()) {
+            let code = code.trim().parse::<i32>().unwrap_or(-1);
+            if tx.send((cid.to_owned(), code)).is_err() {
+                break;
+            }
+        } else {
+            tracing::debug!(line = %line, "unexpected line on a session status pipe");
+        }
+    }
+}
+
+/// Waits for the shell (if any) to exit; never resolves without one.
+async fn shell_exit(shell: &mut Option<Shell>) -> i32 {
+    match shell {
+        Some(s) => match s.child.wait().await {
+            Ok(status) => proc::exit_code(status),
+            Err(_) => -1,
+        },
+        None => std::future::pending().await,
+    }
+}
+
+/// The session's dispatcher: owns the shell, feeds it commands, routes statuses, recovers from
+/// shell death, and on cancellation terminates the session's process tree.
+pub(crate) async fn dispatch(core: Arc<SessionCore>, mut jobs: mpsc::UnboundedReceiver<Job>) {
+    let (status_tx, mut status_rx) = mpsc::unbounded_channel::<Status>();
+    let mut shell: Option<Shell> = None;
+    let mut running_sync: Option<String> = None;
+    loop {
+        tokio::select! {
+            biased;
+            () = core.cancel.cancelled() => break,
+            Some((cid, code)) = status_rx.recv() => {
+                core.route(&cid, code);
+                if running_sync.as_deref() == Some(cid.as_str()) {
+                    running_sync = None;
+                }
+            }
+            code = shell_exit(&mut shell), if shell.is_some() => {
+                shell = None;
+                if let Some(cid) = running_sync.take() {
+                    tracing::debug!(session = %core.id, code, "session shell ended during a command; a new one starts with the next command");
+                    core.route(&cid, code);
+                }
+            }
+            job = jobs.recv(), if running_sync.is_none() => {
+                let Some(job) = job else { break };
+                if launch(&core, &mut shell, &status_tx, &job).await && !job.rec.is_async {
+                    running_sync = Some(job.rec.id.clone());
+                }
+            }
+        }
+    }
+    terminate(&core, shell).await;
+    // Commands that never reported were killed with the session.
+    core.route_all(128 + Signal::SIGTERM as i32);
+}
+
+/// Writes the job's control line to the shell (starting one if needed, and retrying once with a
+/// fresh shell if the current one turns out to be dead). Returns whether the command started.
+async fn launch(
+    core: &SessionCore,
+    shell: &mut Option<Shell>,
+    status_tx: &mpsc::UnboundedSender<Status>,
+    job: &Job,
+) -> bool {
+    let line = control_line(&job.rec, &core.dir);
+    for _attempt in 0..2 {
+        if shell.is_none() {
+            match Shell::spawn(core, status_tx.clone()).await {
+                Ok(s) => *shell = Some(s),
+                Err(err) => {
+                    let msg = format!(
+                        "processd: cannot start the session shell {}: {err}\n",
+                        core.shell.display()
+                    );
+                    let _ = job.rec.log.append(Stream::Stderr, msg.as_bytes());
+                    core.route(&job.rec.id, -1);
+                    return false;
+                }
+            }
+        }
+        let Some(s) = shell.as_mut() else { continue };
+        match s.stdin.write_all(line.as_bytes()).await {
+            Ok(()) => return true,
+            Err(err) => {
+                tracing::debug!(session = %core.id, error = %err, "session shell is gone; starting a new one");
+                if let Some(mut dead) = shell.take() {
+                    proc::signal_group_and(dead.pid, &[], Signal::SIGKILL);
+                    let _ = dead.child.wait().await;
+                }
+            }
+        }
+    }
+    let _ = job.rec.log.append(
+        Stream::Stderr,
+        b"processd: the session shell could not accept the command\n",
+    );
+    core.route(&job.rec.id, -1);
+    false
+}
+
+/// Kills every process of the session: SIGTERM to each shell generation's process group and
+/// to the current shell's descendants, up to [`TERMINATION_GRACE`] for them to exit, then
+/// SIGKILL.
+async fn terminate(core: &SessionCore, shell: Option<Shell>) {
+    let pgids: Vec<Pid> = core
+        .pgids
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    let mut tree: Vec<Pid> = Vec::new();
+    if let Some(s) = &shell {
+        tree = proc::descendants(s.pid);
+        tree.push(s.pid);
+    }
+    for &pg in &pgids {
+        proc::signal_group_and(pg, &[], Signal::SIGTERM);
+    }
+    proc::signal_group_and(Pid::from_raw(0), &tree, Signal::SIGTERM);
+    let deadline = tokio::time::Instant::now() + TERMINATION_GRACE;
+    let mut shell = shell;
+    loop {
+        if let Some(s) = shell.as_mut() {
+            if let Ok(Some(_)) = s.child.try_wait() {
+                shell = None;
+            }
+        }
+        let alive = pgids.iter().any(|pg| group_alive(*pg))
+            || tree.iter().any(|p| proc::proc_state(p.as_raw()).is_some_and(|s| s != 'Z'));
+        if !alive || tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for &pg in &pgids {
+        proc::signal_group_and(pg, &[], Signal::SIGKILL);
+    }
+    proc::signal_group_and(Pid::from_raw(0), &tree, Signal::SIGKILL);
+    if let Some(mut s) = shell {
+        let _ = s.child.wait().await;
+    }
+}
+
+/// Whether any process is still in process group `pgid` (zombies count as gone).
+fn group_alive(pgid: Pid) -> bool {
+    if nix::sys::signal::killpg(pgid, None).is_err() {
+        return false;
+    }
+    // Members may all be zombies waiting for a reaper; look for a live one.
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return true;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            if let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) {
+                let mut f = after.split_whitespace();
+                let state = f.next();
+                let pgrp = f.nth(1);
+                if pgrp == Some(pgid.as_raw().to_string().as_str()) && state != Some("Z") {
+                    return true;
+                }
+            }
+        }
+    }
+    false
+}
+
+/// Creates a FIFO at `path` (mode 0600).
+pub(crate) fn mkfifo(path: &Path) -> std::io::Result<()> {
+    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600))
+        .map_err(std::io::Error::from)
+}
+
+/// Opens the read end of an output FIFO plus a "keeper" write end held by the daemon, so the
+/// reader sees no EOF before the command has opened it. Drop the keeper once the command has
+/// reported its status: EOF then means every writer is gone.
+pub(crate) fn open_output(
+    path: &Path,
+) -> std::io::Result<(tokio::net::unix::pipe::Receiver, std::fs::File)> {
+    let rx = tokio::net::unix::pipe::OpenOptions::new().open_receiver(path)?;
+    let keeper = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    Ok((rx, keeper))
+}
+
+/// Opens an input FIFO for writing (read-write, so opening never blocks or fails for lack of a
+/// reader).
+pub(crate) fn open_input(path: &Path) -> std::io::Result<tokio::net::unix::pipe::Sender> {
+    tokio::net::unix::pipe::OpenOptions::new()
+        .read_write(true)
+        .open_sender(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quote_survives_single_quotes() {
+        assert_eq!(quote(Path::new("/a b/it's")), r"'/a b/it'\''s'");
+    }
+}
