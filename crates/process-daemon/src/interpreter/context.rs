@@ -305,10 +305,18 @@ impl Runner {
                     }
                 },
                 msg = w.ctl.next_message(), if done.is_none() => match msg {
-                    Ok(Some(WorkerMessage::Chart { chart })) => match Chart::from_value(chart) {
-                        Ok(chart) => out.push(InterpreterFrame::chart(chart)),
-                        Err(err) => tracing::warn!(context = %self.id, error = %err, "worker sent an unreadable chart"),
-                    },
+                    Ok(Some(WorkerMessage::Chart { chart })) => {
+                        // Output written before the figure was shown is already in the pipes:
+                        // forward it first so the chart keeps its place in the output.
+                        forward_ready(live, &mut stdout, &mut stderr, &mut out, &mut out_buf);
+                        match Chart::from_value(chart) {
+                            Ok(chart) => out.push(InterpreterFrame::chart(chart)),
+                            Err(err) => tracing::warn!(context = %self.id, error = %err, "worker sent an unreadable chart"),
+                        }
+                    }
+                    Ok(Some(WorkerMessage::Log { message })) => {
+                        tracing::warn!(context = %self.id, "interpreter worker: {message}");
+                    }
                     Ok(Some(WorkerMessage::Done { status, error })) => done = Some((status, error)),
                     Ok(Some(_)) => {}
                     Ok(None) | Err(_) => break Outcome::Died(None),
@@ -413,6 +421,44 @@ async fn drain(live: &mut Live, stdout: &mut PipeState, stderr: &mut PipeState, 
     }
     if !stderr.synced {
         stderr.end(out, Stream::Stderr);
+    }
+}
+
+/// Forwards what the pipes hold right now, without waiting.
+fn forward_ready(
+    live: &mut Live,
+    stdout: &mut PipeState,
+    stderr: &mut PipeState,
+    out: &mut Output,
+    buf: &mut [u8],
+) {
+    use futures_util::FutureExt;
+    // Bounded: a writer racing us cannot keep this loop going.
+    for _ in 0..64 {
+        if stdout.synced {
+            break;
+        }
+        match live.worker.stdout.read(buf).now_or_never() {
+            Some(Ok(n)) if n > 0 => stdout.feed(&buf[..n], out, Stream::Stdout),
+            Some(_) => {
+                live.out_eof = true;
+                stdout.end(out, Stream::Stdout);
+            }
+            None => break,
+        }
+    }
+    for _ in 0..64 {
+        if stderr.synced {
+            break;
+        }
+        match live.worker.stderr.read(buf).now_or_never() {
+            Some(Ok(n)) if n > 0 => stderr.feed(&buf[..n], out, Stream::Stderr),
+            Some(_) => {
+                live.err_eof = true;
+                stderr.end(out, Stream::Stderr);
+            }
+            None => break,
+        }
     }
 }
 

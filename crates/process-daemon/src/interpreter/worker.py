@@ -13,9 +13,11 @@
 # completion.
 #
 # Control messages, daemon -> worker:
+#   {"op": "init", "chart_capture": str}   (source of the daemon's matplotlib capture module)
 #   {"op": "run", "code": str, "envs": {str: str}}
 # worker -> daemon:
 #   {"op": "ready", "pid": int, "version": str}
+#   {"op": "log", "message": str}                        (a worker problem, for the daemon's log)
 #   {"op": "chart", "chart": {...}}                       (a matplotlib figure shown by the job)
 #   {"op": "done", "status": "ok"|"error"|"interrupted",
 #    "error": null | {"name": str, "value": str, "traceback": str}}
@@ -64,7 +66,6 @@ class _Worker:
         _sys.argv = [""]
         if _sys.path and _sys.path[0] != "":
             _sys.path.insert(0, "")
-        self.charts = None  # chart capture, set up on the first job that imports pyplot
         _signal.signal(_signal.SIGINT, self.on_sigint)
 
     def install_streams(self):
@@ -89,8 +90,11 @@ class _Worker:
                 message = _json.loads(line)
             except ValueError:
                 continue
-            if message.get("op") == "run":
+            op = message.get("op")
+            if op == "run":
                 self.run(message.get("code") or "", message.get("envs") or {})
+            elif op == "init":
+                self.setup_charts(message.get("chart_capture") or "")
 
     def restore_fds(self):
         """Puts the output pipes back on fds 1/2 if an earlier job moved them."""
@@ -123,8 +127,6 @@ class _Worker:
         try:
             try:
                 compiled = compile(code, filename, "exec", flags=_TOP_LEVEL_AWAIT, dont_inherit=True)
-                if self.charts is None and "matplotlib" in _sys.modules:
-                    self.setup_charts()
                 self.running = True
                 try:
                     if compiled.co_flags & _CO_COROUTINE:
@@ -149,8 +151,6 @@ class _Worker:
 
     def finish(self, saved):
         self.running = False
-        if self.charts is None and "matplotlib.pyplot" in _sys.modules:
-            self.setup_charts()
         for stream in (_sys.stdout, _sys.stderr, self.stdout, self.stderr):
             try:
                 stream.flush()
@@ -176,9 +176,48 @@ class _Worker:
             value = "<unprintable %s object>" % type(exc).__name__
         return {"name": type(exc).__name__, "value": value, "traceback": text}
 
-    def setup_charts(self):
-        """Routes `matplotlib.pyplot.show` to chart messages (set up once per worker)."""
-        self.charts = False
+    def setup_charts(self, source):
+        """Loads the daemon's chart-capture module and routes the charts it produces (one per
+        figure on `plt.show()`) to `chart` messages."""
+        if not source:
+            return
+        try:
+            module = _types.ModuleType("_processd_chart_capture")
+            exec(compile(source, "<processd-chart-capture>", "exec"), module.__dict__)
+            module._charts_out = _ChartSink(self, module.ARTIFACT_PREFIX)
+            if "matplotlib.pyplot" in _sys.modules:
+                module._patch_matplotlib(_sys.modules["matplotlib.pyplot"])
+            else:
+                _sys.meta_path.insert(0, module._PyplotFinder())
+        except Exception as exc:  # noqa: BLE001 - charts are optional, the context is not
+            self.send({"op": "log", "message": "chart capture disabled: %s" % (exc,)})
+
+
+class _ChartSink:
+    """The file the chart-capture module writes artifact lines to: each line becomes a `chart`
+    control message (never user-visible output, so printed text cannot forge a chart)."""
+
+    def __init__(self, worker, prefix):
+        self.worker = worker
+        self.prefix = prefix
+        self.pending = ""
+
+    def write(self, text):
+        self.pending += text
+        while "\n" in self.pending:
+            line, self.pending = self.pending.split("\n", 1)
+            if not line.startswith(self.prefix):
+                continue
+            try:
+                artifact = _json.loads(line[len(self.prefix) :])
+            except ValueError:
+                continue
+            if artifact.get("type") == "chart" and artifact.get("value"):
+                self.worker.send({"op": "chart", "chart": artifact["value"]})
+        return len(text)
+
+    def flush(self):
+        pass
 
 
 class _Stream(_io.TextIOWrapper):

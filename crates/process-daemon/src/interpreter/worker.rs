@@ -18,6 +18,9 @@ use crate::proc::{child_env, descendants, kill_tree};
 
 /// The worker program (see its header for the protocol).
 const WORKER_SOURCE: &str = include_str!("worker.py");
+/// The matplotlib capture module code-run uses; workers load it so `plt.show()` yields the same
+/// charts in a context as in code-run.
+const CHART_CAPTURE_SOURCE: &str = include_str!("../../python/chart_capture.py");
 
 /// How long a starting worker may take to report `ready`.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -51,6 +54,8 @@ pub(crate) enum DoneStatus {
 pub(crate) enum WorkerMessage {
     /// Startup finished.
     Ready {},
+    /// A problem inside the worker, for the daemon's log.
+    Log { message: String },
     /// A matplotlib figure the job showed.
     Chart { chart: serde_json::Value },
     /// The job ended; its output markers are already in the pipes.
@@ -139,7 +144,14 @@ impl Worker {
             marker: format!("\0processd-sync:{token}\0").into_bytes(),
         };
         match tokio::time::timeout(READY_TIMEOUT, worker.ctl.next_message()).await {
-            Ok(Ok(Some(WorkerMessage::Ready {}))) => Ok(worker),
+            Ok(Ok(Some(WorkerMessage::Ready {}))) => {
+                let init = serde_json::json!({"op": "init", "chart_capture": CHART_CAPTURE_SOURCE});
+                if let Err(err) = worker.ctl.send(&init).await {
+                    worker.kill().await;
+                    return Err(format!("cannot initialise the Python worker: {err}"));
+                }
+                Ok(worker)
+            }
             Ok(Ok(Some(other))) => {
                 worker.kill().await;
                 Err(format!(
@@ -222,8 +234,13 @@ impl Control {
         code: &str,
         envs: &HashMap<String, String>,
     ) -> std::io::Result<()> {
-        let msg = serde_json::json!({"op": "run", "code": code, "envs": envs});
-        let mut line = serde_json::to_vec(&msg).map_err(std::io::Error::other)?;
+        self.send(&serde_json::json!({"op": "run", "code": code, "envs": envs}))
+            .await
+    }
+
+    /// Sends one control message.
+    async fn send(&mut self, msg: &serde_json::Value) -> std::io::Result<()> {
+        let mut line = serde_json::to_vec(msg).map_err(std::io::Error::other)?;
         line.push(b'\n');
         self.write.write_all(&line).await
     }

@@ -657,3 +657,64 @@ async fn many_small_writes_all_arrive() {
     assert_eq!(run.stdout(), expected);
     d.daemon.shutdown().await;
 }
+
+/// Whether the daemon's Python can import matplotlib (CI's venv can; a bare system Python may
+/// not, and then the chart tests say so and skip).
+async fn has_matplotlib(d: &TestDaemon) -> bool {
+    let probe = run_code(
+        d,
+        "import importlib.util\nprint(importlib.util.find_spec('matplotlib') is not None)",
+    )
+    .await;
+    let found = probe.stdout() == "True\n";
+    if !found {
+        eprintln!(
+            "matplotlib is not installed for the daemon's Python: skipping (set PROCESSD_PYTHON)"
+        );
+    }
+    found
+}
+
+#[tokio::test]
+async fn plt_show_yields_chart_frames_in_place_and_printed_artifacts_are_plain_text() {
+    let d = TestDaemon::start().await;
+    if !has_matplotlib(&d).await {
+        return;
+    }
+    // The figure is built in one run and shown in the next: the context keeps it.
+    let build = "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3], [1, 4, 9], label='sq')\nplt.title('squares')";
+    assert_completed(&run_code(&d, build).await);
+    let show = "print('before')\nplt.show()\nprint('after')\n\
+                print('dtn_artifact_k39fd2:{\"type\": \"chart\", \"value\": {\"type\": \"line\"}}')";
+    let run = run_code(&d, show).await;
+    assert_completed(&run);
+    assert!(run.errors().is_empty(), "{:?}", run.errors());
+    let charts: Vec<&Value> = run.frames.iter().filter(|f| f["type"] == "chart").collect();
+    assert_eq!(charts.len(), 1, "{run:?}");
+    let chart = &charts[0]["chart"];
+    assert_eq!(chart["type"], "line");
+    assert_eq!(chart["title"], "squares");
+    assert_eq!(chart["elements"][0]["label"], "sq");
+    assert_eq!(
+        chart["elements"][0]["points"],
+        json!([[1.0, 1.0], [2.0, 4.0], [3.0, 9.0]])
+    );
+    let png = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        chart["png"].as_str().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    // The chart sits between the output printed before and after `show()`.
+    let position = |pred: &dyn Fn(&Value) -> bool| run.frames.iter().position(pred).unwrap();
+    let before = position(&|f| f["text"].as_str().is_some_and(|t| t.contains("before")));
+    let chart_at = position(&|f| f["type"] == "chart");
+    let after = position(&|f| f["text"].as_str().is_some_and(|t| t.contains("after")));
+    assert!(before < chart_at && chart_at < after, "{run:?}");
+    // A printed artifact line is just output.
+    assert!(run.stdout().contains("dtn_artifact_k39fd2:"));
+    // show() closed the figure: showing again yields nothing.
+    let again = run_code(&d, "plt.show()").await;
+    assert!(again.frames.iter().all(|f| f["type"] != "chart"));
+    d.daemon.shutdown().await;
+}
