@@ -307,3 +307,57 @@ pub fn strip_artifacts_with_errors(output: &str) -> (String, Vec<Chart>, Vec<Art
     }
     (kept.join("\n"), charts, errors)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_rules() {
+        assert!(matches!(
+            Artifact::parse(&[&br#" {"type": "chart", "value": {"type": "pie"}} "#[..], b"\r"].concat()),
+            Ok(Artifact::Chart(c)) if c.kind == crate::chart::ChartType::Pie
+        ));
+        assert_eq!(
+            Artifact::parse(br#"{"type": "table", "value": [1]}"#),
+            Ok(Artifact::Other {
+                kind: "table".into(),
+                value: serde_json::json!([1])
+            })
+        );
+        for empty in [
+            &br#"{"type": "chart"}"#[..],
+            br#"{"type": "chart", "value": {}}"#,
+            br#"{"type": "chart", "value": null}"#,
+        ] {
+            assert_eq!(Artifact::parse(empty), Err(ArtifactError::EmptyChart));
+        }
+        assert!(matches!(
+            Artifact::parse(b"[1]"),
+            Err(ArtifactError::Json(_))
+        ));
+        assert!(matches!(Artifact::parse(b""), Err(ArtifactError::Json(_))));
+        assert!(matches!(
+            Artifact::parse(br#"{"type": "chart", "value": {"type": "line", "elements": [1]}}"#),
+            Err(ArtifactError::InvalidChart(_))
+        ));
+    }
+
+    #[test]
+    fn held_prefix_is_released_at_eof() {
+        let mut sc = ArtifactScanner::new();
+        let mut src = BytesMut::from(&b"dtn_art"[..]);
+        assert_eq!(sc.decode(&mut src), None);
+        assert_eq!(
+            sc.decode_eof(&mut src),
+            Some(ScanEvent::Data(Bytes::from_static(b"dtn_art")))
+        );
+        assert_eq!(sc.decode_eof(&mut src), None);
+    }
+
+    #[test]
+    fn strip_reports_errors() {
+        let (text, charts, errors) = strip_artifacts_with_errors("x\ndtn_artifact_k39fd2:oops\ny");
+        assert_eq!((text.as_str(), charts.len(), errors.len()), ("x\ny", 0, 1));
+    }
+}

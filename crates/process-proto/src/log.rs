@@ -555,3 +555,86 @@ pub fn parse_session_command_logs(log: &[u8]) -> SessionCommandLogsResponse {
     let (stdout, stderr) = demux_log_text(log);
     SessionCommandLogsResponse::new(String::from_utf8_lossy(log).into_owned(), stdout, stderr)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan_str(buf: &[u8]) -> (Option<(usize, Stream)>, usize) {
+        match scan(buf) {
+            Scan::Marker(i, s) => (Some((i, s)), 0),
+            Scan::None(safe) => (None, safe),
+        }
+    }
+
+    #[test]
+    fn scan_finds_leftmost_marker_and_holds_partial_ones() {
+        assert_eq!(scan_str(b""), (None, 0));
+        assert_eq!(scan_str(b"abc"), (None, 3));
+        assert_eq!(scan_str(b"ab\x01"), (None, 2));
+        assert_eq!(scan_str(b"ab\x01\x01"), (None, 2));
+        assert_eq!(scan_str(b"ab\x02\x01"), (None, 3)); // 02 01 cannot start a marker; 01 can
+        assert_eq!(scan_str(b"\x01\x01x"), (None, 3));
+        assert_eq!(
+            scan_str(b"\x01\x01\x01\x01"),
+            (Some((0, Stream::Stdout)), 0)
+        );
+        assert_eq!(
+            scan_str(b"a\x01\x02\x02\x02\x02"),
+            (Some((2, Stream::Stderr)), 0)
+        );
+        assert_eq!(
+            scan_str(b"\x02\x02\x01\x01\x01"),
+            (Some((2, Stream::Stdout)), 0)
+        );
+    }
+
+    #[test]
+    fn utf8_tail_matches_lossy_decoding_for_every_split() {
+        let samples: &[&[u8]] = &[
+            b"a\xe2\x82\xacb",
+            b"\xf0\x9f\x98\x80\xff\xfe",
+            b"\xed\xa0\x80x",    // surrogate: 3 replacements
+            b"\xf0\x80\x80\x80", // overlong
+            b"\xe2\x82",         // truncated at the end
+            b"\xc3",
+            b"\xf4\x90\x80\x80\xc3\xa9",
+        ];
+        for s in samples {
+            for cut in 0..=s.len() {
+                let mut tail = Utf8Tail::default();
+                let mut out = String::new();
+                tail.decode_into(&s[..cut], &mut out);
+                tail.decode_into(&s[cut..], &mut out);
+                tail.finish(&mut out);
+                assert_eq!(out, String::from_utf8_lossy(s), "{s:?} cut at {cut}");
+            }
+        }
+    }
+
+    #[test]
+    fn muxer_marks_only_switches_by_default() {
+        let mut m = Muxer::new();
+        let mut out = Vec::new();
+        m.encode(Stream::Stderr, b"", &mut out);
+        assert!(out.is_empty());
+        m.encode(Stream::Stderr, b"a", &mut out);
+        m.encode(Stream::Stderr, b"b", &mut out);
+        m.reset();
+        m.encode(Stream::Stderr, b"c", &mut out);
+        assert_eq!(out, b"\x02\x02\x02ab\x02\x02\x02c");
+        let mut m = Muxer::marking_every_write();
+        let mut out = Vec::new();
+        m.encode(Stream::Stdout, b"a", &mut out);
+        m.encode(Stream::Stdout, b"b", &mut out);
+        assert_eq!(out, b"\x01\x01\x01a\x01\x01\x01b");
+    }
+
+    #[test]
+    fn decode_eof_is_reusable_and_drops_preamble() {
+        let mut d = Demuxer::new();
+        let mut src = BytesMut::from(&b"\x01\x01"[..]);
+        assert_eq!(d.decode_eof(&mut src), Ok(None));
+        assert!(src.is_empty() && d.current().is_none());
+    }
+}
