@@ -80,6 +80,8 @@ pub(crate) struct Control {
 pub(crate) struct Worker {
     /// The process.
     pub(crate) child: Child,
+    /// Keeps the daemon's reaper away from this child while we own it.
+    _tracked: Option<crate::reaper::Tracked>,
     pid: Pid,
     /// The control channel.
     pub(crate) ctl: Control,
@@ -122,9 +124,8 @@ impl Worker {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| format!("{}: {e}", python.display()))?;
+        let (mut child, tracked) =
+            crate::reaper::spawn(&mut cmd).map_err(|e| format!("{}: {e}", python.display()))?;
         let (Some(stdout), Some(stderr), Some(pid)) =
             (child.stdout.take(), child.stderr.take(), child.id())
         else {
@@ -133,6 +134,7 @@ impl Worker {
         let (read, write) = ours.into_split();
         let mut worker = Worker {
             child,
+            _tracked: tracked,
             pid: Pid::from_raw(pid as i32),
             ctl: Control {
                 read: BufReader::with_capacity(64 * 1024, read),
@@ -285,13 +287,18 @@ pub(crate) async fn resolve_python(configured: Option<&Path>) -> PathBuf {
         return path.to_path_buf();
     }
     for name in ["python3", "python"] {
-        let probe = tokio::process::Command::new(name)
-            .args(["-c", "import sys; print(sys.executable)"])
+        let mut cmd = tokio::process::Command::new(name);
+        cmd.args(["-c", "import sys; print(sys.executable)"])
             .env_clear()
             .envs(child_env([]))
             .stdin(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
-            .output();
+            .kill_on_drop(true);
+        let Ok((child, _tracked)) = crate::reaper::spawn(&mut cmd) else {
+            continue;
+        };
+        let probe = child.wait_with_output();
         if let Ok(Ok(out)) = tokio::time::timeout(Duration::from_secs(30), probe).await {
             let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
             if out.status.success() && !path.is_empty() {
