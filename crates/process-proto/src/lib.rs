@@ -16,6 +16,20 @@
 //! every type produces the same outputs, so any chunking of a stream can be replayed in tests.
 //! Nothing panics on input; malformed input is an error value.
 //!
+//! # Map
+//!
+//! - [`wire`]: requests, responses, WebSocket messages ([`ExecuteRequest`] … [`InterpreterFrame`]),
+//!   the error envelope ([`ErrorResponse`], [`ErrorCode`]), close codes ([`CloseCode`]), the PTY
+//!   control messages and close reason ([`PtyControl`], [`PtyCloseReason`], [`exit_reason`]) and
+//!   the WebSocket subprotocol tokens ([`encode_envs_token`], [`envs_from_subprotocols`]).
+//! - [`log`]: [`Muxer`] (daemon), [`Demuxer`] (bytes), [`TextDemuxer`] (text), one-shot
+//!   [`demux_log`] and [`parse_session_command_logs`].
+//! - [`chart`]: [`Chart`] with typed elements per [`ChartType`].
+//! - [`artifact`]: [`ArtifactScanner`] (streaming) and [`strip_artifacts`] (one shot).
+//!
+//! Errors are small enums per operation, `Clone + PartialEq`: [`WireError`], [`DemuxError`],
+//! [`ChartError`], [`ArtifactError`], [`EnvsTokenError`].
+//!
 //! # Using the codecs
 //!
 //! The streaming decoders ([`Demuxer`], [`TextDemuxer`], [`ArtifactScanner`]) have the
