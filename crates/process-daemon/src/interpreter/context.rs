@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::stream::{MarkerScanner, Scan, Utf8Decoder};
+use super::stream::{MarkerScanner, Piece, Utf8Decoder};
 use super::worker::{DoneStatus, Worker, WorkerError, WorkerMessage};
 
 /// Jobs a context queues before refusing more (spec §8.8).
@@ -254,9 +254,10 @@ impl Runner {
             out.finish();
             return;
         }
-        let marker = live.worker.marker().to_vec();
-        let mut stdout = PipeState::new(marker.clone());
-        let mut stderr = PipeState::new(marker);
+        let sync = live.worker.marker().to_vec();
+        let chart_marker = live.worker.chart_marker().to_vec();
+        let mut stdout = PipeState::new(Stream::Stdout, vec![sync.clone(), chart_marker]);
+        let mut stderr = PipeState::new(Stream::Stderr, vec![sync]);
         let deadline = job.timeout.map(|t| Instant::now() + t);
         let mut kill_at: Option<Instant> = None;
         let mut done: Option<(DoneStatus, Option<WorkerError>)> = None;
@@ -264,14 +265,9 @@ impl Runner {
         let mut err_buf = vec![0u8; READ_CHUNK];
 
         let outcome = loop {
-            if stdout.synced || live.out_eof {
-                stdout.synced = true;
-            }
-            if stderr.synced || live.err_eof {
-                stderr.synced = true;
-            }
             if stdout.synced && stderr.synced {
                 if let Some((status, error)) = done.take() {
+                    stdout.flush_charts(&mut out);
                     break Outcome::Done(status, error);
                 }
             }
@@ -290,34 +286,37 @@ impl Runner {
                     w.interrupt();
                     kill_at = Some(Instant::now() + INTERRUPT_GRACE);
                 }
-                r = w.stdout.read(&mut out_buf), if room && !stdout.synced => match r {
-                    Ok(n) if n > 0 => stdout.feed(&out_buf[..n], &mut out, Stream::Stdout),
+                r = w.stdout.read(&mut out_buf), if room && !live.out_eof && stdout.wants_data() => match r {
+                    Ok(n) if n > 0 => stdout.feed(&out_buf[..n], &mut out),
                     _ => {
                         live.out_eof = true;
-                        stdout.end(&mut out, Stream::Stdout);
+                        stdout.end(&mut out);
                     }
                 },
-                r = w.stderr.read(&mut err_buf), if room && !stderr.synced => match r {
-                    Ok(n) if n > 0 => stderr.feed(&err_buf[..n], &mut out, Stream::Stderr),
+                r = w.stderr.read(&mut err_buf), if room && !live.err_eof && stderr.wants_data() => match r {
+                    Ok(n) if n > 0 => stderr.feed(&err_buf[..n], &mut out),
                     _ => {
                         live.err_eof = true;
-                        stderr.end(&mut out, Stream::Stderr);
+                        stderr.end(&mut out);
                     }
                 },
                 msg = w.ctl.next_message(), if done.is_none() => match msg {
                     Ok(Some(WorkerMessage::Chart { chart })) => {
-                        // Output written before the figure was shown is already in the pipes:
-                        // forward it first so the chart keeps its place in the output.
-                        forward_ready(live, &mut stdout, &mut stderr, &mut out, &mut out_buf);
-                        match Chart::from_value(chart) {
-                            Ok(chart) => out.push(InterpreterFrame::chart(chart)),
-                            Err(err) => tracing::warn!(context = %self.id, error = %err, "worker sent an unreadable chart"),
-                        }
+                        let chart = Chart::from_value(chart)
+                            .map_err(|err| tracing::warn!(context = %self.id, error = %err, "worker sent an unreadable chart"))
+                            .ok();
+                        stdout.chart(chart, &mut out);
                     }
                     Ok(Some(WorkerMessage::Log { message })) => {
                         tracing::warn!(context = %self.id, "interpreter worker: {message}");
                     }
-                    Ok(Some(WorkerMessage::Done { status, error })) => done = Some((status, error)),
+                    Ok(Some(WorkerMessage::Done { status, error })) => {
+                        // Every chart was sent before `done`: a marker still waiting has none.
+                        if stdout.awaiting_chart {
+                            stdout.chart(None, &mut out);
+                        }
+                        done = Some((status, error));
+                    }
                     Ok(Some(_)) => {}
                     Ok(None) | Err(_) => break Outcome::Died(None),
                 },
@@ -407,59 +406,20 @@ async fn drain(live: &mut Live, stdout: &mut PipeState, stderr: &mut PipeState, 
         tokio::select! {
             () = tokio::time::sleep_until(until) => break,
             r = w.stdout.read(&mut out_buf), if !stdout.synced => match r {
-                Ok(n) if n > 0 => stdout.feed(&out_buf[..n], out, Stream::Stdout),
-                _ => stdout.end(out, Stream::Stdout),
+                Ok(n) if n > 0 => {
+                    stdout.scanner.push(&out_buf[..n]);
+                    stdout.process(out, true);
+                }
+                _ => stdout.end(out),
             },
             r = w.stderr.read(&mut err_buf), if !stderr.synced => match r {
-                Ok(n) if n > 0 => stderr.feed(&err_buf[..n], out, Stream::Stderr),
-                _ => stderr.end(out, Stream::Stderr),
+                Ok(n) if n > 0 => stderr.feed(&err_buf[..n], out),
+                _ => stderr.end(out),
             },
         }
     }
-    if !stdout.synced {
-        stdout.end(out, Stream::Stdout);
-    }
-    if !stderr.synced {
-        stderr.end(out, Stream::Stderr);
-    }
-}
-
-/// Forwards what the pipes hold right now, without waiting.
-fn forward_ready(
-    live: &mut Live,
-    stdout: &mut PipeState,
-    stderr: &mut PipeState,
-    out: &mut Output,
-    buf: &mut [u8],
-) {
-    use futures_util::FutureExt;
-    // Bounded: a writer racing us cannot keep this loop going.
-    for _ in 0..64 {
-        if stdout.synced {
-            break;
-        }
-        match live.worker.stdout.read(buf).now_or_never() {
-            Some(Ok(n)) if n > 0 => stdout.feed(&buf[..n], out, Stream::Stdout),
-            Some(_) => {
-                live.out_eof = true;
-                stdout.end(out, Stream::Stdout);
-            }
-            None => break,
-        }
-    }
-    for _ in 0..64 {
-        if stderr.synced {
-            break;
-        }
-        match live.worker.stderr.read(buf).now_or_never() {
-            Some(Ok(n)) if n > 0 => stderr.feed(&buf[..n], out, Stream::Stderr),
-            Some(_) => {
-                live.err_eof = true;
-                stderr.end(out, Stream::Stderr);
-            }
-            None => break,
-        }
-    }
+    stdout.end(out);
+    stderr.end(out);
 }
 
 /// Between jobs: reads and discards output of background writers, notices a worker's death.
@@ -512,49 +472,113 @@ enum Stream {
     Stderr,
 }
 
-/// One pipe during a job: marker detection and UTF-8 decoding.
+/// Index of the end-of-job marker in a [`PipeState`]'s scanner.
+const SYNC_MARKER: usize = 0;
+
+/// One pipe during a job: marker detection, UTF-8 decoding, and (stdout) chart placement.
+///
+/// When the worker shows a figure it sends the chart on the control channel, then writes a
+/// chart marker to its stdout pipe; the chart frame goes out at the marker's place in the
+/// output. Output after a marker whose chart has not arrived yet waits for it.
 struct PipeState {
+    stream: Stream,
     scanner: MarkerScanner,
     decoder: Utf8Decoder,
-    /// The marker was seen (or the pipe ended): nothing more belongs to this job.
+    /// The end-of-job marker was seen (or the pipe ended): nothing more belongs to this job.
     synced: bool,
+    /// A chart marker was seen and its chart has not arrived: reading pauses.
+    awaiting_chart: bool,
+    /// Charts that arrived before their marker.
+    charts: VecDeque<Chart>,
 }
 
 impl PipeState {
-    fn new(marker: Vec<u8>) -> PipeState {
+    /// `markers[SYNC_MARKER]` is the end-of-job marker; any other is a chart marker.
+    fn new(stream: Stream, markers: Vec<Vec<u8>>) -> PipeState {
         PipeState {
-            scanner: MarkerScanner::new(marker),
+            stream,
+            scanner: MarkerScanner::new(markers),
             decoder: Utf8Decoder::default(),
             synced: false,
+            awaiting_chart: false,
+            charts: VecDeque::new(),
         }
     }
 
-    fn feed(&mut self, bytes: &[u8], out: &mut Output, stream: Stream) {
+    /// Whether the pipe should be read now.
+    fn wants_data(&self) -> bool {
+        !self.synced && !self.awaiting_chart
+    }
+
+    fn feed(&mut self, bytes: &[u8], out: &mut Output) {
+        self.scanner.push(bytes);
+        self.process(out, false);
+    }
+
+    /// Hands out buffered pieces until a marker stops it (or, at the end, all of them).
+    fn process(&mut self, out: &mut Output, at_end: bool) {
         let mut text = String::new();
-        match self.scanner.push(bytes) {
-            Scan::Data(data) => self.decoder.decode(&data, &mut text),
-            Scan::Marker { before, after } => {
-                self.decoder.decode(&before, &mut text);
-                self.decoder.finish(&mut text);
-                self.synced = true;
-                if !after.is_empty() {
-                    tracing::debug!(
-                        bytes = after.len(),
-                        "discarding output written after the end of a job"
-                    );
+        while !self.synced && (at_end || !self.awaiting_chart) {
+            match self.scanner.next_piece() {
+                None => break,
+                Some(Piece::Data(data)) => self.decoder.decode(&data, &mut text),
+                Some(Piece::Marker(SYNC_MARKER)) => {
+                    self.decoder.finish(&mut text);
+                    self.synced = true;
+                    let rest = self.scanner.finish();
+                    if !rest.is_empty() {
+                        tracing::debug!(
+                            bytes = rest.len(),
+                            "discarding output written after the end of a job"
+                        );
+                    }
+                }
+                Some(Piece::Marker(_)) => {
+                    out.text(self.stream, std::mem::take(&mut text));
+                    match self.charts.pop_front() {
+                        Some(chart) => out.push(InterpreterFrame::chart(chart)),
+                        None if at_end => {}
+                        None => self.awaiting_chart = true,
+                    }
                 }
             }
         }
-        out.text(stream, text);
+        out.text(self.stream, text);
     }
 
-    fn end(&mut self, out: &mut Output, stream: Stream) {
+    /// A chart arrived on the control channel (`None`: it was unreadable).
+    fn chart(&mut self, chart: Option<Chart>, out: &mut Output) {
+        if self.awaiting_chart {
+            self.awaiting_chart = false;
+            if let Some(chart) = chart {
+                out.push(InterpreterFrame::chart(chart));
+            }
+            self.process(out, false);
+        } else if let Some(chart) = chart {
+            self.charts.push_back(chart);
+        }
+    }
+
+    /// The pipe ended or the job is over: everything buffered goes out, then any chart whose
+    /// marker never came.
+    fn end(&mut self, out: &mut Output) {
+        self.process(out, true);
         let mut text = String::new();
-        let rest = self.scanner.finish();
-        self.decoder.decode(&rest, &mut text);
-        self.decoder.finish(&mut text);
-        self.synced = true;
-        out.text(stream, text);
+        if !self.synced {
+            let rest = self.scanner.finish();
+            self.decoder.decode(&rest, &mut text);
+            self.decoder.finish(&mut text);
+            self.synced = true;
+        }
+        out.text(self.stream, text);
+        self.awaiting_chart = false;
+        self.flush_charts(out);
+    }
+
+    fn flush_charts(&mut self, out: &mut Output) {
+        while let Some(chart) = self.charts.pop_front() {
+            out.push(InterpreterFrame::chart(chart));
+        }
     }
 }
 

@@ -2,57 +2,75 @@
 //! ([`MarkerScanner`]) and decoding UTF-8 incrementally without splitting characters
 //! ([`Utf8Decoder`]).
 
-/// Finds a fixed marker in a byte stream delivered in arbitrary chunks.
+/// Finds fixed markers in a byte stream delivered in arbitrary chunks.
 ///
-/// Bytes before the marker are handed out as soon as they cannot be the start of the marker;
-/// a possible marker prefix at the end of a chunk is held back until the next chunk decides.
+/// Feed chunks with [`MarkerScanner::push`] and take [`Piece`]s with [`MarkerScanner::next_piece`]:
+/// data is handed out as soon as it cannot be the start of a marker; a possible marker prefix at
+/// the end of the buffered bytes is held back until more bytes decide. Bytes after a marker stay
+/// buffered until the caller asks for the next piece, so it can stop at any marker.
 #[derive(Debug)]
 pub(crate) struct MarkerScanner {
-    marker: Vec<u8>,
-    held: Vec<u8>,
+    markers: Vec<Vec<u8>>,
+    buf: Vec<u8>,
 }
 
-/// What [`MarkerScanner::push`] found in a chunk.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Scan {
-    /// No marker yet: these bytes are data (possibly empty).
+/// What [`MarkerScanner::next_piece`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Piece {
+    /// Stream bytes that are not part of a marker.
     Data(Vec<u8>),
-    /// The marker: `before` is the data that preceded it, `after` what followed it.
-    Marker {
-        /// Data before the marker.
-        before: Vec<u8>,
-        /// Bytes after the marker in the same chunk.
-        after: Vec<u8>,
-    },
+    /// The marker with this index (in the list given to [`MarkerScanner::new`]).
+    Marker(usize),
 }
 
 impl MarkerScanner {
-    /// A scanner for `marker` (must not be empty).
-    pub(crate) fn new(marker: Vec<u8>) -> MarkerScanner {
-        debug_assert!(!marker.is_empty());
+    /// A scanner for `markers` (none of them empty).
+    pub(crate) fn new(markers: Vec<Vec<u8>>) -> MarkerScanner {
+        debug_assert!(markers.iter().all(|m| !m.is_empty()));
         MarkerScanner {
-            marker,
-            held: Vec::new(),
+            markers,
+            buf: Vec::new(),
         }
     }
 
-    /// Feeds one chunk of the stream.
-    pub(crate) fn push(&mut self, chunk: &[u8]) -> Scan {
-        let mut buf = std::mem::take(&mut self.held);
-        buf.extend_from_slice(chunk);
-        if let Some(at) = find(&buf, &self.marker) {
-            let after = buf[at + self.marker.len()..].to_vec();
-            buf.truncate(at);
-            return Scan::Marker { before: buf, after };
-        }
-        let keep = longest_prefix_suffix(&buf, &self.marker);
-        self.held = buf.split_off(buf.len() - keep);
-        Scan::Data(buf)
+    /// Appends one chunk of the stream.
+    pub(crate) fn push(&mut self, chunk: &[u8]) {
+        self.buf.extend_from_slice(chunk);
     }
 
-    /// Ends the stream without a marker: returns the held-back bytes.
+    /// The next piece of the buffered stream, or `None` when the buffered bytes cannot be
+    /// decided yet (or there are none).
+    pub(crate) fn next_piece(&mut self) -> Option<Piece> {
+        let first = self
+            .markers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| find(&self.buf, m).map(|at| (at, i)))
+            .min();
+        if let Some((at, index)) = first {
+            if at > 0 {
+                let rest = self.buf.split_off(at);
+                return Some(Piece::Data(std::mem::replace(&mut self.buf, rest)));
+            }
+            self.buf.drain(..self.markers[index].len());
+            return Some(Piece::Marker(index));
+        }
+        let keep = self
+            .markers
+            .iter()
+            .map(|m| longest_prefix_suffix(&self.buf, m))
+            .max()
+            .unwrap_or(0);
+        if self.buf.len() == keep {
+            return None;
+        }
+        let held = self.buf.split_off(self.buf.len() - keep);
+        Some(Piece::Data(std::mem::replace(&mut self.buf, held)))
+    }
+
+    /// Ends the stream: returns every buffered byte (no marker will complete).
     pub(crate) fn finish(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.held)
+        std::mem::take(&mut self.buf)
     }
 }
 
@@ -130,36 +148,47 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const MARK: &[u8] = b"\0sync:ab\0";
+    const SYNC: &[u8] = b"\0sync:ab\0";
+    const CHART: &[u8] = b"\0chart:ab\0";
 
-    fn scan_all(chunks: &[&[u8]]) -> (Vec<u8>, Option<Vec<u8>>) {
-        let mut s = MarkerScanner::new(MARK.to_vec());
-        let mut data = Vec::new();
+    /// Feeds `chunks` and returns the pieces, data merged between markers.
+    fn scan_all(chunks: &[&[u8]]) -> Vec<Piece> {
+        let mut s = MarkerScanner::new(vec![SYNC.to_vec(), CHART.to_vec()]);
+        let mut out: Vec<Piece> = Vec::new();
+        let add = |p: Piece, out: &mut Vec<Piece>| match (out.last_mut(), p) {
+            (Some(Piece::Data(d)), Piece::Data(more)) => d.extend(more),
+            (_, Piece::Data(d)) if d.is_empty() => {}
+            (_, p) => out.push(p),
+        };
         for c in chunks {
-            match s.push(c) {
-                Scan::Data(d) => data.extend(d),
-                Scan::Marker { before, after } => {
-                    data.extend(before);
-                    return (data, Some(after));
-                }
+            s.push(c);
+            while let Some(p) = s.next_piece() {
+                add(p, &mut out);
             }
         }
-        data.extend(s.finish());
-        (data, None)
+        add(Piece::Data(s.finish()), &mut out);
+        out
     }
 
     #[test]
-    fn marker_split_across_chunks_is_found() {
-        let (data, after) = scan_all(&[b"hello\0sy", b"nc:a", b"b\0tail"]);
-        assert_eq!(data, b"hello");
-        assert_eq!(after.as_deref(), Some(&b"tail"[..]));
+    fn markers_split_across_chunks_are_found_in_order() {
+        let pieces = scan_all(&[b"hello\0ch", b"art:a", b"b\0mid\0sync:ab", b"\0tail"]);
+        assert_eq!(
+            pieces,
+            [
+                Piece::Data(b"hello".to_vec()),
+                Piece::Marker(1),
+                Piece::Data(b"mid".to_vec()),
+                Piece::Marker(0),
+                Piece::Data(b"tail".to_vec()),
+            ]
+        );
     }
 
     #[test]
     fn near_miss_prefix_is_released_as_data() {
-        let (data, after) = scan_all(&[b"x\0sync:a", b"c rest"]);
-        assert_eq!(data, b"x\0sync:ac rest");
-        assert_eq!(after, None);
+        let pieces = scan_all(&[b"x\0sync:a", b"c rest"]);
+        assert_eq!(pieces, [Piece::Data(b"x\0sync:ac rest".to_vec())]);
     }
 
     #[test]
@@ -217,27 +246,38 @@ mod tests {
 
         #[test]
         fn scanner_split_invariance(
-            pre in proptest::collection::vec(prop_oneof![Just(0u8), Just(b's'), any::<u8>()], 0..48),
-            post in proptest::collection::vec(any::<u8>(), 0..16),
-            with_marker in any::<bool>(),
+            parts in proptest::collection::vec(
+                prop_oneof![
+                    proptest::collection::vec(prop_oneof![Just(0u8), Just(b's'), Just(b'c'), any::<u8>()], 0..12)
+                        .prop_map(Piece::Data),
+                    (0usize..2).prop_map(Piece::Marker),
+                ],
+                0..8,
+            ),
             cuts in proptest::collection::vec(any::<usize>(), 0..8),
         ) {
-            let mut all = pre.clone();
-            if with_marker {
-                all.extend_from_slice(MARK);
-                all.extend_from_slice(&post);
+            let mut all = Vec::new();
+            for p in &parts {
+                match p {
+                    Piece::Data(d) => all.extend_from_slice(d),
+                    Piece::Marker(0) => all.extend_from_slice(SYNC),
+                    Piece::Marker(_) => all.extend_from_slice(CHART),
+                }
             }
             let chunks = split_at_cuts(&all, &cuts);
             let refs: Vec<&[u8]> = chunks.iter().map(Vec::as_slice).collect();
-            let (data, after) = scan_all(&refs);
-            let first = find(&all, MARK);
-            if let Some(at) = first {
-                prop_assert_eq!(&data[..], &all[..at]);
-                prop_assert!(after.is_some());
-            } else {
-                prop_assert_eq!(&data[..], &all[..]);
-                prop_assert!(after.is_none());
+            let whole = scan_all(&[&all]);
+            prop_assert_eq!(scan_all(&refs), whole.clone());
+            // Re-assembling the pieces gives the stream back.
+            let mut again = Vec::new();
+            for p in &whole {
+                match p {
+                    Piece::Data(d) => again.extend_from_slice(d),
+                    Piece::Marker(0) => again.extend_from_slice(SYNC),
+                    Piece::Marker(_) => again.extend_from_slice(CHART),
+                }
             }
+            prop_assert_eq!(again, all);
         }
     }
 }

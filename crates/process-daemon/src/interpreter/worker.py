@@ -18,7 +18,9 @@
 # worker -> daemon:
 #   {"op": "ready", "pid": int, "version": str}
 #   {"op": "log", "message": str}                        (a worker problem, for the daemon's log)
-#   {"op": "chart", "chart": {...}}                       (a matplotlib figure shown by the job)
+#   {"op": "chart", "chart": {...}}    (a figure shown by the job; then the chart marker
+#                                       `\0processd-chart:<token>\0` goes to the stdout pipe
+#                                       so the daemon places the chart frame exactly there)
 #   {"op": "done", "status": "ok"|"error"|"interrupted",
 #    "error": null | {"name": str, "value": str, "traceback": str}}
 #
@@ -50,6 +52,7 @@ class _Worker:
         self.out_stat = _os.fstat(self.out_fd)
         self.err_stat = _os.fstat(self.err_fd)
         self.marker = b"\0processd-sync:" + token.encode("ascii") + b"\0"
+        self.chart_marker = b"\0processd-chart:" + token.encode("ascii") + b"\0"
         self.running = False
         self.cells = 0
         self.stdout = _make_stream(1)
@@ -165,6 +168,16 @@ class _Worker:
         _write_all(self.out_fd, self.marker)
         _write_all(self.err_fd, self.marker)
 
+    def chart(self, value):
+        """Sends a chart, then marks its place in the stdout pipe (after everything printed so
+        far), so the daemon can put it exactly there."""
+        self.send({"op": "chart", "chart": value})
+        try:
+            _sys.stdout.flush()
+        except Exception:  # noqa: BLE001 - user-replaced or closed stream
+            pass
+        _write_all(self.out_fd, self.chart_marker)
+
     def describe(self, exc):
         tb = exc.__traceback__
         while tb is not None and not tb.tb_frame.f_code.co_filename.startswith("<cell-"):
@@ -213,7 +226,7 @@ class _ChartSink:
             except ValueError:
                 continue
             if artifact.get("type") == "chart" and artifact.get("value"):
-                self.worker.send({"op": "chart", "chart": artifact["value"]})
+                self.worker.chart(artifact["value"])
         return len(text)
 
     def flush(self):

@@ -90,6 +90,7 @@ pub(crate) struct Worker {
     /// The worker's fd 2.
     pub(crate) stderr: ChildStderr,
     marker: Vec<u8>,
+    chart_marker: Vec<u8>,
 }
 
 impl Worker {
@@ -144,6 +145,7 @@ impl Worker {
             stdout,
             stderr,
             marker: format!("\0processd-sync:{token}\0").into_bytes(),
+            chart_marker: format!("\0processd-chart:{token}\0").into_bytes(),
         };
         match tokio::time::timeout(READY_TIMEOUT, worker.ctl.next_message()).await {
             Ok(Ok(Some(WorkerMessage::Ready {}))) => {
@@ -192,6 +194,11 @@ impl Worker {
     /// The sync marker the worker writes to both pipes at the end of each job.
     pub(crate) fn marker(&self) -> &[u8] {
         &self.marker
+    }
+
+    /// The marker the worker writes to its stdout pipe where a chart belongs.
+    pub(crate) fn chart_marker(&self) -> &[u8] {
+        &self.chart_marker
     }
 
     /// The worker's process id.

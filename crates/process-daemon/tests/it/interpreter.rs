@@ -716,5 +716,26 @@ async fn plt_show_yields_chart_frames_in_place_and_printed_artifacts_are_plain_t
     // show() closed the figure: showing again yields nothing.
     let again = run_code(&d, "plt.show()").await;
     assert!(again.frames.iter().all(|f| f["type"] != "chart"));
+    // Several charts interleaved with output keep their places.
+    let many = "for i in range(3):\n    print(f'text {i}')\n    plt.bar(['a', 'b'], [i, i + 1])\n    plt.title(f'chart {i}')\n    plt.show()\nprint('end')";
+    let run = run_code(&d, many).await;
+    assert_completed(&run);
+    let sequence: Vec<String> = run
+        .frames
+        .iter()
+        .filter_map(|f| match f["type"].as_str() {
+            Some("chart") => Some(f["chart"]["title"].as_str().unwrap().to_owned()),
+            Some("stdout") => Some(f["text"].as_str().unwrap().to_owned()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        sequence.concat(),
+        "text 0\nchart 0text 1\nchart 1text 2\nchart 2end\n",
+        "{sequence:?}"
+    );
+    let bar = run.frames.iter().find(|f| f["type"] == "chart").unwrap();
+    assert_eq!(bar["chart"]["type"], "bar");
+    assert_eq!(bar["chart"]["elements"][1]["value"], "1");
     d.daemon.shutdown().await;
 }
