@@ -1,7 +1,9 @@
 //! `cargo xtask`: the project's automation, one module per subcommand (matklad's cargo-xtask).
 
+mod bench;
 mod ci;
 mod compat;
+mod fuzz;
 mod tidy;
 mod util;
 
@@ -11,16 +13,20 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
+  bench    benchmarks beside their floors; writes BENCHMARKS.md (`--quick`: target/BENCHMARKS.quick.md)
   ci       fmt check, clippy -D warnings, tidy, all tests, SDK compatibility suite, examples
   compat   the official Python SDK (daytona==0.226.1) against a real processd
+  fuzz     build the cargo-fuzz targets and run each briefly (`fuzz [SECONDS]`, default 15)
   venv     create/refresh the Python venv the tests use (target/compat-venv)
 ";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
+        Some("bench") => bench::run(&args[1..]),
         Some("ci") => ci::run(&args[1..]),
         Some("compat") => compat::run(&args[1..]),
+        Some("fuzz") => fuzz::run(&args[1..]),
         Some("venv") => util::ensure_venv().map(|_| ()),
         Some("tidy") => tidy::run(),
         _ => {
