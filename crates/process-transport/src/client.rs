@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Response, Uri};
-use http_body_util::BodyExt;
 use hyper_util::client::legacy::connect::{Connect, HttpConnector};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use pin_project_lite::pin_project;
@@ -220,9 +219,7 @@ impl Future for ResponseFuture {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
             StateProj::Pending { inner } => match inner.poll(cx) {
-                Poll::Ready(Ok(resp)) => {
-                    Poll::Ready(Ok(resp.map(|b| b.map_err(BoxError::from).boxed_unsync())))
-                }
+                Poll::Ready(Ok(resp)) => Poll::Ready(Ok(resp.map(Body::new))),
                 Poll::Ready(Err(err)) => Poll::Ready(Err(Box::new(err))),
                 Poll::Pending => Poll::Pending,
             },

@@ -1,2 +1,100 @@
-//! The sandbox process API client.
+//! The sandbox process API client: run shell commands and code (with matplotlib charts),
+//! keep stateful sessions, stream their logs, and drive interactive terminals (PTYs) — the
+//! `sandbox.process` API of the official Daytona SDKs, in async Rust.
+//!
+//! # Quick start
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), process::Error> {
+//! use process::{Client, SessionExecuteRequest};
+//!
+//! // A daemon inside this process (feature `embedded`, on by default); for a daemon elsewhere,
+//! // `Client::connect("http://127.0.0.1:2280")` or `Client::builder(url).token(..).build()`.
+//! let client = Client::embedded().await?;
+//!
+//! // One-shot commands.
+//! let response = client.exec("echo 'Hello'").await?;
+//! assert_eq!(response.exit_code, 0);
+//! assert_eq!(response.artifacts.stdout, "Hello\n");
+//!
+//! // Sessions keep state between commands.
+//! client.create_session("my-session").await?;
+//! client.execute_session_command("my-session", "cd /tmp").await?;
+//! let pwd = client.execute_session_command("my-session", "pwd").await?;
+//! assert_eq!(pwd.stdout, "/tmp\n");
+//!
+//! // Background commands, followed as they write.
+//! let cmd = client
+//!     .execute_session_command("my-session", SessionExecuteRequest::new("echo out; echo err >&2").run_async(true))
+//!     .await?;
+//! let (mut out, mut err) = (String::new(), String::new());
+//! client
+//!     .follow_session_command_logs("my-session", &cmd.cmd_id, |s| out.push_str(s), |s| err.push_str(s))
+//!     .await?;
+//! assert_eq!((out.as_str(), err.as_str()), ("out\n", "err\n"));
+//! client.delete_session("my-session").await?;
+//!
+//! // Errors say what went wrong and can be branched on.
+//! let missing = client.get_session("my-session").await.unwrap_err();
+//! assert!(missing.is_not_found());
+//! # Ok(()) }
+//! ```
+//!
+//! # Map of the API
+//!
+//! | SDK (`sandbox.process.…`) | [`Client`] |
+//! | --- | --- |
+//! | `exec(cmd, cwd, env, timeout)` | [`exec`](Client::exec)`(cmd).cwd(..).env(..).timeout(..)` |
+//! | `code_run(code, params, timeout)` | [`code_run`](Client::code_run)`(code).params(..).timeout(..)` → typed [`Chart`]s |
+//! | `create_session` / `get_session` / `list_sessions` / `delete_session` | same names |
+//! | `execute_session_command(id, req, timeout)` | [`execute_session_command`](Client::execute_session_command)`(id, req).timeout(..)` |
+//! | `get_session_command` / `get_session_command_logs` | same names |
+//! | `get_session_command_logs_async(id, cmd, on_stdout, on_stderr)` | [`follow_session_command_logs`](Client::follow_session_command_logs), or [`stream_session_command_logs`](Client::stream_session_command_logs) for a `Stream` |
+//! | `send_session_command_input` | same name |
+//! | `get_entrypoint_session` / `get_entrypoint_logs` / `get_entrypoint_logs_async` | same names; [`follow_entrypoint_logs`](Client::follow_entrypoint_logs) / [`stream_entrypoint_logs`](Client::stream_entrypoint_logs) |
+//! | `create_pty_session(id, cwd, envs, pty_size)` / `connect_pty_session` | [`create_pty_session`](Client::create_pty_session)`(id).cwd(..).env(..).size(..)`, [`connect_pty_session`](Client::connect_pty_session) → [`PtyHandle`] |
+//! | `list_pty_sessions` / `get_pty_session_info` / `resize_pty_session` / `kill_pty_session` | same names |
+//! | `PtyHandle.send_input` / `resize` / `kill` / `wait` / `disconnect` | same names on [`PtyHandle`]; output as a `Stream` or `AsyncRead` ([`PtyHandle::into_io`]) |
+//!
+//! # Transports
+//!
+//! [`Client<T>`](Client) is generic over its transport, any `tower::Service` of
+//! `http::Request<Body>` → `http::Response<Body>` (see `process_transport`). The default,
+//! [`HttpTransport`](process_transport::HttpTransport), is hyper's pooled HTTP/1.1 client with
+//! WebSockets through fastwebsockets, over TCP or in memory; its layers add the token, the
+//! `X-Daytona-SDK-Version` header, timeouts, retries of idempotent reads and tracing spans.
+//! [`proto`] is the door to the wire types.
 #![forbid(unsafe_code)]
+
+mod chart;
+mod client;
+#[cfg(feature = "embedded")]
+pub mod embedded;
+mod error;
+mod exec;
+mod logs;
+mod pty;
+mod session;
+
+/// The wire protocol (`process_proto`): request and response types, the log codec, the chart
+/// schema.
+pub use process_proto as proto;
+/// The transports and layers (`process_transport`).
+pub use process_transport as transport;
+
+pub use chart::{
+    Axes, BarChart, BarElement, BoxAndWhiskerChart, BoxElement, Chart, ChartType, CompositeChart,
+    PieChart, PieElement, PointChart, PointsElement,
+};
+pub use client::{Client, ClientBuilder};
+pub use error::{Error, ErrorKind};
+pub use exec::{CodeRun, CodeRunParams, Exec, ExecuteResponse, ExecutionArtifacts};
+pub use logs::{LogStream, LogText, TextLogStream};
+pub use process_proto::chart::Tick;
+pub use process_proto::log::{LogChunk, Stream};
+pub use process_proto::wire::{
+    Command, Language, PtySessionInfo, Session, SessionCommandLogsResponse,
+};
+pub use pty::{CreatePty, PtyHandle, PtyInput, PtyIo, PtyResult, PtySize};
+pub use session::{SessionExec, SessionExecuteRequest, SessionExecuteResponse};

@@ -1,0 +1,633 @@
+//! [`Error`], the one error of the facade, with [`ErrorKind`] and predicates to branch on, built
+//! from the daemon's error envelope, transport failures and WebSocket close frames.
+
+use std::fmt;
+use std::time::Duration;
+
+use http::StatusCode;
+use process_proto::wire::{ErrorCode, ErrorResponse};
+use process_transport::ws::CloseFrame;
+use process_transport::BoxError;
+
+/// The kind of an [`Error`], to branch on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// An argument was refused before anything was sent (e.g. a PTY size of 0, a bad URL or
+    /// token).
+    InvalidInput,
+    /// The daemon could not be reached.
+    Connect,
+    /// A deadline passed: the client's request timeout, or the daemon's command timeout (408).
+    Timeout,
+    /// The daemon refused the credentials (401) or the action (403).
+    Unauthorized,
+    /// The session, command, PTY or context does not exist (404).
+    NotFound,
+    /// It already exists (409).
+    Conflict,
+    /// It existed but is over: the session's shell exited, the command completed, the PTY
+    /// ended (410).
+    Gone,
+    /// The daemon refused the request as invalid (400, 422).
+    BadRequest,
+    /// The daemon failed (5xx).
+    Server,
+    /// A WebSocket stream ended abnormally (a close code other than 1000, or the connection was
+    /// cut).
+    Closed,
+    /// The daemon's answer did not have the expected shape.
+    Protocol,
+    /// Another transport failure (connection reset mid-request, …).
+    Transport,
+}
+
+/// An error of the process API client.
+///
+/// The message says what went wrong and, where there is one, what to do about it. Use
+/// [`Error::kind`] or the `is_*` predicates to branch; [`Error::status`], [`Error::code`] and
+/// [`Error::daemon_message`] give the daemon's own view.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), process::Error> {
+/// let client = process::Client::embedded().await?;
+/// let err = client.get_session("no-such-session").await.unwrap_err();
+/// assert!(err.is_not_found());
+/// assert_eq!(
+///     err.to_string(),
+///     "session 'no-such-session' not found: create it first with create_session"
+/// );
+/// # Ok(()) }
+/// ```
+pub struct Error {
+    inner: Box<Inner>,
+}
+
+struct Inner {
+    kind: ErrorKind,
+    message: String,
+    status: Option<StatusCode>,
+    response: Option<ErrorResponse>,
+    close: Option<CloseFrame>,
+    source: Option<BoxError>,
+}
+
+impl Error {
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
+        Error {
+            inner: Box::new(Inner {
+                kind,
+                message: message.into(),
+                status: None,
+                response: None,
+                close: None,
+                source: None,
+            }),
+        }
+    }
+
+    pub(crate) fn with_source(mut self, source: impl Into<BoxError>) -> Error {
+        self.inner.source = Some(source.into());
+        self
+    }
+
+    pub(crate) fn invalid_input(message: impl Into<String>) -> Error {
+        Error::new(ErrorKind::InvalidInput, message)
+    }
+
+    pub(crate) fn protocol(ctx: &Context, detail: impl fmt::Display) -> Error {
+        Error::new(
+            ErrorKind::Protocol,
+            format!(
+                "{}: the daemon's answer is not what the process API specifies ({detail}); \
+                 is the URL pointing at a process API daemon?",
+                ctx.op
+            ),
+        )
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        self.inner.kind
+    }
+
+    /// The session, command, PTY or context does not exist.
+    pub fn is_not_found(&self) -> bool {
+        self.inner.kind == ErrorKind::NotFound
+    }
+
+    /// A deadline passed (the client's, or the command's timeout on the daemon).
+    pub fn is_timeout(&self) -> bool {
+        self.inner.kind == ErrorKind::Timeout
+    }
+
+    /// It already exists.
+    pub fn is_conflict(&self) -> bool {
+        self.inner.kind == ErrorKind::Conflict
+    }
+
+    /// It existed but is over (session ended, command completed, PTY ended).
+    pub fn is_gone(&self) -> bool {
+        self.inner.kind == ErrorKind::Gone
+    }
+
+    /// The daemon could not be reached.
+    pub fn is_connect(&self) -> bool {
+        self.inner.kind == ErrorKind::Connect
+    }
+
+    /// The daemon refused the credentials or the action.
+    pub fn is_unauthorized(&self) -> bool {
+        self.inner.kind == ErrorKind::Unauthorized
+    }
+
+    /// The request was refused as invalid, by the daemon or before sending.
+    pub fn is_invalid(&self) -> bool {
+        matches!(
+            self.inner.kind,
+            ErrorKind::BadRequest | ErrorKind::InvalidInput
+        )
+    }
+
+    /// A stream (logs, PTY) ended abnormally.
+    pub fn is_closed(&self) -> bool {
+        self.inner.kind == ErrorKind::Closed
+    }
+
+    /// The HTTP status the daemon answered with, if the error came from a response.
+    pub fn status(&self) -> Option<u16> {
+        self.inner.status.map(|s| s.as_u16())
+    }
+
+    /// The daemon's typed error code (`PROCESS_NOT_FOUND`, `SESSION_ENDED`, …), if it sent one.
+    pub fn code(&self) -> Option<&ErrorCode> {
+        self.inner.response.as_ref().and_then(|r| r.code.as_ref())
+    }
+
+    /// The daemon's own message, verbatim.
+    pub fn daemon_message(&self) -> Option<&str> {
+        self.inner
+            .response
+            .as_ref()
+            .map(|r| r.message.as_str())
+            .filter(|m| !m.is_empty())
+    }
+
+    /// The daemon's full error envelope, if the error came from a response.
+    pub fn response(&self) -> Option<&ErrorResponse> {
+        self.inner.response.as_ref()
+    }
+
+    /// Output produced before the failure, when the daemon sends it (e.g. a timed-out `exec` on
+    /// our daemon).
+    pub fn partial_output(&self) -> Option<&str> {
+        self.inner
+            .response
+            .as_ref()
+            .and_then(|r| r.result.as_deref())
+    }
+
+    /// The WebSocket close code, for stream errors.
+    pub fn close_code(&self) -> Option<u16> {
+        self.inner.close.as_ref().map(|c| c.code)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.inner.message)
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &self.inner.kind)
+            .field("message", &self.inner.message);
+        if let Some(status) = self.inner.status {
+            d.field("status", &status.as_u16());
+        }
+        if let Some(code) = self.code() {
+            d.field("code", code);
+        }
+        if let Some(close) = &self.inner.close {
+            d.field("close", close);
+        }
+        if let Some(source) = &self.inner.source {
+            d.field("source", source);
+        }
+        d.finish()
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.inner
+            .source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// What a request was about, so errors can name it: the operation (the seed method's name) and
+/// the ids involved.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Context {
+    /// Operation name, e.g. `"create_session"`.
+    pub(crate) op: &'static str,
+    pub(crate) session: Option<String>,
+    pub(crate) command: Option<String>,
+    pub(crate) pty: Option<String>,
+    /// Server-side timeout the request asked for, if any.
+    pub(crate) timeout: Option<Duration>,
+}
+
+impl Context {
+    pub(crate) fn new(op: &'static str) -> Context {
+        Context {
+            op,
+            ..Context::default()
+        }
+    }
+
+    pub(crate) fn session(mut self, id: &str) -> Context {
+        self.session = Some(id.to_owned());
+        self
+    }
+
+    pub(crate) fn command(mut self, id: &str) -> Context {
+        self.command = Some(id.to_owned());
+        self
+    }
+
+    pub(crate) fn pty(mut self, id: &str) -> Context {
+        self.pty = Some(id.to_owned());
+        self
+    }
+
+    pub(crate) fn timeout(mut self, timeout: Option<Duration>) -> Context {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The error for a non-success HTTP answer with `body`.
+    pub(crate) fn response_error(&self, status: StatusCode, body: &[u8]) -> Error {
+        let envelope = ErrorResponse::parse_lenient(status.as_u16(), body);
+        let kind = kind_of(status, envelope.code.as_ref());
+        let message = self.describe(kind, status, &envelope);
+        let mut err = Error::new(kind, message);
+        err.inner.status = Some(status);
+        err.inner.response = Some(envelope);
+        err
+    }
+
+    /// The error for a transport failure (`url` is the daemon's address, for the message).
+    pub(crate) fn transport_error(&self, err: BoxError, url: &str) -> Error {
+        if let Some(t) = err.downcast_ref::<process_transport::Error>() {
+            match t {
+                process_transport::Error::Timeout(d) => {
+                    return Error::new(
+                        ErrorKind::Timeout,
+                        format!(
+                            "{}: no answer from the daemon within {d:?}: raise the client's \
+                             timeout (Client::builder(..).timeout) or check that the daemon is \
+                             not overloaded",
+                            self.op
+                        ),
+                    )
+                    .with_source(err);
+                }
+                process_transport::Error::UpgradeRejected { status, body } => {
+                    return self.response_error(*status, body);
+                }
+                process_transport::Error::UpgradeUnsupported => {
+                    return Error::new(
+                        ErrorKind::Transport,
+                        format!(
+                            "{}: needs a WebSocket, which this transport cannot open: use \
+                             Client::connect or Client::embedded",
+                            self.op
+                        ),
+                    )
+                    .with_source(err);
+                }
+                process_transport::Error::InvalidUrl { .. }
+                | process_transport::Error::InvalidHeader { .. } => {
+                    return Error::new(ErrorKind::InvalidInput, format!("{}: {t}", self.op))
+                        .with_source(err);
+                }
+                _ => {}
+            }
+        }
+        if let Some(h) = err.downcast_ref::<hyper_util::client::legacy::Error>() {
+            if h.is_connect() {
+                let cause = std::error::Error::source(h)
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                return Error::new(
+                    ErrorKind::Connect,
+                    format!(
+                        "{}: cannot connect to the daemon at {url} ({cause}): is processd \
+                         running and listening there?",
+                        self.op
+                    ),
+                )
+                .with_source(err);
+            }
+        }
+        let detail = full_chain(&*err);
+        Error::new(
+            ErrorKind::Transport,
+            format!("{}: the request to {url} failed: {detail}", self.op),
+        )
+        .with_source(err)
+    }
+
+    /// The error for a WebSocket stream that ended with a close code other than 1000.
+    pub(crate) fn close_error(&self, close: CloseFrame) -> Error {
+        let what = self.subject();
+        let reason = if close.reason.is_empty() {
+            "closed unexpectedly".to_owned()
+        } else {
+            close.reason.clone()
+        };
+        let mut err = Error::new(
+            ErrorKind::Closed,
+            format!(
+                "{}: {what} stream ended abnormally: {reason} (close code {})",
+                self.op, close.code
+            ),
+        );
+        err.inner.close = Some(close);
+        err
+    }
+
+    /// The error for a WebSocket connection that was cut or failed.
+    pub(crate) fn stream_error(&self, err: process_transport::Error) -> Error {
+        let what = self.subject();
+        Error::new(
+            ErrorKind::Closed,
+            format!("{}: {what} stream failed: {err}", self.op),
+        )
+        .with_source(err)
+    }
+
+    /// The error for a PTY `{"status":"error"}` control message (the connect failed in-band).
+    pub(crate) fn in_band_error(&self, message: &str) -> Error {
+        let p = self.pty.as_deref().unwrap_or_default();
+        let lower = message.to_ascii_lowercase();
+        let (kind, text) = if lower.contains("not found") {
+            (
+                ErrorKind::NotFound,
+                format!(
+                    "PTY session '{p}' not found: create it first with create_pty_session \
+                     (list_pty_sessions shows the live ones)"
+                ),
+            )
+        } else if lower.contains("terminated") || lower.contains("no longer available") {
+            (
+                ErrorKind::Gone,
+                format!("PTY session '{p}' has ended ({message}): create a new one with create_pty_session"),
+            )
+        } else {
+            (
+                ErrorKind::Server,
+                format!("{}: the daemon reported: {message}", self.op),
+            )
+        };
+        let mut err = Error::new(kind, text);
+        err.inner.response = Some(ErrorResponse::parse_lenient(0, message.as_bytes()));
+        err
+    }
+
+    fn subject(&self) -> String {
+        match (&self.session, &self.command, &self.pty) {
+            (Some(s), Some(c), _) => format!("the log of command '{c}' in session '{s}'"),
+            (_, _, Some(p)) => format!("PTY session '{p}'"),
+            (Some(s), None, _) => format!("session '{s}'"),
+            _ => "the".to_owned(),
+        }
+    }
+
+    fn describe(&self, kind: ErrorKind, status: StatusCode, env: &ErrorResponse) -> String {
+        let daemon = if env.message.is_empty() {
+            status.canonical_reason().unwrap_or("no message").to_owned()
+        } else {
+            env.message.clone()
+        };
+        let s = self.session.as_deref().unwrap_or_default();
+        let c = self.command.as_deref().unwrap_or_default();
+        let p = self.pty.as_deref().unwrap_or_default();
+        let lower = daemon.to_ascii_lowercase();
+        match kind {
+            ErrorKind::NotFound if self.pty.is_some() => format!(
+                "PTY session '{p}' not found: create it first with create_pty_session \
+                 (list_pty_sessions shows the live ones)"
+            ),
+            ErrorKind::NotFound if self.command.is_some() && lower.contains("command") => format!(
+                "command '{c}' not found in session '{s}': get_session lists the session's commands"
+            ),
+            ErrorKind::NotFound if self.session.is_some() && lower.contains("session") => {
+                if s == process_proto::wire::ENTRYPOINT_SESSION_ID {
+                    "the entrypoint session does not exist: the daemon was started without an \
+                     entrypoint command"
+                        .to_owned()
+                } else {
+                    format!("session '{s}' not found: create it first with create_session")
+                }
+            }
+            ErrorKind::Conflict if self.pty.is_some() => format!(
+                "PTY session '{p}' already exists: connect to it with connect_pty_session, or \
+                 kill it first with kill_pty_session"
+            ),
+            ErrorKind::Conflict if self.session.is_some() => format!(
+                "session '{s}' already exists: use it, pick another id, or delete it first with \
+                 delete_session"
+            ),
+            ErrorKind::Gone if env.code == Some(ErrorCode::CommandAlreadyCompleted) => {
+                format!(
+                    "command '{c}' in session '{s}' has already completed ({daemon}): input can \
+                     only go to a running command started with run_async"
+                )
+            }
+            ErrorKind::Gone if self.pty.is_some() => format!(
+                "PTY session '{p}' has ended ({daemon}): create a new one with create_pty_session"
+            ),
+            ErrorKind::Gone if self.session.is_some() => format!(
+                "session '{s}' has ended ({daemon}), e.g. a command ran `exit`: delete it and \
+                 create a new one"
+            ),
+            ErrorKind::Timeout => match self.timeout {
+                Some(t) => format!(
+                    "{}: the command did not finish within its timeout of {}s and was killed: \
+                     raise the timeout, or run it in a session with run_async",
+                    self.op,
+                    t.as_secs()
+                ),
+                None => format!("{}: timed out on the daemon: {daemon}", self.op),
+            },
+            ErrorKind::Unauthorized if status == StatusCode::UNAUTHORIZED => format!(
+                "{}: the daemon refused the credentials ({daemon}): pass its token with \
+                 Client::builder(url).token(..)",
+                self.op
+            ),
+            ErrorKind::BadRequest => {
+                format!("{}: the daemon refused the request: {daemon}", self.op)
+            }
+            _ => format!("{}: {daemon} (HTTP {})", self.op, status.as_u16()),
+        }
+    }
+}
+
+fn kind_of(status: StatusCode, code: Option<&ErrorCode>) -> ErrorKind {
+    match code {
+        Some(ErrorCode::ProcessNotFound | ErrorCode::NotFound) => return ErrorKind::NotFound,
+        Some(ErrorCode::ProcessExecutionTimeout | ErrorCode::RequestTimeout) => {
+            return ErrorKind::Timeout
+        }
+        Some(ErrorCode::SessionEnded | ErrorCode::CommandAlreadyCompleted | ErrorCode::Gone) => {
+            return ErrorKind::Gone
+        }
+        Some(ErrorCode::Conflict) => return ErrorKind::Conflict,
+        Some(ErrorCode::Unauthorized | ErrorCode::Forbidden) => return ErrorKind::Unauthorized,
+        Some(ErrorCode::BadRequest | ErrorCode::InvalidRequestBody) => {
+            return ErrorKind::BadRequest
+        }
+        _ => {}
+    }
+    match status.as_u16() {
+        400 | 422 => ErrorKind::BadRequest,
+        401 | 403 => ErrorKind::Unauthorized,
+        404 => ErrorKind::NotFound,
+        408 | 504 => ErrorKind::Timeout,
+        409 => ErrorKind::Conflict,
+        410 => ErrorKind::Gone,
+        502 | 503 => ErrorKind::Connect,
+        _ => ErrorKind::Server,
+    }
+}
+
+fn full_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        let s = e.to_string();
+        if !out.contains(&s) {
+            out.push_str(": ");
+            out.push_str(&s);
+        }
+        cur = e.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn envelope(status: u16, code: Option<&str>, message: &str) -> Vec<u8> {
+        let mut v = serde_json::json!({
+            "statusCode": status, "message": message, "source": "DAYTONA_DAEMON",
+            "timestamp": "2026-01-01T00:00:00Z", "path": "/p", "method": "GET"
+        });
+        if let Some(c) = code {
+            v["code"] = c.into();
+        }
+        serde_json::to_vec(&v).unwrap()
+    }
+
+    #[test]
+    fn session_not_found_says_what_to_do() {
+        let ctx = Context::new("get_session").session("x");
+        let err = ctx.response_error(
+            StatusCode::NOT_FOUND,
+            &envelope(404, Some("PROCESS_NOT_FOUND"), "session not found"),
+        );
+        assert!(err.is_not_found());
+        assert_eq!(err.status(), Some(404));
+        assert_eq!(err.code(), Some(&ErrorCode::ProcessNotFound));
+        assert_eq!(err.daemon_message(), Some("session not found"));
+        assert_eq!(
+            err.to_string(),
+            "session 'x' not found: create it first with create_session"
+        );
+    }
+
+    #[test]
+    fn command_not_found_is_told_apart_from_session_not_found() {
+        let ctx = Context::new("get_session_command")
+            .session("s")
+            .command("c");
+        let err = ctx.response_error(
+            StatusCode::NOT_FOUND,
+            &envelope(404, Some("PROCESS_NOT_FOUND"), "command not found"),
+        );
+        assert!(
+            err.to_string()
+                .starts_with("command 'c' not found in session 's'"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn codes_win_over_statuses_and_legacy_bodies_work() {
+        let ctx = Context::new("send_session_command_input")
+            .session("s")
+            .command("c");
+        let err = ctx.response_error(
+            StatusCode::GONE,
+            &envelope(
+                410,
+                Some("COMMAND_ALREADY_COMPLETED"),
+                "command has already completed with exit code 0",
+            ),
+        );
+        assert!(err.is_gone());
+        assert!(err.to_string().contains("run_async"), "{err}");
+
+        let ctx = Context::new("create_pty_session").pty("p");
+        let err = ctx.response_error(
+            StatusCode::CONFLICT,
+            br#"{"error":"PTY session with ID 'p' already exists"}"#,
+        );
+        assert!(err.is_conflict());
+        assert!(err.to_string().contains("connect_pty_session"), "{err}");
+        assert_eq!(
+            err.daemon_message(),
+            Some("PTY session with ID 'p' already exists")
+        );
+
+        let ctx = Context::new("exec").timeout(Some(Duration::from_secs(2)));
+        let err = ctx.response_error(
+            StatusCode::REQUEST_TIMEOUT,
+            &envelope(
+                408,
+                Some("PROCESS_EXECUTION_TIMEOUT"),
+                "command execution timeout",
+            ),
+        );
+        assert!(err.is_timeout());
+        assert!(err.to_string().contains("timeout of 2s"), "{err}");
+
+        // An empty body still gives a usable error.
+        let err =
+            Context::new("list_sessions").response_error(StatusCode::INTERNAL_SERVER_ERROR, b"");
+        assert_eq!(err.kind(), ErrorKind::Server);
+        assert!(err.to_string().contains("500"), "{err}");
+    }
+
+    #[test]
+    fn close_errors_carry_the_code() {
+        let err = Context::new("stream_session_command_logs")
+            .session("s")
+            .command("c")
+            .close_error(CloseFrame {
+                code: 1011,
+                reason: String::new(),
+            });
+        assert!(err.is_closed());
+        assert_eq!(err.close_code(), Some(1011));
+        assert!(err.to_string().contains("close code 1011"), "{err}");
+    }
+}

@@ -1,0 +1,745 @@
+//! PTYs: interactive terminals over WebSocket. [`Client::create_pty_session`] /
+//! [`Client::connect_pty_session`] give a [`PtyHandle`] to send input, read output (a `Stream`,
+//! or `AsyncRead`/`AsyncWrite` through [`PtyHandle::into_io`]) and wait for the exit code; the
+//! REST calls list, inspect, resize and kill PTYs.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::Stream as _;
+use http::{Method, Request, Response};
+use process_proto::wire::{
+    encode_envs_token, PtyCloseReason, PtyControl, PtyListResponse, PtyResizeRequest,
+    PtySessionInfo, MAX_DIMENSION, PTY_EXIT_CONTROL_PROTOCOL,
+};
+use process_transport::ws::{CloseFrame, Message, WsReceiver, WsSender};
+use process_transport::{Body, BoxError, HttpTransport};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::client::segment;
+use crate::error::{Context, ErrorKind};
+use crate::{Client, Error};
+
+/// How long to wait for the daemon's `connected` message (as the SDK).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A terminal size (the SDK's `PtySize`). Both dimensions must be 1..=1000.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PtySize {
+    /// Lines.
+    pub rows: u16,
+    /// Columns.
+    pub cols: u16,
+}
+
+impl PtySize {
+    /// `rows` × `cols`.
+    pub fn new(rows: u16, cols: u16) -> PtySize {
+        PtySize { rows, cols }
+    }
+
+    fn check(self, op: &str) -> Result<PtySize, Error> {
+        for (name, v) in [("rows", self.rows), ("cols", self.cols)] {
+            if v == 0 || v > MAX_DIMENSION {
+                return Err(Error::invalid_input(format!(
+                    "{op}: {name} must be between 1 and {MAX_DIMENSION}, got {v}"
+                )));
+            }
+        }
+        Ok(self)
+    }
+}
+
+impl Default for PtySize {
+    /// 24 × 80.
+    fn default() -> PtySize {
+        PtySize { rows: 24, cols: 80 }
+    }
+}
+
+/// How a PTY ended (the SDK's `PtyResult`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct PtyResult {
+    /// The shell's exit code (137 after a kill); `None` if the connection ended without one.
+    pub exit_code: Option<i32>,
+    /// Why it ended, for non-zero codes (`SIGKILL`, `Ctrl+C`, `non-zero exit`, …) or failures.
+    pub error: Option<String>,
+}
+
+type BoxFuture<R> = Pin<Box<dyn Future<Output = Result<R, Error>> + Send>>;
+
+/// A send of input that `AsyncWrite` accepted but the channel has not taken yet.
+type PendingWrite = Pin<Box<dyn Future<Output = Result<(), Error>> + Send>>;
+
+/// A PTY to create, built by [`Client::create_pty_session`]; `.await` it to create it and
+/// connect in one round trip.
+#[must_use = "a CreatePty does nothing until it is awaited"]
+pub struct CreatePty<T> {
+    client: Client<T>,
+    id: String,
+    cwd: Option<String>,
+    envs: BTreeMap<String, String>,
+    size: PtySize,
+}
+
+impl<T> CreatePty<T> {
+    /// Starts the shell in `dir` (default: the daemon's working directory).
+    pub fn cwd(mut self, dir: impl Into<String>) -> CreatePty<T> {
+        self.cwd = Some(dir.into());
+        self
+    }
+
+    /// Sets an environment variable of the shell (`TERM` defaults to `xterm-256color`).
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> CreatePty<T> {
+        self.envs.insert(key.into(), value.into());
+        self
+    }
+
+    /// Sets several environment variables.
+    pub fn envs<K, V>(mut self, vars: impl IntoIterator<Item = (K, V)>) -> CreatePty<T>
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        for (k, v) in vars {
+            self.envs.insert(k.into(), v.into());
+        }
+        self
+    }
+
+    /// The terminal size (default 24 × 80).
+    pub fn size(mut self, size: PtySize) -> CreatePty<T> {
+        self.size = size;
+        self
+    }
+}
+
+impl<T> IntoFuture for CreatePty<T>
+where
+    T: tower::Service<Request<Body>, Response = Response<Body>> + Clone + Send + Sync + 'static,
+    T::Error: Into<BoxError>,
+    T::Future: Send + 'static,
+{
+    type Output = Result<PtyHandle<T>, Error>;
+    type IntoFuture = BoxFuture<PtyHandle<T>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            let ctx = Context::new("create_pty_session").pty(&self.id);
+            let size = self.size.check(ctx.op)?;
+            let path = create_connect_path(&self.id, size, self.cwd.as_deref());
+            let envs_token = if self.envs.is_empty() {
+                None
+            } else {
+                Some(encode_envs_token(&self.envs).map_err(|e| {
+                    Error::invalid_input(format!("create_pty_session: invalid envs: {e}"))
+                })?)
+            };
+            let mut protocols = vec![PTY_EXIT_CONTROL_PROTOCOL];
+            if let Some(token) = envs_token.as_deref() {
+                protocols.push(token);
+            }
+            let ws = self.client.open_websocket(&ctx, &path, &protocols).await?;
+            PtyHandle::attach(self.client, self.id, ws, ctx).await
+        })
+    }
+}
+
+/// `/process/pty/create-connect?id=…&cols=…&rows=…[&cwd=…]`, form-encoded as the SDK does.
+fn create_connect_path(id: &str, size: PtySize, cwd: Option<&str>) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    query
+        .append_pair("id", id)
+        .append_pair("cols", &size.cols.to_string())
+        .append_pair("rows", &size.rows.to_string());
+    if let Some(cwd) = cwd.filter(|c| !c.is_empty()) {
+        query.append_pair("cwd", cwd);
+    }
+    format!("/process/pty/create-connect?{}", query.finish())
+}
+
+/// An open connection to a PTY: send input, read output, resize, kill, wait for the exit code.
+///
+/// Output is a `Stream` of byte chunks (`Bytes`); control messages are handled for you. The
+/// stream ends when the shell exits (or is killed, or the connection closes); then
+/// [`PtyHandle::exit_code`] and [`PtyHandle::error`] tell how it ended. Dropping the handle
+/// disconnects without killing the shell ([`Client::connect_pty_session`] attaches again).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), process::Error> {
+/// let client = process::Client::embedded().await?;
+/// let mut pty = client.create_pty_session("doc-pty").await?;
+/// pty.send_input("echo $((6 * 7)); exit 3\n").await?;
+/// let mut screen = Vec::new();
+/// let result = pty.wait_with(|data| screen.extend_from_slice(data)).await?;
+/// assert_eq!(result.exit_code, Some(3));
+/// assert!(String::from_utf8_lossy(&screen).contains("42"));
+/// # Ok(()) }
+/// ```
+pub struct PtyHandle<T = HttpTransport> {
+    input: PtyInput<T>,
+    output: WsReceiver,
+    /// Output that arrived before `connected`.
+    early: VecDeque<Bytes>,
+    result: PtyResult,
+    connected: bool,
+    ended: bool,
+    ctx: Context,
+}
+
+impl<T> std::fmt::Debug for PtyHandle<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PtyHandle")
+            .field("session_id", &self.input.session_id)
+            .field("connected", &self.connected)
+            .field("result", &self.result)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The sending side of a [`PtyHandle`]: input, resize and kill. Cheap to clone, so another
+/// task can type while one reads.
+#[derive(Clone)]
+pub struct PtyInput<T = HttpTransport> {
+    client: Client<T>,
+    session_id: String,
+    tx: WsSender,
+}
+
+impl<T> std::fmt::Debug for PtyInput<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PtyInput")
+            .field("session_id", &self.session_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> PtyInput<T> {
+    /// The PTY's id.
+    pub fn session_id(&self) -> &str {
+        &self.session_id
+    }
+
+    /// Sends input: keystrokes, text, control bytes (`"\x03"` is Ctrl-C).
+    pub async fn send_input(&self, data: impl AsRef<[u8]>) -> Result<(), Error> {
+        self.tx
+            .send(Message::Binary(Bytes::copy_from_slice(data.as_ref())))
+            .await
+            .map_err(|_| {
+                Error::new(
+                    ErrorKind::Closed,
+                    format!(
+                        "send_input: PTY session '{}' is not connected any more",
+                        self.session_id
+                    ),
+                )
+            })
+    }
+}
+
+impl<T> PtyInput<T>
+where
+    T: tower::Service<Request<Body>, Response = Response<Body>> + Clone + Send + Sync + 'static,
+    T::Error: Into<BoxError>,
+    T::Future: Send + 'static,
+{
+    /// Resizes the terminal (see [`Client::resize_pty_session`]).
+    pub async fn resize(&self, size: PtySize) -> Result<PtySessionInfo, Error> {
+        self.client.resize_pty_session(&self.session_id, size).await
+    }
+
+    /// Kills the shell and everything it started (see [`Client::kill_pty_session`]).
+    pub async fn kill(&self) -> Result<(), Error> {
+        self.client.kill_pty_session(&self.session_id).await
+    }
+}
+
+impl<T> PtyHandle<T> {
+    /// Reads until the daemon confirms the attachment (`connected`), keeping early output.
+    async fn attach(
+        client: Client<T>,
+        session_id: String,
+        ws: process_transport::ws::WebSocket,
+        ctx: Context,
+    ) -> Result<PtyHandle<T>, Error> {
+        let (tx, output) = ws.split();
+        let mut handle = PtyHandle {
+            input: PtyInput {
+                client,
+                session_id,
+                tx,
+            },
+            output,
+            early: VecDeque::new(),
+            result: PtyResult::default(),
+            connected: false,
+            ended: false,
+            ctx,
+        };
+        match tokio::time::timeout(CONNECT_TIMEOUT, handle.await_connected()).await {
+            Ok(res) => res?,
+            Err(_) => {
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "{}: PTY session '{}' did not confirm the connection within {:?}",
+                        handle.ctx.op, handle.input.session_id, CONNECT_TIMEOUT
+                    ),
+                ))
+            }
+        }
+        Ok(handle)
+    }
+
+    async fn await_connected(&mut self) -> Result<(), Error> {
+        while !self.connected && !self.ended {
+            match self.output.recv().await {
+                Some(Ok(Message::Binary(data))) => self.early.push_back(data),
+                Some(Ok(Message::Text(text))) => match PtyControl::parse(&text) {
+                    Some(PtyControl::Error { error }) => {
+                        self.ended = true;
+                        return Err(self.ctx.in_band_error(&error));
+                    }
+                    Some(control) => self.on_control(control),
+                    None => self.early.push_back(Bytes::from(text)),
+                },
+                Some(Ok(Message::Close(frame))) => {
+                    self.on_close(frame.as_ref());
+                    // An instantly exiting shell may close before `connected`: that is a
+                    // connection whose result is known, not a failure.
+                    if self.result.exit_code.is_none() {
+                        return Err(Error::new(
+                            ErrorKind::Closed,
+                            format!(
+                                "{}: PTY session '{}' closed during setup: {}",
+                                self.ctx.op,
+                                self.input.session_id,
+                                self.result.error.as_deref().unwrap_or("no reason given")
+                            ),
+                        ));
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(err)) => {
+                    self.ended = true;
+                    return Err(self.ctx.stream_error(err));
+                }
+                None => {
+                    self.ended = true;
+                    return Err(self
+                        .ctx
+                        .stream_error(process_transport::Error::ConnectionLost));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn on_control(&mut self, control: PtyControl) {
+        match control {
+            PtyControl::Connected => self.connected = true,
+            PtyControl::Exited {
+                exit_code,
+                exit_reason,
+            } => {
+                self.connected = true;
+                self.result.exit_code = Some(exit_code);
+                if exit_reason.is_some() {
+                    self.result.error = exit_reason;
+                }
+            }
+            PtyControl::Error { error } => self.result.error = Some(error),
+            _ => {}
+        }
+    }
+
+    fn on_close(&mut self, frame: Option<&CloseFrame>) {
+        self.ended = true;
+        let code = frame.map(|f| f.code);
+        let reason = frame.map(|f| f.reason.as_str()).unwrap_or_default();
+        if let Some(exit) = PtyCloseReason::parse(reason) {
+            self.result.exit_code = Some(exit.exit_code);
+            if exit.exit_reason.is_some() {
+                self.result.error = exit.exit_reason;
+            }
+        } else if let Ok(serde_json::Value::Object(map)) =
+            serde_json::from_str::<serde_json::Value>(reason)
+        {
+            if let Some(serde_json::Value::String(e)) = map.get("error") {
+                self.result.error = Some(e.clone());
+            }
+        } else if !reason.is_empty() && code != Some(1000) && self.result.error.is_none() {
+            self.result.error = Some(reason.to_owned());
+        }
+        if self.result.exit_code.is_none() {
+            match code {
+                Some(1000) | None => self.result.exit_code = Some(0),
+                Some(other) if self.result.error.is_none() => {
+                    self.result.error = Some(format!("connection closed with code {other}"));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+
+    /// The next piece of output; `None` once the PTY has ended (then see
+    /// [`exit_code`](Self::exit_code)).
+    pub async fn recv(&mut self) -> Option<Result<Bytes, Error>> {
+        std::future::poll_fn(|cx| self.poll_output(cx)).await
+    }
+
+    fn poll_output(&mut self, cx: &mut TaskContext<'_>) -> Poll<Option<Result<Bytes, Error>>> {
+        if let Some(data) = self.early.pop_front() {
+            return Poll::Ready(Some(Ok(data)));
+        }
+        loop {
+            if self.ended {
+                return Poll::Ready(None);
+            }
+            match std::task::ready!(Pin::new(&mut self.output).poll_next(cx)) {
+                Some(Ok(Message::Binary(data))) => return Poll::Ready(Some(Ok(data))),
+                Some(Ok(Message::Text(text))) => match PtyControl::parse(&text) {
+                    Some(control) => self.on_control(control),
+                    None => return Poll::Ready(Some(Ok(Bytes::from(text)))),
+                },
+                Some(Ok(Message::Close(frame))) => self.on_close(frame.as_ref()),
+                Some(Ok(_)) => {}
+                Some(Err(err)) => {
+                    self.ended = true;
+                    if self.result.error.is_none() {
+                        self.result.error = Some(err.to_string());
+                    }
+                    return Poll::Ready(Some(Err(self.ctx.stream_error(err))));
+                }
+                None => {
+                    self.ended = true;
+                    if self.result.exit_code.is_none() && self.result.error.is_none() {
+                        self.result.error = Some("connection lost".to_owned());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads output until the PTY ends, discarding it; returns how it ended (SDK: `wait()`).
+    pub async fn wait(&mut self) -> Result<PtyResult, Error> {
+        self.wait_with(|_| {}).await
+    }
+
+    /// Reads output until the PTY ends, handing each piece to `on_data` (SDK:
+    /// `wait(on_data=...)`, and the `on_data` callback of `create_pty_session`).
+    pub async fn wait_with(&mut self, mut on_data: impl FnMut(&[u8])) -> Result<PtyResult, Error> {
+        while let Some(data) = self.recv().await {
+            match data {
+                Ok(data) => on_data(&data),
+                // The connection failed: the result says so (as the SDK's `wait`).
+                Err(_) => break,
+            }
+        }
+        Ok(self.result.clone())
+    }
+
+    /// The PTY's id.
+    pub fn session_id(&self) -> &str {
+        &self.input.session_id
+    }
+
+    /// The exit code, once known.
+    pub fn exit_code(&self) -> Option<i32> {
+        self.result.exit_code
+    }
+
+    /// Why the PTY ended, for non-zero exits and failures.
+    pub fn error(&self) -> Option<&str> {
+        self.result.error.as_deref()
+    }
+
+    /// Whether the PTY is still attached and running.
+    pub fn is_connected(&self) -> bool {
+        !self.ended && self.result.exit_code.is_none() && !self.input.tx.is_closed()
+    }
+
+    /// Sends input: keystrokes, text, control bytes (`"\x03"` is Ctrl-C) (SDK: `send_input`).
+    pub async fn send_input(&self, data: impl AsRef<[u8]>) -> Result<(), Error> {
+        self.input.send_input(data).await
+    }
+
+    /// A cloneable handle for input, resize and kill, for use from another task.
+    pub fn input(&self) -> PtyInput<T>
+    where
+        T: Clone,
+    {
+        self.input.clone()
+    }
+
+    /// Closes the connection (code 1000); the shell keeps running (SDK: `disconnect`).
+    pub async fn disconnect(self) {
+        let _ = self.input.tx.close(1000, "").await;
+    }
+
+    /// The PTY as a byte pipe: `AsyncRead` yields output, `AsyncWrite` sends input. Shutting
+    /// down the writer only flushes (a terminal has no half-close); use Ctrl-D (`"\x04"`) or
+    /// `exit` to end the shell.
+    pub fn into_io(self) -> PtyIo<T> {
+        PtyIo {
+            handle: self,
+            read_buf: Bytes::new(),
+            pending_write: None,
+        }
+    }
+}
+
+impl<T> PtyHandle<T>
+where
+    T: tower::Service<Request<Body>, Response = Response<Body>> + Clone + Send + Sync + 'static,
+    T::Error: Into<BoxError>,
+    T::Future: Send + 'static,
+{
+    /// Resizes the terminal (SDK: `PtyHandle.resize`).
+    pub async fn resize(&self, size: PtySize) -> Result<PtySessionInfo, Error> {
+        self.input.resize(size).await
+    }
+
+    /// Kills the shell and everything it started (SDK: `PtyHandle.kill`); the output stream
+    /// then ends with exit code 137.
+    pub async fn kill(&self) -> Result<(), Error> {
+        self.input.kill().await
+    }
+}
+
+// No field is pinned structurally: the handle only polls channels it owns by `&mut`.
+impl<T> Unpin for PtyHandle<T> {}
+impl<T> Unpin for PtyIo<T> {}
+
+impl<T> futures_util::Stream for PtyHandle<T> {
+    type Item = Result<Bytes, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_output(cx)
+    }
+}
+
+/// A PTY as `AsyncRead` (output) + `AsyncWrite` (input); see [`PtyHandle::into_io`].
+pub struct PtyIo<T = HttpTransport> {
+    handle: PtyHandle<T>,
+    read_buf: Bytes,
+    pending_write: Option<PendingWrite>,
+}
+
+impl<T> PtyIo<T> {
+    /// The handle back (output already read into this reader's buffer is dropped).
+    pub fn into_handle(self) -> PtyHandle<T> {
+        self.handle
+    }
+
+    /// How the PTY ended, once the reader has reached the end.
+    pub fn result(&self) -> PtyResult {
+        self.handle.result.clone()
+    }
+
+    fn poll_pending_write(&mut self, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        if let Some(fut) = self.pending_write.as_mut() {
+            let res = std::task::ready!(fut.as_mut().poll(cx));
+            self.pending_write = None;
+            res.map_err(std::io::Error::other)?;
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<T> std::fmt::Debug for PtyIo<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PtyIo")
+            .field("handle", &self.handle)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> AsyncRead for PtyIo<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        while this.read_buf.is_empty() {
+            match std::task::ready!(this.handle.poll_output(cx)) {
+                Some(Ok(data)) => this.read_buf = data,
+                Some(Err(err)) => return Poll::Ready(Err(std::io::Error::other(err))),
+                None => return Poll::Ready(Ok(())),
+            }
+        }
+        let n = this.read_buf.len().min(buf.remaining());
+        buf.put_slice(&this.read_buf.split_to(n));
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<T> AsyncWrite for PtyIo<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        std::task::ready!(this.poll_pending_write(cx))?;
+        let tx = this.handle.input.tx.clone();
+        let id = this.handle.input.session_id.clone();
+        let data = Bytes::copy_from_slice(buf);
+        let mut fut: PendingWrite = Box::pin(async move {
+            tx.send(Message::Binary(data)).await.map_err(|_| {
+                Error::new(
+                    ErrorKind::Closed,
+                    format!("PTY session '{id}' is not connected any more"),
+                )
+            })
+        });
+        // The bytes are ours now; if the channel is full, the send completes on the next
+        // write or flush.
+        match fut.as_mut().poll(cx) {
+            Poll::Ready(res) => res.map_err(std::io::Error::other)?,
+            Poll::Pending => this.pending_write = Some(fut),
+        }
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        self.get_mut().poll_pending_write(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        self.get_mut().poll_pending_write(cx)
+    }
+}
+
+impl<T> Client<T>
+where
+    T: tower::Service<Request<Body>, Response = Response<Body>> + Clone + Send + Sync + 'static,
+    T::Error: Into<BoxError>,
+    T::Future: Send + 'static,
+{
+    /// Creates a PTY and connects to it in one round trip (SDK: `create_pty_session`). Set the
+    /// working directory, environment and size on the returned builder, then `.await` it.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), process::Error> {
+    /// use process::PtySize;
+    /// let client = process::Client::embedded().await?;
+    /// let pty = client
+    ///     .create_pty_session("term")
+    ///     .env("VAR", "value")
+    ///     .size(PtySize::new(24, 80))
+    ///     .await?;
+    /// let info = client.resize_pty_session("term", PtySize::new(40, 150)).await?;
+    /// assert_eq!((info.rows, info.cols), (40, 150));
+    /// pty.kill().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn create_pty_session(&self, id: &str) -> CreatePty<T> {
+        CreatePty {
+            client: self.clone(),
+            id: id.to_owned(),
+            cwd: None,
+            envs: BTreeMap::new(),
+            size: PtySize::default(),
+        }
+    }
+
+    /// Connects to an existing PTY (SDK: `connect_pty_session`). Several connections may attach
+    /// to one PTY; each receives the output from the moment it attaches.
+    pub async fn connect_pty_session(&self, id: &str) -> Result<PtyHandle<T>, Error> {
+        let ctx = Context::new("connect_pty_session").pty(id);
+        let path = format!("/process/pty/{}/connect", segment(id));
+        let ws = self
+            .open_websocket(&ctx, &path, &[PTY_EXIT_CONTROL_PROTOCOL])
+            .await?;
+        PtyHandle::attach(self.clone(), id.to_owned(), ws, ctx).await
+    }
+
+    /// The live PTYs, in no particular order (SDK: `list_pty_sessions`).
+    pub async fn list_pty_sessions(&self) -> Result<Vec<PtySessionInfo>, Error> {
+        let list: PtyListResponse = self
+            .get_json(&Context::new("list_pty_sessions"), "/process/pty")
+            .await?;
+        Ok(list.sessions)
+    }
+
+    /// A PTY's size, working directory, environment and state (SDK: `get_pty_session_info`).
+    pub async fn get_pty_session_info(&self, id: &str) -> Result<PtySessionInfo, Error> {
+        let ctx = Context::new("get_pty_session_info").pty(id);
+        self.get_json(&ctx, &format!("/process/pty/{}", segment(id)))
+            .await
+    }
+
+    /// Resizes a PTY and returns its updated info (SDK: `resize_pty_session`).
+    pub async fn resize_pty_session(
+        &self,
+        id: &str,
+        size: PtySize,
+    ) -> Result<PtySessionInfo, Error> {
+        let ctx = Context::new("resize_pty_session").pty(id);
+        let size = size.check(ctx.op)?;
+        self.send_json(
+            &ctx,
+            Method::POST,
+            &format!("/process/pty/{}/resize", segment(id)),
+            &PtyResizeRequest::new(size.cols, size.rows),
+            None,
+        )
+        .await?
+        .json(&ctx)
+    }
+
+    /// Kills a PTY's shell and everything it started, and removes the PTY; connected handles
+    /// end with exit code 137 (SDK: `kill_pty_session`).
+    pub async fn kill_pty_session(&self, id: &str) -> Result<(), Error> {
+        let ctx = Context::new("kill_pty_session").pty(id);
+        self.send(
+            &ctx,
+            Method::DELETE,
+            &format!("/process/pty/{}", segment(id)),
+            None,
+            None,
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_connect_query_is_form_encoded_like_the_sdk() {
+        // The raw wire capture of spec Appendix A.
+        assert_eq!(
+            create_connect_path("my id/1", PtySize::new(10, 20), Some("/work dir/ä")),
+            "/process/pty/create-connect?id=my+id%2F1&cols=20&rows=10&cwd=%2Fwork+dir%2F%C3%A4"
+        );
+        assert_eq!(
+            create_connect_path("pty2", PtySize::default(), Some("")),
+            "/process/pty/create-connect?id=pty2&cols=80&rows=24"
+        );
+    }
+
+    #[test]
+    fn sizes_are_checked_like_the_sdk() {
+        assert!(PtySize::new(24, 80).check("t").is_ok());
+        assert!(PtySize::new(1000, 1).check("t").is_ok());
+        let err = PtySize::new(0, 80).check("resize").unwrap_err();
+        assert!(err.is_invalid());
+        assert!(
+            err.to_string().contains("rows must be between 1 and 1000"),
+            "{err}"
+        );
+        assert!(PtySize::new(24, 1001).check("t").is_err());
+    }
+}

@@ -1,0 +1,79 @@
+//! `exec`: output, exit codes, cwd, environment, timeouts.
+
+use std::time::Duration;
+
+use crate::support::{Fixture, Kind};
+
+crate::both_transports!(
+    echo_and_exit_code,
+    cwd_and_env_apply,
+    timeout_kills_and_reports,
+    missing_cwd_is_exit_minus_one,
+    large_output_arrives_whole,
+);
+
+async fn echo_and_exit_code(kind: Kind) {
+    let f = Fixture::start(kind).await;
+    let r = f
+        .client
+        .exec("echo 'Hello'; echo oops >&2; exit 3")
+        .await
+        .unwrap();
+    assert_eq!(r.exit_code, 3);
+    assert!(
+        r.result.contains("Hello\n") && r.result.contains("oops\n"),
+        "{r:?}"
+    );
+    assert_eq!(r.artifacts.stdout, r.result);
+    assert!(r.artifacts.charts.is_empty());
+}
+
+async fn cwd_and_env_apply(kind: Kind) {
+    let f = Fixture::start(kind).await;
+    std::fs::create_dir_all(f.workdir.path().join("workspace/src")).unwrap();
+    let r = f
+        .client
+        .exec("pwd; echo \"$GREETING $WHO\"")
+        .cwd("workspace/src")
+        .env("GREETING", "hello")
+        .envs([("WHO", "world")])
+        .await
+        .unwrap();
+    assert_eq!(r.exit_code, 0);
+    let want = format!(
+        "{}\nhello world\n",
+        f.workdir().join("workspace/src").display()
+    );
+    assert_eq!(r.result, want);
+}
+
+async fn timeout_kills_and_reports(kind: Kind) {
+    let f = Fixture::start(kind).await;
+    let err = f
+        .client
+        .exec("sleep 10")
+        .timeout(Duration::from_secs(1))
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    assert_eq!(err.status(), Some(408));
+    assert!(err.to_string().contains("timeout of 1s"), "{err}");
+}
+
+async fn missing_cwd_is_exit_minus_one(kind: Kind) {
+    let f = Fixture::start(kind).await;
+    let r = f.client.exec("true").cwd("/no/such/dir").await.unwrap();
+    assert_eq!(r.exit_code, -1, "{r:?}");
+}
+
+async fn large_output_arrives_whole(kind: Kind) {
+    let f = Fixture::start(kind).await;
+    // 2 MB of output: many reads on the daemon, one response body on the client.
+    let r = f
+        .client
+        .exec("head -c 2000000 /dev/zero | tr '\\0' 'x'")
+        .await
+        .unwrap();
+    assert_eq!(r.result.len(), 2_000_000);
+    assert!(r.result.bytes().all(|b| b == b'x'));
+}
