@@ -458,6 +458,23 @@ fn connect(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any base-10 u16 parses to itself; anything else with a non-digit is refused.
+        #[test]
+        fn dimension_parser(n in any::<u16>(), junk in "[0-9]{0,3}[^0-9][ -~]{0,4}") {
+            prop_assert_eq!(parse_dimension("cols", Some(&n.to_string())), Ok(Some(n)));
+            prop_assert!(parse_dimension("cols", Some(&junk)).is_err());
+        }
+
+        /// A percent-encoded id decodes back to itself, whatever it contains.
+        #[test]
+        fn segment_round_trip(id in "\\PC{1,20}") {
+            let encoded = percent_encoding::utf8_percent_encode(&id, percent_encoding::NON_ALPHANUMERIC).to_string();
+            prop_assert_eq!(decode_segment(&encoded), id);
+        }
+    }
 
     #[test]
     fn dimensions_parse_like_the_daemon() {

@@ -106,6 +106,7 @@ pub(crate) async fn serve(ws: WebSocket<Io>, session: Arc<PtySession>, exit_cont
     let mut offset = sub.offset;
     let mut buf = Vec::with_capacity(MAX_OUTPUT_FRAME);
     let mut ping = tokio::time::interval_at(started + PING_EVERY, PING_EVERY);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     let end = 'run: {
         if writer.text(&PtyControl::Connected.to_json()).await.is_err() {

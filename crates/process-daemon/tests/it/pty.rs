@@ -51,6 +51,7 @@ pub enum Msg {
     Text(String),
     Binary(Vec<u8>),
     Close(u16, String),
+    Pong(Vec<u8>),
 }
 
 /// A PTY WebSocket client that records what it receives.
@@ -148,6 +149,7 @@ impl PtyClient {
                 let reason = String::from_utf8(p.get(2..).unwrap_or_default().to_vec()).unwrap();
                 Msg::Close(code, reason)
             }
+            OpCode::Pong => Msg::Pong(frame.payload.to_vec()),
             other => panic!("unexpected frame {other:?}"),
         };
         if let Msg::Binary(b) = &msg {
@@ -565,6 +567,71 @@ async fn a_stalled_client_neither_blocks_the_pty_nor_the_others() {
         assert_eq!((code, reason.as_str()), (1008, "slow consumer"));
     }
     http(d.addr, "DELETE", "/process/pty/stall", None).await;
+}
+
+#[tokio::test]
+async fn pings_are_answered_while_output_streams() {
+    let d = TestDaemon::start().await;
+    let mut c = PtyClient::create(d.addr, "id=ping", &[]).await;
+    c.send(b"head -c 3000000 /dev/zero | tr '\\0' p; echo; echo PINGDONE_$((2*2))\n")
+        .await;
+    c.read_until("pppp").await;
+    c.ws.write_frame(Frame::new(
+        true,
+        OpCode::Ping,
+        None,
+        Payload::Borrowed(b"are-you-there"),
+    ))
+    .await
+    .unwrap();
+    let deadline = Instant::now() + HANG;
+    loop {
+        match c
+            .next(deadline.saturating_duration_since(Instant::now()))
+            .await
+        {
+            Some(Msg::Pong(p)) => {
+                assert_eq!(p, b"are-you-there");
+                break;
+            }
+            Some(Msg::Close(code, reason)) => panic!("closed {code} {reason}"),
+            Some(_) => {
+                if c.output.len() > 64 * 1024 {
+                    c.output.drain(..c.output.len() - 64);
+                }
+            }
+            None => panic!("no pong"),
+        }
+    }
+    c.read_until("PINGDONE_4").await;
+    http(d.addr, "DELETE", "/process/pty/ping", None).await;
+}
+
+#[tokio::test]
+async fn a_lone_stalled_client_pauses_the_pty_only_until_it_is_dropped() {
+    let d = TestDaemon::start().await;
+    let mut a = PtyClient::create(d.addr, "id=lone", &[]).await;
+    a.send(b"head -c 24000000 /dev/zero | tr '\\0' y; echo; echo LONE_$((6*6))\n")
+        .await;
+    // `a` never reads again: flow control pauses the PTY until the write deadline (10 s)
+    // drops `a`; then the shell runs free and a new client finds the end in the scrollback.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let mut b = PtyClient::connect(d.addr, "lone").await;
+    let deadline = Instant::now() + HANG;
+    loop {
+        let msg = b
+            .next(deadline.saturating_duration_since(Instant::now()))
+            .await;
+        assert!(msg.is_some(), "no end of output after the stalled client");
+        if b.output.len() > 64 * 1024 {
+            b.output.drain(..b.output.len() - 64);
+        }
+        if b.text().contains("LONE_36") {
+            break;
+        }
+    }
+    drop(a);
+    http(d.addr, "DELETE", "/process/pty/lone", None).await;
 }
 
 #[tokio::test]
