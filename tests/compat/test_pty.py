@@ -188,3 +188,61 @@ def test_errors(process):
         process.resize_pty_session(_id("missing"), PtySize(rows=10, cols=10))
     process.kill_pty_session(pid)
     handle.disconnect()
+
+
+class _WithSharedSession:
+    """What `Sandbox` hands the async SDK: the generated ApiClient plus `http_session`, the
+    aiohttp session its REST client opened (the SDK's ToolboxApiClientProxy adds it)."""
+
+    def __init__(self, client):
+        object.__setattr__(self, "_client", client)
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+    @property
+    def http_session(self):
+        return self._client.rest_client.pool_manager
+
+
+def test_async_sdk_create_send_resize_exit(async_toolbox_client, subdir):
+    """The async SDK (aiohttp WebSocket, AsyncPtyHandle) against the same endpoints."""
+    import asyncio
+
+    from daytona._async.process import AsyncProcess
+    from daytona_toolbox_api_client_async import ProcessApi
+
+    async def scenario():
+        process = AsyncProcess("python", ProcessApi(_WithSharedSession(async_toolbox_client)))
+        try:
+            # The first REST call opens the aiohttp session the WebSockets then share.
+            await process.list_pty_sessions()
+            pid = _id("apty")
+            chunks: list[bytes] = []
+            handle = await process.create_pty_session(
+                id=pid,
+                on_data=chunks.append,
+                cwd=subdir,
+                envs={"AV": "async"},
+                pty_size=PtySize(rows=22, cols=70),
+            )
+            info = await handle.resize(PtySize(rows=33, cols=111))
+            assert (info.cols, info.rows) == (111, 33)
+            second: list[bytes] = []
+            other = await process.connect_pty_session(pid, on_data=second.append)
+            await handle.send_input('echo "A=$AV"; pwd; stty size; exit 5\n')
+            result = await asyncio.wait_for(handle.wait(), 20)
+            other_result = await asyncio.wait_for(other.wait(), 20)
+            out = b"".join(chunks).decode("utf-8", "replace")
+            assert (result.exit_code, result.error) == (5, "non-zero exit")
+            assert (other_result.exit_code, other_result.error) == (5, "non-zero exit")
+            assert "A=async" in out and subdir in out and "33 111" in out
+            assert "A=async" in b"".join(second).decode("utf-8", "replace")
+            sessions = await process.list_pty_sessions()
+            assert pid not in [s.id for s in sessions]
+            await handle.disconnect()
+            await other.disconnect()
+        finally:
+            await async_toolbox_client.close()
+
+    asyncio.run(scenario())
