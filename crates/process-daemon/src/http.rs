@@ -30,14 +30,18 @@ pub(crate) async fn read_body(body: Incoming) -> Result<Bytes, ApiError> {
                     format!("request body larger than {MAX_BODY_BYTES} bytes"),
                 ))
             } else {
-                Err(ApiError::invalid_body(format!("cannot read the body: {err}")))
+                Err(ApiError::invalid_body(format!(
+                    "cannot read the body: {err}"
+                )))
             }
         }
     }
 }
 
 /// Reads and decodes a JSON body; a decode failure is 400 `INVALID_REQUEST_BODY`.
-pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(body: Incoming) -> Result<T, ApiError> {
+pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
+    body: Incoming,
+) -> Result<T, ApiError> {
     let bytes = read_body(body).await?;
     serde_json::from_slice(&bytes).map_err(ApiError::invalid_body)
 }
@@ -107,7 +111,11 @@ pub(crate) fn sdk_version<B>(req: &Request<B>) -> Option<String> {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .find_map(|t| t.trim().strip_prefix("X-Daytona-SDK-Version~").map(str::to_owned))
+        .find_map(|t| {
+            t.trim()
+                .strip_prefix("X-Daytona-SDK-Version~")
+                .map(str::to_owned)
+        })
 }
 
 /// Whether an explicit SDK version is one that expects `$HOME` as the session cwd (< 0.103).
@@ -156,9 +164,14 @@ pub(crate) fn accept_ws(
         .map_err(|e| ApiError::bad_request(format!("invalid WebSocket upgrade: {e}")))?;
     let (mut parts, _) = resp.into_parts();
     if let Some(p) = first_protocol.and_then(|p| http::HeaderValue::from_str(&p).ok()) {
-        parts.headers.insert(http::header::SEC_WEBSOCKET_PROTOCOL, p);
+        parts
+            .headers
+            .insert(http::header::SEC_WEBSOCKET_PROTOCOL, p);
     }
-    Ok((Response::from_parts(parts, crate::error::full(Bytes::new())), fut))
+    Ok((
+        Response::from_parts(parts, crate::error::full(Bytes::new())),
+        fut,
+    ))
 }
 
 #[cfg(test)]

@@ -4,7 +4,18 @@ use clap::Parser;
 use process_daemon::{Cli, Config};
 
 fn main() -> std::process::ExitCode {
+    // Descriptors inherited from our parent must not leak into the commands we run.
+    process_daemon::proc::cloexec_inherited_fds();
     let cli = Cli::parse();
+    // Settings (the token above all) now live in `cli`; no child may inherit them, whoever
+    // spawns it. Still single-threaded here, so changing the environment is sound.
+    let settings: Vec<std::ffi::OsString> = std::env::vars_os()
+        .map(|(k, _)| k)
+        .filter(|k| k.to_string_lossy().starts_with("PROCESSD_"))
+        .collect();
+    for key in settings {
+        std::env::remove_var(key);
+    }
     process_daemon::init_tracing(&cli.log_level);
     let config = match Config::from_cli(cli) {
         Ok(config) => config,
@@ -13,6 +24,11 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    if config.token.is_some() {
+        // Keep same-user commands from reading the token out of /proc/<daemon>/environ or
+        // /proc/<daemon>/cmdline (non-dumpable processes' files there are root-only).
+        let _ = nix::sys::prctl::set_dumpable(false);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -83,7 +83,7 @@ pub(crate) async fn run(spec: OneShot) -> std::io::Result<Outcome> {
     let mut obuf = vec![0u8; 64 * 1024];
     let mut ebuf = vec![0u8; 64 * 1024];
 
-    let far = Instant::now() + Duration::from_secs(86400 * 365);
+    let far = Instant::now() + Duration::from_hours(24 * 365);
     let timeout_at = spec.timeout.map_or(far, |t| Instant::now() + t);
     let mut kill_at = far;
     let mut drain_until = far;

@@ -42,13 +42,36 @@ pub fn select_shell() -> PathBuf {
 pub fn child_env<'a>(
     extra: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> HashMap<String, String> {
-    let mut env: HashMap<String, String> = std::env::vars()
-        .filter(|(k, _)| !scrubbed(k))
-        .collect();
+    let mut env: HashMap<String, String> = std::env::vars().filter(|(k, _)| !scrubbed(k)).collect();
     for (k, v) in extra {
         env.insert(k.to_owned(), v.to_owned());
     }
     env
+}
+
+/// Marks every open file descriptor above 2 close-on-exec, so descriptors the daemon inherited
+/// from whoever started it never reach the commands it runs. Call at startup.
+#[allow(unsafe_code)] // fcntl on raw fds we did not open: no safe wrapper takes a raw fd
+pub fn cloexec_inherited_fds() {
+    let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<i32> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok()))
+        .filter(|fd| *fd > 2)
+        .collect();
+    for fd in fds {
+        // SAFETY: F_GETFD/F_SETFD only read and set the descriptor's close-on-exec flag; on a
+        // descriptor that is no longer open (e.g. the directory handle of the listing above)
+        // they fail with EBADF, which is ignored. No memory is touched.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags >= 0 {
+                libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
+            }
+        }
+    }
 }
 
 /// Every live descendant of `root` (not `root` itself), found by walking `/proc`.
@@ -106,7 +129,10 @@ pub fn children_of(pid: i32) -> Vec<i32> {
         for task in tasks.flatten() {
             if let Ok(list) = std::fs::read_to_string(task.path().join("children")) {
                 found_file = true;
-                out.extend(list.split_whitespace().filter_map(|p| p.parse::<i32>().ok()));
+                out.extend(
+                    list.split_whitespace()
+                        .filter_map(|p| p.parse::<i32>().ok()),
+                );
             }
         }
     }

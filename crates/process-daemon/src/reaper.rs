@@ -87,8 +87,11 @@ pub fn spawn(
     track(|| cmd.spawn(), tokio::process::Child::id)
 }
 
+/// How often the reaper looks for orphaned zombies.
+const SCAN_INTERVAL: Duration = Duration::from_millis(200);
+
 /// Makes the daemon a child subreaper (unless it is PID 1, which already is one) and starts the
-/// reaper task. Call once, inside a tokio runtime; later calls do nothing.
+/// reaper thread (a plain thread, so it outlives any one tokio runtime). Later calls do nothing.
 pub fn start() {
     static STARTED: OnceLock<()> = OnceLock::new();
     if STARTED.set(()).is_err() {
@@ -99,46 +102,21 @@ pub fn start() {
             tracing::warn!(error = %err, "cannot become a child subreaper; orphans go to init");
         }
     }
-    let mut sigchld =
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child()) {
-            Ok(s) => Some(s),
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot watch SIGCHLD; reaping on a timer only");
-                None
-            }
-        };
-    tokio::spawn(async move {
-        let mut seen: HashMap<i32, Instant> = HashMap::new();
-        let mut tick = tokio::time::interval(Duration::from_millis(500));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            match sigchld.as_mut() {
-                Some(sig) => {
-                    tokio::select! {
-                        _ = sig.recv() => {}
-                        _ = tick.tick() => {}
-                    }
-                }
-                None => {
-                    tick.tick().await;
-                }
-            }
-            let reaped = tokio::task::spawn_blocking({
-                let mut seen_now = std::mem::take(&mut seen);
-                move || {
-                    let n = scan_once(&mut seen_now, Instant::now());
-                    (n, seen_now)
-                }
-            })
-            .await;
-            if let Ok((n, s)) = reaped {
-                seen = s;
+    let spawned = std::thread::Builder::new()
+        .name("processd-reaper".into())
+        .spawn(|| {
+            let mut seen: HashMap<i32, Instant> = HashMap::new();
+            loop {
+                std::thread::sleep(SCAN_INTERVAL);
+                let n = scan_once(&mut seen, Instant::now());
                 if n > 0 {
                     tracing::debug!(reaped = n, "reaped orphaned children");
                 }
             }
-        }
-    });
+        });
+    if let Err(err) = spawned {
+        tracing::warn!(error = %err, "cannot start the reaper thread; orphans stay zombies");
+    }
 }
 
 /// One reaper pass: reaps unregistered zombie children first seen at least [`UNTRACKED_GRACE`]
@@ -165,12 +143,12 @@ fn scan_once(seen: &mut HashMap<i32, Instant>, now: Instant) -> usize {
         if now.duration_since(first) < UNTRACKED_GRACE {
             continue;
         }
-        match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::StillAlive) => {}
-            Ok(_) | Err(_) => {
-                seen.remove(&pid);
-                reaped += 1;
-            }
+        if !matches!(
+            waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)),
+            Ok(WaitStatus::StillAlive)
+        ) {
+            seen.remove(&pid);
+            reaped += 1;
         }
     }
     reaped
@@ -206,10 +184,17 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let mut seen = HashMap::new();
-        seen.insert(pid, Instant::now().checked_sub(Duration::from_secs(10)).unwrap());
+        seen.insert(
+            pid,
+            Instant::now().checked_sub(Duration::from_secs(10)).unwrap(),
+        );
         scan_once(&mut seen, Instant::now());
         let status = child.wait().await.unwrap();
-        assert_eq!(status.code(), Some(7), "the owner must still get the real status");
+        assert_eq!(
+            status.code(),
+            Some(7),
+            "the owner must still get the real status"
+        );
         drop(tracked);
     }
 }

@@ -14,7 +14,8 @@ pub(crate) const CHART_CAPTURE_PY: &str = include_str!("../python/chart_capture.
 const ARGV_FIX_JS: &str = "process.argv.splice(1, 1);\n";
 
 /// The message code-run answers for TypeScript when no runtime is installed.
-pub(crate) const NO_TYPESCRIPT: &str = "typescript: no TypeScript runtime found: install tsx or ts-node \
+pub(crate) const NO_TYPESCRIPT: &str =
+    "typescript: no TypeScript runtime found: install tsx or ts-node \
 on PATH (e.g. `npm install -g tsx`), or use node >= 22.6 (type stripping)";
 
 /// A TypeScript runtime: program plus the arguments before ours.
@@ -154,8 +155,7 @@ pub(crate) fn find_in_path(name: &str, path: &std::ffi::OsStr) -> Option<PathBuf
     std::env::split_paths(path)
         .map(|dir| dir.join(name))
         .find(|p| {
-            std::fs::metadata(p)
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         })
 }
 

@@ -67,7 +67,9 @@ impl Daemon {
                 .inner
                 .sessions
                 .start_entrypoint(&daemon.config().entrypoint)
-                .map_err(|e| Error::Config(format!("cannot start the entrypoint: {}", e.message)))?;
+                .map_err(|e| {
+                    Error::Config(format!("cannot start the entrypoint: {}", e.message))
+                })?;
         }
         Ok(daemon)
     }

@@ -21,7 +21,9 @@ use std::time::Duration;
 
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
-use process_proto::wire::{CodeRunRequest, CodeRunResponse, ExecuteRequest, ExecuteResponse, Language};
+use process_proto::wire::{
+    CodeRunRequest, CodeRunResponse, ExecuteRequest, ExecuteResponse, Language,
+};
 
 use crate::error::{json_response, ApiError};
 use crate::http::read_json;
@@ -138,7 +140,10 @@ fn resolve_cwd(daemon: &Daemon, cwd: Option<&str>) -> Result<PathBuf, String> {
     if dir.is_dir() {
         Ok(dir)
     } else if dir.exists() {
-        Err(format!("chdir {}: not a directory", cwd.unwrap_or_default()))
+        Err(format!(
+            "chdir {}: not a directory",
+            cwd.unwrap_or_default()
+        ))
     } else {
         Err(format!(
             "chdir {}: no such file or directory",
@@ -148,7 +153,10 @@ fn resolve_cwd(daemon: &Daemon, cwd: Option<&str>) -> Result<PathBuf, String> {
 }
 
 /// `POST /process/execute`.
-pub(crate) async fn execute(daemon: &Daemon, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+pub(crate) async fn execute(
+    daemon: &Daemon,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
     let body: ExecuteRequest = read_json(req.into_body()).await?;
     if body.command.trim().is_empty() {
         return Err(ApiError::bad_request(
@@ -158,7 +166,12 @@ pub(crate) async fn execute(daemon: &Daemon, req: Request<Incoming>) -> Result<R
     validate_envs(body.envs.as_ref())?;
     let cwd = match resolve_cwd(daemon, body.cwd.as_deref()) {
         Ok(cwd) => cwd,
-        Err(msg) => return Ok(json_response(StatusCode::OK, &ExecuteResponse::new(-1, msg))),
+        Err(msg) => {
+            return Ok(json_response(
+                StatusCode::OK,
+                &ExecuteResponse::new(-1, msg),
+            ))
+        }
     };
     let dir = scratch_dir(daemon, "exec")?;
     let script = dir.join("command.sh");
@@ -185,7 +198,9 @@ pub(crate) async fn execute(daemon: &Daemon, req: Request<Incoming>) -> Result<R
     let exit_code = outcome.exit_code;
     let timed_out = outcome.timed_out;
     if outcome.abandoned {
-        tracing::debug!("a background process kept the output open; stopped reading after the drain grace");
+        tracing::debug!(
+            "a background process kept the output open; stopped reading after the drain grace"
+        );
     }
     let r = render(outcome);
     if timed_out {
@@ -209,7 +224,10 @@ struct Launch {
 }
 
 /// `POST /process/code-run`.
-pub(crate) async fn code_run(daemon: &Daemon, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+pub(crate) async fn code_run(
+    daemon: &Daemon,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
     let body: CodeRunRequest = read_json(req.into_body()).await?;
     validate_envs(body.envs.as_ref())?;
     let argv: Vec<OsString> = body
@@ -273,7 +291,9 @@ pub(crate) async fn code_run(daemon: &Daemon, req: Request<Incoming>) -> Result<
         }
         other => {
             let _ = std::fs::remove_dir_all(&dir);
-            return Err(ApiError::bad_request(format!("unsupported language: {other}")));
+            return Err(ApiError::bad_request(format!(
+                "unsupported language: {other}"
+            )));
         }
     };
     let launch = match launch {

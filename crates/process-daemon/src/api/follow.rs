@@ -137,7 +137,11 @@ async fn stream(
                     payload: f.payload.to_vec(),
                 };
                 let tx = tx.clone();
-                async move { tx.send(owed).await.map_err(|_| WebSocketError::ConnectionClosed) }
+                async move {
+                    tx.send(owed)
+                        .await
+                        .map_err(|_| WebSocketError::ConnectionClosed)
+                }
             };
             match rd.read_frame(&mut send).await {
                 Ok(frame) if frame.opcode == OpCode::Close => break,
@@ -210,7 +214,10 @@ mod tests {
 
     #[test]
     fn strips_markers() {
-        assert_eq!(strip_markers(b"\x01\x01\x01a\x02\x02\x02b\x01\x01c"), b"ab\x01\x01c");
+        assert_eq!(
+            strip_markers(b"\x01\x01\x01a\x02\x02\x02b\x01\x01c"),
+            b"ab\x01\x01c"
+        );
     }
 
     proptest! {

@@ -79,7 +79,11 @@ fn command_of(session: &Session, cid: &str) -> Result<Arc<CommandRec>, ApiError>
 }
 
 fn wire_command(rec: &CommandRec) -> Command {
-    Command::new(rec.id.clone(), rec.command.clone(), rec.log.state().exit_code)
+    Command::new(
+        rec.id.clone(),
+        rec.command.clone(),
+        rec.log.state().exit_code,
+    )
 }
 
 /// The command record plus the additive `droppedBytes` when its log hit the cap.
@@ -147,7 +151,11 @@ async fn delete(daemon: &Daemon, sid: &str) -> Result<Response<Body>, ApiError> 
     Ok(empty_response(StatusCode::NO_CONTENT))
 }
 
-async fn exec(daemon: &Daemon, req: Request<Incoming>, sid: &str) -> Result<Response<Body>, ApiError> {
+async fn exec(
+    daemon: &Daemon,
+    req: Request<Incoming>,
+    sid: &str,
+) -> Result<Response<Body>, ApiError> {
     if sid == ENTRYPOINT_SESSION {
         return Err(ApiError::bad_request(
             "can't execute command in entrypoint session",
@@ -183,7 +191,13 @@ async fn exec(daemon: &Daemon, req: Request<Incoming>, sid: &str) -> Result<Resp
     let resp = match flavor {
         Flavor::Modern => {
             let logs = process_proto::log::parse_session_command_logs(&log);
-            SessionExecuteResponse::completed(rec.id.clone(), logs.output, logs.stdout, logs.stderr, exit_code)
+            SessionExecuteResponse::completed(
+                rec.id.clone(),
+                logs.output,
+                logs.stdout,
+                logs.stderr,
+                exit_code,
+            )
         }
         Flavor::SkipDemux => {
             let mut r = SessionExecuteResponse::started(rec.id.clone());
@@ -193,7 +207,9 @@ async fn exec(daemon: &Daemon, req: Request<Incoming>, sid: &str) -> Result<Resp
         }
         Flavor::Combined => {
             let mut r = SessionExecuteResponse::started(rec.id.clone());
-            r.output = Some(String::from_utf8_lossy(&crate::api::follow::strip_markers(&log)).into_owned());
+            r.output = Some(
+                String::from_utf8_lossy(&crate::api::follow::strip_markers(&log)).into_owned(),
+            );
             r.exit_code = Some(exit_code);
             r
         }

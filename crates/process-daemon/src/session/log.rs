@@ -200,7 +200,13 @@ mod tests {
         assert_eq!(log.state().exit_code, None);
         log.finish(3);
         log.append(Stream::Stdout, b"late").unwrap();
-        assert_eq!(log.state(), LogState { len: 10, exit_code: Some(3) });
+        assert_eq!(
+            log.state(),
+            LogState {
+                len: 10,
+                exit_code: Some(3)
+            }
+        );
         assert_eq!(log.read_at(8, 100).unwrap(), b"cd");
     }
 }

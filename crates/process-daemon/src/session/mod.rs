@@ -197,8 +197,8 @@ impl Session {
         } else {
             None
         };
-        let log = CommandLog::create(&dir.join("output.log"), self.max_log)
-            .map_err(|e| io("log", e))?;
+        let log =
+            CommandLog::create(&dir.join("output.log"), self.max_log).map_err(|e| io("log", e))?;
         let rec = Arc::new(CommandRec {
             id: cid.clone(),
             command,
@@ -309,7 +309,7 @@ async fn pump(
     let mut out_open = true;
     let mut err_open = true;
     let mut code: Option<i32> = None;
-    let far = tokio::time::Instant::now() + std::time::Duration::from_secs(86400 * 365);
+    let far = tokio::time::Instant::now() + std::time::Duration::from_hours(24 * 365);
     let mut drain_until = far;
     loop {
         if code.is_some() && !out_open && !err_open {
@@ -487,10 +487,28 @@ mod tests {
 
     #[test]
     fn session_ids_that_could_escape_are_rejected() {
-        for bad in ["", " ", ".", "..", "a/b", "../x", "a\\b", "a\0b", "a\nb", &"x".repeat(257)] {
+        for bad in [
+            "",
+            " ",
+            ".",
+            "..",
+            "a/b",
+            "../x",
+            "a\\b",
+            "a\0b",
+            "a\nb",
+            &"x".repeat(257),
+        ] {
             assert!(validate_session_id(bad).is_err(), "{bad:?} accepted");
         }
-        for good in ["s1", "my session", "a.b-c_d", "ünïcode", "$(touch x)", "'quoted'"] {
+        for good in [
+            "s1",
+            "my session",
+            "a.b-c_d",
+            "ünïcode",
+            "$(touch x)",
+            "'quoted'",
+        ] {
             assert!(validate_session_id(good).is_ok(), "{good:?} rejected");
         }
     }

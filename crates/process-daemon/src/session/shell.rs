@@ -105,7 +105,8 @@ impl Shell {
             if b.last() == Some(&b'\n') {
                 b.pop();
             }
-            let p = PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(b));
+            let p =
+                PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(b));
             p.is_dir().then_some(p)
         });
         let cwd = saved_cwd.unwrap_or_else(|| core.cwd.clone());
@@ -288,7 +289,9 @@ async fn terminate(core: &SessionCore, shell: Option<Shell>) {
             }
         }
         let alive = pgids.iter().any(|pg| group_alive(*pg))
-            || tree.iter().any(|p| proc::proc_state(p.as_raw()).is_some_and(|s| s != 'Z'));
+            || tree
+                .iter()
+                .any(|p| proc::proc_state(p.as_raw()).is_some_and(|s| s != 'Z'));
         if !alive || tokio::time::Instant::now() >= deadline {
             break;
         }

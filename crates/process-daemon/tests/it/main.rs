@@ -2,6 +2,10 @@
 
 #![allow(unreachable_pub)] // test-harness modules share items with `pub`
 
-mod support;
+mod code_run;
+mod exec;
 mod interpreter;
 mod pty;
+mod security;
+mod session;
+mod support;

@@ -1,10 +1,32 @@
-//! Test harness: starts an in-process daemon on 127.0.0.1:0 with scratch directories.
+//! Test harness: starts an in-process daemon on 127.0.0.1:0 with scratch directories, plus a
+//! small HTTP/1.1 client (hyper over `TokioIo`) and a WebSocket client (fastwebsockets).
 
 #![allow(dead_code)]
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
 
+use bytes::Bytes;
+use fastwebsockets::WebSocket;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
 use process_daemon::{Config, Daemon};
+use serde_json::Value;
+
+/// The Python interpreter tests use for code-run: `PROCESSD_PYTHON`, else the compat venv at
+/// `<workspace>/target/compat-venv/bin/python` if it exists.
+pub fn test_python() -> Option<PathBuf> {
+    if let Some(py) = std::env::var_os("PROCESSD_PYTHON") {
+        return Some(py.into());
+    }
+    let venv =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/compat-venv/bin/python");
+    venv.exists().then_some(venv)
+}
 
 /// A daemon serving on loopback, stopped when dropped.
 pub struct TestDaemon {
@@ -14,6 +36,48 @@ pub struct TestDaemon {
     pub state_dir: tempfile::TempDir,
     task: tokio::task::JoinHandle<()>,
 }
+
+/// A complete HTTP response.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Resp {
+    /// The body as JSON (panics with the body text if it is not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "not JSON ({e}): status {} body {:?}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    /// The body as (lossy) text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Runs hyper's upgrade futures on tokio.
+struct SpawnExecutor;
+
+impl<F> hyper::rt::Executor<F> for SpawnExecutor
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn execute(&self, fut: F) {
+        tokio::spawn(fut);
+    }
+}
+
+/// A WebSocket client connection.
+pub type Ws = WebSocket<TokioIo<Upgraded>>;
 
 impl TestDaemon {
     /// Starts a daemon with default settings.
@@ -26,9 +90,7 @@ impl TestDaemon {
         let workdir = tempfile::tempdir().expect("workdir");
         let state_dir = tempfile::tempdir().expect("state dir");
         let mut config = Config::new(workdir.path(), state_dir.path());
-        if let Some(py) = std::env::var_os("PROCESSD_PYTHON") {
-            config.python = Some(py.into());
-        }
+        config.python = test_python();
         tweak(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -52,10 +114,175 @@ impl TestDaemon {
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
+
+    /// Stops the daemon and everything it started (sessions, PTYs, workers).
+    pub async fn stop(self) {
+        self.daemon.shutdown().await;
+    }
+
+    /// Sends one request on a fresh connection and reads the whole response (30 s limit).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let bytes = body.map_or_else(Bytes::new, |b| Bytes::from(serde_json::to_vec(b).unwrap()));
+        self.call_raw(method, path, bytes, headers).await
+    }
+
+    /// Like [`call`](Self::call) with a raw body.
+    pub async fn call_raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let fut = async {
+            let stream = tokio::net::TcpStream::connect(self.addr)
+                .await
+                .expect("connect");
+            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .expect("handshake");
+            tokio::spawn(conn);
+            let mut req = Request::builder()
+                .method(method)
+                .uri(path)
+                .header("host", self.addr.to_string());
+            if !body.is_empty() {
+                req = req.header("content-type", "application/json");
+            }
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            let resp = sender
+                .send_request(req.body(Full::new(body)).unwrap())
+                .await
+                .expect("send");
+            let (parts, body) = resp.into_parts();
+            let body = body.collect().await.expect("body").to_bytes();
+            Resp {
+                status: parts.status,
+                headers: parts.headers,
+                body,
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), fut)
+            .await
+            .expect("request took more than 30 s")
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> Resp {
+        self.call(Method::GET, path, None, &[]).await
+    }
+
+    /// `POST path` with a JSON body.
+    pub async fn post(&self, path: &str, body: &Value) -> Resp {
+        self.call(Method::POST, path, Some(body), &[]).await
+    }
+
+    /// `DELETE path`.
+    pub async fn delete(&self, path: &str) -> Resp {
+        self.call(Method::DELETE, path, None, &[]).await
+    }
+
+    /// Opens a WebSocket; `Err` carries the non-101 response.
+    pub async fn ws(&self, path: &str, headers: &[(&str, &str)]) -> Result<Ws, Resp> {
+        let stream = tokio::net::TcpStream::connect(self.addr)
+            .await
+            .expect("connect");
+        let mut req = Request::builder()
+            .method(Method::GET)
+            .uri(path)
+            .header("host", self.addr.to_string())
+            .header("upgrade", "websocket")
+            .header("connection", "upgrade")
+            .header(
+                "sec-websocket-key",
+                fastwebsockets::handshake::generate_key(),
+            )
+            .header("sec-websocket-version", "13");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req.body(http_body_util::Empty::<Bytes>::new()).unwrap();
+        match fastwebsockets::handshake::client(&SpawnExecutor, req, stream).await {
+            Ok((ws, _)) => Ok(ws),
+            Err(fastwebsockets::WebSocketError::InvalidStatusCode(code)) => Err(Resp {
+                status: StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY),
+                headers: HeaderMap::new(),
+                body: Bytes::new(),
+            }),
+            Err(e) => panic!("WebSocket handshake failed: {e}"),
+        }
+    }
 }
 
 impl Drop for TestDaemon {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// Runs a command in a session synchronously and returns the JSON response.
+pub async fn session_exec(d: &TestDaemon, sid: &str, command: &str) -> Value {
+    let r = d
+        .post(
+            &format!("/process/session/{sid}/exec"),
+            &serde_json::json!({"command": command}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    r.json()
+}
+
+/// Whether any process's command line contains `marker` (excluding zombies).
+pub fn processes_with(marker: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        if cmdline.is_empty() {
+            continue; // zombie or kernel thread
+        }
+        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if text.contains(marker) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Polls `check` every 50 ms until it holds or `limit` passes; returns whether it held.
+pub async fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if check() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A unique number of seconds (≈ 300 s) to use as `sleep <n>`: a marker for the processes of
+/// one test, unique per call and per test process.
+pub fn unique_seconds() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("3{:05}.{:04}", std::process::id() % 100_000, n)
 }
