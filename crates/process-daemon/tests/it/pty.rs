@@ -153,6 +153,7 @@ impl PtyClient {
             other => panic!("unexpected frame {other:?}"),
         };
         if let Msg::Binary(b) = &msg {
+            assert!(b.len() <= 32 * 1024, "output frame of {} bytes", b.len());
             self.output.extend_from_slice(b);
         }
         self.log.push(msg.clone());
@@ -804,6 +805,12 @@ async fn error_paths() {
         "{}",
         err.1
     );
+    let long = format!("X-Daytona-Pty-Envs~{}", "A".repeat(65_537));
+    let err = ws_connect(a, "/process/pty/create-connect?id=x", &[&long])
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err.0, 400, "{}", err.1);
     let (status, body) = http(a, "POST", "/process/pty", Some(json!({"id": ""}))).await;
     assert_eq!(
         (status, body["message"].as_str()),
