@@ -162,6 +162,18 @@ impl<T> Client<T> {
         }
     }
 
+    /// Stops the embedded daemon behind this client, if it has one ([`Client::embedded`]):
+    /// ends every session, PTY and process it started. Every clone of the client is affected.
+    /// Dropping the last clone does the same; call this in programs that end right after (the
+    /// end of a current-thread `main`), where a drop cannot wait for the processes to stop.
+    /// For a daemon elsewhere this does nothing.
+    pub async fn shutdown(&self) {
+        #[cfg(feature = "embedded")]
+        if let Some(guard) = &self.shared.embedded {
+            guard.shutdown().await;
+        }
+    }
+
     /// The transport.
     pub fn transport(&self) -> &T {
         &self.transport

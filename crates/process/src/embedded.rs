@@ -3,6 +3,9 @@
 //! as over TCP, without a socket.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::runtime::RuntimeFlavor;
 
 use process_proto::wire::Language;
 use process_transport::HttpTransport;
@@ -17,22 +20,57 @@ pub use process_daemon::Config as DaemonConfig;
 /// sessions, PTYs and workers) and removes the temporary state directory when the last client
 /// is dropped.
 #[derive(Clone)]
-pub(crate) struct Guard(#[allow(dead_code)] Arc<GuardInner>); // held for its Drop
+pub(crate) struct Guard(Arc<GuardInner>);
+
+impl Guard {
+    /// Shuts the daemon down now (idempotent; the drop later has nothing left to do).
+    pub(crate) async fn shutdown(&self) {
+        self.0.daemon.shutdown().await;
+    }
+}
 
 struct GuardInner {
     daemon: process_daemon::Daemon,
     state_dir: Option<tempfile::TempDir>,
 }
 
-impl Drop for GuardInner {
-    fn drop(&mut self) {
+/// Longest the automatic shutdown on drop may take (the daemon gives processes a grace period
+/// after SIGTERM before SIGKILL).
+const SHUTDOWN_LIMIT: Duration = Duration::from_secs(15);
+
+impl GuardInner {
+    fn stop(&mut self) -> impl std::future::Future<Output = ()> + Send + 'static {
         let daemon = self.daemon.clone();
         let state_dir = self.state_dir.take();
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                daemon.shutdown().await;
-                drop(state_dir);
-            });
+        async move {
+            if tokio::time::timeout(SHUTDOWN_LIMIT, daemon.shutdown())
+                .await
+                .is_err()
+            {
+                tracing::warn!("the embedded daemon did not shut down within {SHUTDOWN_LIMIT:?}");
+            }
+            drop(state_dir);
+        }
+    }
+}
+
+impl Drop for GuardInner {
+    fn drop(&mut self) {
+        let stop = self.stop();
+        match tokio::runtime::Handle::try_current() {
+            // Stop now, so no session shell or PTY outlives the program: a spawned task would
+            // be dropped unrun if the runtime ends right after the client (end of `main`).
+            Ok(rt) if rt.runtime_flavor() == RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| rt.block_on(stop));
+            }
+            // A current-thread runtime cannot block here: best effort. Call
+            // `Client::shutdown` before the end of `main` to be sure.
+            Ok(rt) => {
+                rt.spawn(stop);
+            }
+            Err(_) => tracing::warn!(
+                "embedded client dropped outside a tokio runtime: its daemon was not shut down"
+            ),
         }
     }
 }

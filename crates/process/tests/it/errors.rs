@@ -39,7 +39,7 @@ async fn refused_connection_says_so() {
     assert!(std::error::Error::source(&err).is_some());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_timeout_is_a_timeout() {
     let f = Fixture::start(Kind::Tcp).await;
     let url = f.url.clone().unwrap();

@@ -93,9 +93,15 @@ impl Drop for Fixture {
         if let Some(server) = &self.server {
             server.abort();
         }
+        // Stop every process the daemon started before the test's runtime goes away (the
+        // tests run on multi-thread runtimes, where this may block).
         if let (Some(daemon), Ok(rt)) = (self.daemon.clone(), tokio::runtime::Handle::try_current())
         {
-            rt.spawn(async move { daemon.shutdown().await });
+            if rt.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
+                tokio::task::block_in_place(|| rt.block_on(daemon.shutdown()));
+            } else {
+                rt.spawn(async move { daemon.shutdown().await });
+            }
         }
     }
 }
