@@ -73,6 +73,7 @@ mod client;
 pub mod embedded;
 mod error;
 mod exec;
+pub mod interpreter;
 mod logs;
 mod pty;
 mod session;
@@ -90,6 +91,9 @@ pub use chart::{
 pub use client::{Client, ClientBuilder};
 pub use error::{Error, ErrorKind};
 pub use exec::{CodeRun, CodeRunParams, Exec, ExecuteResponse, ExecutionArtifacts};
+pub use interpreter::{
+    CodeInterpreter, ExecutionError, ExecutionResult, InterpreterContext, RunCode, RunEvent,
+};
 pub use logs::{LogStream, LogText, TextLogStream};
 pub use process_proto::chart::Tick;
 pub use process_proto::log::{LogChunk, Stream};
