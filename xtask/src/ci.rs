@@ -23,6 +23,7 @@ fn run_ci_steps(python: &std::path::Path) -> Result<(), String> {
         .env("PROCESSD_PYTHON", python))?;
     crate::compat::run_with(python)?;
     run_examples(python)?;
+    crate::fuzz::run_for(10)?;
     Ok(())
 }
 

@@ -13,7 +13,9 @@ pub(crate) fn root() -> PathBuf {
 
 /// Runs `cmd` in the workspace root, echoing it, and fails if it fails.
 pub(crate) fn sh(cmd: &mut Command) -> Result<(), String> {
-    cmd.current_dir(root());
+    if cmd.get_current_dir().is_none() {
+        cmd.current_dir(root());
+    }
     eprintln!("$ {}", display(cmd));
     let status = cmd
         .status()
