@@ -37,7 +37,14 @@ pub(crate) fn run_with(python: &Path) -> Result<(), String> {
     std::fs::create_dir_all(&workdir)
         .map_err(|e| format!("cannot create {}: {e}", workdir.display()))?;
     let mut child = Command::new(&bin)
-        .args(["--listen", "127.0.0.1:0", "--log-level", "warn", "--token", COMPAT_TOKEN])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--log-level",
+            "warn",
+            "--token",
+            COMPAT_TOKEN,
+        ])
         .arg("--workdir")
         .arg(&workdir)
         .arg("--state-dir")
