@@ -254,10 +254,19 @@ impl Runner {
             out.finish();
             return;
         }
-        let sync = live.worker.marker().to_vec();
-        let chart_marker = live.worker.chart_marker().to_vec();
-        let mut stdout = PipeState::new(Stream::Stdout, vec![sync.clone(), chart_marker]);
-        let mut stderr = PipeState::new(Stream::Stderr, vec![sync]);
+        let markers = live.worker.markers();
+        let mut stdout = PipeState::new(
+            Stream::Stdout,
+            vec![
+                markers.sync.clone(),
+                markers.start.clone(),
+                markers.chart.clone(),
+            ],
+        );
+        let mut stderr = PipeState::new(
+            Stream::Stderr,
+            vec![markers.sync.clone(), markers.start.clone()],
+        );
         let deadline = job.timeout.map(|t| Instant::now() + t);
         let mut kill_at: Option<Instant> = None;
         let mut done: Option<(DoneStatus, Option<WorkerError>)> = None;
@@ -474,16 +483,21 @@ enum Stream {
 
 /// Index of the end-of-job marker in a [`PipeState`]'s scanner.
 const SYNC_MARKER: usize = 0;
+/// Index of the start-of-job marker in a [`PipeState`]'s scanner.
+const START_MARKER: usize = 1;
 
 /// One pipe during a job: marker detection, UTF-8 decoding, and (stdout) chart placement.
 ///
-/// When the worker shows a figure it sends the chart on the control channel, then writes a
+/// The worker writes a start marker to both pipes when it begins the job: bytes before it were
+/// written between jobs (background threads or processes) and are discarded. When the worker shows a figure it sends the chart on the control channel, then writes a
 /// chart marker to its stdout pipe; the chart frame goes out at the marker's place in the
 /// output. Output after a marker whose chart has not arrived yet waits for it.
 struct PipeState {
     stream: Stream,
     scanner: MarkerScanner,
     decoder: Utf8Decoder,
+    /// The start marker was seen: data belongs to this job.
+    started: bool,
     /// The end-of-job marker was seen (or the pipe ended): nothing more belongs to this job.
     synced: bool,
     /// A chart marker was seen and its chart has not arrived: reading pauses.
@@ -493,10 +507,12 @@ struct PipeState {
 }
 
 impl PipeState {
-    /// `markers[SYNC_MARKER]` is the end-of-job marker; any other is a chart marker.
+    /// `markers[SYNC_MARKER]` ends the job, `markers[START_MARKER]` starts it; any other is a
+    /// chart marker.
     fn new(stream: Stream, markers: Vec<Vec<u8>>) -> PipeState {
         PipeState {
             stream,
+            started: false,
             scanner: MarkerScanner::new(markers),
             decoder: Utf8Decoder::default(),
             synced: false,
@@ -521,6 +537,11 @@ impl PipeState {
         while !self.synced && (at_end || !self.awaiting_chart) {
             match self.scanner.next_piece() {
                 None => break,
+                Some(Piece::Data(data)) if !self.started => {
+                    tracing::debug!(bytes = data.len(), "discarding output written between jobs");
+                }
+                Some(Piece::Marker(START_MARKER)) => self.started = true,
+                Some(Piece::Marker(_)) if !self.started => {}
                 Some(Piece::Data(data)) => self.decoder.decode(&data, &mut text),
                 Some(Piece::Marker(SYNC_MARKER)) => {
                     self.decoder.finish(&mut text);
@@ -566,7 +587,9 @@ impl PipeState {
         let mut text = String::new();
         if !self.synced {
             let rest = self.scanner.finish();
-            self.decoder.decode(&rest, &mut text);
+            if self.started {
+                self.decoder.decode(&rest, &mut text);
+            }
             self.decoder.finish(&mut text);
             self.synced = true;
         }
@@ -706,5 +729,83 @@ impl Output {
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use process_proto::chart::ChartType;
+
+    /// The queued events as short strings.
+    fn events(out: &Output) -> Vec<String> {
+        out.queue
+            .iter()
+            .map(|e| match e {
+                Event::Frame(f) => match f.kind {
+                    InterpreterFrameType::Chart => {
+                        format!(
+                            "chart:{}",
+                            f.chart
+                                .as_ref()
+                                .and_then(|c| c.title.clone())
+                                .unwrap_or_default()
+                        )
+                    }
+                    ref k => format!("{k}:{}", f.text),
+                },
+                Event::Close(code, reason) => format!("close:{}:{reason}", code.0),
+            })
+            .collect()
+    }
+
+    fn stdout_state() -> PipeState {
+        PipeState::new(
+            Stream::Stdout,
+            vec![b"<S>".to_vec(), b"<B>".to_vec(), b"<C>".to_vec()],
+        )
+    }
+
+    #[test]
+    fn output_before_the_start_marker_is_dropped_and_charts_keep_their_place() {
+        let (tx, _rx) = mpsc::channel(1);
+        let mut out = Output::new(tx);
+        let mut pipe = stdout_state();
+        pipe.feed(b"between jobs<B>a\n<C>b\n", &mut out);
+        assert!(pipe.awaiting_chart && !pipe.wants_data());
+        assert_eq!(events(&out), ["stdout:a\n"]);
+        pipe.chart(Some(Chart::new(ChartType::Line).with_title("T")), &mut out);
+        assert!(pipe.wants_data());
+        pipe.feed(b"c\n<S>after the end", &mut out);
+        assert!(pipe.synced);
+        assert_eq!(events(&out), ["stdout:a\n", "chart:T", "stdout:b\nc\n"]);
+    }
+
+    #[test]
+    fn a_chart_that_arrives_before_its_marker_waits_for_it() {
+        let (tx, _rx) = mpsc::channel(1);
+        let mut out = Output::new(tx);
+        let mut pipe = stdout_state();
+        pipe.chart(
+            Some(Chart::new(ChartType::Bar).with_title("early")),
+            &mut out,
+        );
+        pipe.feed(b"<B>x\n<C>y\n<S>", &mut out);
+        assert_eq!(events(&out), ["stdout:x\n", "chart:early", "stdout:y\n"]);
+    }
+
+    #[test]
+    fn the_end_of_a_pipe_flushes_text_and_orphan_charts() {
+        let (tx, _rx) = mpsc::channel(1);
+        let mut out = Output::new(tx);
+        let mut pipe = stdout_state();
+        pipe.feed(b"<B>partial \xc3", &mut out);
+        pipe.chart(
+            Some(Chart::new(ChartType::Pie).with_title("orphan")),
+            &mut out,
+        );
+        pipe.end(&mut out);
+        assert!(pipe.synced);
+        assert_eq!(events(&out), ["stdout:partial \u{fffd}", "chart:orphan"]);
     }
 }

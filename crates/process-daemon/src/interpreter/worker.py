@@ -7,10 +7,11 @@
 # The worker moves the control socket off fd 0 (user code reads /dev/null as stdin), keeps
 # private copies of the two pipes, and runs each job's code in one persistent `__main__`
 # namespace. Everything user code (or any subprocess, or C code) writes to fds 1/2 reaches the
-# daemon unchanged. At the end of a job the worker flushes Python's streams, writes the sync
-# marker `\0processd-sync:<token>\0` to both pipes, then reports `done` on the control channel;
-# the daemon forwards pipe bytes up to the markers, so no output of a job is reported after its
-# completion.
+# daemon unchanged. A job begins with the start marker `\0processd-start:<token>\0` on both
+# pipes (the daemon drops what came before: output written between jobs). At the end of a job
+# the worker flushes Python's streams, writes the sync marker `\0processd-sync:<token>\0` to
+# both pipes, then reports `done` on the control channel; the daemon forwards pipe bytes between
+# the markers, so no output of a job is reported after its completion.
 #
 # Control messages, daemon -> worker:
 #   {"op": "init", "chart_capture": str}   (source of the daemon's matplotlib capture module)
@@ -51,6 +52,7 @@ class _Worker:
         self.err_fd = _os.dup(2)
         self.out_stat = _os.fstat(self.out_fd)
         self.err_stat = _os.fstat(self.err_fd)
+        self.start_marker = b"\0processd-start:" + token.encode("ascii") + b"\0"
         self.marker = b"\0processd-sync:" + token.encode("ascii") + b"\0"
         self.chart_marker = b"\0processd-chart:" + token.encode("ascii") + b"\0"
         self.running = False
@@ -112,6 +114,9 @@ class _Worker:
 
     def run(self, code, envs):
         self.restore_fds()
+        # Everything before this marker was written between jobs; the daemon drops it.
+        _write_all(self.out_fd, self.start_marker)
+        _write_all(self.err_fd, self.start_marker)
         if _sys.stdout is None or getattr(_sys.stdout, "closed", False):
             _sys.stdout = self.stdout
         if _sys.stderr is None or getattr(_sys.stderr, "closed", False):

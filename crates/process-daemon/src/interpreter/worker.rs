@@ -89,8 +89,19 @@ pub(crate) struct Worker {
     pub(crate) stdout: ChildStdout,
     /// The worker's fd 2.
     pub(crate) stderr: ChildStderr,
-    marker: Vec<u8>,
-    chart_marker: Vec<u8>,
+    markers: Markers,
+}
+
+/// The byte sequences a worker writes to its pipes to delimit jobs and place charts. Each
+/// holds a random per-worker token, so output cannot contain one by accident.
+#[derive(Debug, Clone)]
+pub(crate) struct Markers {
+    /// Written to both pipes when a job starts.
+    pub(crate) start: Vec<u8>,
+    /// Written to both pipes when a job ends (after flushing Python's streams).
+    pub(crate) sync: Vec<u8>,
+    /// Written to stdout where a chart belongs.
+    pub(crate) chart: Vec<u8>,
 }
 
 impl Worker {
@@ -144,8 +155,11 @@ impl Worker {
             },
             stdout,
             stderr,
-            marker: format!("\0processd-sync:{token}\0").into_bytes(),
-            chart_marker: format!("\0processd-chart:{token}\0").into_bytes(),
+            markers: Markers {
+                start: format!("\0processd-start:{token}\0").into_bytes(),
+                sync: format!("\0processd-sync:{token}\0").into_bytes(),
+                chart: format!("\0processd-chart:{token}\0").into_bytes(),
+            },
         };
         match tokio::time::timeout(READY_TIMEOUT, worker.ctl.next_message()).await {
             Ok(Ok(Some(WorkerMessage::Ready {}))) => {
@@ -191,14 +205,9 @@ impl Worker {
         }
     }
 
-    /// The sync marker the worker writes to both pipes at the end of each job.
-    pub(crate) fn marker(&self) -> &[u8] {
-        &self.marker
-    }
-
-    /// The marker the worker writes to its stdout pipe where a chart belongs.
-    pub(crate) fn chart_marker(&self) -> &[u8] {
-        &self.chart_marker
+    /// The worker's pipe markers.
+    pub(crate) fn markers(&self) -> &Markers {
+        &self.markers
     }
 
     /// The worker's process id.
