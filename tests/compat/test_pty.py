@@ -21,6 +21,15 @@ def _id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
+@pytest.fixture()
+def home(workdir):
+    """An empty HOME for shells that are killed early: the machine user's login profile (e.g.
+    pyenv's `rehash` with its lock file) must not run, or be interrupted, in them."""
+    path = os.path.join(workdir, "pty-home")
+    os.makedirs(path, exist_ok=True)
+    return {"HOME": path}
+
+
 class Screen:
     """Collects a handle's output and waits for markers in it."""
 
@@ -81,9 +90,9 @@ def test_non_zero_exit_code_and_reason(process):
     handle.disconnect()
 
 
-def test_ctrl_c_interrupts_a_foreground_command(process):
+def test_ctrl_c_interrupts_a_foreground_command(process, home):
     pid = _id("pty")
-    handle = process.create_pty_session(id=pid)
+    handle = process.create_pty_session(id=pid, envs=home)
     screen = Screen(handle)
     handle.send_input("sleep 100; echo NO_$((9*9))\n")
     time.sleep(0.5)
@@ -131,9 +140,9 @@ def test_connect_to_an_existing_session(process):
     second.disconnect()
 
 
-def test_list_and_info(process, workdir):
+def test_list_and_info(process, workdir, home):
     pid = _id("pty")
-    handle = process.create_pty_session(id=pid, envs={"K": "v"}, pty_size=PtySize(rows=25, cols=90))
+    handle = process.create_pty_session(id=pid, envs={"K": "v", **home}, pty_size=PtySize(rows=25, cols=90))
     sessions = process.list_pty_sessions()
     mine = [s for s in sessions if s.id == pid]
     assert len(mine) == 1
@@ -143,16 +152,16 @@ def test_list_and_info(process, workdir):
     assert info.active is True
     assert info.lazy_start is False
     assert info.cwd == workdir
-    assert info.envs == {"K": "v", "TERM": "xterm-256color"}
+    assert info.envs == {"K": "v", "TERM": "xterm-256color", **home}
     assert info.created_at
     process.kill_pty_session(pid)
     assert pid not in [s.id for s in process.list_pty_sessions()]
     handle.disconnect()
 
 
-def test_kill_reports_sigkill(process):
+def test_kill_reports_sigkill(process, home):
     pid = _id("pty")
-    handle = process.create_pty_session(id=pid)
+    handle = process.create_pty_session(id=pid, envs=home)
     handle.send_input("sleep 300\n")
     time.sleep(0.3)
     handle.kill()
@@ -175,9 +184,9 @@ def test_session_is_gone_after_exit(process):
         process.connect_pty_session(pid)
 
 
-def test_errors(process):
+def test_errors(process, home):
     pid = _id("pty")
-    handle = process.create_pty_session(id=pid)
+    handle = process.create_pty_session(id=pid, envs=home)
     with pytest.raises(DaytonaConflictError):
         process.create_pty_session(id=pid)
     with pytest.raises(DaytonaNotFoundError):

@@ -16,6 +16,25 @@ use tokio::net::TcpStream;
 use crate::support::TestDaemon;
 
 const EXIT_CONTROL: &str = "X-Daytona-Pty-Exit-Control";
+
+/// `HOME` for test shells: an empty directory, so no login profile of the machine's user runs
+/// (e.g. pyenv's `rehash`, which blocks on a lock file left by a killed shell).
+pub fn test_home() -> String {
+    let dir = std::env::temp_dir().join("processd-pty-test-home");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.display().to_string()
+}
+
+/// The envs subprotocol token for `envs` (as Python builds it: JSON, base64url unpadded).
+pub fn envs_token(envs: &Value) -> String {
+    format!(
+        "X-Daytona-Pty-Envs~{}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            envs.to_string()
+        )
+    )
+}
 /// Generous bound that only catches hangs.
 const HANG: Duration = Duration::from_secs(20);
 
@@ -112,10 +131,10 @@ pub async fn ws_connect(
 }
 
 impl PtyClient {
-    /// `create-connect` with the exit-control subprotocol (plus `extra` protocols).
-    pub async fn create(addr: SocketAddr, query: &str, extra: &[&str]) -> PtyClient {
-        let mut protocols = vec![EXIT_CONTROL];
-        protocols.extend_from_slice(extra);
+    /// `create-connect` with the exit-control subprotocol and `HOME` = [`test_home`].
+    pub async fn create(addr: SocketAddr, query: &str) -> PtyClient {
+        let token = envs_token(&json!({ "HOME": test_home() }));
+        let protocols = [EXIT_CONTROL, token.as_str()];
         let path = format!("/process/pty/create-connect?{query}");
         let (mut c, _) = ws_connect(addr, &path, &protocols).await.unwrap();
         c.expect_connected().await;
@@ -281,7 +300,7 @@ fn numbered(output: &str, prefix: &str) -> Vec<u32> {
 #[tokio::test]
 async fn exit_code_reaches_the_client_after_the_last_output() {
     let d = TestDaemon::start().await;
-    let mut c = PtyClient::create(d.addr, "id=exit3", &[]).await;
+    let mut c = PtyClient::create(d.addr, "id=exit3").await;
     c.send(b"echo LAST_$((40+2)); exit 3\n").await;
     let (code, reason) = c.read_to_close().await;
     assert!(c.text().contains("LAST_42"), "output: {}", c.text());
@@ -313,10 +332,12 @@ async fn exit_code_reaches_the_client_after_the_last_output() {
 #[tokio::test]
 async fn exit_zero_closes_normally_and_without_exit_control_no_exited_message() {
     let d = TestDaemon::start().await;
-    let (mut c, protocol) = ws_connect(d.addr, "/process/pty/create-connect?id=exit0", &[])
+    // Offered only the envs token: it is echoed, and no `exited` message is sent.
+    let token = envs_token(&json!({ "HOME": test_home() }));
+    let (mut c, protocol) = ws_connect(d.addr, "/process/pty/create-connect?id=exit0", &[&token])
         .await
         .unwrap();
-    assert_eq!(protocol, None);
+    assert_eq!(protocol.as_deref(), Some(token.as_str()));
     c.expect_connected().await;
     c.send(b"exit\n").await;
     let (code, reason) = c.read_to_close().await;
@@ -330,10 +351,11 @@ async fn first_offered_subprotocol_is_echoed_and_envs_cwd_size_apply() {
     let sub = d.workdir.path().join("my dir");
     std::fs::create_dir(&sub).unwrap();
     // Python's encoding of {"A_VAR": "x y", "U": "ä"} (json.dumps escapes non-ASCII).
-    let envs = r#"{"A_VAR": "x y", "U": "\u00e4"}"#;
+    let home = test_home();
+    let envs = format!(r#"{{"A_VAR": "x y", "U": "\u00e4", "HOME": "{home}"}}"#);
     let token = format!(
         "X-Daytona-Pty-Envs~{}",
-        base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, envs)
+        base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &envs)
     );
     let path = "/process/pty/create-connect?id=my+id%2F1&cols=100&rows=30&cwd=my+dir";
     let (mut c, protocol) = ws_connect(d.addr, path, &[EXIT_CONTROL, &token])
@@ -356,7 +378,7 @@ async fn first_offered_subprotocol_is_echoed_and_envs_cwd_size_apply() {
     assert_eq!(info["lazyStart"], false);
     assert_eq!(
         info["envs"],
-        json!({"A_VAR": "x y", "U": "ä", "TERM": "xterm-256color"})
+        json!({"A_VAR": "x y", "U": "ä", "TERM": "xterm-256color", "HOME": home})
     );
     assert_eq!(info["cwd"], sub.to_str().unwrap());
     let (status, _) = http(d.addr, "DELETE", "/process/pty/my%20id%2F1", None).await;
@@ -366,7 +388,7 @@ async fn first_offered_subprotocol_is_echoed_and_envs_cwd_size_apply() {
 #[tokio::test]
 async fn ctrl_c_interrupts_the_foreground_job_and_the_shell_goes_on() {
     let d = TestDaemon::start().await;
-    let mut c = PtyClient::create(d.addr, "id=jobs", &[]).await;
+    let mut c = PtyClient::create(d.addr, "id=jobs").await;
     c.send(b"sleep 100.4711; echo AFTER_$((1+1))\n").await;
     let deadline = Instant::now() + HANG;
     while processes_with("sleep 100.4711").is_empty() {
@@ -393,7 +415,7 @@ async fn ctrl_c_interrupts_the_foreground_job_and_the_shell_goes_on() {
 #[tokio::test]
 async fn resize_reaches_stty_and_sigwinch() {
     let d = TestDaemon::start().await;
-    let mut c = PtyClient::create(d.addr, "id=rs&cols=100&rows=30", &[]).await;
+    let mut c = PtyClient::create(d.addr, "id=rs&cols=100&rows=30").await;
     c.send(b"stty size\n").await;
     c.read_until("30 100").await;
     // A foreground job that reports SIGWINCH (delivered to the terminal's foreground group).
@@ -422,7 +444,7 @@ async fn resize_reaches_stty_and_sigwinch() {
 #[tokio::test]
 async fn kill_ends_the_tree_and_closes_clients_with_sigkill() {
     let d = TestDaemon::start().await;
-    let mut a = PtyClient::create(d.addr, "id=k", &[]).await;
+    let mut a = PtyClient::create(d.addr, "id=k").await;
     let mut b = PtyClient::connect(d.addr, "k").await;
     // A background job, an orphaned grandchild, a `setsid` escapee and a foreground job.
     a.send(b"sleep 300.2468 & (sleep 300.2468 &); setsid sleep 300.2468 & sleep 300.2468\n")
@@ -458,7 +480,7 @@ async fn kill_ends_the_tree_and_closes_clients_with_sigkill() {
 #[tokio::test]
 async fn a_background_holder_does_not_keep_the_session_open() {
     let d = TestDaemon::start().await;
-    let mut c = PtyClient::create(d.addr, "id=linger", &[]).await;
+    let mut c = PtyClient::create(d.addr, "id=linger").await;
     c.send(b"sleep 300.1357 & exit 4\n").await;
     let (code, reason) = c.read_to_close().await;
     assert_eq!(
@@ -474,7 +496,7 @@ async fn a_background_holder_does_not_keep_the_session_open() {
 #[tokio::test]
 async fn output_before_a_client_attaches_is_replayed_once() {
     let d = TestDaemon::start().await;
-    let mut a = PtyClient::create(d.addr, "id=replay", &[]).await;
+    let mut a = PtyClient::create(d.addr, "id=replay").await;
     // Output produced while nobody is attached.
     a.send(b"sleep 0.3; for i in $(seq 1 2000); do echo R$i; done; echo END_$((3*3))\n")
         .await;
@@ -490,7 +512,7 @@ async fn output_before_a_client_attaches_is_replayed_once() {
 #[tokio::test]
 async fn reconnect_during_output_has_no_gap_or_duplicate_at_the_seam() {
     let d = TestDaemon::start().await;
-    let mut a = PtyClient::create(d.addr, "id=seam", &[]).await;
+    let mut a = PtyClient::create(d.addr, "id=seam").await;
     a.send(b"for i in $(seq 1 3000); do echo S$i; [ $((i % 300)) = 0 ] && sleep 0.1; done; echo END_$((4*4))\n")
         .await;
     a.read_until("S100\r\n").await;
@@ -505,7 +527,7 @@ async fn reconnect_during_output_has_no_gap_or_duplicate_at_the_seam() {
 #[tokio::test]
 async fn two_clients_share_output_and_both_type() {
     let d = TestDaemon::start().await;
-    let mut a = PtyClient::create(d.addr, "id=duo", &[]).await;
+    let mut a = PtyClient::create(d.addr, "id=duo").await;
     let mut b = PtyClient::connect(d.addr, "duo").await;
     a.send(b"echo FROM_A_$((1+1))\n").await;
     a.read_until("FROM_A_2").await;
@@ -521,7 +543,7 @@ async fn two_clients_share_output_and_both_type() {
 #[tokio::test]
 async fn a_stalled_client_neither_blocks_the_pty_nor_the_others() {
     let d = TestDaemon::start().await;
-    let mut a = PtyClient::create(d.addr, "id=stall", &[]).await;
+    let mut a = PtyClient::create(d.addr, "id=stall").await;
     // Attached, but never reads (until the end of the test).
     let mut stalled = PtyClient::connect(d.addr, "stall").await;
     // 24 MB: far more than the scrollback plus the socket buffers of the stalled client.
@@ -573,7 +595,7 @@ async fn a_stalled_client_neither_blocks_the_pty_nor_the_others() {
 #[tokio::test]
 async fn pings_are_answered_while_output_streams() {
     let d = TestDaemon::start().await;
-    let mut c = PtyClient::create(d.addr, "id=ping", &[]).await;
+    let mut c = PtyClient::create(d.addr, "id=ping").await;
     c.send(b"head -c 3000000 /dev/zero | tr '\\0' p; echo; echo PINGDONE_$((2*2))\n")
         .await;
     c.read_until("pppp").await;
@@ -611,7 +633,7 @@ async fn pings_are_answered_while_output_streams() {
 #[tokio::test]
 async fn a_lone_stalled_client_pauses_the_pty_only_until_it_is_dropped() {
     let d = TestDaemon::start().await;
-    let mut a = PtyClient::create(d.addr, "id=lone", &[]).await;
+    let mut a = PtyClient::create(d.addr, "id=lone").await;
     a.send(b"head -c 24000000 /dev/zero | tr '\\0' y; echo; echo LONE_$((6*6))\n")
         .await;
     // `a` never reads again: flow control pauses the PTY until the write deadline (10 s)
@@ -638,7 +660,7 @@ async fn a_lone_stalled_client_pauses_the_pty_only_until_it_is_dropped() {
 #[tokio::test]
 async fn input_over_64_kib_closes_with_1009() {
     let d = TestDaemon::start().await;
-    let mut c = PtyClient::create(d.addr, "id=big", &[]).await;
+    let mut c = PtyClient::create(d.addr, "id=big").await;
     c.send(&vec![b'#'; 64 * 1024 + 1]).await;
     let (code, _) = c.read_to_close().await;
     assert_eq!(code, 1009);
@@ -660,7 +682,7 @@ async fn rest_create_list_info_lazy_start_and_kill() {
         d.addr,
         "POST",
         "/process/pty",
-        Some(json!({"id": "r1", "cols": 90, "rows": 20, "envs": {"K": "v"}})),
+        Some(json!({"id": "r1", "cols": 90, "rows": 20, "envs": {"K": "v", "HOME": test_home()}})),
     )
     .await;
     assert_eq!((status, body), (201, json!({"sessionId": "r1"})));
@@ -668,7 +690,7 @@ async fn rest_create_list_info_lazy_start_and_kill() {
         d.addr,
         "POST",
         "/process/pty",
-        Some(json!({"id": "lazy", "lazyStart": true})),
+        Some(json!({"id": "lazy", "lazyStart": true, "envs": {"HOME": test_home()}})),
     )
     .await;
     assert_eq!(status, 201, "{body}");
@@ -719,9 +741,14 @@ async fn error_paths() {
     let a = d.addr;
     // Duplicate id: REST 409 envelope, create-connect 409 {"error"}.
     assert_eq!(
-        http(a, "POST", "/process/pty", Some(json!({"id": "dup"})))
-            .await
-            .0,
+        http(
+            a,
+            "POST",
+            "/process/pty",
+            Some(json!({"id": "dup", "envs": {"HOME": test_home()}}))
+        )
+        .await
+        .0,
         201
     );
     let (status, body) = http(a, "POST", "/process/pty", Some(json!({"id": "dup"}))).await;
@@ -949,7 +976,7 @@ async fn fd_churn_in_own_process() {
     let d = TestDaemon::start().await;
     // Warm up: first connections and lazily created runtime fds.
     http(d.addr, "GET", "/process/pty", None).await;
-    let mut c = PtyClient::create(d.addr, "id=warm", &[]).await;
+    let mut c = PtyClient::create(d.addr, "id=warm").await;
     // Neither the shell nor its children inherit anything of the daemon: their 0, 1, 2 are the
     // terminal, and no other descriptor of theirs is one the daemon holds (the login profile
     // may open its own, e.g. pyenv's pipe).
@@ -1014,7 +1041,8 @@ async fn fd_churn_in_own_process() {
     let before_list = fd_targets();
     for i in 0..100 {
         let id = format!("churn{i}");
-        let (status, _) = http(d.addr, "POST", "/process/pty", Some(json!({"id": id}))).await;
+        let body = json!({"id": id, "envs": {"HOME": test_home()}});
+        let (status, _) = http(d.addr, "POST", "/process/pty", Some(body)).await;
         assert_eq!(status, 201);
         if i % 10 == 0 {
             // Some with an attached client too.
@@ -1049,11 +1077,12 @@ async fn fd_churn_in_own_process() {
 // Keystroke echo latency (measurement, no assertion on timing)
 
 /// `cargo test -p process-daemon --test it -- --ignored pty::echo_latency --nocapture`
-#[tokio::test]
+/// (`PTY_ECHO_SAMPLES=N` for more samples). Daemon and client share one 2-worker runtime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "measurement: prints echo latency percentiles"]
 async fn echo_latency() {
     let d = TestDaemon::start().await;
-    let mut c = PtyClient::create(d.addr, "id=lat", &[]).await;
+    let mut c = PtyClient::create(d.addr, "id=lat").await;
     // Raw mode, no echo, then `cat` echoes every byte back as soon as it is read.
     c.send(b"stty raw -echo; echo READY_$((1+1)); exec cat\n")
         .await;
@@ -1061,7 +1090,12 @@ async fn echo_latency() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     while c.next(Duration::from_millis(100)).await.is_some() {}
     let mut samples = Vec::new();
-    for i in 0..200u32 {
+    let n: u32 = std::env::var("PTY_ECHO_SAMPLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200)
+        .clamp(10, 100_000);
+    for i in 0..n {
         let byte = b'a' + (i % 26) as u8;
         let t0 = Instant::now();
         c.send(&[byte]).await;
