@@ -6,8 +6,11 @@
 //! project's 2-core machines moves 20–40 % between runs while the ratio to a floor measured
 //! seconds apart is far steadier.
 
+pub mod daemon;
 pub mod demux;
 pub mod demux_report;
+pub mod e2e;
+pub mod floors;
 pub mod row;
 pub mod stats;
 

@@ -80,7 +80,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         "bench",
     ]))?;
     // The daemon is built on its own: if it does not build, the figures that need it say so.
-    let _processd_missing = sh(cargo().args([
+    let processd_missing = sh(cargo().args([
         "build",
         "--release",
         "-p",
@@ -108,7 +108,17 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         }
     }
     let criterion = sh(cargo()
-        .args(["bench", "-p", "process-benches", "--bench", "demux", "--"])
+        // The release profile (not `bench`): shares the artifacts built above.
+        .args([
+            "bench",
+            "--profile",
+            "release",
+            "-p",
+            "process-benches",
+            "--bench",
+            "demux",
+            "--",
+        ])
         .args(["--warm-up-time", plan.criterion_warm_up])
         .args(["--measurement-time", plan.criterion_measure])
         .env("PROCESS_BENCH_DEMUX_MIB", plan.demux_mib.to_string()));
@@ -133,6 +143,22 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         None => cmd.arg("--python-results").arg(&python_results),
         Some(why) => cmd.args(["--python-missing", why]),
     };
+    rows.extend(collect_rows(&mut cmd)?);
+
+    // 2-8. End to end, against processd as a separate process, each beside its floor.
+    let mut cmd = Command::new(&bench_bin);
+    cmd.arg("e2e")
+        .arg("--processd")
+        .arg(release.join("processd"));
+    if let Some(py) = &python {
+        cmd.arg("--python").arg(py);
+    }
+    if plan.quick {
+        cmd.arg("--quick");
+    }
+    if let Some(why) = &processd_missing {
+        cmd.args(["--processd-missing", why]);
+    }
     rows.extend(collect_rows(&mut cmd)?);
 
     let table = render(&plan, &rows, &date, &machine, started, build_secs);

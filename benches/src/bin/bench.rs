@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use process_benches::demux_report::{self, PythonResult};
-use process_benches::{demux, Row};
+use process_benches::{demux, e2e, Row};
 
 #[derive(Parser)]
 #[command(about = "Benchmarks of processd and its client, each beside its floor")]
@@ -44,6 +44,24 @@ enum Cmd {
         /// Why there are no Python results, if there are none.
         #[arg(long)]
         python_missing: Option<String>,
+    },
+    /// Runs figures 2-8 against a `processd` started here, each beside its floor.
+    E2e {
+        /// The `processd` binary.
+        #[arg(long)]
+        processd: PathBuf,
+        /// Python interpreter for code_run and its floor (the compat venv's).
+        #[arg(long)]
+        python: Option<PathBuf>,
+        /// Short run: smaller counts and sizes.
+        #[arg(long)]
+        quick: bool,
+        /// Why `processd` is not available (every figure then says so).
+        #[arg(long)]
+        processd_missing: Option<String>,
+        /// Run only these figures (2-8), e.g. `--only 2,4`.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<u32>,
     },
 }
 
@@ -104,6 +122,29 @@ fn run(cmd: Cmd) -> Result<Vec<Row>, String> {
                 &python,
                 python_missing.as_deref(),
             ))
+        }
+        Cmd::E2e {
+            processd,
+            python,
+            quick,
+            processd_missing,
+            only,
+        } => {
+            // The daemon runs in another directory: hand it absolute paths.
+            // (absolute, not canonical: a venv's `bin/python` is a symlink that must stay one).
+            let python = python.map(|p| std::path::absolute(&p).unwrap_or(p));
+            let opts = e2e::Opts {
+                processd,
+                python,
+                quick,
+                processd_missing,
+                only,
+            };
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start the runtime: {e}"))?;
+            Ok(runtime.block_on(e2e::run(&opts)))
         }
     }
 }

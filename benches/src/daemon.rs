@@ -1,0 +1,166 @@
+//! `processd` as a separate process on 127.0.0.1 for the end-to-end figures: start, read its
+//! address, read its memory and file descriptors from `/proc`, stop it and every process it
+//! started.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::floors::BoxError;
+
+/// A running `processd`, stopped (with its descendants) when dropped.
+pub struct Processd {
+    child: Child,
+    /// Its base URL, `http://127.0.0.1:<port>`.
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Processd {
+    /// Starts `bin` on 127.0.0.1 port 0 with scratch work and state directories, `python` as
+    /// its interpreter and a log cap of `max_log_bytes` per session command.
+    pub fn start(
+        bin: &Path,
+        python: Option<&Path>,
+        max_log_bytes: u64,
+    ) -> Result<Processd, BoxError> {
+        let dir = tempfile::Builder::new()
+            .prefix("processd-bench-")
+            .tempdir()?;
+        let work = dir.path().join("work");
+        std::fs::create_dir_all(&work)?;
+        let mut cmd = Command::new(bin);
+        cmd.args(["--listen", "127.0.0.1:0", "--log-level", "warn"])
+            .arg("--workdir")
+            .arg(&work)
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
+            .arg("--max-log-bytes")
+            .arg(max_log_bytes.to_string())
+            .env_remove("PROCESSD_TOKEN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped());
+        if let Some(py) = python {
+            cmd.env("PROCESSD_PYTHON", py);
+        }
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+        let mut stdout = BufReader::new(child.stdout.take().ok_or("processd has no stdout")?);
+        let mut line = String::new();
+        stdout.read_line(&mut line)?;
+        // Keep draining its stdout so it never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut sink = Vec::new();
+            let _ = stdout.read_to_end(&mut sink);
+        });
+        let url = line
+            .trim()
+            .rsplit(' ')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let mut daemon = Processd {
+            child,
+            url,
+            _dir: dir,
+        };
+        if !daemon.url.starts_with("http://127.0.0.1:") {
+            daemon.stop();
+            return Err(format!("processd did not print its address (got {line:?})").into());
+        }
+        Ok(daemon)
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Its resident memory in KiB (`VmRSS`), the daemon's own (children not included).
+    pub fn rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+
+    /// How many file descriptors it holds open.
+    pub fn fd_count(&self) -> Option<usize> {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .ok()
+            .map(Iterator::count)
+    }
+
+    /// Stops it: SIGTERM, up to 5 s for a clean exit, then SIGKILL; then SIGKILL to every
+    /// descendant still alive (found from `/proc` before the stop).
+    pub fn stop(&mut self) {
+        let descendants = descendants(self.pid());
+        let pid = Pid::from_raw(self.pid() as i32);
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = kill(pid, Signal::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+        for d in descendants {
+            let _ = kill(Pid::from_raw(d as i32), Signal::SIGKILL);
+        }
+    }
+}
+
+impl Drop for Processd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Every process below `root` in the process tree, from `/proc/<pid>/stat`.
+pub fn descendants(root: u32) -> Vec<u32> {
+    let mut parent_of = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // The command name is in parentheses and may hold spaces: parse after the last ')'.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if let Some(ppid) = ppid {
+            parent_of.push((pid, ppid));
+        }
+    }
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let p = found[i];
+        found.extend(parent_of.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
+/// The resident memory of the processes in `pids`, summed, in KiB.
+pub fn rss_sum_kib(pids: &[u32]) -> u64 {
+    pids.iter()
+        .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/status")).ok())
+        .filter_map(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .sum()
+}
