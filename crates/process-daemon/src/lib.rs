@@ -4,6 +4,66 @@
 //! over `Request<Incoming>`. [`serve`] accepts TCP connections and serves each with it;
 //! [`Daemon::serve_connection`] serves any byte stream (the client's in-memory transport uses it
 //! over `tokio::io::duplex`).
+//!
+//! ```
+//! use std::io::{Read, Write};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let work = tempfile::tempdir()?;
+//! let state = tempfile::tempdir()?;
+//! let rt = tokio::runtime::Runtime::new()?;
+//! let addr = rt.block_on(async {
+//!     let daemon = process_daemon::Daemon::new(process_daemon::Config::new(work.path(), state.path()))?;
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//!     let addr = listener.local_addr()?;
+//!     tokio::spawn(process_daemon::serve(listener, daemon));
+//!     Ok::<_, Box<dyn std::error::Error>>(addr)
+//! })?;
+//! let body = r#"{"command": "echo hello"}"#;
+//! let mut conn = std::net::TcpStream::connect(addr)?;
+//! write!(
+//!     conn,
+//!     "POST /process/execute HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+//!      Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+//!     body.len()
+//! )?;
+//! let mut response = String::new();
+//! conn.read_to_string(&mut response)?;
+//! assert!(response.starts_with("HTTP/1.1 200"));
+//! assert!(response.contains(r#""exitCode":0,"result":"hello\n""#));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Behaviour (all compatible with SDK `daytona==0.226.1`; differences from the official daemon)
+//!
+//! * **exec / code-run**: the script reaches the shell as a private file (no ARG_MAX limit) and
+//!   stdin is `/dev/null`; the call ends when the main process exits plus a 200 ms drain, so a
+//!   background child holding the output cannot hold it; a timeout kills the whole tree
+//!   (SIGTERM, 2 s, SIGKILL) and the 408 error carries the partial output (`result`, `stdout`,
+//!   `stderr`, `timedOut`, `exitCode`); output is bounded by `max_output_bytes` (`truncated`,
+//!   `totalBytes`); `stdout`/`stderr` are also returned split.
+//! * **code-run argv** elements are passed as real argv elements; the official daemon splices
+//!   them unquoted into shell text, where they are word-split and expanded. Python charts come
+//!   from our own capture module over a private file (printed marker lines are removed from the
+//!   output but never become charts); every chart kind of the spec is returned, including bar
+//!   charts (string values), full composite sub-charts, default box plots, date axes and figures
+//!   left open without `plt.show()`. TypeScript needs `tsx`, `ts-node` or node ≥ 22.6.
+//! * **sessions**: stdout and stderr come byte-exact from the command's own pipes (no added
+//!   newlines, NULs kept, no line buffering). Sync commands run in the session shell one at a
+//!   time (state persists); **async commands run concurrently** in a background subshell (they
+//!   see the session state at their start, their own `cd`/`export` do not persist), so a sync
+//!   exec never waits behind an async one. `exit`, `set -e` or `exec` in a command end that
+//!   command with the shell's status; the session continues in a fresh shell that restores the
+//!   saved cwd and exported variables. Logs live under the state dir, capped at
+//!   `max_log_bytes` (dropped bytes are recorded and reported as `droppedBytes`). Log
+//!   followers get a replay from the start, then live output pushed as it is written, then
+//!   close 1000 strictly after the last byte.
+//! * **everywhere**: a bearer token (when configured) guards every route but `GET /health`,
+//!   WebSocket upgrades included; browser origins other than loopback are refused; children
+//!   get fds 0–2 only and an environment without `PROCESSD_*`; the daemon is a child
+//!   subreaper and reaps orphans without stealing its own children's statuses; requests
+//!   without `X-Daytona-SDK-Version` get the modern response shapes.
 #![deny(unsafe_code)] // only `pty::sys` opts out: pre_exec + TIOCSCTTY/TIOCSWINSZ, with SAFETY notes
 
 mod api;

@@ -248,12 +248,23 @@ fn start_binary(prefix: &[&str], args: &[&str], env: &[(&str, &str)]) -> Binary 
     }
 }
 
-/// One HTTP request to a binary daemon (via a throwaway `TestDaemon`-free client).
+/// One POST to a binary daemon.
 async fn post(
     url: &str,
     path: &str,
     token: Option<&str>,
     body: &serde_json::Value,
+) -> serde_json::Value {
+    request(url, Method::POST, path, token, Some(body)).await
+}
+
+/// One HTTP request to a binary daemon; the JSON body, or `{"status": N}` when empty.
+async fn request(
+    url: &str,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&serde_json::Value>,
 ) -> serde_json::Value {
     use http_body_util::BodyExt;
     let addr = url.trim_start_matches("http://").to_owned();
@@ -263,7 +274,9 @@ async fn post(
             .await
             .unwrap();
     tokio::spawn(conn);
-    let mut req = http::Request::post(path)
+    let mut req = http::Request::builder()
+        .method(method)
+        .uri(path)
         .header("host", addr)
         .header("content-type", "application/json");
     if let Some(t) = token {
@@ -271,7 +284,8 @@ async fn post(
     }
     let req = req
         .body(http_body_util::Full::new(bytes::Bytes::from(
-            serde_json::to_vec(body).unwrap(),
+            body.map(|b| serde_json::to_vec(b).unwrap())
+                .unwrap_or_default(),
         )))
         .unwrap();
     let resp = tokio::time::timeout(Duration::from_secs(30), sender.send_request(req))
@@ -401,4 +415,118 @@ async fn as_pid_1_orphans_are_reaped_and_exit_codes_are_exact() {
         nix::unistd::Pid::from_raw(daemon_pid),
         nix::sys::signal::Signal::SIGKILL,
     );
+}
+
+#[tokio::test]
+async fn the_binary_runs_the_command_after_double_dash_as_the_entrypoint() {
+    let b = start_binary(
+        &[],
+        &["--", "sh", "-c", "echo \"entry $0\"; echo warn >&2", "arg0"],
+        &[],
+    );
+    let mut logs = json!(null);
+    for _ in 0..200 {
+        logs = request(
+            &b.url,
+            Method::GET,
+            "/process/session/entrypoint",
+            None,
+            None,
+        )
+        .await;
+        if logs["commands"][0]["exitCode"].is_number() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(logs["commands"][0]["id"], "entrypoint_command");
+    assert_eq!(logs["commands"][0]["exitCode"], 0);
+    let out = request(
+        &b.url,
+        Method::GET,
+        "/process/session/entrypoint/logs",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(out["stdout"], "entry arg0\n");
+    assert_eq!(out["stderr"], "warn\n");
+}
+
+#[tokio::test]
+async fn hostile_ids_and_values_never_reach_a_shell_as_code() {
+    let d = TestDaemon::start().await;
+    let canary = d.workdir.path().join("canary");
+    let touch = format!("touch {}", canary.display());
+    let hostile = [
+        format!("$({touch})"),
+        format!("`{touch}`"),
+        format!("'; {touch}; '"),
+        format!("\"; {touch}; \""),
+        format!("x\n{touch}\n"),
+        format!("${{IFS}}{touch}"),
+        "*".to_owned(),
+        "a b".to_owned(),
+    ];
+    for (i, value) in hostile.iter().enumerate() {
+        // As a session id (accepted or refused with 400, never 500), used everywhere.
+        let r = d
+            .post("/process/session", &json!({ "sessionId": value }))
+            .await;
+        assert!(
+            r.status == StatusCode::CREATED || r.status == StatusCode::BAD_REQUEST,
+            "{value:?}: {}",
+            r.status
+        );
+        if r.status == StatusCode::CREATED {
+            let enc =
+                percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC)
+                    .to_string();
+            let out = d
+                .post(
+                    &format!("/process/session/{enc}/exec"),
+                    &json!({"command": "echo ok"}),
+                )
+                .await;
+            assert_eq!(out.json()["stdout"], "ok\n", "{value:?}");
+            assert_eq!(
+                d.delete(&format!("/process/session/{enc}")).await.status,
+                StatusCode::NO_CONTENT
+            );
+        }
+        // As an env value and a code-run argument: arrives byte-exact.
+        let r = d
+            .post(
+                "/process/execute",
+                &json!({"command": "printf %s \"$V\"", "envs": {"V": value}}),
+            )
+            .await;
+        assert_eq!(
+            r.json()["result"].as_str(),
+            Some(value.as_str()),
+            "case {i}"
+        );
+        let r = d
+            .post(
+                "/process/code-run",
+                &json!({"code": "console.log(process.argv[1])", "language": "javascript", "argv": [value]}),
+            )
+            .await;
+        assert_eq!(
+            r.json()["result"].as_str(),
+            Some(format!("{value}\n").as_str()),
+            "case {i}"
+        );
+        // As a cwd: an error, not an execution.
+        let r = d
+            .post(
+                "/process/execute",
+                &json!({"command": "true", "cwd": value}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!canary.exists(), "a hostile value was executed");
+    d.stop().await;
 }
