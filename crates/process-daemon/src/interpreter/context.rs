@@ -29,9 +29,11 @@ pub(crate) const INTERRUPT_GRACE: Duration = Duration::from_secs(2);
 pub(crate) const TERMINATE_GRACE: Duration = Duration::from_secs(2);
 /// Size of one pipe read.
 const READ_CHUNK: usize = 32 * 1024;
-/// Queued output text of one stream is merged into one frame up to this many bytes (a frame
-/// stays far below the 4 MiB aiohttp limit even if JSON escaping inflates it sixfold).
-const MERGE_LIMIT: usize = 128 * 1024;
+/// Queued output of one stream is merged into one frame while the frame's JSON stays under
+/// this size: below 1 MiB, far below aiohttp's 4 MiB message limit. Large frames matter to the
+/// official SDK, which appends each frame's text to an immutable string (quadratic in the
+/// number of frames).
+const MAX_FRAME_JSON: usize = 960 * 1024;
 /// Output bytes waiting for a slow client before the runner stops reading the pipes.
 const BACKLOG_LIMIT: usize = 1024 * 1024;
 /// How long output is still collected after the worker died or was killed.
@@ -481,6 +483,18 @@ enum Stream {
     Stderr,
 }
 
+/// The length of `text` as a JSON string body (serde_json escapes `"`, `\\` and control
+/// characters; everything else is written as is).
+fn json_len(text: &str) -> usize {
+    text.bytes()
+        .map(|b| match b {
+            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
+            0..=0x1f => 6,
+            _ => 1,
+        })
+        .sum()
+}
+
 /// Index of the end-of-job marker in a [`PipeState`]'s scanner.
 const SYNC_MARKER: usize = 0;
 /// Index of the start-of-job marker in a [`PipeState`]'s scanner.
@@ -617,6 +631,8 @@ struct Output {
     backlog: usize,
     /// When the last queued frame became a partial line.
     partial_since: Option<Instant>,
+    /// JSON size of the text of the last queued frame, if it is an output frame.
+    back_json: usize,
 }
 
 impl Output {
@@ -626,6 +642,7 @@ impl Output {
             queue: VecDeque::new(),
             backlog: 0,
             partial_since: None,
+            back_json: 0,
         }
     }
 
@@ -667,7 +684,9 @@ impl Output {
                 Stream::Stdout => last.kind == InterpreterFrameType::Stdout,
                 Stream::Stderr => last.kind == InterpreterFrameType::Stderr,
             };
-            if same && last.text.len() + text.len() <= MERGE_LIMIT {
+            let added = json_len(&text);
+            if same && self.back_json + added <= MAX_FRAME_JSON {
+                self.back_json += added;
                 last.text.push_str(&text);
                 if complete {
                     self.partial_since = None;
@@ -675,6 +694,7 @@ impl Output {
                 return;
             }
         }
+        self.back_json = json_len(&text);
         self.queue.push_back(Event::Frame(Box::new(match stream {
             Stream::Stdout => InterpreterFrame::stdout(text),
             Stream::Stderr => InterpreterFrame::stderr(text),
@@ -684,6 +704,7 @@ impl Output {
 
     fn push(&mut self, frame: InterpreterFrame) {
         self.partial_since = None;
+        self.back_json = MAX_FRAME_JSON;
         if self.tx.is_some() {
             self.queue.push_back(Event::Frame(Box::new(frame)));
         }
@@ -691,6 +712,7 @@ impl Output {
 
     fn close(&mut self, code: CloseCode, reason: &str) {
         self.partial_since = None;
+        self.back_json = MAX_FRAME_JSON;
         if self.tx.is_some() {
             self.queue.push_back(Event::Close(code, reason.to_owned()));
         }
@@ -764,6 +786,33 @@ mod tests {
             Stream::Stdout,
             vec![b"<S>".to_vec(), b"<B>".to_vec(), b"<C>".to_vec()],
         )
+    }
+
+    #[test]
+    fn json_len_matches_serde_json() {
+        for text in [
+            "plain",
+            "quote\" back\\ nl\n tab\t",
+            "\u{0}\u{1f}\u{7f}é😀",
+            "",
+        ] {
+            let encoded = serde_json::to_string(text).unwrap();
+            assert_eq!(json_len(text), encoded.len() - 2, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn merged_frames_stay_under_the_size_limit() {
+        let (tx, _rx) = mpsc::channel(1);
+        let mut out = Output::new(tx);
+        for _ in 0..200 {
+            out.text(Stream::Stdout, "\u{1}".repeat(16 * 1024));
+        }
+        assert!(out.queue.len() > 1);
+        for event in &out.queue {
+            let Event::Frame(f) = event else { panic!() };
+            assert!(f.to_json().len() < 1024 * 1024);
+        }
     }
 
     #[test]

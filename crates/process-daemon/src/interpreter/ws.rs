@@ -30,7 +30,7 @@ const WRITE_DEADLINE: Duration = Duration::from_secs(10);
 /// How long to wait for the client's close reply after our close frame.
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
 /// Frames buffered between a job's runner and its socket.
-const EVENT_BUFFER: usize = 64;
+const EVENT_BUFFER: usize = 4;
 /// Largest first message accepted.
 const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 
