@@ -14,8 +14,10 @@
 //!   variables, imports and functions persist across runs. The worker's fd 1 and fd 2 are pipes
 //!   the daemon reads directly: output of `print`, `os.system`, subprocesses and C extensions
 //!   all arrives, in the order it was written to each fd, with no line-length limit (a 10 MiB
-//!   write without a newline arrives whole, split into frames of at most 128 KiB of text). The
-//!   worker's control channel is a separate Unix socket, so user output can never corrupt it.
+//!   write without a newline arrives whole). Output waiting for a slow client is merged into
+//!   frames of up to 960 KiB of JSON (always under 1 MiB, so aiohttp's 4 MiB limit is never
+//!   reached); a trailing partial line waits up to 10 ms for its newline. The worker's control
+//!   channel is a separate Unix socket, so user output can never corrupt it.
 //!   stdin is `/dev/null`.
 //! - **Runs.** `GET /process/interpreter/execute` upgrades to a WebSocket (echoing the first
 //!   offered subprotocol); the client's first message is `{"code", "contextId"?, "envs"?,
@@ -26,13 +28,15 @@
 //!   name, `str()` value, traceback of the user's frames only, cells named `<cell-N>`), `chart`
 //!   frames (an extension the official SDK ignores) for matplotlib figures shown with
 //!   `plt.show()`, and a final `control` frame `completed` or `interrupted`. All output a run
-//!   wrote reaches the client before its `control` frame: the worker writes a sync marker to
-//!   both pipes before reporting the end of the run, and the daemon forwards pipe bytes up to
-//!   the markers. Output written between runs (background threads or processes) is discarded.
+//!   wrote reaches the client before its `control` frame: the worker writes a start marker to
+//!   both pipes when the run begins and a sync marker before reporting its end, and the daemon
+//!   forwards pipe bytes between the markers. Output written between runs (background threads
+//!   or processes) is discarded. A chart frame is placed where a chart marker in the stdout
+//!   pipe says, between the output written before and after `plt.show()`.
 //! - **Close codes.** 1000 after a run completed (also after an error); 4008 on timeout; 1002
 //!   `invalid JSON payload` / `failed to read first message`; 1008 `code is required`,
 //!   `timeout must be greater than or equal to 0`, `context not found: <id>`; 1011 when the
-//!   worker cannot start; 1001 `worker process ended` (the worker died during the run, preceded
+//!   worker cannot start (preceded by a `WorkerStartError` error frame); 1001 `worker process ended` (the worker died during the run, preceded
 //!   by a `WorkerExited` error frame) or `context shutdown`; 1013 when the queue is full.
 //! - **Timeouts.** Default 600 s, `0` = none. At the deadline the worker gets SIGINT: the code
 //!   sees `KeyboardInterrupt`, the context keeps its state, the client gets `control`
