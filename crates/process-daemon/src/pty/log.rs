@@ -72,6 +72,23 @@ impl OutputLog {
         }
     }
 
+    /// Where a client that attaches now should start: the oldest byte kept, or, once older
+    /// output was overwritten, just after the first line break in the next `window` bytes (so
+    /// the replay does not start in the middle of a line, an escape sequence or a UTF-8
+    /// character).
+    pub(crate) fn replay_start(&self, window: usize) -> u64 {
+        let start = self.start();
+        if start == 0 {
+            return 0;
+        }
+        let mut head = Vec::new();
+        let _ = self.read_into(start, window, &mut head);
+        match head.iter().position(|&b| b == b'\n') {
+            Some(i) => start + i as u64 + 1,
+            None => start,
+        }
+    }
+
     /// Appends to `out` up to `max` bytes starting at offset `from`. Returns how many bytes were
     /// copied (0 when `from` is at or past the end), or [`Lagged`] when `from` was overwritten.
     pub(crate) fn read_into(
@@ -125,6 +142,23 @@ mod tests {
         assert_eq!(log.read_into(1, 10, &mut out), Err(Lagged { oldest: 2 }));
         assert_eq!(log.read_into(2, 10, &mut out), Ok(4));
         assert_eq!(out, b"cdef");
+    }
+
+    #[test]
+    fn replay_starts_on_a_line_once_wrapped() {
+        let mut log = OutputLog::new(8);
+        log.append(b"abc\n");
+        assert_eq!(log.replay_start(8), 0);
+        log.append(b"defg\nhi");
+        assert_eq!(log.start(), 3); // kept: "\ndefg\nhi"
+        let from = log.replay_start(8);
+        let mut out = Vec::new();
+        log.read_into(from, 100, &mut out).unwrap();
+        assert_eq!(out, b"defg\nhi");
+        // No line break in the window: start at the oldest byte kept.
+        let mut log = OutputLog::new(4);
+        log.append(b"abcdefgh");
+        assert_eq!(log.replay_start(4), 4);
     }
 
     #[test]

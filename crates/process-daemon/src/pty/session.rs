@@ -25,6 +25,8 @@ pub(crate) const SCROLLBACK_BYTES: usize = 1024 * 1024;
 /// Flow control: the PTY is not read while every attached client is more than this far behind
 /// (so the fastest client never loses output; slower ones may fall behind the scrollback).
 const HIGH_WATER: u64 = 512 * 1024;
+/// A replay starts after the first line break within this many bytes of the oldest output.
+const REPLAY_ALIGN_WINDOW: usize = 4096;
 /// Input messages queued towards the master before clients are backpressured.
 const INPUT_QUEUE: usize = 1024;
 /// After the shell exits: how long to wait for the terminal's other holders to close it before
@@ -169,7 +171,11 @@ pub(crate) enum SessionError {
 
 /// A client's view of a session: where it reads from and where its input goes.
 pub(crate) struct Subscription {
+    /// Where the client starts: the oldest output kept (aligned to a line).
     pub(crate) offset: u64,
+    /// The end of the output when the client attached: until it gets there it is replaying
+    /// scrollback, and losing the oldest part of that to new output is not an error.
+    pub(crate) replay_end: u64,
     pub(crate) progress: watch::Receiver<Progress>,
     pub(crate) input: mpsc::Sender<Bytes>,
     pub(crate) cursor: Cursor,
@@ -267,7 +273,8 @@ impl PtySession {
         };
         // Offset and receiver under the log lock: no append can slip between them.
         let log = lock(&self.log);
-        let offset = log.start();
+        let offset = log.replay_start(REPLAY_ALIGN_WINDOW);
+        let replay_end = log.end();
         let progress = self.progress.subscribe();
         drop(log);
         let id = {
@@ -279,6 +286,7 @@ impl PtySession {
         };
         Ok(Subscription {
             offset,
+            replay_end,
             progress,
             input,
             cursor: Cursor {
@@ -307,6 +315,11 @@ impl PtySession {
         out: &mut Vec<u8>,
     ) -> Result<usize, Lagged> {
         lock(&self.log).read_into(offset, max, out)
+    }
+
+    /// Where a replaying client that lost the oldest scrollback should continue.
+    pub(crate) fn replay_start(&self) -> u64 {
+        lock(&self.log).replay_start(REPLAY_ALIGN_WINDOW)
     }
 
     fn push_output(&self, data: &[u8]) {

@@ -118,6 +118,11 @@ pub(crate) async fn serve(ws: WebSocket<Io>, session: Arc<PtySession>, exit_cont
             let snapshot = progress.borrow_and_update().clone();
             buf.clear();
             match session.read_output(offset, MAX_OUTPUT_FRAME, &mut buf) {
+                // Still replaying scrollback that new output pushed out: skip ahead.
+                Err(_) if offset < sub.replay_end => {
+                    offset = session.replay_start();
+                    continue;
+                }
                 Err(_) => break 'run End::Close(CloseCode::POLICY, "slow consumer".into()),
                 Ok(0) => {}
                 Ok(n) => {

@@ -525,6 +525,44 @@ async fn reconnect_during_output_has_no_gap_or_duplicate_at_the_seam() {
 }
 
 #[tokio::test]
+async fn attaching_to_a_flooding_pty_replays_from_a_line_start_without_lag() {
+    let d = TestDaemon::start().await;
+    let mut a = PtyClient::create(d.addr, "id=flood").await;
+    a.send(b"i=0; while :; do echo FLOOD_$i; i=$((i+1)); done\n")
+        .await;
+    a.read_until("FLOOD_1\r\n").await;
+    a.disconnect().await;
+    // Far more than the 1 MiB scrollback is written while nobody is attached.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for _ in 0..3 {
+        let mut b = PtyClient::connect(d.addr, "flood").await;
+        let mut first = None;
+        let mut got = 0usize;
+        while got < 2 * 1024 * 1024 {
+            match b.next(HANG).await {
+                Some(Msg::Binary(data)) => {
+                    first.get_or_insert(data.clone());
+                    got += data.len();
+                }
+                other => panic!("after {got} bytes: {other:?}"),
+            }
+            if b.output.len() > 64 * 1024 {
+                b.output.drain(..b.output.len() - 64);
+            }
+        }
+        // The replay starts at the beginning of a line.
+        let first = first.unwrap();
+        assert!(
+            first.starts_with(b"FLOOD_"),
+            "{:?}",
+            String::from_utf8_lossy(&first[..40])
+        );
+        b.disconnect().await;
+    }
+    http(d.addr, "DELETE", "/process/pty/flood", None).await;
+}
+
+#[tokio::test]
 async fn two_clients_share_output_and_both_type() {
     let d = TestDaemon::start().await;
     let mut a = PtyClient::create(d.addr, "id=duo").await;
