@@ -1077,20 +1077,25 @@ async fn fd_churn_in_own_process() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let before = fd_count();
     let before_list = fd_targets();
-    for i in 0..100 {
-        let id = format!("churn{i}");
-        let body = json!({"id": id, "envs": {"HOME": test_home()}});
-        let (status, _) = http(d.addr, "POST", "/process/pty", Some(body)).await;
-        assert_eq!(status, 201);
-        if i % 10 == 0 {
-            // Some with an attached client too.
-            let mut c = PtyClient::connect(d.addr, &id).await;
-            c.send(b"echo hi\n").await;
-            c.read_until("hi").await;
-            drop(c);
-        }
-        let (status, _) = http(d.addr, "DELETE", &format!("/process/pty/{id}"), None).await;
-        assert_eq!(status, 200);
+    // 100 create/kill cycles, 10 at a time; every third session also gets a client.
+    let addr = d.addr;
+    for batch in 0..10 {
+        let cycles = (0..10).map(|j| async move {
+            let i = batch * 10 + j;
+            let id = format!("churn{i}");
+            let body = json!({"id": id, "envs": {"HOME": test_home()}});
+            let (status, _) = http(addr, "POST", "/process/pty", Some(body)).await;
+            assert_eq!(status, 201);
+            if i % 3 == 0 {
+                let mut c = PtyClient::connect(addr, &id).await;
+                c.send(b"echo $((i+1))hi\n").await;
+                c.read_until("1hi").await;
+                drop(c);
+            }
+            let (status, _) = http(addr, "DELETE", &format!("/process/pty/{id}"), None).await;
+            assert_eq!(status, 200);
+        });
+        futures_util::future::join_all(cycles).await;
     }
     // Sockets of dropped clients close asynchronously.
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -1109,6 +1114,25 @@ async fn fd_churn_in_own_process() {
     );
     assert!(after <= before + 2, "fd leak: {before} → {after}");
     assert_eq!(ptmx_count(), 0);
+    // And no shell (or zombie) of ours is left.
+    let me = std::process::id().to_string();
+    let children = || -> Vec<String> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+            .filter(|stat| {
+                stat.rfind(')')
+                    .and_then(|i| stat[i + 1..].split_whitespace().nth(1))
+                    == Some(me.as_str())
+            })
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !children().is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(children(), Vec::<String>::new());
 }
 
 // ---------------------------------------------------------------------------------------------
