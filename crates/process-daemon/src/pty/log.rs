@@ -3,9 +3,8 @@
 //!
 //! The shell's output is appended once; each client keeps its own offset and copies what it has
 //! not sent yet. Replay after a (re)connect and live output are the same read, so nothing is
-//! duplicated or lost at the seam, and a slow client never holds up the PTY or another client:
-//! it either catches up from the ring or learns that it fell behind the oldest byte kept
-//! ([`Lagged`]).
+//! duplicated or lost at the seam, and a slow client never holds up another client: it either
+//! catches up from the ring or learns that it fell behind the oldest byte kept ([`Lagged`]).
 
 /// A client asked for bytes that were already overwritten.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,9 +6,19 @@
 //! `GET /{id}/connect` (WebSocket attach), `POST /{id}/resize`.
 //!
 //! Code map: `session` runs one shell on a PTY (`sys` has the syscalls) and keeps its output in
-//! a bounded `log`; `ws` serves one attached client. Beyond the original daemon: output is kept
-//! in a 1 MiB scrollback that every (re)attaching client replays before live output; any number
-//! of clients may attach; a slow client never blocks the PTY or other clients.
+//! a bounded `log`; `ws` serves one attached client.
+//!
+//! Beyond the original daemon:
+//! - output is kept in a 1 MiB scrollback that every (re)attaching client replays (from a line
+//!   start) before live output, with nothing lost or repeated at the seam;
+//! - any number of clients may attach; output is broadcast, input funnelled in arrival order;
+//! - flow control: the PTY is read as fast as the *fastest* attached client takes its output
+//!   (as a terminal over ssh is), and freely into the scrollback when nobody is attached. A
+//!   stalled client therefore never holds up another one; a client slower than another falls
+//!   behind and is closed with 1008 `slow consumer` once it drops out of the scrollback; a lone
+//!   stalled client pauses the PTY until the 10 s write deadline drops it;
+//! - `connected` precedes any output, and `exited` and the close frame follow the last byte;
+//! - a signal death reports `128 + n` (the original reported -1).
 
 mod log;
 mod session;

@@ -4,8 +4,9 @@
 //!
 //! Each client has a reader task (input, pings, close) and a writer (this module's loop), so
 //! pings are answered while output is being written. The writer pulls output from the session's
-//! log at its own pace: a slow client never holds up the PTY or the other clients, and is closed
-//! with 1008 `slow consumer` if it falls behind the scrollback.
+//! log at its own pace and reports its position for flow control: a slow client never holds up
+//! the other clients, and is closed with 1008 `slow consumer` if it falls behind the
+//! scrollback.
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
