@@ -101,12 +101,17 @@ fn render(outcome: Outcome) -> Rendered {
         outcome.combined.truncated() || outcome.stdout.truncated() || outcome.stderr.truncated();
     let total = outcome.combined.total();
     Rendered {
-        result: String::from_utf8_lossy(&outcome.combined.into_bytes()).into_owned(),
-        stdout: String::from_utf8_lossy(&outcome.stdout.into_bytes()).into_owned(),
-        stderr: String::from_utf8_lossy(&outcome.stderr.into_bytes()).into_owned(),
+        result: text(outcome.combined.into_bytes()),
+        stdout: text(outcome.stdout.into_bytes()),
+        stderr: text(outcome.stderr.into_bytes()),
         truncated,
         total,
     }
+}
+
+/// Bytes as text without a copy when they are valid UTF-8 (invalid sequences become U+FFFD).
+fn text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// The 408 error of a timed-out command, with its partial output as additive fields.
