@@ -238,21 +238,32 @@ class _ChartSink:
         pass
 
 
-class _Stream(_io.TextIOWrapper):
-    """A text stream on fd 1 or 2 that hands every write to the pipe at once, so Python output
-    and output of subprocesses or C code sharing the fd stay in order."""
+class _FdWriter(_io.RawIOBase):
+    """Unbuffered writes to a file descriptor, retried until complete. Python's text streams
+    on fds 1/2 hand every write straight to it, so their output stays in order with output of
+    subprocesses and C code sharing the fd, and a failed write (e.g. fd 1 closed by the code)
+    leaves nothing buffered to resurface later."""
 
-    def write(self, text):
-        n = super().write(text)
-        self.flush()
-        return n
+    def __init__(self, fd):
+        super().__init__()
+        self._fd = fd
+
+    def writable(self):
+        return True
+
+    def fileno(self):
+        return self._fd
+
+    def write(self, data):
+        view = memoryview(data)
+        total = len(view)
+        while view:
+            view = view[_os.write(self._fd, view) :]
+        return total
 
 
 def _make_stream(fd):
-    raw = _io.FileIO(fd, "w", closefd=False)
-    return _Stream(
-        _io.BufferedWriter(raw, 1 << 16), encoding="utf-8", errors="backslashreplace", write_through=True
-    )
+    return _io.TextIOWrapper(_FdWriter(fd), encoding="utf-8", errors="backslashreplace", write_through=True)
 
 
 def _write_all(fd, data):

@@ -793,3 +793,24 @@ async fn output_written_after_a_run_ended_does_not_leak_into_the_next_run() {
     assert_eq!(second.stdout(), "next\n");
     d.daemon.shutdown().await;
 }
+
+#[tokio::test]
+async fn fds_the_code_closes_or_redirects_are_restored_for_the_next_run() {
+    let d = TestDaemon::start().await;
+    let ctx = create_context(&d, json!({})).await;
+    let closed = run_in(&d, &ctx, "import os\nos.close(1)\nprint('lost')").await;
+    assert_completed(&closed);
+    assert_eq!(closed.errors()[0]["name"], "OSError");
+    let code = "import os\nfd = os.open(os.devnull, os.O_WRONLY)\nos.dup2(fd, 2)\nos.system('echo hidden >&2')";
+    assert_completed(&run_in(&d, &ctx, code).await);
+    let back = run_in(
+        &d,
+        &ctx,
+        "import sys, os\nprint('back')\nos.system('echo err >&2')",
+    )
+    .await;
+    assert_completed(&back);
+    assert_eq!(back.stdout(), "back\n");
+    assert_eq!(back.stderr(), "err\n");
+    d.daemon.shutdown().await;
+}
