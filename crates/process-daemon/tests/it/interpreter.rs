@@ -814,3 +814,37 @@ async fn fds_the_code_closes_or_redirects_are_restored_for_the_next_run() {
     assert_eq!(back.stderr(), "err\n");
     d.daemon.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_python_that_cannot_start_is_reported() {
+    let d = TestDaemon::start_with(|c| c.python = Some("/nonexistent/python3".into())).await;
+    let run = run_code(&d, "print(1)").await;
+    assert_eq!(run.code(), 1011, "{run:?}");
+    assert!(run
+        .close
+        .as_ref()
+        .unwrap()
+        .1
+        .starts_with("failed to start the Python worker"));
+    assert_eq!(run.errors()[0]["name"], "WorkerStartError");
+    assert!(run.errors()[0]["value"]
+        .as_str()
+        .unwrap()
+        .contains("/nonexistent/python3"));
+    let (status, err) = call(
+        &d,
+        Method::POST,
+        "/process/interpreter/context",
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("/nonexistent/python3"),
+        "{err}"
+    );
+    d.daemon.shutdown().await;
+}
