@@ -23,8 +23,9 @@ def _id(prefix: str) -> str:
 
 @pytest.fixture()
 def home(workdir):
-    """An empty HOME for shells that are killed early: the machine user's login profile (e.g.
-    pyenv's `rehash` with its lock file) must not run, or be interrupted, in them."""
+    """An empty HOME for the PTY shells (`bash -i -l`): the login profile of the machine's user
+    must not run in them (e.g. pyenv's `rehash` blocks for 60 s on a lock file left behind by a
+    shell killed during its start)."""
     path = os.path.join(workdir, "pty-home")
     os.makedirs(path, exist_ok=True)
     return {"HOME": path}
@@ -63,10 +64,13 @@ def subdir(workdir):
     return path
 
 
-def test_create_with_size_envs_and_cwd(process, subdir):
+def test_create_with_size_envs_and_cwd(process, subdir, home):
     pid = _id("pty")
     handle = process.create_pty_session(
-        id=pid, cwd=subdir, envs={"VAR": "value", "SPACED": "x y"}, pty_size=PtySize(rows=24, cols=80)
+        id=pid,
+        cwd=subdir,
+        envs={"VAR": "value", "SPACED": "x y", **home},
+        pty_size=PtySize(rows=24, cols=80),
     )
     screen = Screen(handle)
     handle.send_input('echo "V=[$VAR][$SPACED][$TERM]"; pwd; stty size; exit 0\n')
@@ -80,8 +84,8 @@ def test_create_with_size_envs_and_cwd(process, subdir):
     handle.disconnect()
 
 
-def test_non_zero_exit_code_and_reason(process):
-    handle = process.create_pty_session(id=_id("pty"))
+def test_non_zero_exit_code_and_reason(process, home):
+    handle = process.create_pty_session(id=_id("pty"), envs=home)
     handle.send_input("echo BYE_$((40+2)); exit 3\n")
     screen = Screen(handle)
     result = screen.wait_exit()
@@ -104,9 +108,9 @@ def test_ctrl_c_interrupts_a_foreground_command(process, home):
     handle.disconnect()
 
 
-def test_resize_through_handle_and_process(process):
+def test_resize_through_handle_and_process(process, home):
     pid = _id("pty")
-    handle = process.create_pty_session(id=pid, pty_size=PtySize(rows=30, cols=100))
+    handle = process.create_pty_session(id=pid, envs=home, pty_size=PtySize(rows=30, cols=100))
     screen = Screen(handle)
     info = handle.resize(PtySize(rows=40, cols=150))
     assert (info.cols, info.rows) == (150, 40)
@@ -120,9 +124,9 @@ def test_resize_through_handle_and_process(process):
     handle.disconnect()
 
 
-def test_connect_to_an_existing_session(process):
+def test_connect_to_an_existing_session(process, home):
     pid = _id("pty")
-    first = process.create_pty_session(id=pid)
+    first = process.create_pty_session(id=pid, envs=home)
     one = Screen(first)
     first.send_input("echo EARLY_$((1+1))\n")
     one.wait_for("EARLY_2")
@@ -172,9 +176,9 @@ def test_kill_reports_sigkill(process, home):
     handle.disconnect()
 
 
-def test_session_is_gone_after_exit(process):
+def test_session_is_gone_after_exit(process, home):
     pid = _id("pty")
-    handle = process.create_pty_session(id=pid)
+    handle = process.create_pty_session(id=pid, envs=home)
     handle.send_input("exit\n")
     assert Screen(handle).wait_exit().exit_code == 0
     handle.disconnect()
@@ -214,7 +218,7 @@ class _WithSharedSession:
         return self._client.rest_client.pool_manager
 
 
-def test_async_sdk_create_send_resize_exit(async_toolbox_client, subdir):
+def test_async_sdk_create_send_resize_exit(async_toolbox_client, subdir, home):
     """The async SDK (aiohttp WebSocket, AsyncPtyHandle) against the same endpoints."""
     import asyncio
 
@@ -232,7 +236,7 @@ def test_async_sdk_create_send_resize_exit(async_toolbox_client, subdir):
                 id=pid,
                 on_data=chunks.append,
                 cwd=subdir,
-                envs={"AV": "async"},
+                envs={"AV": "async", **home},
                 pty_size=PtySize(rows=22, cols=70),
             )
             info = await handle.resize(PtySize(rows=33, cols=111))
