@@ -12,7 +12,9 @@ const TARGETS: &[&str] = &["demux", "text_demux", "json_wire", "artifact"];
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let seconds: u32 = match args.first() {
-        Some(s) => s.parse().map_err(|_| format!("fuzz: SECONDS must be a number, got {s:?}"))?,
+        Some(s) => s
+            .parse()
+            .map_err(|_| format!("fuzz: SECONDS must be a number, got {s:?}"))?,
         None => 15,
     };
     run_for(seconds)
@@ -21,11 +23,22 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
 pub(crate) fn run_for(seconds: u32) -> Result<(), String> {
     ensure_cargo_fuzz()?;
     let dir = root().join("fuzz");
-    sh(cargo().args(["fuzz", "build", "-s", "none"]).current_dir(&dir))?;
+    sh(cargo()
+        .args(["fuzz", "build", "-s", "none"])
+        .current_dir(&dir))?;
     for target in TARGETS {
         let time = format!("-max_total_time={seconds}");
         sh(cargo()
-            .args(["fuzz", "run", "-s", "none", target, "--", &time, "-rss_limit_mb=1024"])
+            .args([
+                "fuzz",
+                "run",
+                "-s",
+                "none",
+                target,
+                "--",
+                &time,
+                "-rss_limit_mb=1024",
+            ])
             .current_dir(&dir))?;
     }
     Ok(())
@@ -39,6 +52,11 @@ fn ensure_cargo_fuzz() -> Result<(), String> {
     if present {
         return Ok(());
     }
-    sh(Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["install", "--locked", "cargo-fuzz"]))
+    sh(
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())).args([
+            "install",
+            "--locked",
+            "cargo-fuzz",
+        ]),
+    )
 }
