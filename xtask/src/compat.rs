@@ -34,6 +34,8 @@ pub(crate) fn run_with(python: &Path) -> Result<(), String> {
     let _ = std::fs::remove_dir_all(&scratch);
     let workdir = scratch.join("work");
     let state = scratch.join("state");
+    let home = scratch.join("home");
+    std::fs::create_dir_all(&home).map_err(|e| format!("cannot create {}: {e}", home.display()))?;
     std::fs::create_dir_all(&workdir)
         .map_err(|e| format!("cannot create {}: {e}", workdir.display()))?;
     let mut child = Command::new(&bin)
@@ -50,6 +52,10 @@ pub(crate) fn run_with(python: &Path) -> Result<(), String> {
         .arg("--state-dir")
         .arg(&state)
         .env("PROCESSD_PYTHON", python)
+        // Login shells (PTYs) source the user's rc files; a scratch HOME keeps the suite
+        // independent of them (e.g. a pyenv rehash lock left by a killed shell stalls
+        // every later `bash -l` for 60 s).
+        .env("HOME", &home)
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
