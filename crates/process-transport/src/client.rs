@@ -134,8 +134,9 @@ impl HyperClient<HttpConnector> {
         if origin.scheme() == &Scheme::HTTPS {
             return Err(Error::InvalidUrl {
                 url: format!("https://{}{}", origin.authority(), origin.prefix()),
-                reason: "https needs a TLS connector: build the transport with \
-                         HttpTransport::builder(url).build_with_connector(your_tls_connector)"
+                reason: "https needs TLS: enable the `tls` feature (of process or \
+                         process-transport), or bring a TLS connector with \
+                         HttpTransport::builder(url).build_with_connector(..)"
                     .to_owned(),
             });
         }

@@ -17,6 +17,8 @@
 //! - [`HttpTransport`]: the client under all the layers, erased with
 //!   `tower::util::BoxCloneSyncService`; the facade's default transport.
 //! - [`ws`]: WebSocket upgrades through any of these services, driven by fastwebsockets.
+//! - Feature `tls`: `https`/`wss` URLs through rustls (ring, webpki roots or your own
+//!   `rustls::ClientConfig` via `Builder::tls_config`).
 //!
 //! # Quick start
 //!
@@ -53,6 +55,8 @@ mod memory;
 pub mod retry;
 pub mod sdk_version;
 pub mod timeout;
+#[cfg(feature = "tls")]
+mod tls;
 pub mod trace;
 mod transport;
 pub mod ws;
@@ -62,3 +66,7 @@ pub use client::{HyperClient, Origin, ResponseFuture};
 pub use error::{BoxError, Error};
 pub use memory::{MemoryConnector, MemoryStream};
 pub use transport::{BoxTransport, Builder, HttpTransport, MEMORY_URL};
+
+/// The rustls version the `tls` feature uses, for building a `rustls::ClientConfig`.
+#[cfg(feature = "tls")]
+pub use rustls;

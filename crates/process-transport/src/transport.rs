@@ -52,6 +52,8 @@ impl HttpTransport {
     pub fn builder(url: impl Into<String>) -> Builder {
         Builder {
             url: url.into(),
+            #[cfg(feature = "tls")]
+            tls_config: None,
             token: None,
             sdk_version: None,
             timeout: None,
@@ -112,6 +114,8 @@ impl tower::Service<Request<Body>> for HttpTransport {
 #[must_use]
 pub struct Builder {
     url: String,
+    #[cfg(feature = "tls")]
+    tls_config: Option<std::sync::Arc<rustls::ClientConfig>>,
     token: Option<String>,
     sdk_version: Option<String>,
     timeout: Option<Duration>,
@@ -120,13 +124,15 @@ pub struct Builder {
 
 impl std::fmt::Debug for Builder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Builder")
-            .field("url", &self.url)
+        let mut d = f.debug_struct("Builder");
+        d.field("url", &self.url)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("sdk_version", &self.sdk_version)
             .field("timeout", &self.timeout)
-            .field("retries", &self.retries)
-            .finish()
+            .field("retries", &self.retries);
+        #[cfg(feature = "tls")]
+        d.field("tls_config", &self.tls_config.as_ref().map(|_| "<custom>"));
+        d.finish()
     }
 }
 
@@ -157,10 +163,23 @@ impl Builder {
         self
     }
 
-    /// A TCP transport (`http` URLs; for `https`, use [`Builder::build_with_connector`] with a
-    /// TLS connector).
+    /// TLS settings for `https` URLs (feature `tls`), e.g. to trust a private certificate
+    /// authority. Without it, the webpki (Mozilla) roots are trusted.
+    #[cfg(feature = "tls")]
+    pub fn tls_config(mut self, config: rustls::ClientConfig) -> Builder {
+        self.tls_config = Some(std::sync::Arc::new(config));
+        self
+    }
+
+    /// A TCP transport: `http` URLs, and `https` ones with the `tls` feature (otherwise use
+    /// [`Builder::build_with_connector`] with a TLS connector).
     pub fn build(self) -> Result<HttpTransport, Error> {
         let origin = Origin::parse(&self.url)?;
+        #[cfg(feature = "tls")]
+        if origin.scheme() == &http::uri::Scheme::HTTPS {
+            let connector = crate::tls::connector(self.tls_config.clone())?;
+            return self.finish(HyperClient::with_connector(connector, origin));
+        }
         let client = HyperClient::new(origin)?;
         self.finish(client)
     }

@@ -167,6 +167,7 @@ impl<T> Client<T> {
     /// Dropping the last clone does the same; call this in programs that end right after (the
     /// end of a current-thread `main`), where a drop cannot wait for the processes to stop.
     /// For a daemon elsewhere this does nothing.
+    #[cfg_attr(not(feature = "embedded"), allow(clippy::unused_async))]
     pub async fn shutdown(&self) {
         #[cfg(feature = "embedded")]
         if let Some(guard) = &self.shared.embedded {
@@ -230,7 +231,15 @@ impl ClientBuilder {
         self
     }
 
-    /// A client over TCP (`http` URLs).
+    /// TLS settings for `https` URLs (feature `tls`), e.g. to trust a private certificate
+    /// authority; by default the webpki (Mozilla) roots are trusted.
+    #[cfg(feature = "tls")]
+    pub fn tls_config(mut self, config: rustls::ClientConfig) -> ClientBuilder {
+        self.transport = self.transport.tls_config(config);
+        self
+    }
+
+    /// A client over TCP: `http` URLs, and `https` ones with the `tls` feature.
     pub fn build(self) -> Result<Client, Error> {
         let transport = self
             .transport

@@ -13,4 +13,5 @@ mod logs;
 mod mock;
 mod pty;
 mod sessions;
+mod tls;
 mod traits;
