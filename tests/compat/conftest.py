@@ -87,11 +87,27 @@ def async_toolbox_client(daemon_url):
     return client
 
 
+class WithSharedSession:
+    """What `Sandbox` hands the async SDK: the generated async ApiClient plus `http_session`,
+    the aiohttp session its REST client opened (the SDK's ToolboxApiClientProxy adds it; the
+    async WebSocket methods use it). Make one REST call before the first WebSocket."""
+
+    def __init__(self, client):
+        object.__setattr__(self, "_client", client)
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+    @property
+    def http_session(self):
+        return self._client.rest_client.pool_manager
+
+
 @pytest.fixture()
 def async_process(async_toolbox_client):
     """The SDK's `AsyncProcess` (use inside `asyncio.run`)."""
     from daytona._async.process import AsyncProcess
     from daytona_toolbox_api_client_async import ProcessApi
 
-    return AsyncProcess("python", ProcessApi(async_toolbox_client))
+    return AsyncProcess("python", ProcessApi(WithSharedSession(async_toolbox_client)))
 

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from daytona.common.errors import DaytonaError, DaytonaTimeoutError
+from conftest import WithSharedSession
 
 
 def test_seed_example_contexts_callbacks_and_persistent_state(code_interpreter):
@@ -120,27 +121,13 @@ def test_matplotlib_show_does_not_disturb_the_sdk(code_interpreter):
     assert result.stdout.endswith("shown\n")
 
 
-class _WithSharedSession:
-    """What `Sandbox` hands the async interpreter: the ApiClient plus `http_session`, the
-    aiohttp session its REST client opened (see daytona's ToolboxApiClientProxy)."""
-
-    def __init__(self, client):
-        object.__setattr__(self, "_client", client)
-
-    def __getattr__(self, name):
-        return getattr(self._client, name)
-
-    @property
-    def http_session(self):
-        return self._client.rest_client.pool_manager
-
 
 def test_async_interpreter_with_aiohttp(async_toolbox_client):
     from daytona._async.code_interpreter import AsyncCodeInterpreter
     from daytona_toolbox_api_client_async import InterpreterApi
 
     async def scenario():
-        interp = AsyncCodeInterpreter(InterpreterApi(_WithSharedSession(async_toolbox_client)))
+        interp = AsyncCodeInterpreter(InterpreterApi(WithSharedSession(async_toolbox_client)))
         try:
             ctx = await interp.create_context()
             chunks = []

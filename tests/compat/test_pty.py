@@ -15,6 +15,7 @@ from daytona.common.errors import (
     DaytonaNotFoundError,
 )
 from daytona.common.pty import PtySize
+from conftest import WithSharedSession
 
 
 def _id(prefix: str) -> str:
@@ -203,20 +204,6 @@ def test_errors(process, home):
     handle.disconnect()
 
 
-class _WithSharedSession:
-    """What `Sandbox` hands the async SDK: the generated ApiClient plus `http_session`, the
-    aiohttp session its REST client opened (the SDK's ToolboxApiClientProxy adds it)."""
-
-    def __init__(self, client):
-        object.__setattr__(self, "_client", client)
-
-    def __getattr__(self, name):
-        return getattr(self._client, name)
-
-    @property
-    def http_session(self):
-        return self._client.rest_client.pool_manager
-
 
 def test_async_sdk_create_send_resize_exit(async_toolbox_client, subdir, home):
     """The async SDK (aiohttp WebSocket, AsyncPtyHandle) against the same endpoints."""
@@ -226,7 +213,7 @@ def test_async_sdk_create_send_resize_exit(async_toolbox_client, subdir, home):
     from daytona_toolbox_api_client_async import ProcessApi
 
     async def scenario():
-        process = AsyncProcess("python", ProcessApi(_WithSharedSession(async_toolbox_client)))
+        process = AsyncProcess("python", ProcessApi(WithSharedSession(async_toolbox_client)))
         try:
             # The first REST call opens the aiohttp session the WebSockets then share.
             await process.list_pty_sessions()

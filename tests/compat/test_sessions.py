@@ -14,6 +14,7 @@ from daytona import (
     SessionExecuteRequest,
 )
 from daytona.common.errors import DaytonaCommandAlreadyCompletedError
+from conftest import WithSharedSession
 
 
 @pytest.fixture()
@@ -115,27 +116,13 @@ def test_streamed_logs_with_callbacks(process, session_id):
     assert ("".join(out2), "".join(err2)) == ("".join(out), "".join(err))
 
 
-class _WithSharedSession:
-    """The generated async ApiClient plus `http_session` (the aiohttp session its REST client
-    opened), as the SDK's toolbox proxy hands it to `AsyncProcess`."""
-
-    def __init__(self, client):
-        object.__setattr__(self, "_client", client)
-
-    def __getattr__(self, name):
-        return getattr(self._client, name)
-
-    @property
-    def http_session(self):
-        return self._client.rest_client.pool_manager
-
 
 def test_async_process_streams_logs(async_toolbox_client, session_id):
     from daytona._async.process import AsyncProcess
     from daytona_toolbox_api_client_async import ProcessApi
 
     async def main():
-        process = AsyncProcess("python", ProcessApi(_WithSharedSession(async_toolbox_client)))
+        process = AsyncProcess("python", ProcessApi(WithSharedSession(async_toolbox_client)))
         try:
             response = await process.execute_session_command(
                 session_id, SessionExecuteRequest(command="echo a; sleep 0.3; echo b >&2", run_async=True)
