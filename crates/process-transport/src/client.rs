@@ -276,6 +276,29 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Parsing never panics; whatever parses resolves paths under its prefix.
+        #[test]
+        fn resolve_keeps_the_prefix_and_the_path(
+            prefix in "(/[a-zA-Z0-9._~-]{1,8}){0,3}/?",
+            path in "(/[a-zA-Z0-9._~%-]{0,8}){1,4}",
+            query in proptest::option::of("[a-z0-9=&]{1,12}"),
+            junk in ".{0,40}",
+        ) {
+            let _ = Origin::parse(&junk);
+            let origin = Origin::parse(&format!("http://127.0.0.1:2280{prefix}")).unwrap();
+            let pq = match &query {
+                Some(q) => format!("{path}?{q}"),
+                None => path.clone(),
+            };
+            let uri = origin.resolve(&pq.parse().unwrap()).unwrap();
+            let want_path = format!("{}{path}", prefix.trim_end_matches('/'));
+            proptest::prop_assert_eq!(uri.path(), want_path.as_str());
+            proptest::prop_assert_eq!(uri.query(), query.as_deref());
+            proptest::prop_assert_eq!(uri.authority().map(http::uri::Authority::as_str), Some("127.0.0.1:2280"));
+        }
+    }
+
     #[test]
     fn https_without_tls_connector_is_refused_with_advice() {
         let err =

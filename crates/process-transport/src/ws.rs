@@ -357,6 +357,19 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Any close payload reads without panicking; code and reason survive a round trip.
+        #[test]
+        fn close_payloads_round_trip(code in proptest::num::u16::ANY, reason in ".{0,40}", junk in proptest::collection::vec(proptest::num::u8::ANY, 0..130)) {
+            let _ = parse_close(&junk);
+            let mut payload = code.to_be_bytes().to_vec();
+            payload.extend_from_slice(reason.as_bytes());
+            let frame = parse_close(&payload).unwrap();
+            proptest::prop_assert_eq!(frame.code, code);
+            proptest::prop_assert_eq!(frame.reason, reason);
+        }
+    }
+
     #[test]
     fn upgrade_request_without_protocols_has_no_protocol_header() {
         let req = upgrade_request("/x".parse().unwrap(), &[]).unwrap();

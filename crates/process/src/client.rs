@@ -420,6 +420,18 @@ mod tests {
         assert_eq!(segment("é"), "%C3%A9");
     }
 
+    proptest::proptest! {
+        /// Any id becomes one path segment of unreserved characters and escapes, and decodes
+        /// back to itself.
+        #[test]
+        fn segments_round_trip(id in ".{0,30}") {
+            let seg = segment(&id);
+            proptest::prop_assert!(seg.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.~%".contains(&b)));
+            let back = percent_encoding::percent_decode_str(&seg).decode_utf8().unwrap();
+            proptest::prop_assert_eq!(back, id.as_str());
+        }
+    }
+
     #[test]
     fn grace_adds_five_seconds() {
         assert_eq!(grace(None), None);

@@ -11,6 +11,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use process::transport::HttpTransport;
 use process::{Client, LogChunk, SessionExecuteRequest, Stream};
+use proptest::prelude::*;
 
 use crate::support::{Fixture, Kind};
 
@@ -160,6 +161,10 @@ async fn unknown_command_stream_is_not_found(kind: Kind) {
 
 /// A stub log server: upgrades and sends `frames`, then a close frame `(code, reason)`.
 fn stub(frames: Vec<&'static [u8]>, close: (u16, &'static str)) -> Client {
+    stub_owned(frames.into_iter().map(<[u8]>::to_vec).collect(), close)
+}
+
+fn stub_owned(frames: Vec<Vec<u8>>, close: (u16, &'static str)) -> Client {
     let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
         let frames = frames.clone();
         async move {
@@ -167,7 +172,7 @@ fn stub(frames: Vec<&'static [u8]>, close: (u16, &'static str)) -> Client {
             tokio::spawn(async move {
                 let mut ws = fut.await.unwrap();
                 for f in frames {
-                    ws.write_frame(Frame::binary(Payload::Borrowed(f)))
+                    ws.write_frame(Frame::binary(Payload::Owned(f)))
                         .await
                         .unwrap();
                     // Let each frame go out on its own.
@@ -256,4 +261,73 @@ async fn crafted_abnormal_close_yields_the_data_then_an_error() {
         .unwrap_err();
     assert_eq!(seen, "bad\n");
     assert_eq!(err.close_code(), Some(1011));
+}
+
+/// Log bytes rich in what makes demuxing hard: markers, marker prefixes, multi-byte characters
+/// and invalid UTF-8.
+fn log_bytes() -> impl Strategy<Value = Vec<u8>> {
+    let piece = prop_oneof![
+        Just(b"\x01\x01\x01".to_vec()),
+        Just(b"\x02\x02\x02".to_vec()),
+        Just(b"\x01".to_vec()),
+        Just(b"\x02\x02".to_vec()),
+        Just("€".as_bytes().to_vec()),
+        Just("🦀".as_bytes().to_vec()),
+        Just(b"\xff".to_vec()),
+        proptest::collection::vec(any::<u8>(), 0..8),
+        "[a-z \n]{0,12}".prop_map(String::into_bytes),
+    ];
+    proptest::collection::vec(piece, 0..40).prop_map(|v| v.concat())
+}
+
+/// Cuts `bytes` at the given fractions (any chunking, empty frames included).
+fn chunked(bytes: &[u8], cuts: &[f64]) -> Vec<Vec<u8>> {
+    let mut at: Vec<usize> = cuts
+        .iter()
+        .map(|c| ((bytes.len() as f64) * c) as usize)
+        .collect();
+    at.push(0);
+    at.push(bytes.len());
+    at.sort_unstable();
+    at.windows(2).map(|w| bytes[w[0]..w[1]].to_vec()).collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Whatever the frame boundaries, the streams carry exactly the demuxed log (bytes), and
+    /// the text stream exactly its lossy UTF-8 decoding.
+    #[test]
+    fn any_chunking_gives_the_demuxed_log(log in log_bytes(), cuts in proptest::collection::vec(0.0f64..1.0, 0..12)) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let (want_out, want_err) = process::proto::log::demux_log(&log);
+        let frames = chunked(&log, &cuts);
+        let (out, err, text_out, text_err) = rt.block_on(async {
+            let client = stub_owned(frames.clone(), (1000, ""));
+            let mut stream = client.stream_session_command_logs("s", "c").await.unwrap();
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.unwrap();
+                match chunk.stream {
+                    Stream::Stdout => out.extend_from_slice(&chunk.data),
+                    Stream::Stderr => err.extend_from_slice(&chunk.data),
+                }
+            }
+            let client = stub_owned(frames, (1000, ""));
+            let mut text = client.stream_session_command_logs("s", "c").await.unwrap().text();
+            let (mut text_out, mut text_err) = (String::new(), String::new());
+            while let Some(piece) = text.next().await {
+                let piece = piece.unwrap();
+                match piece.stream {
+                    Stream::Stdout => text_out.push_str(&piece.text),
+                    Stream::Stderr => text_err.push_str(&piece.text),
+                }
+            }
+            (out, err, text_out, text_err)
+        });
+        prop_assert_eq!(&out, &want_out);
+        prop_assert_eq!(&err, &want_err);
+        prop_assert_eq!(text_out, String::from_utf8_lossy(&want_out).into_owned());
+        prop_assert_eq!(text_err, String::from_utf8_lossy(&want_err).into_owned());
+    }
 }
