@@ -156,7 +156,11 @@ async fn run_group(group: u32, opts: &Opts, sizes: Sizes) -> Result<Vec<Row>, Bo
         5 => log_follow(&client, sizes).await,
         6 => code_run(&client, opts.python.as_deref(), sizes).await,
         7 => pty_echo(&client, sizes).await,
-        _ => scale(&daemon, &client, sizes).await,
+        _ => {
+            drop(client);
+            drop(daemon);
+            scale(opts, max_log, sizes).await
+        }
     }
 }
 
@@ -474,7 +478,12 @@ async fn code_run(
 /// Figure 7: a keystroke sent to a PTY until its echo comes back, through the WebSocket.
 async fn pty_echo(client: &Client, sizes: Sizes) -> Result<Vec<Row>, BoxError> {
     let bare = BareServer::start()?;
-    let mut pty = client.create_pty_session("bench-pty").await?;
+    // An empty HOME, as in figure 8: no login profile of this machine's user.
+    let home = tempfile::tempdir()?;
+    let mut pty = client
+        .create_pty_session("bench-pty")
+        .env("HOME", home.path().to_string_lossy())
+        .await?;
     let run = async {
         drain_quiet(&mut pty, Duration::from_millis(300), Duration::from_secs(5)).await?;
         let mut samples = Vec::with_capacity(sizes.pty_keys);
@@ -511,7 +520,7 @@ async fn pty_echo(client: &Client, sizes: Sizes) -> Result<Vec<Row>, BoxError> {
         Row::ratio(
             7,
             format!(
-                "keystroke → echo through the PTY WebSocket, p50 (n = {})",
+                "keystroke → echo through the PTY WebSocket (bash + readline), p50 (n = {})",
                 ours.n
             ),
             micros(ours.p50),
@@ -559,17 +568,20 @@ async fn drain_quiet(
     Ok(())
 }
 
-/// Figure 8: a fresh daemon's idle RSS, then with idle sessions, then with PTYs open.
-async fn scale(daemon: &Processd, client: &Client, sizes: Sizes) -> Result<Vec<Row>, BoxError> {
+/// Figure 8: a fresh daemon's idle RSS, then with idle sessions; a second fresh daemon with
+/// PTYs open. The daemon is a separate process, so `/proc/<pid>` figures are its own.
+async fn scale(opts: &Opts, max_log: u64, sizes: Sizes) -> Result<Vec<Row>, BoxError> {
+    let mut rows = Vec::new();
+    let daemon = Processd::start(&opts.processd, opts.python.as_deref(), max_log)?;
+    let client = Client::connect(daemon.url.clone())?;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let idle_rss = daemon.rss_kib().ok_or("cannot read the daemon's RSS")?;
-    let idle_fds = daemon.fd_count().ok_or("cannot read the daemon's fds")?;
-    let mut rows = vec![Row::plain(
+    let (idle_rss, idle_fds) = usage(&daemon)?;
+    rows.push(Row::plain(
         8,
         "daemon idle (fresh `processd`, nothing open): RSS, fds",
         format!("{:.1} MiB, {idle_fds} fds", idle_rss as f64 / 1024.0),
         "–",
-    )];
+    ));
 
     let n = sizes.idle_sessions;
     let t = Instant::now();
@@ -577,26 +589,17 @@ async fn scale(daemon: &Processd, client: &Client, sizes: Sizes) -> Result<Vec<R
         client.create_session(&format!("idle-{i}")).await?;
     }
     let create_secs = t.elapsed().as_secs_f64();
+    eprintln!("bench: {n} sessions created in {create_secs:.1} s");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let rss = daemon.rss_kib().ok_or("cannot read the daemon's RSS")?;
-    let fds = daemon.fd_count().ok_or("cannot read the daemon's fds")?;
-    let children = daemon::descendants(daemon.pid());
-    let shells_rss = daemon::rss_sum_kib(&children);
-    rows.push(Row::plain(
-        8,
-        format!("{n} idle sessions just created: daemon RSS, fds (created in {create_secs:.1} s)"),
-        format!(
-            "{:.1} MiB (+{:.1} KiB/session), {fds} fds ({:.1}/session)",
-            rss as f64 / 1024.0,
-            (rss.saturating_sub(idle_rss)) as f64 / n as f64,
-            (fds.saturating_sub(idle_fds)) as f64 / n as f64
-        ),
-        format!(
-            "the sessions' {} processes themselves: {:.0} MiB RSS",
-            children.len(),
-            shells_rss as f64 / 1024.0
-        ),
-    ));
+    rows.push(usage_row(
+        &daemon,
+        (idle_rss, idle_fds),
+        n,
+        "session",
+        format!("{n} idle sessions just created (in {create_secs:.1} s): daemon RSS, fds"),
+        "sessions'",
+    )?);
+
     // Sessions may start their shell lazily: run one command in each, then measure again.
     let t = Instant::now();
     for i in 0..n {
@@ -608,68 +611,108 @@ async fn scale(daemon: &Processd, client: &Client, sizes: Sizes) -> Result<Vec<R
         }
     }
     let warm_secs = t.elapsed().as_secs_f64();
+    eprintln!("bench: one command in each of {n} sessions in {warm_secs:.1} s");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let rss = daemon.rss_kib().ok_or("cannot read the daemon's RSS")?;
-    let fds = daemon.fd_count().ok_or("cannot read the daemon's fds")?;
-    let children = daemon::descendants(daemon.pid());
-    let shells_rss = daemon::rss_sum_kib(&children);
-    rows.push(Row::plain(
-        8,
+    rows.push(usage_row(
+        &daemon,
+        (idle_rss, idle_fds),
+        n,
+        "session",
         format!("{n} idle sessions, each after one command (`true`, {warm_secs:.1} s in all): daemon RSS, fds"),
-        format!(
-            "{:.1} MiB (+{:.1} KiB/session), {fds} fds ({:.1}/session)",
-            rss as f64 / 1024.0,
-            (rss.saturating_sub(idle_rss)) as f64 / n as f64,
-            (fds.saturating_sub(idle_fds)) as f64 / n as f64
-        ),
-        format!(
-            "the sessions' {} processes themselves: {:.0} MiB RSS",
-            children.len(),
-            shells_rss as f64 / 1024.0
-        ),
-    ));
-    for i in 0..n {
-        let _ = client.delete_session(&format!("idle-{i}")).await;
+        "sessions'",
+    )?);
+    let t = Instant::now();
+    let ids: Vec<String> = (0..n).map(|i| format!("idle-{i}")).collect();
+    for group in ids.chunks(20) {
+        futures_util::future::join_all(group.iter().map(|id| client.delete_session(id))).await;
     }
+    eprintln!(
+        "bench: {n} sessions deleted in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    drop(client);
+    drop(daemon);
 
+    let daemon = Processd::start(&opts.processd, opts.python.as_deref(), max_log)?;
+    let client = Client::connect(daemon.url.clone())?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let base = usage(&daemon)?;
     let m = sizes.ptys;
-    let base_rss = daemon.rss_kib().ok_or("cannot read the daemon's RSS")?;
-    let base_fds = daemon.fd_count().ok_or("cannot read the daemon's fds")?;
+    // An empty HOME: this machine's ~/.bashrc runs `pyenv init` (~0.4 s of CPU per login
+    // shell), which would measure the environment, not the daemon.
+    let home = tempfile::tempdir()?;
     let mut handles = Vec::with_capacity(m);
     let t = Instant::now();
     let opened = async {
         for i in 0..m {
-            handles.push(client.create_pty_session(&format!("pty-{i}")).await?);
+            handles.push(
+                client
+                    .create_pty_session(&format!("pty-{i}"))
+                    .env("HOME", home.path().to_string_lossy())
+                    .await?,
+            );
         }
         Ok::<_, BoxError>(())
     }
     .await;
     let create_secs = t.elapsed().as_secs_f64();
+    eprintln!("bench: {m} PTYs opened in {create_secs:.1} s");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let measured = (daemon.rss_kib(), daemon.fd_count());
-    let children = daemon::descendants(daemon.pid());
-    let shells_rss = daemon::rss_sum_kib(&children);
+    let row = usage_row(
+        &daemon,
+        base,
+        m,
+        "PTY",
+        format!("{m} PTYs open, each with a connected WebSocket (opened in {create_secs:.1} s; fresh daemon; shells with an empty HOME): daemon RSS, fds"),
+        "PTYs'",
+    );
+    let t = Instant::now();
     for h in &handles {
         let _ = h.kill().await;
     }
+    eprintln!(
+        "bench: {m} PTYs killed in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
     opened?;
-    let (Some(rss), Some(fds)) = measured else {
-        return Err("cannot read the daemon's RSS/fds".into());
-    };
-    rows.push(Row::plain(
-        8,
-        format!("{m} PTYs open (each with a connected WebSocket): daemon RSS, fds (created in {create_secs:.1} s)"),
-        format!(
-            "{:.1} MiB (+{:.1} KiB/PTY), {fds} fds ({:.1}/PTY)",
-            rss as f64 / 1024.0,
-            (rss.saturating_sub(base_rss)) as f64 / m as f64,
-            (fds.saturating_sub(base_fds)) as f64 / m as f64
-        ),
-        format!(
-            "the PTYs' {} processes themselves: {:.0} MiB RSS",
-            children.len(),
-            shells_rss as f64 / 1024.0
-        ),
-    ));
+    rows.push(row?);
     Ok(rows)
+}
+
+/// The daemon's (RSS KiB, open fds).
+fn usage(daemon: &Processd) -> Result<(u64, usize), BoxError> {
+    match (daemon.rss_kib(), daemon.fd_count()) {
+        (Some(rss), Some(fds)) => Ok((rss, fds)),
+        _ => Err("cannot read the daemon's RSS and fds from /proc".into()),
+    }
+}
+
+/// A row of the daemon's RSS and fds now, per `what` relative to `base`, with its children's
+/// RSS for scale.
+fn usage_row(
+    daemon: &Processd,
+    base: (u64, usize),
+    n: usize,
+    what: &str,
+    figure: String,
+    whose: &str,
+) -> Result<Row, BoxError> {
+    let (rss, fds) = usage(daemon)?;
+    let children = daemon::descendants(daemon.pid());
+    let children_rss = daemon::rss_sum_kib(&children);
+    Ok(Row::plain(
+        8,
+        figure,
+        format!(
+            "{:.1} MiB (+{:.1} KiB/{what}), {fds} fds (+{:.1}/{what})",
+            rss as f64 / 1024.0,
+            rss.saturating_sub(base.0) as f64 / n as f64,
+            fds.saturating_sub(base.1) as f64 / n as f64
+        ),
+        format!(
+            "for scale, the {whose} {} processes themselves: {:.0} MiB RSS (summed; shared pages counted in each)",
+            children.len(),
+            children_rss as f64 / 1024.0
+        ),
+    ))
 }

@@ -13,7 +13,7 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  bench    benchmarks beside their floors; writes BENCHMARKS.md (`--quick`: target/BENCHMARKS.quick.md)
+  bench    benchmarks beside their floors; writes BENCHMARKS.md (`--quick [--debug]`: target/BENCHMARKS.quick.md)
   ci       fmt check, clippy -D warnings, tidy, all tests, SDK compatibility suite, examples
   compat   the official Python SDK (daytona==0.226.1) against a real processd
   fuzz     build the cargo-fuzz targets and run each briefly (`fuzz [SECONDS]`, default 15)

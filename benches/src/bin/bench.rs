@@ -45,6 +45,25 @@ enum Cmd {
         #[arg(long)]
         python_missing: Option<String>,
     },
+    /// Runs one demux kernel in a loop (for a profiler: `perf record -g bench demux-loop ...`)
+    /// and prints its throughput on stderr.
+    DemuxLoop {
+        /// `demux`, `text`, `memchr` or `copy`.
+        #[arg(long, default_value = "demux")]
+        kernel: String,
+        /// Record length in bytes.
+        #[arg(long, default_value_t = 64)]
+        period: usize,
+        /// Chunk length in bytes.
+        #[arg(long, default_value_t = 4096)]
+        chunk: usize,
+        /// Input size in MiB.
+        #[arg(long, default_value_t = 64)]
+        mib: usize,
+        /// Passes over the input.
+        #[arg(long, default_value_t = 10)]
+        reps: usize,
+    },
     /// Runs figures 2-8 against a `processd` started here, each beside its floor.
     E2e {
         /// The `processd` binary.
@@ -122,6 +141,38 @@ fn run(cmd: Cmd) -> Result<Vec<Row>, String> {
                 &python,
                 python_missing.as_deref(),
             ))
+        }
+        Cmd::DemuxLoop {
+            kernel,
+            period,
+            chunk,
+            mib,
+            reps,
+        } => {
+            let input = demux::muxed(
+                mib << 20,
+                period,
+                demux_report::P_STDOUT,
+                demux_report::SEED,
+            );
+            let mut dst = Vec::with_capacity(input.bytes.len());
+            let t = std::time::Instant::now();
+            let mut check = 0usize;
+            for _ in 0..reps {
+                check += match kernel.as_str() {
+                    "demux" => demux::demux_bytes(&input.bytes, chunk).0,
+                    "text" => demux::demux_text(&input.bytes, chunk).0,
+                    "memchr" => demux::memchr_count(&input.bytes, chunk),
+                    "copy" => demux::copy(&input.bytes, chunk, &mut dst),
+                    other => return Err(format!("unknown kernel {other:?}")),
+                };
+            }
+            let secs = t.elapsed().as_secs_f64();
+            eprintln!(
+                "{kernel}: {:.3} GB/s ({reps} × {mib} MiB, records {period} B, chunks {chunk} B; check {check})",
+                (reps * input.bytes.len()) as f64 / secs / 1e9
+            );
+            Ok(Vec::new())
         }
         Cmd::E2e {
             processd,
