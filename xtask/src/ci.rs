@@ -1,6 +1,6 @@
 //! `cargo xtask ci`: everything CI checks, in the order a failure is cheapest to find.
 
-use crate::util::{cargo, ensure_venv, root, sh};
+use crate::util::{cargo, ensure_venv, hermetic_home, root, sh};
 
 /// Runs fmt, clippy, tidy, the test suites (with the compat venv's Python for chart capture),
 /// the official-SDK compatibility suite and the examples.
@@ -15,10 +15,10 @@ fn run_ci_steps(python: &std::path::Path) -> Result<(), String> {
         "warnings",
     ]))?;
     crate::tidy::run()?;
-    sh(cargo()
+    sh(hermetic_home(&mut cargo())?
         .args(["test", "--workspace", "--all-targets"])
         .env("PROCESSD_PYTHON", python))?;
-    sh(cargo()
+    sh(hermetic_home(&mut cargo())?
         .args(["test", "--workspace", "--doc"])
         .env("PROCESSD_PYTHON", python))?;
     crate::compat::run_with(python)?;
@@ -52,7 +52,7 @@ fn run_examples(python: &std::path::Path) -> Result<(), String> {
     std::fs::create_dir_all(&out_dir)
         .map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
     for name in names {
-        sh(cargo()
+        sh(hermetic_home(&mut cargo())?
             .args(["run", "--quiet", "-p", "process", "--example", &name])
             .env("PROCESSD_PYTHON", python)
             .env("PROCESS_EXAMPLE_OUT", &out_dir))?;

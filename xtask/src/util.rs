@@ -41,6 +41,30 @@ pub(crate) fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
+/// Makes `cmd` independent of the user's dotfiles: `HOME` becomes `target/test-home`, so the
+/// login shells that tests start (PTYs run `bash -i -l`) read no `~/.bashrc`; a shell killed
+/// mid-way through someone's rc file (e.g. a pyenv rehash holding its lock) cannot stall later
+/// tests. Cargo and rustup keep finding their real homes.
+pub(crate) fn hermetic_home(cmd: &mut Command) -> Result<&mut Command, String> {
+    let real_home = std::env::var_os("HOME").map(PathBuf::from);
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| real_home.as_ref().map(|h| h.join(".cargo")));
+    let rustup_home = std::env::var_os("RUSTUP_HOME")
+        .map(PathBuf::from)
+        .or_else(|| real_home.as_ref().map(|h| h.join(".rustup")));
+    let home = root().join("target").join("test-home");
+    std::fs::create_dir_all(&home).map_err(|e| format!("cannot create {}: {e}", home.display()))?;
+    cmd.env("HOME", &home);
+    if let Some(dir) = cargo_home {
+        cmd.env("CARGO_HOME", dir);
+    }
+    if let Some(dir) = rustup_home {
+        cmd.env("RUSTUP_HOME", dir);
+    }
+    Ok(cmd)
+}
+
 /// Creates `target/compat-venv` with `tests/compat/requirements.txt` installed (once; again
 /// when the requirements change) and returns its Python interpreter.
 pub(crate) fn ensure_venv() -> Result<PathBuf, String> {
