@@ -51,11 +51,14 @@
 //! | `execute_session_command(id, req, timeout)` | [`execute_session_command`](Client::execute_session_command)`(id, req).timeout(..)` |
 //! | `get_session_command` / `get_session_command_logs` | same names |
 //! | `get_session_command_logs_async(id, cmd, on_stdout, on_stderr)` | [`follow_session_command_logs`](Client::follow_session_command_logs), or [`stream_session_command_logs`](Client::stream_session_command_logs) for a `Stream` |
+//! | `get_session_command_logs_async(id, cmd, on_logs)`, TS `getSessionCommandLogs(id, cmd, onLogs)` | [`follow_session_command_logs_combined`](Client::follow_session_command_logs_combined) |
 //! | `send_session_command_input` | same name |
 //! | `get_entrypoint_session` / `get_entrypoint_logs` / `get_entrypoint_logs_async` | same names; [`follow_entrypoint_logs`](Client::follow_entrypoint_logs) / [`stream_entrypoint_logs`](Client::stream_entrypoint_logs) |
 //! | `create_pty_session(id, cwd, envs, pty_size)` / `connect_pty_session` | [`create_pty_session`](Client::create_pty_session)`(id).cwd(..).env(..).size(..)`, [`connect_pty_session`](Client::connect_pty_session) → [`PtyHandle`] |
 //! | `list_pty_sessions` / `get_pty_session_info` / `resize_pty_session` / `kill_pty_session` | same names |
-//! | `PtyHandle.send_input` / `resize` / `kill` / `wait` / `disconnect` | same names on [`PtyHandle`]; output as a `Stream` or `AsyncRead` ([`PtyHandle::into_io`]) |
+//! | `PtyHandle.send_input` / `resize` / `kill` / `wait` / `disconnect` / `exit_code` / `error` / `is_connected` | same names on [`PtyHandle`]; `on_data` is [`PtyHandle::wait_with`]; output as a `Stream` or `AsyncRead` ([`PtyHandle::into_io`]) |
+//! | `demux_log(data)` / `parse_session_command_logs(data)` | [`proto::log::demux_log`] / [`proto::log::parse_session_command_logs`] |
+//! | `ExecuteResponse`, `ExecutionArtifacts`, `CodeRunParams`, `SessionExecuteRequest`, `SessionExecuteResponse`, `SessionCommandLogsResponse`, `Session`, `Command`, `PtySize`, `PtySessionInfo`, `PtyResult`, `Chart`s | same names |
 //!
 //! # Transports
 //!

@@ -428,6 +428,9 @@ impl<T> PtyHandle<T> {
     }
 
     /// Reads output until the PTY ends, discarding it; returns how it ended (SDK: `wait()`).
+    ///
+    /// For the SDK's `wait(timeout=...)`, wrap it: `tokio::time::timeout(d, pty.wait())`. Reading
+    /// is cancel-safe, so after a timeout the handle is still connected and usable.
     pub async fn wait(&mut self) -> Result<PtyResult, Error> {
         self.wait_with(|_| {}).await
     }

@@ -375,6 +375,43 @@ where
         drive_callbacks(stream, on_stdout, on_stderr).await
     }
 
+    /// Follows a command's log with one callback for both streams, in arrival order (the
+    /// single-callback form: Python `get_session_command_logs_async(session_id, command_id,
+    /// on_logs)`, TypeScript `getSessionCommandLogs(sessionId, commandId, onLogs)`).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), process::Error> {
+    /// use process::SessionExecuteRequest;
+    /// let client = process::Client::embedded().await?;
+    /// client.create_session("s").await?;
+    /// let cmd = client
+    ///     .execute_session_command("s", SessionExecuteRequest::new("echo a; sleep 0.1; echo b >&2").run_async(true))
+    ///     .await?;
+    /// let mut all = String::new();
+    /// client.follow_session_command_logs_combined("s", &cmd.cmd_id, |chunk| all.push_str(chunk)).await?;
+    /// assert_eq!(all, "a\nb\n");
+    /// # client.delete_session("s").await?;
+    /// # Ok(()) }
+    /// ```
+    #[doc(alias = "get_session_command_logs_async")]
+    #[doc(alias = "getSessionCommandLogs")]
+    pub async fn follow_session_command_logs_combined(
+        &self,
+        session_id: &str,
+        command_id: &str,
+        mut on_logs: impl FnMut(&str),
+    ) -> Result<(), Error> {
+        let stream = self
+            .stream_session_command_logs(session_id, command_id)
+            .await?;
+        let mut text = stream.text();
+        while let Some(piece) = text.next().await {
+            on_logs(&piece?.text);
+        }
+        Ok(())
+    }
+
     /// Writes `data` to the standard input of a running background command; a newline is
     /// added if missing (SDK: `send_session_command_input`).
     pub async fn send_session_command_input(
