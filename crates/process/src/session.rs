@@ -12,9 +12,10 @@ use process_proto::wire::{
     self, Command, CreateSessionRequest, Session, SessionCommandLogsResponse,
     SessionSendInputRequest, ENTRYPOINT_COMMAND_ID, ENTRYPOINT_SESSION_ID,
 };
+use process_transport::timeout::RequestTimeout;
 use process_transport::{Body, BoxError};
 
-use crate::client::{grace, segment, Answer};
+use crate::client::{segment, Answer};
 use crate::error::Context;
 use crate::logs::LogStream;
 use crate::{Client, Error};
@@ -131,7 +132,9 @@ pub struct SessionExec<T> {
 
 impl<T> SessionExec<T> {
     /// Gives up waiting after `timeout` (client side only: sessions have no server-side
-    /// timeout, so the command keeps running; delete the session to stop it).
+    /// timeout, so the command keeps running — follow it with its id from
+    /// [`Client::get_session`], or delete the session to stop it). The error's
+    /// [`is_timeout`](Error::is_timeout) is true.
     pub fn timeout(mut self, timeout: Duration) -> SessionExec<T> {
         self.timeout = Some(timeout);
         self
@@ -158,7 +161,14 @@ where
             let path = format!("/process/session/{}/exec", segment(&self.session_id));
             let answer = self
                 .client
-                .send_json(&ctx, Method::POST, &path, &body, grace(self.timeout))
+                .send_json(
+                    &ctx,
+                    Method::POST,
+                    &path,
+                    &body,
+                    // Client-side only (sessions have no server timeout): exactly this long.
+                    self.timeout.map(|t| RequestTimeout(Some(t))),
+                )
                 .await?;
             SessionExecuteResponse::from_wire(answer.json(&ctx)?, &ctx)
         })

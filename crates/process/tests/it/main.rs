@@ -12,6 +12,7 @@ mod interpreter;
 mod logs;
 mod mock;
 mod pty;
+mod reliability;
 mod sessions;
 mod tls;
 mod traits;
