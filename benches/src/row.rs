@@ -125,8 +125,11 @@ pub fn format_ratio(r: f64) -> String {
         format!("{r:.0}×")
     } else if r >= 10.0 {
         format!("{r:.1}×")
-    } else {
+    } else if r >= 1.0 {
         format!("{r:.2}×")
+    } else {
+        // Three decimals below 1, so a ratio just under a target does not print as equal to it.
+        format!("{r:.3}×")
     }
 }
 
@@ -164,7 +167,7 @@ mod tests {
         let r = Row::ratio(1, "f", "a", "b", 0.6, Some((Better::Higher, 0.5)));
         assert_eq!(
             (r.ratio.as_str(), r.target.as_str(), r.verdict.as_str()),
-            ("0.60×", "≥ 0.5×", "met")
+            ("0.600×", "≥ 0.5×", "met")
         );
         let r = Row::ratio(2, "f", "a", "b", 1.3, Some((Better::Lower, 1.25)));
         assert_eq!(

@@ -293,7 +293,7 @@ fn render(
          Do not edit by hand.\n",
         started.elapsed().as_secs_f64()
     );
-    let _ = writeln!(s, "**Machine**: {machine}\n");
+    let _ = writeln!(s, "**Machine**: {machine}; at the end {}\n", load_average());
     let _ = writeln!(
         s,
         "**How to reproduce**: `cargo xtask bench` (writes this file; `--quick` writes \
@@ -311,8 +311,8 @@ fn render(
     );
     // The targets at a glance.
     let _ = writeln!(s, "## Targets at a glance\n");
-    let _ = writeln!(s, "| figure | ratio | target | verdict |");
-    let _ = writeln!(s, "|---|---|---|---|");
+    let _ = writeln!(s, "| figure | ours | ratio | target | verdict |");
+    let _ = writeln!(s, "|---|---|---|---|---|");
     for row in rows {
         let verdict = row["verdict"].as_str().unwrap_or("");
         if verdict.is_empty() {
@@ -326,8 +326,9 @@ fn render(
         };
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {shown} |",
+            "| {} | {} | {} | {} | {shown} |",
             cell("figure"),
+            cell("ours"),
             cell("ratio"),
             cell("target")
         );
@@ -404,13 +405,18 @@ fn machine() -> String {
         .ok()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .unwrap_or_default();
-    let load = std::fs::read_to_string("/proc/loadavg")
+    let load = load_average();
+    format!(
+        "{nproc} CPUs ({cpu}), {mem_gib} GiB RAM, Linux {kernel}, {rustc}; load average at start {load}"
+    )
+}
+
+/// The 1, 5 and 15 minute load averages (the machine is shared: say how busy it was).
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
         .unwrap_or_default()
         .split_whitespace()
         .take(3)
         .collect::<Vec<_>>()
-        .join(" ");
-    format!(
-        "{nproc} CPUs ({cpu}), {mem_gib} GiB RAM, Linux {kernel}, {rustc}; load average at start {load}"
-    )
+        .join(" ")
 }
