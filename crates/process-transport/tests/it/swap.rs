@@ -78,6 +78,7 @@ both_transports!(
     default_timeout_fires,
     websocket_echo_and_close_code,
     websocket_refusal_keeps_the_body,
+    websocket_client_close_is_echoed,
     keep_alive_reuses_connections_for_many_requests,
 );
 
@@ -168,6 +169,33 @@ async fn websocket_echo_and_close_code(make: Make) {
         }))
     );
     assert!(rx.next().await.is_none());
+}
+
+async fn websocket_client_close_is_echoed(make: Make) {
+    let f = make(defaults, "").await;
+    let req = ws::upgrade_request("/ws".parse().unwrap(), &[]).unwrap();
+    let (tx, mut rx) = ws::connect(f.transport.clone(), req).await.unwrap().split();
+    tx.close(1000, "done").await.unwrap();
+    assert_eq!(
+        rx.next().await.unwrap().unwrap(),
+        Message::Close(Some(CloseFrame {
+            code: 1000,
+            reason: "done".into()
+        }))
+    );
+    assert!(rx.next().await.is_none());
+    // Nothing can be sent after the close.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !tx.is_closed() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .unwrap();
+    assert!(matches!(
+        tx.send(Message::Text("late".into())).await,
+        Err(Error::Closed)
+    ));
 }
 
 async fn websocket_refusal_keeps_the_body(make: Make) {
