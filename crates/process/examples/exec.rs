@@ -12,7 +12,7 @@ async fn main() -> Result<(), process::Error> {
 
     // Environment variables for one command.
     let response = client
-        .exec("echo \"$GREETING from $(basename \"$SHELL\")\"")
+        .exec("echo \"$GREETING from $(pwd)\"")
         .env("GREETING", "Hi")
         .await?;
     print!("{}", response.result);
