@@ -51,13 +51,15 @@ async fn timeout_kills_and_reports(kind: Kind) {
     let f = Fixture::start(kind).await;
     let err = f
         .client
-        .exec("sleep 10")
+        .exec("echo before; sleep 10")
         .timeout(Duration::from_secs(1))
         .await
         .unwrap_err();
     assert!(err.is_timeout(), "{err:?}");
     assert_eq!(err.status(), Some(408));
     assert!(err.to_string().contains("timeout of 1s"), "{err}");
+    // Our daemon keeps what the command wrote before it was killed.
+    assert_eq!(err.partial_output(), Some("before\n"), "{err:?}");
 }
 
 async fn missing_cwd_is_exit_minus_one(kind: Kind) {
