@@ -124,11 +124,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         }
     }
     let criterion = sh(cargo()
-        // The release profile (not `bench`): shares the artifacts built above.
+        // The profile built above (not `bench`), so the artifacts are shared.
         .args([
             "bench",
             "--profile",
-            "release",
+            profile,
             "-p",
             "process-benches",
             "--bench",
