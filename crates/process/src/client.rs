@@ -47,8 +47,8 @@ pub struct Client<T = HttpTransport> {
 }
 
 struct Shared {
-    /// Where the daemon is, for messages.
-    url: String,
+    /// Which daemon this is, for messages ("the daemon at http://…").
+    daemon: String,
     /// Language of `code_run` unless the call sets one.
     language: Language,
     /// Keeps an embedded daemon (and its state directory) alive.
@@ -59,7 +59,7 @@ struct Shared {
 impl<T> std::fmt::Debug for Client<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("url", &self.shared.url)
+            .field("daemon", &self.shared.daemon)
             .field("language", &self.shared.language)
             .finish_non_exhaustive()
     }
@@ -94,21 +94,21 @@ impl Client<HttpTransport> {
         let url = url.into();
         ClientBuilder {
             transport: HttpTransport::builder(url.clone()),
-            url,
+            daemon: format!("the daemon at {url}"),
             language: Language::Python,
         }
     }
 
     pub(crate) fn from_parts(
         transport: HttpTransport,
-        url: String,
+        daemon: String,
         language: Language,
         #[cfg(feature = "embedded")] embedded: Option<crate::embedded::Guard>,
     ) -> Client {
         Client {
             transport,
             shared: Arc::new(Shared {
-                url,
+                daemon,
                 language,
                 #[cfg(feature = "embedded")]
                 embedded,
@@ -138,7 +138,7 @@ impl<T> Client<T> {
         Client {
             transport,
             shared: Arc::new(Shared {
-                url: "the daemon".to_owned(),
+                daemon: "the daemon".to_owned(),
                 language: Language::Python,
                 #[cfg(feature = "embedded")]
                 embedded: None,
@@ -151,7 +151,7 @@ impl<T> Client<T> {
     #[must_use]
     pub fn with_language(self, language: Language) -> Client<T> {
         let shared = Arc::new(Shared {
-            url: self.shared.url.clone(),
+            daemon: self.shared.daemon.clone(),
             language,
             #[cfg(feature = "embedded")]
             embedded: self.shared.embedded.clone(),
@@ -191,7 +191,7 @@ impl<T> Client<T> {
 #[must_use]
 pub struct ClientBuilder {
     transport: process_transport::Builder,
-    url: String,
+    daemon: String,
     language: Language,
 }
 
@@ -266,7 +266,7 @@ impl ClientBuilder {
     fn finish(self, transport: HttpTransport) -> Client {
         Client::from_parts(
             transport,
-            self.url,
+            self.daemon,
             self.language,
             #[cfg(feature = "embedded")]
             None,
@@ -347,14 +347,14 @@ where
             .clone()
             .oneshot(req)
             .await
-            .map_err(|e| ctx.transport_error(e.into(), &self.shared.url))?;
+            .map_err(|e| ctx.transport_error(e.into(), &self.shared.daemon))?;
         let status = resp.status();
         let content_type = resp.headers().get(CONTENT_TYPE).cloned();
         let body = resp
             .into_body()
             .collect()
             .await
-            .map_err(|e| ctx.transport_error(e, &self.shared.url))?
+            .map_err(|e| ctx.transport_error(e, &self.shared.daemon))?
             .to_bytes();
         if !status.is_success() {
             return Err(ctx.response_error(status, &body));
@@ -405,7 +405,7 @@ where
             .map_err(|e| Error::invalid_input(format!("{}: {e}", ctx.op)))?;
         ws::connect(self.transport.clone(), req)
             .await
-            .map_err(|e| ctx.transport_error(e, &self.shared.url))
+            .map_err(|e| ctx.transport_error(e, &self.shared.daemon))
     }
 }
 

@@ -282,8 +282,9 @@ impl Context {
         err
     }
 
-    /// The error for a transport failure (`url` is the daemon's address, for the message).
-    pub(crate) fn transport_error(&self, err: BoxError, url: &str) -> Error {
+    /// The error for a transport failure (`daemon` says which daemon, e.g. "the daemon at
+    /// http://…", for the message).
+    pub(crate) fn transport_error(&self, err: BoxError, daemon: &str) -> Error {
         if let Some(t) = err.downcast_ref::<process_transport::Error>() {
             match t {
                 process_transport::Error::Timeout(d) => {
@@ -328,7 +329,7 @@ impl Context {
                 return Error::new(
                     ErrorKind::Connect,
                     format!(
-                        "{}: cannot connect to the daemon at {url} ({cause}): is processd \
+                        "{}: cannot connect to {daemon} ({cause}): is processd \
                          running and listening there?",
                         self.op
                     ),
@@ -339,7 +340,7 @@ impl Context {
         let detail = full_chain(&*err);
         Error::new(
             ErrorKind::Transport,
-            format!("{}: the request to {url} failed: {detail}", self.op),
+            format!("{}: the request to {daemon} failed: {detail}", self.op),
         )
         .with_source(err)
     }
