@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use http::StatusCode;
-use process_proto::wire::{ErrorCode, ErrorResponse};
+use process_proto::wire::{CloseCode, ErrorCode, ErrorResponse};
 use process_transport::ws::CloseFrame;
 use process_transport::BoxError;
 
@@ -188,9 +188,9 @@ impl Error {
             .and_then(|r| r.result.as_deref())
     }
 
-    /// The WebSocket close code, for stream errors.
-    pub fn close_code(&self) -> Option<u16> {
-        self.inner.close.as_ref().map(|c| c.code)
+    /// The WebSocket close code, for stream errors (1011 internal error, 1001 going away, …).
+    pub fn close_code(&self) -> Option<CloseCode> {
+        self.inner.close.as_ref().map(|c| CloseCode(c.code))
     }
 }
 
@@ -628,7 +628,7 @@ mod tests {
                 reason: String::new(),
             });
         assert!(err.is_closed());
-        assert_eq!(err.close_code(), Some(1011));
+        assert_eq!(err.close_code(), Some(CloseCode::INTERNAL));
         assert!(err.to_string().contains("close code 1011"), "{err}");
     }
 }

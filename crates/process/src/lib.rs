@@ -101,7 +101,7 @@ pub use logs::{LogStream, LogText, TextLogStream};
 pub use process_proto::chart::Tick;
 pub use process_proto::log::{LogChunk, Stream};
 pub use process_proto::wire::{
-    Command, Language, PtySessionInfo, Session, SessionCommandLogsResponse,
+    CloseCode, Command, Language, PtySessionInfo, Session, SessionCommandLogsResponse,
 };
 pub use pty::{CreatePty, PtyHandle, PtyInput, PtyIo, PtyResult, PtySize};
 pub use session::{SessionExec, SessionExecuteRequest, SessionExecuteResponse};

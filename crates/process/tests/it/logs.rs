@@ -9,6 +9,7 @@ use futures_util::StreamExt;
 use http::{Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;
+use process::proto::wire::CloseCode;
 use process::transport::HttpTransport;
 use process::{Client, LogChunk, SessionExecuteRequest, Stream};
 use proptest::prelude::*;
@@ -248,7 +249,7 @@ async fn crafted_abnormal_close_yields_the_data_then_an_error() {
     assert_eq!(&first.data[..], b"partial output\n");
     let err = stream.next().await.unwrap().unwrap_err();
     assert!(err.is_closed(), "{err:?}");
-    assert_eq!(err.close_code(), Some(1011));
+    assert_eq!(err.close_code(), Some(CloseCode::INTERNAL));
     assert!(err.to_string().contains("boom"), "{err}");
     assert!(stream.next().await.is_none());
 
@@ -260,7 +261,7 @@ async fn crafted_abnormal_close_yields_the_data_then_an_error() {
         .await
         .unwrap_err();
     assert_eq!(seen, "bad\n");
-    assert_eq!(err.close_code(), Some(1011));
+    assert_eq!(err.close_code(), Some(CloseCode::INTERNAL));
 }
 
 /// Log bytes rich in what makes demuxing hard: markers, marker prefixes, multi-byte characters
