@@ -28,9 +28,20 @@ impl Processd {
         python: Option<&Path>,
         max_log_bytes: u64,
     ) -> Result<Processd, BoxError> {
+        Processd::start_in(bin, python, max_log_bytes, &std::env::temp_dir())
+    }
+
+    /// Like [`start`](Self::start) with the work and state directories under `parent` (e.g. a
+    /// tmpfs, to tell the filesystem's share of a figure).
+    pub fn start_in(
+        bin: &Path,
+        python: Option<&Path>,
+        max_log_bytes: u64,
+        parent: &Path,
+    ) -> Result<Processd, BoxError> {
         let dir = tempfile::Builder::new()
             .prefix("processd-bench-")
-            .tempdir()?;
+            .tempdir_in(parent)?;
         let work = dir.path().join("work");
         std::fs::create_dir_all(&work)?;
         let mut cmd = Command::new(bin);

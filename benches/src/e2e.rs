@@ -150,7 +150,11 @@ async fn run_group(group: u32, opts: &Opts, sizes: Sizes) -> Result<Vec<Row>, Bo
     let daemon = Processd::start(&opts.processd, opts.python.as_deref(), max_log)?;
     let client = Client::connect(daemon.url.clone())?;
     match group {
-        2 => exec_rtt(&client, sizes).await,
+        2 => {
+            let mut rows = exec_rtt(&client, sizes).await?;
+            rows.extend(exec_on_tmpfs(opts, max_log, sizes).await);
+            Ok(rows)
+        }
         3 => exec_throughput(&daemon.url, sizes).await,
         4 => session_rtt(&client, sizes).await,
         5 => log_follow(&client, sizes).await,
@@ -232,6 +236,59 @@ async fn exec_rtt(client: &Client, sizes: Sizes) -> Result<Vec<Row>, BoxError> {
             None,
         ),
     ])
+}
+
+/// Figure 2, diagnosis: the same `exec("true")` against a daemon whose state directory is on
+/// tmpfs (`/dev/shm`), beside a default one, alternated: tells the filesystem's share.
+async fn exec_on_tmpfs(opts: &Opts, max_log: u64, sizes: Sizes) -> Vec<Row> {
+    let shm = Path::new("/dev/shm");
+    if !shm.is_dir() {
+        return vec![Row::not_measured(
+            2,
+            "`exec(\"true\")` with the state dir on tmpfs",
+            "no /dev/shm",
+        )];
+    }
+    let run = async {
+        let disk = Processd::start(&opts.processd, opts.python.as_deref(), max_log)?;
+        let mem = Processd::start_in(&opts.processd, opts.python.as_deref(), max_log, shm)?;
+        let (cd, cm) = (
+            Client::connect(disk.url.clone())?,
+            Client::connect(mem.url.clone())?,
+        );
+        for _ in 0..5 {
+            exec_true(&cd).await?;
+            exec_true(&cm).await?;
+        }
+        let (mut on_disk, mut on_mem) = (Vec::new(), Vec::new());
+        for _ in 0..sizes.exec_rounds * sizes.exec_per_round / 2 {
+            on_disk.push(exec_true(&cd).await?);
+            on_mem.push(exec_true(&cm).await?);
+        }
+        let (d, m) = (summary(&on_disk)?, summary(&on_mem)?);
+        let mut row = Row::ratio(
+            2,
+            format!("diagnosis: `exec(\"true\")` p50 with the daemon's state dir on tmpfs (`/dev/shm`), n = {}", m.n),
+            micros(m.p50),
+            format!(
+                "same daemon with its state dir on {} (the default place), alternated: {}",
+                std::env::temp_dir().display(),
+                micros(d.p50)
+            ),
+            m.p50 / d.p50,
+            None,
+        );
+        row.target = "(tmpfs ÷ disk)".into();
+        Ok::<_, BoxError>(vec![row])
+    };
+    match run.await {
+        Ok(rows) => rows,
+        Err(e) => vec![Row::not_measured(
+            2,
+            "`exec(\"true\")` with the state dir on tmpfs",
+            e.to_string(),
+        )],
+    }
 }
 
 /// The shell of the floors.
