@@ -420,3 +420,24 @@ fn load_average() -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+/// The commit measured, and whether the crates had uncommitted changes.
+fn code_version() -> String {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(root())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    let Some(commit) = git(&["rev-parse", "--short", "HEAD"]) else {
+        return "(not a git checkout)".into();
+    };
+    match git(&["status", "--porcelain", "--", "crates", "benches"]) {
+        Some(s) if s.is_empty() => format!("commit {commit}"),
+        Some(_) => format!("commit {commit} plus uncommitted changes in `crates/` or `benches/`"),
+        None => format!("commit {commit}"),
+    }
+}
