@@ -294,6 +294,7 @@ fn render(
         started.elapsed().as_secs_f64()
     );
     let _ = writeln!(s, "**Machine**: {machine}; at the end {}\n", load_average());
+    let _ = writeln!(s, "**Code**: {}\n", code_version());
     let _ = writeln!(
         s,
         "**How to reproduce**: `cargo xtask bench` (writes this file; `--quick` writes \
