@@ -1,8 +1,9 @@
 //! `POST /process/execute` and `POST /process/code-run` (spec §2 endpoints 1–2, §6, §8.1).
 //!
 //! Differences from the official daemon, all compatible:
-//! * the script reaches the shell as a file in the state directory (no ARG_MAX limit) and the
-//!   command's stdin is `/dev/null`, so a command that reads stdin cannot swallow the rest;
+//! * the script reaches the shell as its `-c` argument (or, beyond 64 KiB, as a file in the
+//!   state directory: no ARG_MAX limit) and the command's stdin is `/dev/null`, so a command that
+//!   reads stdin cannot swallow the rest;
 //! * the call ends when the main process exits (plus a 200 ms drain), not when a background
 //!   child closes the output pipes;
 //! * a timeout kills the whole tree (SIGTERM, 2 s, SIGKILL) and the 408 error still carries the
@@ -157,6 +158,9 @@ fn resolve_cwd(daemon: &Daemon, cwd: Option<&str>) -> Result<PathBuf, String> {
     }
 }
 
+/// Commands up to this many bytes are passed inline (`shell -c -- command`).
+const INLINE_SCRIPT_MAX: usize = 64 * 1024;
+
 /// `POST /process/execute`.
 pub(crate) async fn execute(
     daemon: &Daemon,
@@ -178,19 +182,31 @@ pub(crate) async fn execute(
             ))
         }
     };
-    let dir = scratch_dir(daemon, "exec")?;
-    let script = dir.join("command.sh");
-    write_private(&script, body.command.as_bytes())?;
+    // Short commands reach the shell as its `-c` argument (`--` first, so a command starting with
+    // `-` is not taken for options): no file work on the request path, and `$0` and error
+    // messages read as with the original daemon. Longer ones (Linux caps one argument at
+    // 128 KiB) and ones with a NUL go through a private file, so there is no ARG_MAX limit.
+    let (args, dir) = if body.command.len() <= INLINE_SCRIPT_MAX && !body.command.contains('\0') {
+        let args: Vec<OsString> = vec!["-c".into(), "--".into(), body.command.clone().into()];
+        (args, None)
+    } else {
+        let dir = scratch_dir(daemon, "exec")?;
+        let script = dir.join("command.sh");
+        write_private(&script, body.command.as_bytes())?;
+        (vec![script.into_os_string()], Some(dir))
+    };
     let spec = OneShot {
         program: proc::select_shell(),
-        args: vec![script.clone().into_os_string()],
+        args,
         cwd,
         env: child_env(body.envs.as_ref()),
         timeout: timeout_of(body.timeout),
         max_output: max_output(daemon),
     };
     let outcome = oneshot::run(spec).await;
-    let _ = std::fs::remove_dir_all(&dir);
+    if let Some(dir) = dir {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     let outcome = match outcome {
         Ok(o) => o,
         Err(e) => {

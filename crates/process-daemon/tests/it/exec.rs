@@ -220,3 +220,33 @@ async fn binary_output_is_returned_lossily_but_completely() {
     let (_, body) = exec(&d, json!({"command": "printf 'a\\000b\\377c'"})).await;
     assert_eq!(body["result"], "a\u{0}b\u{fffd}c");
 }
+
+#[tokio::test]
+async fn short_commands_run_inline_even_when_they_start_with_a_dash() {
+    let d = TestDaemon::start().await;
+    // `-c -- command`: a leading `-` is the command's, not an option of the shell.
+    let (status, body) = exec(&d, json!({"command": "-x 2>/dev/null; echo ran"})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["result"], "ran\n");
+    // Inline, `$0` is the shell (as with the original daemon), not a script file.
+    let (_, body) = exec(&d, json!({"command": "echo \"$0\""})).await;
+    let zero = body["result"].as_str().unwrap();
+    assert!(!zero.contains("command.sh"), "{zero}");
+    // Nothing is left in the state dir by an inline command.
+    let exec_dir = d.state_dir.path().join("exec");
+    let leftovers = std::fs::read_dir(&exec_dir).map_or(0, Iterator::count);
+    assert_eq!(leftovers, 0);
+}
+
+#[tokio::test]
+async fn commands_around_the_inline_limit_run_the_same() {
+    let d = TestDaemon::start().await;
+    // Just under and just over 64 KiB: the first runs inline, the second from a file.
+    for size in [64 * 1024 - 64, 64 * 1024 + 64] {
+        let filler = "x".repeat(size - 32);
+        let cmd = format!("v='{filler}'; echo ${{#v}}");
+        let (status, body) = exec(&d, json!({"command": cmd})).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["result"], format!("{}\n", filler.len()));
+    }
+}
