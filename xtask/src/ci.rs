@@ -3,7 +3,8 @@
 use crate::util::{cargo, ensure_venv, hermetic_home, root, sh};
 
 /// Runs fmt, clippy, tidy, the test suites (with the compat venv's Python for chart capture),
-/// the official-SDK compatibility suite and the examples.
+/// the official-SDK compatibility suite, the examples, the fuzz targets (briefly) and the quick
+/// benchmarks (figures written to `target/BENCHMARKS.quick.md`, not asserted).
 fn run_ci_steps(python: &std::path::Path) -> Result<(), String> {
     sh(cargo().args(["fmt", "--all", "--check"]))?;
     sh(cargo().args([
@@ -24,6 +25,8 @@ fn run_ci_steps(python: &std::path::Path) -> Result<(), String> {
     crate::compat::run_with(python)?;
     run_examples(python)?;
     crate::fuzz::run_for(10)?;
+    // The short benchmark run: it must work end to end; its figures are not asserted.
+    crate::bench::run(&["--quick".to_owned()])?;
     Ok(())
 }
 
