@@ -137,3 +137,40 @@ def test_printed_marker_lines_are_not_charts(process):
     response = process.code_run(f"print('a')\nprint({forged!r})\nprint('b')")
     assert response.result == "a\nb\n"
     assert response.artifacts.charts == []
+
+
+def _sdk_process(toolbox_client, http_client, language):
+    from daytona._sync.process import Process
+    from daytona_toolbox_api_client import ProcessApi
+
+    return Process(language, ProcessApi(toolbox_client), http_client=http_client)
+
+
+def test_typescript_seed_example(toolbox_client, http_client):
+    """The TypeScript seed's codeRun example, sent as the SDK does for a TypeScript sandbox.
+
+    `cargo xtask compat` puts a TypeScript runtime (tsx) on the daemon's PATH when npm is
+    available; without one the daemon must say clearly what to install.
+    """
+    import shutil
+
+    process = _sdk_process(toolbox_client, http_client, "typescript")
+    response = process.code_run("const x: number = 10;\nconst y: number = 20;\nconsole.log(`Sum: ${x + y}`);")
+    if shutil.which("tsx"):
+        assert response.exit_code == 0, response.result
+        assert response.result == "Sum: 30\n"
+        assert response.artifacts.stdout == "Sum: 30\n"
+    else:
+        assert response.exit_code == 127
+        assert "no TypeScript runtime found" in response.result
+
+
+def test_javascript_with_argv(toolbox_client, http_client):
+    process = _sdk_process(toolbox_client, http_client, "javascript")
+    response = process.code_run(
+        "console.log(process.argv.slice(1).join('|'))", params=CodeRunParams(argv=["a b", "c"])
+    )
+    assert response.exit_code == 0, response.result
+    # process.argv == [node, *argv] (spec §6.1), with real argv elements (the original daemon
+    # would have word-split "a b").
+    assert response.result == "a b|c\n"

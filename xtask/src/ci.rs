@@ -1,11 +1,13 @@
 //! `cargo xtask ci`: everything CI checks, in the order a failure is cheapest to find.
 
-use crate::util::{cargo, ensure_venv, hermetic_home, root, sh};
+use crate::util::{cargo, ensure_ts_runtime, ensure_venv, hermetic_home, path_with, root, sh};
 
 /// Runs fmt, clippy, tidy, the test suites (with the compat venv's Python for chart capture),
 /// the official-SDK compatibility suite, the examples, the fuzz targets (briefly) and the quick
 /// benchmarks (figures written to `target/BENCHMARKS.quick.md`, not asserted).
 fn run_ci_steps(python: &std::path::Path) -> Result<(), String> {
+    // The daemon under test finds `tsx` on PATH for TypeScript code-run.
+    let path = path_with(ensure_ts_runtime()?.as_deref());
     sh(cargo().args(["fmt", "--all", "--check"]))?;
     sh(cargo().args([
         "clippy",
@@ -18,13 +20,15 @@ fn run_ci_steps(python: &std::path::Path) -> Result<(), String> {
     crate::tidy::run()?;
     sh(hermetic_home(&mut cargo())?
         .args(["test", "--workspace", "--all-targets"])
+        .env("PATH", &path)
         .env("PROCESSD_PYTHON", python))?;
     sh(hermetic_home(&mut cargo())?
         .args(["test", "--workspace", "--doc"])
+        .env("PATH", &path)
         .env("PROCESSD_PYTHON", python))?;
-    crate::compat::run_with(python)?;
-    run_examples(python)?;
-    crate::fuzz::run_for(10)?;
+    crate::compat::run_with(python, &path)?;
+    run_examples(python, &path)?;
+    crate::fuzz::run_for(crate::fuzz::SMOKE_SECONDS)?;
     // The short benchmark run: it must work end to end; its figures are not asserted.
     crate::bench::run(&["--quick".to_owned()])?;
     Ok(())
@@ -38,7 +42,7 @@ pub(crate) fn run(_args: &[String]) -> Result<(), String> {
 }
 
 /// Runs every example of the `process` crate (they use the embedded daemon).
-fn run_examples(python: &std::path::Path) -> Result<(), String> {
+fn run_examples(python: &std::path::Path, path: &std::ffi::OsStr) -> Result<(), String> {
     let dir = root().join("crates").join("process").join("examples");
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return Ok(());
@@ -57,6 +61,7 @@ fn run_examples(python: &std::path::Path) -> Result<(), String> {
     for name in names {
         sh(hermetic_home(&mut cargo())?
             .args(["run", "--quiet", "-p", "process", "--example", &name])
+            .env("PATH", path)
             .env("PROCESSD_PYTHON", python)
             .env("PROCESS_EXAMPLE_OUT", &out_dir))?;
     }

@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::util::{cargo, ensure_venv, root, sh};
+use crate::util::{cargo, ensure_ts_runtime, ensure_venv, path_with, root, sh};
 
 /// The bearer token the compat daemon requires (loopback only; it proves the SDK's auth header
 /// reaches us and that the daemon enforces it).
@@ -15,10 +15,11 @@ const COMPAT_TOKEN: &str = "compat-suite-token";
 
 pub(crate) fn run(_args: &[String]) -> Result<(), String> {
     let python = ensure_venv()?;
-    run_with(&python)
+    let path = path_with(ensure_ts_runtime()?.as_deref());
+    run_with(&python, &path)
 }
 
-pub(crate) fn run_with(python: &Path) -> Result<(), String> {
+pub(crate) fn run_with(python: &Path, path: &std::ffi::OsStr) -> Result<(), String> {
     sh(cargo().args([
         "build",
         "--quiet",
@@ -52,6 +53,7 @@ pub(crate) fn run_with(python: &Path) -> Result<(), String> {
         .arg("--state-dir")
         .arg(&state)
         .env("PROCESSD_PYTHON", python)
+        .env("PATH", path)
         // Login shells (PTYs) source the user's rc files; a scratch HOME keeps the suite
         // independent of them (e.g. a pyenv rehash lock left by a killed shell stalls
         // every later `bash -l` for 60 s).
@@ -76,6 +78,7 @@ pub(crate) fn run_with(python: &Path) -> Result<(), String> {
         return Err(format!("processd did not print its address (got {url:?})"));
     }
     let result = sh(Command::new(python)
+        .env("PATH", path)
         .args([
             "-m",
             "pytest",

@@ -1,4 +1,5 @@
-//! `cargo xtask fuzz [SECONDS]`: builds every cargo-fuzz target in `fuzz/` and runs each briefly.
+//! `cargo xtask fuzz [--smoke | SECONDS]`: builds every cargo-fuzz target in `fuzz/` and runs each
+//! for SECONDS (default 60; `--smoke`: 10, what CI runs).
 //!
 //! Stable toolchain, no sanitizer (`-s none`); installs `cargo-fuzz` with `cargo install --locked`
 //! when it is missing. Longer runs: `cd fuzz && cargo fuzz run -s none <target>`.
@@ -7,15 +8,20 @@ use std::process::Command;
 
 use crate::util::{cargo, root, sh};
 
-/// The targets in `fuzz/fuzz_targets/`, each run for the given time.
+/// Seconds per target for `--smoke` (and `cargo xtask ci`).
+pub(crate) const SMOKE_SECONDS: u32 = 10;
+
+/// The targets in `fuzz/fuzz_targets/`.
 const TARGETS: &[&str] = &["demux", "text_demux", "json_wire", "artifact"];
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
-    let seconds: u32 = match args.first() {
+    let seconds: u32 = match args.first().map(String::as_str) {
+        // What CI runs: each target briefly.
+        Some("--smoke") => SMOKE_SECONDS,
         Some(s) => s
             .parse()
-            .map_err(|_| format!("fuzz: SECONDS must be a number, got {s:?}"))?,
-        None => 15,
+            .map_err(|_| format!("fuzz: expected --smoke or SECONDS, got {s:?}"))?,
+        None => 60,
     };
     run_for(seconds)
 }

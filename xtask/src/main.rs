@@ -16,7 +16,7 @@ commands:
   bench    benchmarks beside their floors; writes BENCHMARKS.md (`--quick [--debug]`: target/BENCHMARKS.quick.md)
   ci       fmt, clippy -D warnings, tidy, all tests, SDK compat suite, examples, fuzz, bench --quick
   compat   the official Python SDK (daytona==0.226.1) against a real processd
-  fuzz     build the cargo-fuzz targets and run each briefly (`fuzz [SECONDS]`, default 15)
+  fuzz     build the cargo-fuzz targets and run each (`--smoke`: 10 s each, as CI; or SECONDS)
   venv     create/refresh the Python venv the tests use (target/compat-venv)
 ";
 

@@ -93,3 +93,48 @@ pub(crate) fn ensure_venv() -> Result<PathBuf, String> {
     std::fs::write(&stamp, wanted).map_err(|e| format!("cannot write {}: {e}", stamp.display()))?;
     Ok(python)
 }
+
+/// Installs the TypeScript runtime code-run uses (`tsx`, pinned in
+/// `tests/ts-runtime/package.json`) into `target/ts-runtime` with npm, once, and returns its
+/// `node_modules/.bin`. Without npm on the machine it says so and returns `None`: TypeScript
+/// code-run then answers its "no TypeScript runtime found" error, which the tests also cover.
+pub(crate) fn ensure_ts_runtime() -> Result<Option<PathBuf>, String> {
+    let root = root();
+    let prefix = root.join("target").join("ts-runtime");
+    let bin = prefix.join("node_modules").join(".bin");
+    let manifest = root.join("tests").join("ts-runtime").join("package.json");
+    let wanted = std::fs::read_to_string(&manifest)
+        .map_err(|e| format!("cannot read {}: {e}", manifest.display()))?;
+    let stamp = prefix.join(".installed");
+    if bin.join("tsx").exists()
+        && std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str())
+    {
+        return Ok(Some(bin));
+    }
+    let npm_works = Command::new("npm")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !npm_works {
+        eprintln!("xtask: npm not found: TypeScript code-run is tested without a runtime");
+        return Ok(None);
+    }
+    std::fs::create_dir_all(&prefix)
+        .map_err(|e| format!("cannot create {}: {e}", prefix.display()))?;
+    std::fs::copy(&manifest, prefix.join("package.json"))
+        .map_err(|e| format!("cannot copy {}: {e}", manifest.display()))?;
+    sh(Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(&prefix))?;
+    std::fs::write(&stamp, wanted).map_err(|e| format!("cannot write {}: {e}", stamp.display()))?;
+    Ok(Some(bin))
+}
+
+/// `PATH` with `dir` in front (for the TypeScript runtime), or the current `PATH`.
+pub(crate) fn path_with(dir: Option<&Path>) -> std::ffi::OsString {
+    let current = std::env::var_os("PATH").unwrap_or_default();
+    let Some(dir) = dir else { return current };
+    let mut parts = vec![dir.to_path_buf()];
+    parts.extend(std::env::split_paths(&current));
+    std::env::join_paths(parts).unwrap_or(current)
+}
