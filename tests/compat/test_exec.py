@@ -27,12 +27,12 @@ def test_exec_with_cwd_env_and_timeout(process, workdir):
 
 
 def test_exec_result_interleaves_stdout_and_stderr(process):
-    response = process.exec("echo out; sleep 0.1; echo err >&2; exit 3")
+    response = process.exec("echo out; echo err >&2; echo out2; echo err2 >&2; exit 3")
     assert response.exit_code == 3
-    assert response.result == "out\nerr\n"
-    # Additive fields reach the SDK untouched.
-    assert response.additional_properties.get("stdout") == "out\n"
-    assert response.additional_properties.get("stderr") == "err\n"
+    # One pipe for both streams, as the original daemon: exact write order.
+    assert response.result == "out\nerr\nout2\nerr2\n"
+    # The split fields are ours and only sent on request ("splitOutput": true).
+    assert "stdout" not in response.additional_properties
 
 
 def test_exec_exit_code_conventions(process):

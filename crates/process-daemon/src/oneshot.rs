@@ -1,5 +1,6 @@
 //! Running one command to completion for `execute` and `code-run`: its own process group,
-//! stdin `/dev/null`, stdout and stderr read from separate pipes into bounded buffers, a timeout
+//! stdin `/dev/null`, stdout and stderr read into bounded buffers (from one shared pipe, so the
+//! combined output keeps write order, or from two when the caller wants them apart), a timeout
 //! that kills the whole tree, and completion at process exit plus a short drain (a background
 //! child that keeps the pipes open cannot hold the call).
 
@@ -14,6 +15,8 @@ use nix::unistd::Pid;
 use tokio::io::AsyncReadExt;
 use tokio::time::Instant;
 
+use std::os::fd::OwnedFd;
+
 use crate::capture::Capped;
 use crate::proc;
 
@@ -22,6 +25,9 @@ use crate::proc;
 pub(crate) const DRAIN_GRACE: Duration = Duration::from_millis(200);
 /// Between SIGTERM and SIGKILL when a timeout kills a command tree.
 pub(crate) const KILL_GRACE: Duration = Duration::from_secs(2);
+
+/// An output pipe being read.
+type Pipe = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -38,6 +44,10 @@ pub(crate) struct OneShot {
     pub timeout: Option<Duration>,
     /// Cap on each captured buffer.
     pub max_output: usize,
+    /// Read stdout and stderr from separate pipes (filling [`Outcome::stdout`] and
+    /// [`Outcome::stderr`]); otherwise one pipe for both, so [`Outcome::combined`] keeps the
+    /// exact write order and the split buffers stay empty.
+    pub split: bool,
 }
 
 /// How a command ended and what it printed.
@@ -45,11 +55,11 @@ pub(crate) struct OneShot {
 pub(crate) struct Outcome {
     /// Exit code (128 + signal when killed by a signal).
     pub exit_code: i32,
-    /// stdout and stderr interleaved in arrival order.
+    /// stdout and stderr interleaved (in write order unless `split`, else in arrival order).
     pub combined: Capped,
-    /// stdout alone.
+    /// stdout alone (only with `split`).
     pub stdout: Capped,
-    /// stderr alone.
+    /// stderr alone (only with `split`).
     pub stderr: Capped,
     /// The timeout fired and the tree was killed.
     pub timed_out: bool,
@@ -65,17 +75,35 @@ pub(crate) async fn run(spec: OneShot) -> std::io::Result<Outcome> {
         .env_clear()
         .envs(&spec.env)
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(false);
+    // One pipe for both streams (exact write order in `combined`), unless asked to split.
+    let shared = if spec.split {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        None
+    } else {
+        let (reader, writer) = std::io::pipe()?;
+        cmd.stdout(Stdio::from(writer.try_clone()?))
+            .stderr(Stdio::from(writer));
+        Some(reader)
+    };
     let (mut child, tracked) = crate::reaper::spawn(&mut cmd)?;
+    // The command keeps our copies of the pipe's write end: drop it, or the pipe never ends.
+    drop(cmd);
     let pid = child
         .id()
         .and_then(|p| i32::try_from(p).ok())
         .map(Pid::from_raw);
-    let mut out = child.stdout.take();
-    let mut err = child.stderr.take();
+    let (mut out, mut err): (Option<Pipe>, Option<Pipe>) = match shared {
+        Some(reader) => {
+            let rx = tokio::net::unix::pipe::Receiver::from_owned_fd(OwnedFd::from(reader))?;
+            (Some(Box::new(rx)), None)
+        }
+        None => (
+            child.stdout.take().map(|p| Box::new(p) as Pipe),
+            child.stderr.take().map(|p| Box::new(p) as Pipe),
+        ),
+    };
 
     let mut combined = Capped::new(spec.max_output);
     let mut stdout = Capped::new(spec.max_output);
@@ -100,7 +128,9 @@ pub(crate) async fn run(spec: OneShot) -> std::io::Result<Outcome> {
             r = read_some(&mut out, &mut obuf) => match r {
                 Some(n) => {
                     combined.push(&obuf[..n]);
-                    stdout.push(&obuf[..n]);
+                    if spec.split {
+                        stdout.push(&obuf[..n]);
+                    }
                 }
                 None => out = None,
             },

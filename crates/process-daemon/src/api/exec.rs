@@ -9,7 +9,8 @@
 //! * a timeout kills the whole tree (SIGTERM, 2 s, SIGKILL) and the 408 error still carries the
 //!   output so far in additive fields (`result`, `stdout`, `stderr`, `timedOut`, `exitCode`);
 //! * output is bounded by `max_output_bytes` (first and last halves kept; `truncated`,
-//!   `totalBytes` report it), and `stdout`/`stderr` are also returned split;
+//!   `totalBytes` report it); `result` keeps write order (one pipe for both streams), and a
+//!   request with `"splitOutput": true` also gets `stdout`/`stderr` apart (from two pipes);
 //! * code-run `argv` elements are passed as real argv elements (the official daemon splices
 //!   them unquoted into shell text, so they are word-split and expanded there);
 //! * Python charts come from our own capture module over a private file, never from stdout.
@@ -91,20 +92,24 @@ fn write_private(path: &Path, content: &[u8]) -> Result<(), ApiError> {
 /// The split/truncation fields shared by both responses.
 struct Rendered {
     result: String,
-    stdout: String,
-    stderr: String,
+    /// `stdout`/`stderr`, when the request asked for them apart.
+    split: Option<(String, String)>,
     truncated: bool,
     total: u64,
 }
 
-fn render(outcome: Outcome) -> Rendered {
+fn render(outcome: Outcome, split: bool) -> Rendered {
     let truncated =
         outcome.combined.truncated() || outcome.stdout.truncated() || outcome.stderr.truncated();
     let total = outcome.combined.total();
     Rendered {
         result: text(outcome.combined.into_bytes()),
-        stdout: text(outcome.stdout.into_bytes()),
-        stderr: text(outcome.stderr.into_bytes()),
+        split: split.then(|| {
+            (
+                text(outcome.stdout.into_bytes()),
+                text(outcome.stderr.into_bytes()),
+            )
+        }),
         truncated,
         total,
     }
@@ -120,8 +125,10 @@ fn timeout_error(exit_code: i32, r: &Rendered) -> ApiError {
     let mut extra = serde_json::Map::new();
     extra.insert("exitCode".into(), exit_code.into());
     extra.insert("result".into(), r.result.clone().into());
-    extra.insert("stdout".into(), r.stdout.clone().into());
-    extra.insert("stderr".into(), r.stderr.clone().into());
+    if let Some((stdout, stderr)) = &r.split {
+        extra.insert("stdout".into(), stdout.clone().into());
+        extra.insert("stderr".into(), stderr.clone().into());
+    }
     extra.insert("timedOut".into(), true.into());
     if r.truncated {
         extra.insert("truncated".into(), true.into());
@@ -195,6 +202,7 @@ pub(crate) async fn execute(
         write_private(&script, body.command.as_bytes())?;
         (vec![script.into_os_string()], Some(dir))
     };
+    let split = body.split_output.unwrap_or(false);
     let spec = OneShot {
         program: proc::select_shell(),
         args,
@@ -202,6 +210,7 @@ pub(crate) async fn execute(
         env: child_env(body.envs.as_ref()),
         timeout: timeout_of(body.timeout),
         max_output: max_output(daemon),
+        split,
     };
     let outcome = oneshot::run(spec).await;
     if let Some(dir) = dir {
@@ -223,11 +232,14 @@ pub(crate) async fn execute(
             "a background process kept the output open; stopped reading after the drain grace"
         );
     }
-    let r = render(outcome);
+    let r = render(outcome, split);
     if timed_out {
         return Err(timeout_error(exit_code, &r));
     }
-    let mut resp = ExecuteResponse::new(exit_code, r.result).with_split(r.stdout, r.stderr);
+    let mut resp = ExecuteResponse::new(exit_code, r.result);
+    if let Some((stdout, stderr)) = r.split {
+        resp = resp.with_split(stdout, stderr);
+    }
     if r.truncated {
         resp = resp.with_truncation(true, r.total);
     }
@@ -321,8 +333,7 @@ pub(crate) async fn code_run(
         Ok(l) => l,
         Err(msg) => {
             let _ = std::fs::remove_dir_all(&dir);
-            let resp = CodeRunResponse::new(127, format!("{msg}\n"), Vec::new())
-                .with_split("", format!("{msg}\n"));
+            let resp = CodeRunResponse::new(127, format!("{msg}\n"), Vec::new());
             return Ok(json_response(StatusCode::OK, &resp));
         }
     };
@@ -334,6 +345,8 @@ pub(crate) async fn code_run(
         env: child_env(body.envs.as_ref()),
         timeout: timeout_of(body.timeout),
         max_output: max_output(daemon),
+        // One pipe: `result` in exact write order (code-run has no split option).
+        split: false,
     };
     let outcome = oneshot::run(spec).await;
     let charts = std::fs::read_to_string(&charts_file).unwrap_or_default();
@@ -346,17 +359,16 @@ pub(crate) async fn code_run(
             } else {
                 format!("cannot start {program_name}: {e}\n")
             };
-            let resp = CodeRunResponse::new(127, msg.clone(), Vec::new()).with_split("", msg);
+            let resp = CodeRunResponse::new(127, msg, Vec::new());
             return Ok(json_response(StatusCode::OK, &resp));
         }
     };
     let exit_code = outcome.exit_code;
     let timed_out = outcome.timed_out;
-    let mut r = render(outcome);
+    let mut r = render(outcome, false);
     // Marker lines printed by the program are never charts here (charts come from the private
     // file), but they are removed from the output as the official daemon does.
     r.result = process_proto::artifact::strip_artifacts(&r.result).0;
-    r.stdout = process_proto::artifact::strip_artifacts(&r.stdout).0;
     if timed_out {
         return Err(timeout_error(exit_code, &r));
     }
@@ -364,7 +376,7 @@ pub(crate) async fn code_run(
     for err in errors {
         tracing::warn!(error = %err, "a captured chart could not be decoded");
     }
-    let mut resp = CodeRunResponse::new(exit_code, r.result, charts).with_split(r.stdout, r.stderr);
+    let mut resp = CodeRunResponse::new(exit_code, r.result, charts);
     if r.truncated {
         resp = resp.with_truncation(true, r.total);
     }

@@ -36,7 +36,8 @@ async fn a_background_child_holding_the_pipes_does_not_hold_the_call() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["exitCode"], 0);
     assert_eq!(body["result"], "hi\n");
-    assert_eq!(body["stdout"], "hi\n");
+    // Split streams only on request.
+    assert!(body.get("stdout").is_none(), "{body}");
     // Policy: a successful command's background children are left running.
     assert!(!processes_with(&format!("sleep {m}")).is_empty());
     kill_all(&format!("sleep {m}"));
@@ -57,7 +58,11 @@ async fn a_timeout_kills_the_whole_tree_and_returns_the_partial_output() {
     let m = unique_seconds();
     let marker = format!("sleep {m}");
     let cmd = format!("echo partial; echo oops >&2; sleep {m} & sleep {m} & wait");
-    let (status, body) = exec(&d, json!({"command": cmd, "timeout": 1})).await;
+    let (status, body) = exec(
+        &d,
+        json!({"command": cmd, "timeout": 1, "splitOutput": true}),
+    )
+    .await;
     assert_eq!(status, StatusCode::REQUEST_TIMEOUT, "{body}");
     assert_eq!(body["code"], "PROCESS_EXECUTION_TIMEOUT");
     assert_eq!(body["message"], "command execution timeout");
@@ -141,11 +146,11 @@ async fn exit_codes_follow_the_shell_conventions() {
 }
 
 #[tokio::test]
-async fn stdout_and_stderr_are_split_and_interleaved() {
+async fn stdout_and_stderr_are_split_on_request() {
     let d = TestDaemon::start().await;
     let (_, body) = exec(
         &d,
-        json!({"command": "echo out; sleep 0.1; echo err >&2; sleep 0.1; echo out2"}),
+        json!({"command": "echo out; sleep 0.1; echo err >&2; sleep 0.1; echo out2", "splitOutput": true}),
     )
     .await;
     assert_eq!(body["result"], "out\nerr\nout2\n");
@@ -248,5 +253,23 @@ async fn commands_around_the_inline_limit_run_the_same() {
         let (status, body) = exec(&d, json!({"command": cmd})).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["result"], format!("{}\n", filler.len()));
+    }
+}
+
+#[tokio::test]
+async fn result_keeps_the_exact_write_order_of_both_streams() {
+    let d = TestDaemon::start().await;
+    // Writes alternate between the streams with no pause: with one pipe per stream the reader
+    // would see both ready at once and could not know their order.
+    let cmd = "for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do echo o$i; echo e$i >&2; done";
+    let mut expected = String::new();
+    for i in 1..=20 {
+        expected += &["o", &i.to_string(), "\ne", &i.to_string(), "\n"].concat();
+    }
+    for _ in 0..5 {
+        let (status, body) = exec(&d, json!({ "command": cmd })).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["result"], expected.as_str());
+        assert!(body.get("stdout").is_none() && body.get("stderr").is_none());
     }
 }

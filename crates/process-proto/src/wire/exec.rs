@@ -24,6 +24,12 @@ pub struct ExecuteRequest {
     /// Timeout in seconds; absent or 0 = none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<u32>,
+    /// Our addition: `true` asks for `stdout` and `stderr` separately in the response (read from
+    /// two pipes, so `result` may then order output written to both at the same instant either
+    /// way). Absent or `false`: one pipe for both, `result` in exact write order, as the
+    /// original daemon.
+    #[serde(default, rename = "splitOutput", skip_serializing_if = "Option::is_none")]
+    pub split_output: Option<bool>,
 }
 
 impl ExecuteRequest {
@@ -34,7 +40,15 @@ impl ExecuteRequest {
             cwd: None,
             envs: None,
             timeout: None,
+            split_output: None,
         }
+    }
+
+    /// Asks for `stdout` and `stderr` separately (our addition; see [`Self::split_output`]).
+    #[must_use]
+    pub fn with_split_output(mut self, split: bool) -> Self {
+        self.split_output = Some(split);
+        self
     }
 
     /// Sets the working directory.
