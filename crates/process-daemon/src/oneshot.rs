@@ -69,11 +69,14 @@ pub(crate) struct Outcome {
 
 /// Runs `spec` to completion. Fails only when the process cannot be started.
 pub(crate) async fn run(spec: OneShot) -> std::io::Result<Outcome> {
+    // Tags every process of this run, so a timeout also finds escapees (see `RUN_ID_ENV`).
+    let run_id = uuid::Uuid::new_v4().to_string();
     let mut cmd = tokio::process::Command::new(&spec.program);
     cmd.args(&spec.args)
         .current_dir(&spec.cwd)
         .env_clear()
         .envs(&spec.env)
+        .env(proc::RUN_ID_ENV, &run_id)
         .stdin(Stdio::null())
         .process_group(0)
         .kill_on_drop(false);
@@ -156,6 +159,11 @@ pub(crate) async fn run(spec: OneShot) -> std::io::Result<Outcome> {
                 if let Some(pid) = pid {
                     tree = proc::descendants(pid);
                     tree.push(pid);
+                    for tagged in proc::processes_with_env(proc::RUN_ID_ENV, &run_id) {
+                        if !tree.contains(&tagged) {
+                            tree.push(tagged);
+                        }
+                    }
                     proc::signal_group_and(pid, &tree, Signal::SIGTERM);
                 }
                 term_sent = Instant::now();
@@ -176,9 +184,15 @@ pub(crate) async fn run(spec: OneShot) -> std::io::Result<Outcome> {
         // Whatever survived SIGTERM (the main process is gone, its group may not be) gets
         // SIGKILL after the grace, without holding up the response.
         if let Some(pid) = pid {
-            let tree = tree.clone();
+            let mut tree = tree.clone();
             tokio::spawn(async move {
                 tokio::time::sleep_until(term_sent + KILL_GRACE).await;
+                // Anything tagged that started since the first pass, too.
+                for tagged in proc::processes_with_env(proc::RUN_ID_ENV, &run_id) {
+                    if !tree.contains(&tagged) {
+                        tree.push(tagged);
+                    }
+                }
                 let alive: Vec<Pid> = tree
                     .into_iter()
                     .filter(|p| *p != pid && proc::proc_state(p.as_raw()).is_some_and(|s| s != 'Z'))

@@ -21,6 +21,33 @@ fn scrubbed(key: &str) -> bool {
     SCRUBBED_ENV.contains(&key) || key.starts_with("PROCESSD_")
 }
 
+/// The variable that tags every process of one exec/code-run run (children inherit it), so a
+/// timeout can find descendants that left both the process group and the process tree (e.g.
+/// `(setsid cmd &)`, whose parent exited and which was re-parented to the daemon).
+pub const RUN_ID_ENV: &str = "PROCESS_RUN_ID";
+
+/// Live processes whose environment holds `key=value` exactly (from `/proc/<pid>/environ`;
+/// processes we may not read are skipped).
+pub fn processes_with_env(key: &str, value: &str) -> Vec<Pid> {
+    let needle = format!("{key}={value}");
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let me = std::process::id();
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| pid != me)
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
+                env.split(|b| *b == 0)
+                    .any(|entry| entry == needle.as_bytes())
+            })
+        })
+        .filter_map(|pid| i32::try_from(pid).ok().map(Pid::from_raw))
+        .collect()
+}
+
 /// The shell every exec, code-run, session and PTY uses (spec §8.2): the first of zsh, bash
 /// listed in `/etc/shells` and present, else `$SHELL`, else `/bin/sh`.
 pub fn select_shell() -> PathBuf {

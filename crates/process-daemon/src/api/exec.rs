@@ -6,8 +6,10 @@
 //!   reads stdin cannot swallow the rest;
 //! * the call ends when the main process exits (plus a 200 ms drain), not when a background
 //!   child closes the output pipes;
-//! * a timeout kills the whole tree (SIGTERM, 2 s, SIGKILL) and the 408 error still carries the
-//!   output so far in additive fields (`result`, `stdout`, `stderr`, `timedOut`, `exitCode`);
+//! * a timeout kills the whole tree (SIGTERM, 2 s, SIGKILL), including escapees that left the
+//!   process group and the tree (found by the `PROCESS_RUN_ID` variable every process of the
+//!   run inherits), and the 408 error still carries the output so far in additive fields
+//!   (`result`, `timedOut`, `exitCode`, and `stdout`/`stderr` with `splitOutput`);
 //! * output is bounded by `max_output_bytes` (first and last halves kept; `truncated`,
 //!   `totalBytes` report it); `result` keeps write order (one pipe for both streams), and a
 //!   request with `"splitOutput": true` also gets `stdout`/`stderr` apart (from two pipes);

@@ -273,3 +273,22 @@ async fn result_keeps_the_exact_write_order_of_both_streams() {
         assert!(body.get("stdout").is_none() && body.get("stderr").is_none());
     }
 }
+
+#[tokio::test]
+async fn a_timeout_also_kills_escapees_whose_parent_is_gone() {
+    let d = TestDaemon::start().await;
+    let m = unique_seconds();
+    let marker = format!("sleep {m}");
+    // The subshell exits at once: its `setsid` child leaves the process group *and* the tree
+    // (re-parented to the daemon, a subreaper) before the timeout fires.
+    let cmd = format!("(setsid sleep {m} > /dev/null 2>&1 &); echo started; sleep 30");
+    let (status, body) = exec(&d, json!({"command": cmd, "timeout": 1})).await;
+    assert_eq!(status, StatusCode::REQUEST_TIMEOUT, "{body}");
+    assert_eq!(body["result"], "started\n");
+    let gone = eventually(Duration::from_secs(5), || {
+        processes_with(&marker).is_empty()
+    })
+    .await;
+    kill_all(&marker);
+    assert!(gone, "the setsid escapee survived the timeout");
+}
