@@ -28,7 +28,11 @@ pub struct ExecuteRequest {
     /// two pipes, so `result` may then order output written to both at the same instant either
     /// way). Absent or `false`: one pipe for both, `result` in exact write order, as the
     /// original daemon.
-    #[serde(default, rename = "splitOutput", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "splitOutput",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub split_output: Option<bool>,
 }
 
