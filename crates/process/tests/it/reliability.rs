@@ -127,6 +127,9 @@ async fn the_token_never_reaches_logs_or_errors() {
         .with_writer(move || writer.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Callsites other tests (on other threads, with no subscriber) registered first may have
+    // cached "never" as their interest; recompute it now that this thread has a subscriber.
+    tracing::callsite::rebuild_interest_cache();
 
     let f = Fixture::start_with(Kind::Tcp, |c| c.token = Some(SECRET.into())).await;
     f.client.list_sessions().await.unwrap();
