@@ -1,6 +1,8 @@
 //! Daemon configuration: command-line flags and environment variables (clap), and their checks.
 
 use std::net::SocketAddr;
+
+use crate::listen::ListenAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
@@ -15,9 +17,10 @@ use crate::Error;
     about = "The sandbox process API daemon (Daytona toolbox compatible)."
 )]
 pub struct Cli {
-    /// Address to listen on. Port 0 picks a free port; the bound address is printed on start.
+    /// Address to listen on: `HOST:PORT` (port 0 picks a free port) or `unix:PATH`. The bound
+    /// address is printed on start.
     #[arg(long, env = "PROCESSD_LISTEN", default_value = "127.0.0.1:2280")]
-    pub listen: SocketAddr,
+    pub listen: ListenAddr,
     /// Bearer token required on every route (WebSocket upgrades included). Required for a
     /// non-loopback listen address.
     #[arg(long, env = "PROCESSD_TOKEN", hide_env_values = true)]
@@ -51,7 +54,7 @@ pub struct Cli {
 #[non_exhaustive]
 pub struct Config {
     /// Address to listen on.
-    pub listen: SocketAddr,
+    pub listen: ListenAddr,
     /// Bearer token required on every route, if set.
     pub token: Option<String>,
     /// Default working directory.
@@ -73,7 +76,7 @@ impl Config {
     /// working and state directories, defaults for the rest.
     pub fn new(workdir: impl Into<PathBuf>, state_dir: impl Into<PathBuf>) -> Config {
         Config {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            listen: ListenAddr::Tcp(SocketAddr::from(([127, 0, 0, 1], 0))),
             token: None,
             workdir: workdir.into(),
             state_dir: state_dir.into(),
@@ -97,7 +100,7 @@ impl Config {
             home.join(".processd")
         });
         let token = cli.token.filter(|t| !t.is_empty());
-        if !cli.listen.ip().is_loopback() && token.is_none() {
+        if !cli.listen.is_local() && token.is_none() {
             return Err(Error::Config(format!(
                 "refusing to listen on non-loopback address {} without a token: set --token or PROCESSD_TOKEN",
                 cli.listen

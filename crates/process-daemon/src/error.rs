@@ -3,7 +3,6 @@
 
 use bytes::Bytes;
 use http::{Response, StatusCode};
-use http_body_util::{BodyExt, Full};
 
 use crate::Body;
 
@@ -130,7 +129,7 @@ impl ApiError {
     }
 
     /// Renders the envelope for a request to `path` with `method`.
-    pub fn into_response(self, method: &http::Method, path: &str) -> Response<Body> {
+    pub fn render(self, method: &http::Method, path: &str) -> Response<Body> {
         let timestamp = time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default();
@@ -154,6 +153,20 @@ impl ApiError {
     }
 }
 
+/// A handler's error becomes a response that carries the error itself; the router's envelope
+/// middleware renders it with the request's method and path (so no handler threads them).
+impl axum::response::IntoResponse for ApiError {
+    fn into_response(self) -> Response<Body> {
+        let mut resp = empty_response(self.status);
+        resp.extensions_mut().insert(Unrendered(self));
+        resp
+    }
+}
+
+/// An [`ApiError`] waiting for the envelope middleware (a response extension).
+#[derive(Clone)]
+pub(crate) struct Unrendered(pub(crate) ApiError);
+
 /// A JSON response with the given status (`application/json; charset=utf-8`).
 pub fn json_response<T: serde::Serialize + ?Sized>(
     status: StatusCode,
@@ -171,9 +184,7 @@ pub fn json_response<T: serde::Serialize + ?Sized>(
 
 /// A complete body from bytes.
 pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into())
-        .map_err(|never| match never {})
-        .boxed()
+    Body::from(bytes.into())
 }
 
 /// An empty response with the given status.

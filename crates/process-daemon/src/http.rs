@@ -1,65 +1,118 @@
-//! Request plumbing shared by the handlers: bounded JSON bodies, path segments, query
-//! parameters, SDK-version gating (spec §1.3, §8.10) and WebSocket upgrades.
+//! The edge's extractors: the JSON body ([`Json`], [`JsonOrDefault`]), path parameters
+//! ([`PathParams`]), the query ([`QueryMap`]), SDK-version gating ([`Flavor`], spec §1.3,
+//! §8.10) and WebSocket upgrades ([`WsUpgrade`]). Every rejection is an [`ApiError`], so every
+//! malformed request gets the spec's envelope.
 
+use std::collections::HashMap;
+
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
-use http_body_util::BodyExt;
-use hyper::body::Incoming;
+use http::request::Parts;
+use http::{HeaderMap, Response, StatusCode};
 
 use crate::error::ApiError;
 use crate::Body;
 
-/// Largest accepted JSON request body.
+/// Largest accepted request body (every route).
 pub(crate) const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
-/// Reads the whole body (at most [`MAX_BODY_BYTES`]).
-pub(crate) async fn read_body(body: Incoming) -> Result<Bytes, ApiError> {
-    match http_body_util::Limited::new(body, MAX_BODY_BYTES)
-        .collect()
-        .await
-    {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) => {
-            if err
-                .downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                Err(ApiError::new(
+/// Reads the whole body; past [`MAX_BODY_BYTES`] (the router's `DefaultBodyLimit`) it is 413.
+async fn read_body(req: Request) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, &()).await.map_err(|rejection| {
+        if let BytesRejection::FailedToBufferBody(_) = &rejection {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                return ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "PAYLOAD_TOO_LARGE",
                     format!("request body larger than {MAX_BODY_BYTES} bytes"),
-                ))
-            } else {
-                Err(ApiError::invalid_body(format!(
-                    "cannot read the body: {err}"
-                )))
+                );
             }
+        }
+        ApiError::invalid_body(format!("cannot read the body: {rejection}"))
+    })
+}
+
+/// A JSON request body. Unlike `axum::Json` it does not insist on a `Content-Type` (the SDKs
+/// send one, curl `-d` does not); a body that does not decode is 400 `INVALID_REQUEST_BODY`.
+pub(crate) struct Json<T>(pub(crate) T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
+        let bytes = read_body(req).await?;
+        serde_json::from_slice(&bytes)
+            .map(Json)
+            .map_err(ApiError::invalid_body)
+    }
+}
+
+/// Like [`Json`], but an empty (or blank) body means `T::default()`.
+pub(crate) struct JsonOrDefault<T>(pub(crate) T);
+
+impl<T: serde::de::DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for JsonOrDefault<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
+        let bytes = read_body(req).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(JsonOrDefault(T::default()));
+        }
+        serde_json::from_slice(&bytes)
+            .map(JsonOrDefault)
+            .map_err(ApiError::invalid_body)
+    }
+}
+
+/// Percent-decoded path parameters (one rule for every route: a parameter that is not UTF-8
+/// once decoded is 400 `BAD_REQUEST`).
+pub(crate) struct PathParams<T>(pub(crate) T);
+
+impl<T, S> FromRequestParts<S> for PathParams<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(t)) => Ok(PathParams(t)),
+            Err(PathRejection::FailedToDeserializePathParams(e))
+                if matches!(
+                    e.kind(),
+                    axum::extract::path::ErrorKind::InvalidUtf8InPathParam { .. }
+                ) =>
+            {
+                Err(ApiError::bad_request("path parameter is not valid UTF-8"))
+            }
+            Err(other) => Err(ApiError::bad_request(other.body_text())),
         }
     }
 }
 
-/// Reads and decodes a JSON body; a decode failure is 400 `INVALID_REQUEST_BODY`.
-pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
-    body: Incoming,
-) -> Result<T, ApiError> {
-    let bytes = read_body(body).await?;
-    serde_json::from_slice(&bytes).map_err(ApiError::invalid_body)
+/// The decoded query parameters; the first occurrence of a name wins.
+pub(crate) struct QueryMap(pub(crate) HashMap<String, String>);
+
+impl QueryMap {
+    /// The value of `name`, if present.
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
 }
 
-/// Percent-decodes one path segment (must be UTF-8).
-pub(crate) fn decode_segment(seg: &str) -> Result<String, ApiError> {
-    percent_encoding::percent_decode_str(seg)
-        .decode_utf8()
-        .map(std::borrow::Cow::into_owned)
-        .map_err(|_| ApiError::bad_request("path parameter is not valid UTF-8"))
-}
+impl<S: Send + Sync> FromRequestParts<S> for QueryMap {
+    type Rejection = std::convert::Infallible;
 
-/// The value of query parameter `name`, if present.
-pub(crate) fn query_param<B>(req: &Request<B>, name: &str) -> Option<String> {
-    let query = req.uri().query()?;
-    form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let mut map = HashMap::new();
+        let query = parts.uri.query().unwrap_or_default();
+        for (k, v) in form_urlencoded::parse(query.as_bytes()).into_owned() {
+            map.entry(k).or_insert(v);
+        }
+        Ok(QueryMap(map))
+    }
 }
 
 /// How the client wants session output shaped (spec §1.3), from `X-Daytona-SDK-Version`.
@@ -98,15 +151,14 @@ fn older_than(v: (u64, u64, u64, bool), major: u64, minor: u64) -> bool {
 }
 
 /// The client's SDK version header value, or the `X-Daytona-SDK-Version~v` subprotocol token.
-pub(crate) fn sdk_version<B>(req: &Request<B>) -> Option<String> {
-    if let Some(v) = req
-        .headers()
+pub(crate) fn sdk_version(headers: &HeaderMap) -> Option<String> {
+    if let Some(v) = headers
         .get("x-daytona-sdk-version")
         .and_then(|v| v.to_str().ok())
     {
         return Some(v.to_owned());
     }
-    req.headers()
+    headers
         .get_all(http::header::SEC_WEBSOCKET_PROTOCOL)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -119,16 +171,16 @@ pub(crate) fn sdk_version<B>(req: &Request<B>) -> Option<String> {
 }
 
 /// Whether an explicit SDK version is one that expects `$HOME` as the session cwd (< 0.103).
-pub(crate) fn legacy_session_cwd<B>(req: &Request<B>) -> bool {
-    sdk_version(req)
+pub(crate) fn legacy_session_cwd(headers: &HeaderMap) -> bool {
+    sdk_version(headers)
         .filter(|v| !v.contains("dev"))
         .and_then(|v| parse_version(&v))
         .is_some_and(|v| older_than(v, 0, 103))
 }
 
-/// The output flavor for this request.
-pub(crate) fn flavor<B>(req: &Request<B>) -> Flavor {
-    let Some(version) = sdk_version(req) else {
+/// The output flavor for a request with these headers.
+pub(crate) fn flavor(headers: &HeaderMap) -> Flavor {
+    let Some(version) = sdk_version(headers) else {
         return Flavor::Modern;
     };
     if version.contains("dev") {
@@ -141,49 +193,120 @@ pub(crate) fn flavor<B>(req: &Request<B>) -> Flavor {
     }
 }
 
-/// Whether the request asks for a WebSocket upgrade.
-pub(crate) fn is_ws_upgrade<B>(req: &Request<B>) -> bool {
-    fastwebsockets::upgrade::is_upgrade_request(req)
+impl<S: Send + Sync> FromRequestParts<S> for Flavor {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(flavor(&parts.headers))
+    }
 }
 
-/// Accepts a WebSocket upgrade, echoing the first offered subprotocol (spec §4). Returns the
-/// 101 response and the future of the upgraded connection.
-pub(crate) fn accept_ws(
-    req: &mut Request<Incoming>,
-) -> Result<(Response<Body>, fastwebsockets::upgrade::UpgradeFut), ApiError> {
-    let first_protocol = req
-        .headers()
-        .get_all(http::header::SEC_WEBSOCKET_PROTOCOL)
+/// Whether the client's SDK expects `$HOME` as a new session's cwd (< 0.103).
+pub(crate) struct LegacyCwd(pub(crate) bool);
+
+impl<S: Send + Sync> FromRequestParts<S> for LegacyCwd {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(LegacyCwd(legacy_session_cwd(&parts.headers)))
+    }
+}
+
+/// A WebSocket upgrade, if the request asks for one: fastwebsockets' axum extractor plus the
+/// offered subprotocols (spec §4: the first one is echoed back).
+pub(crate) struct WsUpgrade(Option<Offer>);
+
+/// An upgrade request the handshake has accepted so far.
+pub(crate) struct Offer {
+    incoming: fastwebsockets::upgrade::IncomingUpgrade,
+    protocols: Vec<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for WsUpgrade {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let is_upgrade = header_has_token(&parts.headers, http::header::CONNECTION, "upgrade")
+            && header_has_token(&parts.headers, http::header::UPGRADE, "websocket");
+        if !is_upgrade {
+            return Ok(WsUpgrade(None));
+        }
+        let protocols = parts
+            .headers
+            .get_all(http::header::SEC_WEBSOCKET_PROTOCOL)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .collect();
+        let incoming =
+            fastwebsockets::upgrade::IncomingUpgrade::from_request_parts(parts, state)
+                .await
+                .map_err(|_| {
+                    ApiError::bad_request(
+                        "invalid WebSocket upgrade (it needs Sec-WebSocket-Key and Sec-WebSocket-Version: 13)",
+                    )
+                })?;
+        Ok(WsUpgrade(Some(Offer {
+            incoming,
+            protocols,
+        })))
+    }
+}
+
+/// Whether a comma-separated header `name` holds `token` (case-insensitive).
+fn header_has_token(headers: &HeaderMap, name: http::header::HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .find(|t| !t.is_empty())
-        .map(str::to_owned);
-    let (resp, fut) = fastwebsockets::upgrade::upgrade(req)
-        .map_err(|e| ApiError::bad_request(format!("invalid WebSocket upgrade: {e}")))?;
-    let (mut parts, _) = resp.into_parts();
-    if let Some(p) = first_protocol.and_then(|p| http::HeaderValue::from_str(&p).ok()) {
-        parts
-            .headers
-            .insert(http::header::SEC_WEBSOCKET_PROTOCOL, p);
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+impl WsUpgrade {
+    /// The upgrade, if the request asked for one.
+    pub(crate) fn offer(self) -> Option<Offer> {
+        self.0
     }
-    Ok((
-        Response::from_parts(parts, crate::error::full(Bytes::new())),
-        fut,
-    ))
+}
+
+impl Offer {
+    /// The `Sec-WebSocket-Protocol` header values as sent.
+    pub(crate) fn protocols(&self) -> impl Iterator<Item = &str> + Clone {
+        self.protocols.iter().map(String::as_str)
+    }
+
+    /// Accepts the upgrade: the 101 response (echoing the first offered subprotocol) and the
+    /// future of the upgraded connection.
+    pub(crate) fn accept(
+        self,
+    ) -> Result<(Response<Body>, fastwebsockets::upgrade::UpgradeFut), ApiError> {
+        let first = process_proto::wire::subprotocols(self.protocols())
+            .next()
+            .and_then(|p| http::HeaderValue::from_str(p).ok());
+        let (resp, fut) = self
+            .incoming
+            .upgrade()
+            .map_err(|e| ApiError::bad_request(format!("invalid WebSocket upgrade: {e}")))?;
+        let mut resp = resp.map(|_| Body::empty());
+        if let Some(p) = first {
+            resp.headers_mut()
+                .insert(http::header::SEC_WEBSOCKET_PROTOCOL, p);
+        }
+        Ok((resp, fut))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn req_with(version: Option<&str>) -> Request<()> {
-        let mut b = Request::builder().uri("/x");
+    fn req_with(version: Option<&str>) -> HeaderMap {
+        let mut h = HeaderMap::new();
         if let Some(v) = version {
-            b = b.header("X-Daytona-SDK-Version", v);
+            h.insert("X-Daytona-SDK-Version", v.parse().unwrap());
         }
-        b.body(()).unwrap()
+        h
     }
 
     #[test]

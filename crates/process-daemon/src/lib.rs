@@ -72,6 +72,7 @@ mod config;
 pub mod error;
 mod http;
 pub mod interpreter;
+mod listen;
 mod oneshot;
 pub mod proc;
 pub mod pty;
@@ -83,8 +84,9 @@ mod session;
 
 pub use config::{Cli, Config};
 pub use error::{ApiError, Error};
+pub use listen::{ListenAddr, Listener};
 pub use router::DaemonService;
-pub use server::{init_tracing, run, serve, Daemon};
+pub use server::{init_tracing, run, run_on, serve, Daemon};
 
 /// The body type of every response the daemon produces.
-pub type Body = http_body_util::combinators::BoxBody<bytes::Bytes, std::convert::Infallible>;
+pub type Body = axum::body::Body;

@@ -1,64 +1,122 @@
-//! Routing: authentication, then dispatch of `/process/...` paths to their handlers.
+//! The route table and the layers every request passes: the envelope renderer, tracing (a span
+//! per request naming the matched route), panic catching, the body limit, the Bearer check
+//! and the Origin check.
+//!
+//! A route family is one `routes()` function in `api/` merged here.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::IntoResponse;
+use axum::Router;
+use http::{Response, StatusCode};
+use tower::ServiceExt;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
 
-use crate::error::{json_response, ApiError};
-use crate::{api, interpreter, pty, Body, Daemon};
+use crate::error::{json_response, ApiError, Unrendered};
+use crate::http::MAX_BODY_BYTES;
+use crate::{api, Body, Daemon};
 
-/// The daemon's request service. Implements both `hyper::service::Service` and
-/// `tower::Service` over `Request<Incoming>`; cheap to clone.
-#[derive(Clone)]
-pub struct DaemonService {
-    daemon: Daemon,
+/// The router's shared state.
+pub(crate) type AppRouter = Router<Daemon>;
+
+/// The daemon's routes with every layer, ready to serve.
+pub(crate) fn router(daemon: Daemon) -> Router {
+    let routes = Router::new()
+        .merge(api::exec::routes())
+        .merge(api::session::routes())
+        .merge(api::pty::routes())
+        .merge(api::interpreter::routes())
+        .route("/version", axum::routing::get(version));
+    with_layers(routes, daemon)
 }
 
-impl DaemonService {
-    pub(crate) fn new(daemon: Daemon) -> DaemonService {
-        DaemonService { daemon }
+/// `routes` behind the fallback and every layer.
+fn with_layers(routes: AppRouter, daemon: Daemon) -> Router {
+    routes
+        .fallback(not_found)
+        .method_not_allowed_fallback(not_found)
+        .layer(middleware::from_fn_with_state(daemon.clone(), guard))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(CatchPanicLayer::custom(panicked))
+        .layer(TraceLayer::new_for_http().make_span_with(span))
+        .layer(middleware::from_fn(envelope))
+        .with_state(daemon)
+}
+
+/// The answer to every unknown route and every wrong method: the original's (gin's) plain
+/// `404 page not found`.
+async fn not_found() -> Response<Body> {
+    let mut resp = Response::new(Body::from("404 page not found"));
+    *resp.status_mut() = StatusCode::NOT_FOUND;
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain"),
+    );
+    resp
+}
+
+async fn version() -> Response<Body> {
+    json_response(
+        StatusCode::OK,
+        &serde_json::json!({"version": env!("CARGO_PKG_VERSION")}),
+    )
+}
+
+/// A span per request, with the route template that matched (low cardinality).
+fn span(req: &Request) -> tracing::Span {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("<unmatched>", MatchedPath::as_str);
+    tracing::debug_span!("request", method = %req.method(), route, path = %req.uri().path())
+}
+
+/// A panicking handler answers the 500 envelope instead of dropping the connection.
+fn panicked(_payload: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
+    ApiError::internal("the request handler panicked; the daemon keeps running").into_response()
+}
+
+/// Renders a handler's [`ApiError`] as the spec's envelope, with this request's method and
+/// path.
+async fn envelope(req: Request, next: Next) -> Response<Body> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let mut resp = next.run(req).await;
+    match resp.extensions_mut().remove::<Unrendered>() {
+        Some(Unrendered(err)) => err.render(&method, &path),
+        None => resp,
     }
 }
 
-type ResponseFuture = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
-
-impl hyper::service::Service<Request<Incoming>> for DaemonService {
-    type Response = Response<Body>;
-    type Error = Infallible;
-    type Future = ResponseFuture;
-
-    fn call(&self, req: Request<Incoming>) -> Self::Future {
-        let daemon = self.daemon.clone();
-        Box::pin(async move { Ok(route(daemon, req).await) })
+/// `GET /health` is open; everything else needs the token (WebSocket upgrades included) and
+/// an acceptable `Origin`.
+async fn guard(State(daemon): State<Daemon>, req: Request, next: Next) -> Response<Body> {
+    if req.method() == http::Method::GET && req.uri().path() == "/health" {
+        return json_response(StatusCode::OK, &serde_json::json!({"status": "ok"}));
     }
-}
-
-impl tower::Service<Request<Incoming>> for DaemonService {
-    type Response = Response<Body>;
-    type Error = Infallible;
-    type Future = ResponseFuture;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
+    if !authorized(&daemon, req.headers()) {
+        return ApiError::unauthorized().into_response();
     }
-
-    fn call(&mut self, req: Request<Incoming>) -> Self::Future {
-        hyper::service::Service::call(&*self, req)
+    if !origin_allowed(req.headers()) {
+        return ApiError::forbidden("cross-origin requests are not allowed").into_response();
     }
+    next.run(req).await
 }
 
 /// Checks the Bearer token in constant time (when one is configured).
-fn authorized(daemon: &Daemon, req: &Request<Incoming>) -> bool {
+fn authorized(daemon: &Daemon, headers: &http::HeaderMap) -> bool {
     use sha2::Digest;
     use subtle::ConstantTimeEq;
     let Some(expected) = daemon.config().token.as_deref() else {
         return true;
     };
-    let mut values = req.headers().get_all(http::header::AUTHORIZATION).iter();
+    let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
     let (Some(value), None) = (values.next(), values.next()) else {
         // Absent, or sent twice (ambiguous): refused.
         return false;
@@ -74,8 +132,8 @@ fn authorized(daemon: &Daemon, req: &Request<Incoming>) -> bool {
 
 /// Whether a browser `Origin` is acceptable: absent (SDKs, CLIs), or a loopback origin. Any
 /// other origin (a web page trying cross-site WebSocket hijacking or DNS rebinding) is refused.
-fn origin_allowed(req: &Request<Incoming>) -> bool {
-    let Some(origin) = req.headers().get(http::header::ORIGIN) else {
+fn origin_allowed(headers: &http::HeaderMap) -> bool {
+    let Some(origin) = headers.get(http::header::ORIGIN) else {
         return true;
     };
     let Ok(origin) = origin.to_str() else {
@@ -90,62 +148,77 @@ fn origin_allowed(req: &Request<Incoming>) -> bool {
     )
 }
 
-/// Routes one request: `/health` is open; everything else needs the token (WebSocket upgrades
-/// included) and an acceptable `Origin`.
-pub(crate) async fn route(daemon: Daemon, req: Request<Incoming>) -> Response<Body> {
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    if path == "/health" && method == http::Method::GET {
-        return json_response(StatusCode::OK, &serde_json::json!({"status": "ok"}));
-    }
-    if !authorized(&daemon, &req) {
-        return ApiError::unauthorized().into_response(&method, &path);
-    }
-    if !origin_allowed(&req) {
-        return ApiError::forbidden("cross-origin requests are not allowed")
-            .into_response(&method, &path);
-    }
-    let result = dispatch(&daemon, req, &method, &path).await;
-    match result {
-        Ok(resp) => resp,
-        Err(err) => err.into_response(&method, &path),
+/// The daemon's request service: the router, as a hyper and a tower service over any request
+/// body (hyper's `Incoming` included); cheap to clone.
+#[derive(Clone)]
+pub struct DaemonService {
+    router: Router,
+}
+
+impl DaemonService {
+    pub(crate) fn new(daemon: Daemon) -> DaemonService {
+        DaemonService {
+            router: router(daemon),
+        }
     }
 }
 
-async fn dispatch(
-    daemon: &Daemon,
-    req: Request<Incoming>,
-    method: &http::Method,
-    path: &str,
-) -> Result<Response<Body>, ApiError> {
-    if path == "/version" && method == http::Method::GET {
-        return Ok(json_response(
-            StatusCode::OK,
-            &serde_json::json!({"version": env!("CARGO_PKG_VERSION")}),
-        ));
+type ResponseFuture = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+impl<B> hyper::service::Service<http::Request<B>> for DaemonService
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn call(&self, req: http::Request<B>) -> Self::Future {
+        let router = self.router.clone();
+        Box::pin(router.oneshot(req.map(Body::new)))
     }
-    if let Some(rest) = path.strip_prefix("/process/pty") {
-        if rest.is_empty() || rest.starts_with('/') {
-            return Ok(pty::handle(daemon, req, rest).await);
+}
+
+impl<B> tower::Service<http::Request<B>> for DaemonService
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        hyper::service::Service::call(&*self, req)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_the_500_envelope() {
+        let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let daemon = Daemon::new(crate::Config::new(dirs.0.path(), dirs.1.path())).unwrap();
+        async fn boom() -> &'static str {
+            panic!("a handler bug")
         }
-    }
-    if let Some(rest) = path.strip_prefix("/process/interpreter") {
-        if rest.is_empty() || rest.starts_with('/') {
-            return Ok(interpreter::handle(daemon, req, rest).await);
-        }
-    }
-    if let Some(rest) = path.strip_prefix("/process/session") {
-        if rest.is_empty() || rest.starts_with('/') {
-            return api::session::handle(daemon, req, rest).await;
-        }
-    }
-    match (method.clone(), path) {
-        (http::Method::POST, "/process/execute") => api::exec::execute(daemon, req).await,
-        (http::Method::POST, "/process/code-run") => api::exec::code_run(daemon, req).await,
-        _ => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "NOT_FOUND",
-            "404 page not found",
-        )),
+        let routes = AppRouter::new().route("/boom", axum::routing::get(boom));
+        let req = http::Request::get("/boom").body(Body::empty()).unwrap();
+        let resp = with_layers(routes, daemon).oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["code"], "INTERNAL_SERVER_ERROR");
+        assert_eq!(body["path"], "/boom");
+        assert_eq!(body["method"], "GET");
     }
 }

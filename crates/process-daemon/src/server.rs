@@ -1,12 +1,12 @@
-//! The [`Daemon`] handle, the TCP accept loop ([`serve`], [`run`]) and logging setup.
+//! The [`Daemon`] handle, the accept loop ([`serve`], [`run`]) over any [`Listener`], and
+//! logging setup.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
 
+use crate::listen::Listener;
 use crate::runtimes::Runtimes;
 use crate::session::Sessions;
 use crate::{interpreter, pty, Config, DaemonService, Error};
@@ -94,17 +94,12 @@ impl Daemon {
         DaemonService::new(self.clone())
     }
 
-    /// Serves HTTP/1.1 (with upgrades) on one connection until it closes.
+    /// Serves HTTP/1.1 (with upgrades) on one connection (any byte stream) until it closes.
     pub async fn serve_connection<I>(&self, io: I) -> Result<(), hyper::Error>
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        hyper::server::conn::http1::Builder::new()
-            .timer(hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(std::time::Duration::from_secs(10))
-            .serve_connection(TokioIo::new(io), self.service())
-            .with_upgrades()
-            .await
+        serve_io(self.service(), io).await
     }
 
     /// Stops everything the daemon started (sessions, PTYs, interpreter workers).
@@ -115,38 +110,76 @@ impl Daemon {
     }
 }
 
-/// Accepts connections on `listener` forever, serving each with `daemon`.
-pub async fn serve(listener: TcpListener, daemon: Daemon) -> Result<(), Error> {
+/// Serves one connection with `service`.
+async fn serve_io<I>(service: DaemonService, io: I) -> Result<(), hyper::Error>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(std::time::Duration::from_secs(10))
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades()
+        .await
+}
+
+/// Serves one accepted connection in a task.
+fn spawn_connection<I>(service: &DaemonService, io: I, peer: String)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service.clone();
+    tokio::spawn(async move {
+        if let Err(err) = serve_io(service, io).await {
+            tracing::debug!(%peer, error = %err, "connection ended with an error");
+        }
+    });
+}
+
+/// Accepts connections on `listener` (TCP, Unix, or adopted: see [`Listener`]) forever,
+/// serving each with `daemon`.
+pub async fn serve(listener: impl Into<Listener>, daemon: Daemon) -> Result<(), Error> {
+    let listener = listener.into();
+    let service = daemon.service();
     loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(conn) => conn,
-            Err(err) => {
-                // EMFILE and friends: back off briefly instead of spinning.
-                tracing::warn!(error = %err, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
+        let accepted = match &listener {
+            Listener::Tcp(l) => l.accept().await.map(|(stream, peer)| {
+                let _ = stream.set_nodelay(true);
+                spawn_connection(&service, stream, peer.to_string());
+            }),
+            Listener::Unix(l) => l
+                .accept()
+                .await
+                .map(|(stream, _)| spawn_connection(&service, stream, "unix".to_owned())),
         };
-        let _ = stream.set_nodelay(true);
-        let daemon = daemon.clone();
-        tokio::spawn(async move {
-            if let Err(err) = daemon.serve_connection(stream).await {
-                tracing::debug!(%peer, error = %err, "connection ended with an error");
-            }
-        });
+        if let Err(err) = accepted {
+            // EMFILE and friends: back off briefly instead of spinning.
+            tracing::warn!(error = %err, "accept failed");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 }
 
 /// Binds `config.listen`, prints the bound address on stdout, and serves until SIGINT/SIGTERM.
 pub async fn run(config: Config) -> Result<(), Error> {
-    let listener = TcpListener::bind(config.listen)
+    let listener = Listener::bind(&config.listen)
         .await
         .map_err(|e| Error::io(format!("cannot listen on {}", config.listen), e))?;
-    let addr: SocketAddr = listener
+    run_on(listener, config).await
+}
+
+/// Like [`run`] on an already-bound listener (e.g. one adopted with [`Listener::from_fd`]).
+pub async fn run_on(listener: Listener, config: Config) -> Result<(), Error> {
+    let addr = listener
         .local_addr()
         .map_err(|e| Error::io("cannot read the bound address", e))?;
+    if !addr.is_local() && config.token.is_none() {
+        return Err(Error::Config(format!(
+            "refusing to serve on non-loopback address {addr} without a token: set --token or PROCESSD_TOKEN"
+        )));
+    }
     let daemon = Daemon::new(config)?;
-    println!("processd listening on http://{addr}");
+    println!("processd listening on {addr}");
     tracing::info!(%addr, "listening");
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| Error::io("cannot install the SIGTERM handler", e))?;

@@ -23,16 +23,25 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
+use axum::extract::State;
+use axum::routing::post;
+use http::{Response, StatusCode};
 use process_proto::wire::{
     CodeRunRequest, CodeRunResponse, ExecuteRequest, ExecuteResponse, Language,
 };
 
 use crate::error::{json_response, ApiError};
-use crate::http::read_json;
+use crate::http::Json;
 use crate::oneshot::{self, OneShot, Outcome};
+use crate::router::AppRouter;
 use crate::{proc, Body, Daemon};
+
+/// `POST /process/execute`, `POST /process/code-run`.
+pub(crate) fn routes() -> AppRouter {
+    AppRouter::new()
+        .route("/process/execute", post(execute))
+        .route("/process/code-run", post(code_run))
+}
 
 /// Checks environment variable names (`^[A-Za-z_][A-Za-z0-9_]*$`).
 pub(crate) fn validate_envs(envs: Option<&BTreeMap<String, String>>) -> Result<(), ApiError> {
@@ -171,11 +180,11 @@ fn resolve_cwd(daemon: &Daemon, cwd: Option<&str>) -> Result<PathBuf, String> {
 const INLINE_SCRIPT_MAX: usize = 64 * 1024;
 
 /// `POST /process/execute`.
-pub(crate) async fn execute(
-    daemon: &Daemon,
-    req: Request<Incoming>,
+async fn execute(
+    State(daemon): State<Daemon>,
+    Json(body): Json<ExecuteRequest>,
 ) -> Result<Response<Body>, ApiError> {
-    let body: ExecuteRequest = read_json(req.into_body()).await?;
+    let daemon = &daemon;
     if body.command.trim().is_empty() {
         return Err(ApiError::bad_request(
             "command cannot be empty or whitespace-only",
@@ -259,11 +268,11 @@ struct Launch {
 }
 
 /// `POST /process/code-run`.
-pub(crate) async fn code_run(
-    daemon: &Daemon,
-    req: Request<Incoming>,
+async fn code_run(
+    State(daemon): State<Daemon>,
+    Json(body): Json<CodeRunRequest>,
 ) -> Result<Response<Body>, ApiError> {
-    let body: CodeRunRequest = read_json(req.into_body()).await?;
+    let daemon = &daemon;
     validate_envs(body.envs.as_ref())?;
     let argv: Vec<OsString> = body
         .argv

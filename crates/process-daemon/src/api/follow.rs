@@ -10,14 +10,13 @@
 use std::sync::Arc;
 
 use fastwebsockets::{Frame, OpCode, Payload, WebSocketError};
-use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
+use http::{Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::sync::mpsc;
 
 use crate::api::session::text_response;
 use crate::error::{json_response, ApiError};
-use crate::http::{accept_ws, flavor, is_ws_upgrade, query_param, Flavor};
+use crate::http::{Flavor, QueryMap, WsUpgrade};
 use crate::session::CommandRec;
 use crate::Body;
 
@@ -26,17 +25,18 @@ pub(crate) const MAX_FRAME: usize = 64 * 1024;
 
 /// Answers `GET …/logs` for `rec`. `entrypoint` logs are never marker-stripped.
 pub(crate) fn logs(
-    mut req: Request<Incoming>,
+    mut flavor: Flavor,
+    query: &QueryMap,
+    upgrade: WsUpgrade,
     rec: Arc<CommandRec>,
     entrypoint: bool,
 ) -> Result<Response<Body>, ApiError> {
-    let mut flavor = flavor(&req);
     if entrypoint && flavor == Flavor::Combined {
         flavor = Flavor::SkipDemux;
     }
-    if is_ws_upgrade(&req) {
-        let follow = query_param(&req, "follow").as_deref() == Some("true");
-        let (resp, fut) = accept_ws(&mut req)?;
+    if let Some(offer) = upgrade.offer() {
+        let follow = query.get("follow") == Some("true");
+        let (resp, fut) = offer.accept()?;
         tokio::spawn(async move {
             match fut.await {
                 Ok(ws) => {

@@ -1,6 +1,8 @@
-//! HTTP handlers of the one-shot and session endpoints (PTYs and interpreter contexts live in
-//! their own modules).
+//! The HTTP handlers, one module per route family; each has a `routes()` that the router
+//! merges.
 
 pub(crate) mod exec;
 pub(crate) mod follow;
+pub(crate) mod interpreter;
+pub(crate) mod pty;
 pub(crate) mod session;

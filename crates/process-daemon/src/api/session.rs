@@ -3,66 +3,92 @@
 
 use std::sync::Arc;
 
-use http::{Method, Request, Response, StatusCode};
-use hyper::body::Incoming;
+use axum::extract::State;
+use axum::routing::{get, post};
+use http::{Response, StatusCode};
 use process_proto::wire::{
     Command, CreateSessionRequest, Session as WireSession, SessionExecuteRequest,
     SessionExecuteResponse, SessionSendInputRequest,
 };
 
 use crate::error::{empty_response, full, json_response, ApiError};
-use crate::http::{decode_segment, flavor, read_json, Flavor};
+use crate::http::{Flavor, Json, LegacyCwd, PathParams, QueryMap, WsUpgrade};
+use crate::router::AppRouter;
 use crate::session::{
     validate_session_id, CommandRec, Session, ENTRYPOINT_COMMAND, ENTRYPOINT_SESSION,
 };
 use crate::{Body, Daemon};
 
-/// Dispatches `/process/session{rest}`.
-pub(crate) async fn handle(
-    daemon: &Daemon,
-    req: Request<Incoming>,
-    rest: &str,
-) -> Result<Response<Body>, ApiError> {
-    let segs: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
-    let method = req.method().clone();
-    match (method, segs.as_slice()) {
-        (Method::GET, [""]) => Ok(list(daemon)),
-        (Method::POST, [""]) => create(daemon, req).await,
-        (Method::GET, ["entrypoint"]) => get(daemon, ENTRYPOINT_SESSION),
-        (Method::GET, ["entrypoint", "logs"]) => {
-            let session = lookup(daemon, ENTRYPOINT_SESSION)?;
-            let rec = command_of(&session, ENTRYPOINT_COMMAND)?;
-            crate::api::follow::logs(req, rec, true)
-        }
-        (Method::GET, [sid]) => get(daemon, &session_id(sid)?),
-        (Method::DELETE, [sid]) => delete(daemon, &session_id(sid)?).await,
-        (Method::POST, [sid, "exec"]) => exec(daemon, req, &session_id(sid)?).await,
-        (Method::GET, [sid, "command", cid]) => {
-            let session = lookup(daemon, &session_id(sid)?)?;
-            let rec = command_of(&session, &decode_segment(cid)?)?;
-            Ok(json_response(StatusCode::OK, &command_with_extras(&rec)))
-        }
-        (Method::POST, [sid, "command", cid, "input"]) => {
-            input(daemon, req, &session_id(sid)?, &decode_segment(cid)?).await
-        }
-        (Method::GET, [sid, "command", cid, "logs"]) => {
-            let session = lookup(daemon, &session_id(sid)?)?;
-            let rec = command_of(&session, &decode_segment(cid)?)?;
-            let entry = session.id() == ENTRYPOINT_SESSION;
-            crate::api::follow::logs(req, rec, entry)
-        }
-        _ => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "NOT_FOUND",
-            "404 page not found",
-        )),
-    }
+/// The session routes (`/process/session…`). `entrypoint` is a literal segment that wins over
+/// `{sid}`; the collection also answers with a trailing slash.
+pub(crate) fn routes() -> AppRouter {
+    AppRouter::new()
+        .route("/process/session", get(list).post(create))
+        .route("/process/session/", get(list).post(create))
+        .route(
+            "/process/session/entrypoint",
+            get(|d: State<Daemon>| async move { get_session(&d, ENTRYPOINT_SESSION) })
+                .delete(|d: State<Daemon>| async move { delete(&d, ENTRYPOINT_SESSION).await }),
+        )
+        .route("/process/session/entrypoint/logs", get(entrypoint_logs))
+        .route("/process/session/{sid}", get(get_one).delete(delete_one))
+        .route("/process/session/{sid}/exec", post(exec))
+        .route("/process/session/{sid}/command/{cid}", get(command))
+        .route("/process/session/{sid}/command/{cid}/input", post(input))
+        .route("/process/session/{sid}/command/{cid}/logs", get(logs))
 }
 
-fn session_id(seg: &str) -> Result<String, ApiError> {
-    let id = decode_segment(seg)?;
-    validate_session_id(&id)?;
-    Ok(id)
+/// A decoded, validated `{sid}`.
+fn session_id(sid: String) -> Result<String, ApiError> {
+    validate_session_id(&sid)?;
+    Ok(sid)
+}
+
+async fn get_one(
+    State(daemon): State<Daemon>,
+    PathParams(sid): PathParams<String>,
+) -> Result<Response<Body>, ApiError> {
+    get_session(&daemon, &session_id(sid)?)
+}
+
+async fn delete_one(
+    State(daemon): State<Daemon>,
+    PathParams(sid): PathParams<String>,
+) -> Result<Response<Body>, ApiError> {
+    delete(&daemon, &session_id(sid)?).await
+}
+
+async fn command(
+    State(daemon): State<Daemon>,
+    PathParams((sid, cid)): PathParams<(String, String)>,
+) -> Result<Response<Body>, ApiError> {
+    let session = lookup(&daemon, &session_id(sid)?)?;
+    let rec = command_of(&session, &cid)?;
+    Ok(json_response(StatusCode::OK, &command_with_extras(&rec)))
+}
+
+async fn entrypoint_logs(
+    State(daemon): State<Daemon>,
+    flavor: Flavor,
+    query: QueryMap,
+    upgrade: WsUpgrade,
+) -> Result<Response<Body>, ApiError> {
+    let session = lookup(&daemon, ENTRYPOINT_SESSION)?;
+    let rec = command_of(&session, ENTRYPOINT_COMMAND)?;
+    crate::api::follow::logs(flavor, &query, upgrade, rec, true)
+}
+
+async fn logs(
+    State(daemon): State<Daemon>,
+    PathParams((sid, cid)): PathParams<(String, String)>,
+    flavor: Flavor,
+    query: QueryMap,
+    upgrade: WsUpgrade,
+) -> Result<Response<Body>, ApiError> {
+    let session = lookup(&daemon, &session_id(sid)?)?;
+    let rec = command_of(&session, &cid)?;
+    let entry = session.id() == ENTRYPOINT_SESSION;
+    crate::api::follow::logs(flavor, &query, upgrade, rec, entry)
 }
 
 fn lookup(daemon: &Daemon, sid: &str) -> Result<Arc<Session>, ApiError> {
@@ -103,7 +129,7 @@ fn wire_session(session: &Session) -> WireSession {
     )
 }
 
-fn list(daemon: &Daemon) -> Response<Body> {
+async fn list(State(daemon): State<Daemon>) -> Response<Body> {
     let sessions: Vec<WireSession> = daemon
         .sessions()
         .list()
@@ -113,14 +139,16 @@ fn list(daemon: &Daemon) -> Response<Body> {
     json_response(StatusCode::OK, &sessions)
 }
 
-fn get(daemon: &Daemon, sid: &str) -> Result<Response<Body>, ApiError> {
+fn get_session(daemon: &Daemon, sid: &str) -> Result<Response<Body>, ApiError> {
     let session = lookup(daemon, sid)?;
     Ok(json_response(StatusCode::OK, &wire_session(&session)))
 }
 
-async fn create(daemon: &Daemon, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
-    let legacy_cwd = crate::http::legacy_session_cwd(&req);
-    let body: CreateSessionRequest = read_json(req.into_body()).await?;
+async fn create(
+    State(daemon): State<Daemon>,
+    LegacyCwd(legacy_cwd): LegacyCwd,
+    Json(body): Json<CreateSessionRequest>,
+) -> Result<Response<Body>, ApiError> {
     if body.session_id.is_empty() {
         return Err(ApiError::invalid_body("sessionId is required"));
     }
@@ -152,17 +180,18 @@ async fn delete(daemon: &Daemon, sid: &str) -> Result<Response<Body>, ApiError> 
 }
 
 async fn exec(
-    daemon: &Daemon,
-    req: Request<Incoming>,
-    sid: &str,
+    State(daemon): State<Daemon>,
+    PathParams(sid): PathParams<String>,
+    flavor: Flavor,
+    Json(body): Json<SessionExecuteRequest>,
 ) -> Result<Response<Body>, ApiError> {
+    let daemon = &daemon;
+    let sid = &session_id(sid)?;
     if sid == ENTRYPOINT_SESSION {
         return Err(ApiError::bad_request(
             "can't execute command in entrypoint session",
         ));
     }
-    let flavor = flavor(&req);
-    let body: SessionExecuteRequest = read_json(req.into_body()).await?;
     if body.command.trim().is_empty() {
         return Err(ApiError::bad_request("command cannot be empty"));
     }
@@ -218,17 +247,17 @@ async fn exec(
 }
 
 async fn input(
-    daemon: &Daemon,
-    req: Request<Incoming>,
-    sid: &str,
-    cid: &str,
+    State(daemon): State<Daemon>,
+    PathParams((sid, cid)): PathParams<(String, String)>,
+    Json(body): Json<SessionSendInputRequest>,
 ) -> Result<Response<Body>, ApiError> {
+    let daemon = &daemon;
+    let (sid, cid) = (&session_id(sid)?, &cid);
     if sid == ENTRYPOINT_SESSION {
         return Err(ApiError::bad_request(
             "can't send input to a command in entrypoint session",
         ));
     }
-    let body: SessionSendInputRequest = read_json(req.into_body()).await?;
     if body.data.is_empty() {
         return Err(ApiError::invalid_body("data is required"));
     }

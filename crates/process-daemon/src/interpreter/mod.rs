@@ -52,25 +52,19 @@
 mod context;
 mod stream;
 mod worker;
-mod ws;
+pub(crate) mod ws;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use http::{Method, Request, Response, StatusCode};
-use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use process_proto::wire::{
     CloseCode, CreateContextRequest, InterpreterContext, ListContextsResponse, DEFAULT_CONTEXT_ID,
 };
 
 use self::context::Context;
-use crate::error::{json_response, ApiError};
-use crate::{Body, Config, Daemon};
-
-/// Largest request body accepted by the REST handlers.
-const MAX_BODY: usize = 1024 * 1024;
+use crate::error::ApiError;
+use crate::Config;
 
 /// Registry of interpreter contexts (the `default` one included, once used).
 pub struct InterpreterManager {
@@ -103,7 +97,7 @@ impl InterpreterManager {
     }
 
     /// The interpreter workers run (resolved once).
-    async fn python(&self) -> PathBuf {
+    pub(crate) async fn python(&self) -> PathBuf {
         self.python
             .get_or_init(|| worker::resolve_python(self.configured_python.as_deref()))
             .await
@@ -111,7 +105,10 @@ impl InterpreterManager {
     }
 
     /// `POST /process/interpreter/context`.
-    async fn create(&self, req: CreateContextRequest) -> Result<InterpreterContext, ApiError> {
+    pub(crate) async fn create(
+        &self,
+        req: CreateContextRequest,
+    ) -> Result<InterpreterContext, ApiError> {
         if let Some(lang) = req.language.as_deref().filter(|l| !l.is_empty()) {
             if lang != "python" {
                 return Err(ApiError::bad_request(format!(
@@ -137,7 +134,7 @@ impl InterpreterManager {
     }
 
     /// `GET /process/interpreter/context`: every context but `default`, oldest first.
-    fn list(&self) -> ListContextsResponse {
+    pub(crate) fn list(&self) -> ListContextsResponse {
         let mut contexts: Vec<InterpreterContext> = self
             .lock()
             .values()
@@ -149,7 +146,7 @@ impl InterpreterManager {
     }
 
     /// `DELETE /process/interpreter/context/{id}`; returns once the worker is gone.
-    async fn delete(&self, id: &str) -> Result<(), ApiError> {
+    pub(crate) async fn delete(&self, id: &str) -> Result<(), ApiError> {
         if id == DEFAULT_CONTEXT_ID {
             return Err(ApiError::bad_request("cannot delete default context"));
         }
@@ -191,67 +188,4 @@ impl InterpreterManager {
         contexts.insert(DEFAULT_CONTEXT_ID.to_owned(), context.clone());
         Ok(context)
     }
-}
-
-/// Handles `/process/interpreter{rest}`.
-pub async fn handle(daemon: &Daemon, req: Request<Incoming>, rest: &str) -> Response<Body> {
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let manager = &daemon.inner.interpreter;
-    let result = match (&method, rest) {
-        (&Method::GET, "/execute") => {
-            // Resolve Python before the upgrade so the default context can start.
-            manager.python().await;
-            return ws::execute(daemon.clone(), req);
-        }
-        (&Method::POST, "/context") => match read_create_request(req).await {
-            Ok(body) => manager
-                .create(body)
-                .await
-                .map(|ctx| json_response(StatusCode::OK, &ctx)),
-            Err(err) => Err(err),
-        },
-        (&Method::GET, "/context") => Ok(json_response(StatusCode::OK, &manager.list())),
-        (&Method::DELETE, r) if context_id(r).is_some() => {
-            let id = context_id(r).unwrap_or_default();
-            manager.delete(&id).await.map(|()| {
-                json_response(
-                    StatusCode::OK,
-                    &serde_json::json!({"message": "Context deleted successfully"}),
-                )
-            })
-        }
-        _ => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "NOT_FOUND",
-            "404 page not found",
-        )),
-    };
-    result.unwrap_or_else(|err| err.into_response(&method, &path))
-}
-
-/// The decoded `{id}` of `/context/{id}` (one non-empty segment).
-fn context_id(rest: &str) -> Option<String> {
-    let raw = rest.strip_prefix("/context/")?;
-    if raw.is_empty() || raw.contains('/') {
-        return None;
-    }
-    Some(
-        percent_encoding::percent_decode_str(raw)
-            .decode_utf8_lossy()
-            .into_owned(),
-    )
-}
-
-/// Reads a `CreateContextRequest` body; an empty body means every default.
-async fn read_create_request(req: Request<Incoming>) -> Result<CreateContextRequest, ApiError> {
-    let body = http_body_util::Limited::new(req.into_body(), MAX_BODY)
-        .collect()
-        .await
-        .map_err(|e| ApiError::invalid_body(format!("cannot read the body: {e}")))?
-        .to_bytes();
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(CreateContextRequest::new());
-    }
-    serde_json::from_slice(&body).map_err(ApiError::invalid_body)
 }

@@ -4,22 +4,18 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use bytes::Bytes;
 use fastwebsockets::{
     FragmentCollectorRead, Frame, OpCode, Payload, WebSocket, WebSocketError, WebSocketWrite,
 };
-use http::{Request, Response};
-use hyper::body::Incoming;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use process_proto::wire::close::truncate_reason;
-use process_proto::wire::{subprotocols, CloseCode, InterpreterRequest, DEFAULT_TIMEOUT_SECS};
+use process_proto::wire::{CloseCode, InterpreterRequest, DEFAULT_TIMEOUT_SECS};
 use tokio::io::{ReadHalf, WriteHalf};
 use tokio::sync::{mpsc, oneshot};
 
 use super::context::{Event, Job, SubmitError, QUEUE_CAPACITY};
-use crate::error::{full, ApiError};
-use crate::{Body, Daemon};
+use crate::Daemon;
 
 type Io = TokioIo<Upgraded>;
 type Writer = WebSocketWrite<WriteHalf<Io>>;
@@ -34,44 +30,12 @@ const EVENT_BUFFER: usize = 4;
 /// Largest first message accepted.
 const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 
-/// Answers the upgrade request and serves the socket in a task.
-pub(crate) fn execute(daemon: Daemon, mut req: Request<Incoming>) -> Response<Body> {
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    if !fastwebsockets::upgrade::is_upgrade_request(&req) {
-        return ApiError::bad_request(
-            "the interpreter's execute endpoint needs a WebSocket upgrade",
-        )
-        .into_response(&method, &path);
+/// Serves an accepted interpreter socket once its upgrade completes.
+pub(crate) async fn serve_upgraded(daemon: Daemon, fut: fastwebsockets::upgrade::UpgradeFut) {
+    match fut.await {
+        Ok(ws) => serve(daemon, ws).await,
+        Err(err) => tracing::debug!(error = %err, "interpreter WebSocket upgrade failed"),
     }
-    let first_protocol = {
-        let values: Vec<&str> = req
-            .headers()
-            .get_all(http::header::SEC_WEBSOCKET_PROTOCOL)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect();
-        subprotocols(values).next().map(str::to_owned)
-    };
-    let (resp, fut) = match fastwebsockets::upgrade::upgrade(&mut req) {
-        Ok(pair) => pair,
-        Err(err) => {
-            return ApiError::bad_request(format!("WebSocket upgrade failed: {err}"))
-                .into_response(&method, &path)
-        }
-    };
-    tokio::spawn(async move {
-        match fut.await {
-            Ok(ws) => serve(daemon, ws).await,
-            Err(err) => tracing::debug!(error = %err, "interpreter WebSocket upgrade failed"),
-        }
-    });
-    let mut resp = resp.map(|_| full(Bytes::new()));
-    if let Some(value) = first_protocol.and_then(|p| http::HeaderValue::from_str(&p).ok()) {
-        resp.headers_mut()
-            .insert(http::header::SEC_WEBSOCKET_PROTOCOL, value);
-    }
-    resp
 }
 
 /// A frame the reader must have written (pong, close echo), as owned data.

@@ -48,14 +48,15 @@ fn row(
     }
 }
 
-/// Every route the daemon does not know.
+/// Every route the daemon does not know, and every wrong method: the original's (gin's)
+/// plain-text 404.
 fn not_found(method: Method, path: &'static str) -> Row {
     row(
         method,
         path,
         Send::Nothing,
         StatusCode::NOT_FOUND,
-        Some("NOT_FOUND"),
+        None,
         Some(NOT_FOUND_TEXT),
     )
 }
@@ -75,7 +76,7 @@ fn rows() -> Vec<Row> {
         not_found(M::GET, "/process/execute"),
         not_found(M::PUT, "/process/execute"),
         not_found(M::GET, "/process/code-run"),
-        row(M::DELETE, "/process/session", Send::Nothing, S::BAD_REQUEST, Some("BAD_REQUEST"), None),
+        not_found(M::DELETE, "/process/session"),
         not_found(M::POST, "/process/session/abc"),
         not_found(M::GET, "/process/session/abc/exec"),
         not_found(M::POST, "/process/pty/abc"),
@@ -91,7 +92,7 @@ fn rows() -> Vec<Row> {
         not_found(M::GET, "/process/session/abc/command/cid/"),
         not_found(M::GET, "/process/interpreter/context/"),
         not_found(M::DELETE, "/process/interpreter/context/"),
-        // Body limits: 8 MiB (413) on exec and sessions, 1 MiB (400) on PTY and interpreter.
+        // Body limits: one limit (8 MiB), answered 413 on every route.
         row(
             M::POST,
             "/process/execute",
@@ -104,26 +105,35 @@ fn rows() -> Vec<Row> {
             M::POST,
             "/process/pty",
             Send::Big(9 << 20),
-            S::BAD_REQUEST,
-            Some("INVALID_REQUEST_BODY"),
+            S::PAYLOAD_TOO_LARGE,
+            Some("PAYLOAD_TOO_LARGE"),
             None,
         ),
         row(
             M::POST,
             "/process/interpreter/context",
             Send::Big(9 << 20),
-            S::BAD_REQUEST,
-            Some("INVALID_REQUEST_BODY"),
+            S::PAYLOAD_TOO_LARGE,
+            Some("PAYLOAD_TOO_LARGE"),
             None,
         ),
         // Under the limit, a body that is not the request type is 400 INVALID_REQUEST_BODY.
         row(
             M::POST,
             "/process/pty",
-            Send::Big(2 << 20),
+            Send::Text(r#"{"id": 5}"#),
             S::BAD_REQUEST,
             Some("INVALID_REQUEST_BODY"),
             None,
+        ),
+        // Under the limit, a large body is read whole (here: a PTY create without an id).
+        row(
+            M::POST,
+            "/process/pty",
+            Send::Big(2 << 20),
+            S::BAD_REQUEST,
+            Some("BAD_REQUEST"),
+            Some("bad request: session ID is required"),
         ),
         row(
             M::POST,
@@ -191,7 +201,8 @@ fn rows() -> Vec<Row> {
             Some("INVALID_REQUEST_BODY"),
             None,
         ),
-        // Path segments: percent-decoded; bytes that are not UTF-8: 400 on sessions, lossy elsewhere.
+        // Path segments: percent-decoded, and one rule for bytes that are not UTF-8 (400), checked
+        // before any lookup.
         row(
             M::GET,
             "/process/session/%FF",
@@ -204,25 +215,25 @@ fn rows() -> Vec<Row> {
             M::GET,
             "/process/session/abc/command/%C3%28",
             Send::Nothing,
-            S::NOT_FOUND,
-            Some("PROCESS_NOT_FOUND"),
-            Some("session not found"),
+            S::BAD_REQUEST,
+            Some("BAD_REQUEST"),
+            Some("bad request: path parameter is not valid UTF-8"),
         ),
         row(
             M::GET,
             "/process/pty/%FF",
             Send::Nothing,
-            S::NOT_FOUND,
-            Some("PROCESS_NOT_FOUND"),
-            None,
+            S::BAD_REQUEST,
+            Some("BAD_REQUEST"),
+            Some("bad request: path parameter is not valid UTF-8"),
         ),
         row(
             M::DELETE,
             "/process/interpreter/context/%FF",
             Send::Nothing,
-            S::NOT_FOUND,
-            Some("PROCESS_NOT_FOUND"),
-            None,
+            S::BAD_REQUEST,
+            Some("BAD_REQUEST"),
+            Some("bad request: path parameter is not valid UTF-8"),
         ),
         row(
             M::GET,
@@ -247,6 +258,31 @@ fn rows() -> Vec<Row> {
             S::NOT_FOUND,
             Some("PROCESS_NOT_FOUND"),
             Some("not found: context with ID 'no such' not found"),
+        ),
+        // `entrypoint` is a literal segment, but the session routes under it still answer.
+        row(
+            M::DELETE,
+            "/process/session/entrypoint",
+            Send::Nothing,
+            S::BAD_REQUEST,
+            Some("BAD_REQUEST"),
+            Some("bad request: can't delete entrypoint session"),
+        ),
+        row(
+            M::POST,
+            "/process/session/entrypoint/exec",
+            Send::Text(r#"{"command": "true"}"#),
+            S::BAD_REQUEST,
+            Some("BAD_REQUEST"),
+            Some("bad request: can't execute command in entrypoint session"),
+        ),
+        row(
+            M::GET,
+            "/process/session/entrypoint/command/x",
+            Send::Nothing,
+            S::NOT_FOUND,
+            Some("PROCESS_NOT_FOUND"),
+            Some("session not found"),
         ),
         // A WebSocket-only route asked without an upgrade.
         row(

@@ -1,0 +1,62 @@
+//! Interpreter endpoints (spec §7, under `/process/interpreter`): contexts (create, list,
+//! delete) and the `execute` WebSocket.
+
+use axum::extract::State;
+use axum::routing::{delete, get};
+use http::{Response, StatusCode};
+use process_proto::wire::CreateContextRequest;
+
+use crate::error::{json_response, ApiError};
+use crate::http::{JsonOrDefault, PathParams, WsUpgrade};
+use crate::router::AppRouter;
+use crate::{interpreter, Body, Daemon};
+
+/// The interpreter routes.
+pub(crate) fn routes() -> AppRouter {
+    AppRouter::new()
+        .route(
+            "/process/interpreter/context",
+            get(list_contexts).post(create_context),
+        )
+        .route("/process/interpreter/context/{id}", delete(delete_context))
+        .route("/process/interpreter/execute", get(execute))
+}
+
+/// `POST /process/interpreter/context`; an empty body means every default.
+async fn create_context(
+    State(daemon): State<Daemon>,
+    JsonOrDefault(body): JsonOrDefault<CreateContextRequest>,
+) -> Result<Response<Body>, ApiError> {
+    let ctx = daemon.inner.interpreter.create(body).await?;
+    Ok(json_response(StatusCode::OK, &ctx))
+}
+
+async fn list_contexts(State(daemon): State<Daemon>) -> Response<Body> {
+    json_response(StatusCode::OK, &daemon.inner.interpreter.list())
+}
+
+async fn delete_context(
+    State(daemon): State<Daemon>,
+    PathParams(id): PathParams<String>,
+) -> Result<Response<Body>, ApiError> {
+    daemon.inner.interpreter.delete(&id).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &serde_json::json!({"message": "Context deleted successfully"}),
+    ))
+}
+
+/// `GET /process/interpreter/execute`: the upgrade; the socket is served in a task.
+async fn execute(
+    State(daemon): State<Daemon>,
+    upgrade: WsUpgrade,
+) -> Result<Response<Body>, ApiError> {
+    let offer = upgrade.offer().ok_or_else(|| {
+        ApiError::bad_request("the interpreter's execute endpoint needs a WebSocket upgrade")
+    })?;
+    // Resolve Python before the upgrade so the default context can start.
+    daemon.inner.interpreter.python().await;
+    let (resp, fut) = offer.accept()?;
+    tokio::spawn(interpreter::ws::serve_upgraded(daemon, fut));
+    Ok(resp)
+}
