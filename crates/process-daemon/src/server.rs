@@ -49,8 +49,12 @@ impl Daemon {
         crate::reaper::start();
         let sessions = Sessions::new(&config.state_dir, &config.workdir, config.max_log_bytes)
             .map_err(|e| Error::io("cannot prepare the sessions directory", e))?;
-        let runtimes = Runtimes::new(&config.state_dir, config.python.clone())
-            .map_err(|e| Error::io("cannot write the code-run helper files", e))?;
+        let runtimes = Runtimes::new(
+            &config.state_dir,
+            config.python.clone(),
+            config.typescript.clone(),
+        )
+        .map_err(|e| Error::io("cannot write the code-run helper files", e))?;
         let pty = pty::PtyManager::new(&config);
         let interpreter = interpreter::InterpreterManager::new(&config);
         let daemon = Daemon {
