@@ -130,7 +130,7 @@ mod tests {
         ) {
             let lines: Vec<String> = lines.iter().map(|l| l.trim_start().to_owned()).collect();
             prop_assume!(lines.iter().any(|l| !l.trim().is_empty()));
-            let code: String = lines.iter().map(|l| format!("{l}\n")).collect();
+            let code: String = lines.iter().flat_map(|l| [l.as_str(), "\n"]).collect();
             let indented: String = lines
                 .iter()
                 .map(|l| if l.trim().is_empty() { "\n".to_owned() } else { format!("{pad}{l}\n") })
