@@ -84,9 +84,11 @@ pub fn rows(
                 get("text"),
                 get("borrowed"),
             ) {
-                (Ok(a), Ok(b), Ok(c), Ok(d), Ok(e)) => (a, b, c, d, e),
-                (a, b, c, d, e) => {
-                    let err = [a, b, c, d, e]
+                (Ok(memchr), Ok(copy), Ok(ours), Ok(text), Ok(borrowed)) => {
+                    (memchr, copy, ours, text, borrowed)
+                }
+                (memchr, copy, ours, text, borrowed) => {
+                    let err = [memchr, copy, ours, text, borrowed]
                         .into_iter()
                         .find_map(Result::err)
                         .unwrap_or_default();
