@@ -71,11 +71,13 @@
 
 mod api;
 mod capture;
+mod cgroup;
 mod config;
 mod dedent;
 pub mod error;
 mod http;
 pub mod interpreter;
+mod leftovers;
 mod oneshot;
 pub mod proc;
 pub mod pty;
@@ -84,6 +86,7 @@ mod router;
 mod runtimes;
 mod server;
 mod session;
+mod store;
 
 pub use config::{Cli, Config};
 pub use error::{ApiError, Error};
