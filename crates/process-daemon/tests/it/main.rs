@@ -4,6 +4,8 @@
 
 mod code_run;
 mod exec;
+mod files;
+mod info;
 mod interpreter;
 mod pty;
 mod security;
