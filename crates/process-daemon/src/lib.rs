@@ -68,12 +68,14 @@
 
 mod api;
 mod capture;
+mod cgroup;
 mod config;
 pub mod error;
 mod fs;
 mod http;
 mod info;
 pub mod interpreter;
+mod leftovers;
 mod oneshot;
 pub mod proc;
 pub mod pty;
@@ -82,6 +84,7 @@ mod router;
 mod runtimes;
 mod server;
 mod session;
+mod store;
 
 pub use config::{Cli, Config};
 pub use error::{ApiError, Error};
