@@ -11,4 +11,5 @@ mod interpreter;
 mod pty;
 mod security;
 mod session;
+mod session_control;
 mod support;
