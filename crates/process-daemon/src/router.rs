@@ -32,7 +32,8 @@ pub(crate) fn router(daemon: Daemon) -> Router {
         .merge(api::session::routes())
         .merge(api::pty::routes())
         .merge(api::interpreter::routes())
-        .route("/version", axum::routing::get(version));
+        .merge(api::fs::routes())
+        .merge(api::info::routes());
     with_layers(routes, daemon)
 }
 
@@ -59,13 +60,6 @@ async fn not_found() -> Response<Body> {
         http::HeaderValue::from_static("text/plain"),
     );
     resp
-}
-
-async fn version() -> Response<Body> {
-    json_response(
-        StatusCode::OK,
-        &serde_json::json!({"version": env!("CARGO_PKG_VERSION")}),
-    )
 }
 
 /// A span per request, with the route template that matched (low cardinality).

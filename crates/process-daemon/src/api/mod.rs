@@ -3,6 +3,9 @@
 
 pub(crate) mod exec;
 pub(crate) mod follow;
+pub(crate) mod fs;
+pub(crate) mod info;
 pub(crate) mod interpreter;
 pub(crate) mod pty;
 pub(crate) mod session;
+pub(crate) mod toolbox;

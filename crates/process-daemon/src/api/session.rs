@@ -12,7 +12,7 @@ use process_proto::wire::{
 };
 
 use crate::error::{empty_response, full, json_response, ApiError};
-use crate::http::{Flavor, Json, LegacyCwd, PathParams, QueryMap, WsUpgrade};
+use crate::http::{Flavor, Json, JsonOrDefault, LegacyCwd, PathParams, QueryMap, WsUpgrade};
 use crate::router::AppRouter;
 use crate::session::{
     validate_session_id, CommandRec, Session, ENTRYPOINT_COMMAND, ENTRYPOINT_SESSION,
@@ -35,6 +35,7 @@ pub(crate) fn routes() -> AppRouter {
         .route("/process/session/{sid}/exec", post(exec))
         .route("/process/session/{sid}/command/{cid}", get(command))
         .route("/process/session/{sid}/command/{cid}/input", post(input))
+        .route("/process/session/{sid}/command/{cid}/signal", post(signal))
         .route("/process/session/{sid}/command/{cid}/logs", get(logs))
 }
 
@@ -198,6 +199,9 @@ async fn exec(
         body.command.clone(),
         is_async,
         body.suppresses_input_echo(),
+        body.timeout
+            .filter(|&t| t > 0)
+            .map(std::time::Duration::from_secs),
     )?;
     if is_async {
         return Ok(json_response(
@@ -260,6 +264,22 @@ async fn input(
     let session = lookup(daemon, sid)?;
     let rec = command_of(&session, cid)?;
     session.send_input(&rec, &body.data).await?;
+    Ok(empty_response(StatusCode::NO_CONTENT))
+}
+
+/// Additive: signals one running command (see `SessionCommandSignalRequest`).
+/// `POST …/signal`; an empty body means `SIGKILL`.
+async fn signal(
+    State(daemon): State<Daemon>,
+    PathParams((sid, cid)): PathParams<(String, String)>,
+    JsonOrDefault(body): JsonOrDefault<process_proto::wire::SessionCommandSignalRequest>,
+) -> Result<Response<Body>, ApiError> {
+    let daemon = &daemon;
+    let (sid, cid) = (&session_id(sid)?, &cid);
+    let sig = crate::session::parse_signal(body.signal.as_deref().unwrap_or("KILL"))?;
+    let session = lookup(daemon, sid)?;
+    let rec = command_of(&session, cid)?;
+    session.signal(&rec, sig).await?;
     Ok(empty_response(StatusCode::NO_CONTENT))
 }
 
