@@ -58,10 +58,7 @@ async fn cutting_proxy(upstream: std::net::SocketAddr, cuts: usize) -> (String, 
                 });
                 let mut sent = 0usize;
                 let mut buf = vec![0u8; 16 * 1024];
-                loop {
-                    let Ok(k) = sr.read(&mut buf).await else {
-                        break;
-                    };
+                while let Ok(k) = sr.read(&mut buf).await {
                     if k == 0 {
                         break;
                     }
