@@ -5,8 +5,11 @@
 mod code_run;
 mod durability;
 mod exec;
+mod files;
+mod info;
 mod interpreter;
 mod pty;
 mod security;
 mod session;
+mod session_control;
 mod support;

@@ -15,6 +15,9 @@ pub mod close;
 pub mod control;
 mod error;
 mod exec;
+mod fs;
+mod git;
+mod info;
 mod interpreter;
 mod pty;
 mod session;
@@ -23,6 +26,22 @@ pub use close::CloseCode;
 pub use error::{decode, encode, ErrorCode, ErrorResponse, WireError, ERROR_SOURCE_DAEMON};
 pub use exec::{
     CodeRunArtifacts, CodeRunRequest, CodeRunResponse, ExecuteRequest, ExecuteResponse, Language,
+};
+pub use fs::{
+    parse_upload_field, upload_file_field, upload_path_field, FileInfo, FilesDownloadRequest,
+    Match, ReplaceRequest, ReplaceResult, SearchFilesResponse, UploadFilesResponse, UploadedFile,
+    UploadedFileEntry,
+};
+pub use git::{
+    FileStatus, GitAddRemoteRequest, GitAddRequest, GitAuthenticateRequest, GitBranchRequest,
+    GitCheckoutRequest, GitCloneRequest, GitCommitInfo, GitCommitRequest, GitCommitResponse,
+    GitConfigResponse, GitConfigureUserRequest, GitFileState, GitInitRequest, GitPullRequest,
+    GitPushRequest, GitRemote, GitResetRequest, GitRestoreRequest, GitSetConfigRequest, GitStatus,
+    ListBranchResponse, ListRemotesResponse,
+};
+pub use info::{
+    DirResponse, InitRequest, IsPortInUseResponse, MessageResponse, PortList, SystemMetrics,
+    VersionResponse, PORT_CHECK_RANGE,
 };
 pub use interpreter::{
     CreateContextRequest, InterpreterContext, InterpreterFrame, InterpreterFrameType,
@@ -37,6 +56,7 @@ pub use pty::{
     PTY_EXIT_CONTROL_PROTOCOL, SDK_VERSION_PROTOCOL_PREFIX,
 };
 pub use session::{
-    Command, CreateSessionRequest, Session, SessionCommandLogsResponse, SessionExecuteRequest,
-    SessionExecuteResponse, SessionSendInputRequest, ENTRYPOINT_COMMAND_ID, ENTRYPOINT_SESSION_ID,
+    Command, CreateSessionRequest, Session, SessionCommandLogsResponse,
+    SessionCommandSignalRequest, SessionExecuteRequest, SessionExecuteResponse,
+    SessionSendInputRequest, ENTRYPOINT_COMMAND_ID, ENTRYPOINT_SESSION_ID,
 };
