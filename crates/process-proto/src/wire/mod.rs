@@ -12,6 +12,7 @@
 //! [`decode`] and [`encode`] are small helpers over `serde_json` that name the type in errors.
 
 pub mod close;
+pub mod control;
 mod error;
 mod exec;
 mod fs;
