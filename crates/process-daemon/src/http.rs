@@ -100,6 +100,18 @@ impl QueryMap {
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
     }
+
+    /// The additive `offset` parameter (resume a stream at byte N); empty means absent.
+    pub(crate) fn offset(&self) -> Result<Option<u64>, ApiError> {
+        match self.get("offset").filter(|o| !o.is_empty()) {
+            None => Ok(None),
+            Some(o) => o.parse::<u64>().map(Some).map_err(|_| {
+                ApiError::bad_request(format!(
+                    "offset must be a byte count (a non-negative integer), not {o:?}"
+                ))
+            }),
+        }
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for QueryMap {

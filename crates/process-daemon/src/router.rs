@@ -33,6 +33,7 @@ pub(crate) fn router(daemon: Daemon) -> Router {
         .merge(api::pty::routes())
         .merge(api::interpreter::routes())
         .merge(api::fs::routes())
+        .merge(api::git::routes())
         .merge(api::info::routes());
     with_layers(routes, daemon)
 }

@@ -4,6 +4,7 @@
 pub(crate) mod exec;
 pub(crate) mod follow;
 pub(crate) mod fs;
+pub(crate) mod git;
 pub(crate) mod info;
 pub(crate) mod interpreter;
 pub(crate) mod pty;

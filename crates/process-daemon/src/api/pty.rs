@@ -257,7 +257,7 @@ async fn create_connect(
             tracing::warn!(%id, error = %err, "PTY start failed");
             return pty::ws::fail(ws, &err.to_string()).await;
         }
-        pty::ws::serve(ws, session, exit_control).await;
+        pty::ws::serve(ws, session, exit_control, None).await;
     });
     resp
 }
@@ -265,8 +265,10 @@ async fn create_connect(
 async fn connect(
     State(daemon): State<Daemon>,
     PathParams(id): PathParams<String>,
+    query: QueryMap,
     upgrade: WsUpgrade,
 ) -> Result<Response<Body>, ApiError> {
+    let offset = query.offset()?;
     let offer = upgrade
         .offer()
         .ok_or_else(|| ApiError::bad_request(EXPECTED_UPGRADE))?;
@@ -292,7 +294,7 @@ async fn connect(
                 return pty::ws::fail(ws, &msg).await;
             }
         }
-        pty::ws::serve(ws, session, exit_control).await;
+        pty::ws::serve(ws, session, exit_control, offset).await;
     });
     Ok(resp)
 }

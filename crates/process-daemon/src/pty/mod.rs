@@ -6,7 +6,8 @@
 //!
 //! Beyond the original daemon:
 //! - output is kept in a 1 MiB scrollback that every (re)attaching client replays (from a line
-//!   start) before live output, with nothing lost or repeated at the seam;
+//!   start) before live output, with nothing lost or repeated at the seam; `connect?offset=N`
+//!   (additive) resumes at byte N of the output instead, for a client that counts what it got;
 //! - any number of clients may attach; output is broadcast, input funnelled in arrival order;
 //! - flow control: the PTY is read as fast as the *fastest* attached client takes its output
 //!   (as a terminal over ssh is), and freely into the scrollback when nobody is attached. A

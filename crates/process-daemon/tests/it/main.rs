@@ -7,6 +7,7 @@ mod durability;
 mod edge;
 mod exec;
 mod files;
+mod git;
 mod info;
 mod interpreter;
 mod pty;
