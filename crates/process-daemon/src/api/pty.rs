@@ -130,6 +130,12 @@ async fn resize(
     let manager = &daemon.inner.pty;
     let id = id.as_str();
     for (name, value) in [("cols", body.cols), ("rows", body.rows)] {
+        if value == 0 {
+            // A 0×0 terminal breaks every full-screen program (the SDK refuses it too).
+            return Err(ApiError::bad_request(format!(
+                "invalid value for {name} - must be at least 1"
+            )));
+        }
         if value > MAX_DIMENSION {
             return Err(ApiError::bad_request(format!(
                 "invalid value for {name} - must be less than {MAX_DIMENSION}"

@@ -10,6 +10,7 @@ mod files;
 mod git;
 mod info;
 mod interpreter;
+mod limits;
 mod pty;
 mod security;
 mod session;
