@@ -81,6 +81,7 @@ mod git;
 pub mod interpreter;
 mod logs;
 mod pty;
+pub mod sandboxes;
 mod session;
 
 /// The wire protocol (`process_proto`): request and response types, the log codec, the chart
@@ -113,4 +114,5 @@ pub use process_proto::wire::{
     UploadedFileEntry,
 };
 pub use pty::{CreatePty, PtyHandle, PtyInput, PtyIo, PtyResult, PtySize};
+pub use sandboxes::{CreateSandboxParams, Resources, Sandbox, Sandboxes};
 pub use session::{SessionExec, SessionExecuteRequest, SessionExecuteResponse};
