@@ -58,5 +58,5 @@ pub use pty::{
 pub use session::{
     Command, CreateSessionRequest, Session, SessionCommandLogsResponse,
     SessionCommandSignalRequest, SessionExecuteRequest, SessionExecuteResponse,
-    SessionSendInputRequest, ENTRYPOINT_COMMAND_ID, ENTRYPOINT_SESSION_ID,
+    SessionSendInputRequest, ENTRYPOINT_COMMAND_ID, ENTRYPOINT_SESSION_ID, LOG_OFFSET_PROTOCOL,
 };
