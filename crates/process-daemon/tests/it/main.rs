@@ -5,6 +5,7 @@
 mod code_run;
 mod exec;
 mod interpreter;
+mod listen_fd;
 mod pty;
 mod security;
 mod session;
