@@ -12,6 +12,8 @@
 //!   the same id overlap, but calls for different ids do.
 //! - `start` returns only when the sandbox's `processd` answers on the returned [`Endpoint`].
 
+pub mod local;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
