@@ -10,7 +10,8 @@ use command_fds::{CommandFdExt, FdMapping};
 /// Sends one HTTP/1.1 request over a Unix socket and returns the whole response text.
 fn request(path: &std::path::Path, raw: &str) -> String {
     let mut conn = std::os::unix::net::UnixStream::connect(path).expect("connect");
-    conn.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
     conn.write_all(raw.as_bytes()).unwrap();
     let mut out = String::new();
     conn.read_to_string(&mut out).unwrap();

@@ -8,8 +8,8 @@ use sandbox_daemon::provider::local::LocalProvider;
 use sandbox_daemon::provider::{Endpoint, Observed, Provider, Resources};
 
 use crate::local_support::{
-    exec, host, leftovers, ok, FakeNet, TestProvider, FAKE_GATEWAY, FAKE_HOST_ADDR,
-    FAKE_INTERNET, FAKE_METADATA,
+    exec, leftovers, ok, FakeNet, TestProvider, FAKE_GATEWAY, FAKE_HOST_ADDR, FAKE_INTERNET,
+    FAKE_METADATA,
 };
 use crate::require_sandboxes;
 
@@ -19,17 +19,28 @@ async fn lifecycle_keeps_files_across_stop_and_delete_leaves_nothing() {
     let t = TestProvider::new().await;
     let spec = t.spec("life");
     let ep = t.up(&spec).await;
-    let out = ok(&ep, "id -un; hostname; pwd; echo $SBX_TEST; echo kept > ~/note").await;
+    let out = ok(
+        &ep,
+        "id -un; hostname; pwd; echo $SBX_TEST; echo kept > ~/note",
+    )
+    .await;
     assert_eq!(out, format!("daytona\n{}\n/home/daytona\nyes\n", spec.id));
-    assert_eq!(t.provider.observe(&spec.id).await.unwrap(), Observed::Running(ep.clone()));
+    assert_eq!(
+        t.provider.observe(&spec.id).await.unwrap(),
+        Observed::Running(ep.clone())
+    );
     let netns = std::fs::read_link(format!("/proc/{}/ns/net", t.init_pid(&spec.id))).unwrap();
 
     t.provider.stop(&spec.id, false).await.unwrap();
-    assert_eq!(t.provider.observe(&spec.id).await.unwrap(), Observed::Stopped);
+    assert_eq!(
+        t.provider.observe(&spec.id).await.unwrap(),
+        Observed::Stopped
+    );
     // Stopped: no process, mount or socket of it remains, but its files do.
     let left = leftovers(&t.provider.config().state_dir, &spec.id);
     assert!(
-        left.iter().all(|l| l.starts_with("file: ") && l.ends_with(&spec.id)),
+        left.iter()
+            .all(|l| l.starts_with("file: ") && l.ends_with(&spec.id)),
         "{left:#?}"
     );
     // Stop is idempotent.
@@ -48,7 +59,10 @@ async fn lifecycle_keeps_files_across_stop_and_delete_leaves_nothing() {
         .filter(|e| std::fs::read_link(e.path().join("ns/net")).ok().as_ref() == Some(&netns))
         .collect();
     assert!(users.is_empty(), "network namespace still used");
-    assert_eq!(t.provider.observe(&spec.id).await.unwrap(), Observed::Missing);
+    assert_eq!(
+        t.provider.observe(&spec.id).await.unwrap(),
+        Observed::Missing
+    );
     // Delete is idempotent.
     t.provider.delete(&spec.id).await.unwrap();
 }
@@ -69,12 +83,19 @@ async fn host_files_and_processes_are_invisible() {
     assert_ne!(code, 0, "host file readable: {out}");
     assert!(!out.contains("host secret"));
     // Nor any trace of the host's state dir or home.
-    let (code, _) = exec(&ep, &format!("ls {}", t.provider.config().state_dir.display())).await;
+    let (code, _) = exec(
+        &ep,
+        &format!("ls {}", t.provider.config().state_dir.display()),
+    )
+    .await;
     assert_ne!(code, 0);
     let ps = ok(&ep, "ps -eo pid,args").await;
     assert!(!ps.contains("1234.5"), "host process visible:\n{ps}");
     let first = ps.lines().nth(1).unwrap_or_default();
-    assert!(first.trim_start().starts_with("1 ") && first.contains("processd"), "{ps}");
+    assert!(
+        first.trim_start().starts_with("1 ") && first.contains("processd"),
+        "{ps}"
+    );
     let _ = sleeper.kill();
     let _ = sleeper.wait();
     let _ = std::fs::remove_file(&secret);
@@ -87,7 +108,11 @@ async fn two_sandboxes_cannot_see_each_other() {
     let t = TestProvider::new().await;
     let (a, b) = (t.spec("twa"), t.spec("twb"));
     let (ea, eb) = tokio::join!(t.up(&a), t.up(&b));
-    ok(&ea, "echo mine > /tmp/only-a; nohup sleep 987.6 >/dev/null 2>&1 &").await;
+    ok(
+        &ea,
+        "echo mine > /tmp/only-a; nohup sleep 987.6 >/dev/null 2>&1 &",
+    )
+    .await;
     let (code, _) = exec(&eb, "cat /tmp/only-a").await;
     assert_ne!(code, 0, "b reads a's file");
     let ps = ok(&eb, "ps -eo args").await;
@@ -244,7 +269,10 @@ async fn egress_works_but_the_host_its_gateway_and_metadata_are_unreachable() {
     let spec = t.spec("net");
     let ep = t.up(&spec).await;
     // Outbound works: the server beyond the gateway answers.
-    assert_eq!(connect(&ep, FAKE_INTERNET, port).await, "hello from internet");
+    assert_eq!(
+        connect(&ep, FAKE_INTERNET, port).await,
+        "hello from internet"
+    );
     // The host's loopback, through slirp's gateway alias and directly.
     for (addr, p) in [("10.0.2.2", port), ("127.0.0.1", port)] {
         let got = connect(&ep, addr, p).await;
@@ -260,15 +288,7 @@ async fn egress_works_but_the_host_its_gateway_and_metadata_are_unreachable() {
         assert!(got.starts_with("failed"), "{addr}:{p} reachable: {got}");
     }
     // The host itself (outside the slirp cgroup) still reaches them: the rules are scoped.
-    let out = host(&[
-        "nsenter",
-        &format!("--net={}", fake.host_path().display()),
-        "python3",
-        "-c",
-        &format!(
-            "import socket; print(socket.create_connection(('{FAKE_GATEWAY}', {port}), timeout=3).recv(100).decode().strip())"
-        ),
-    ]);
+    let out = FakeNet::connect_from(&fake.host, FAKE_GATEWAY, port);
     assert_eq!(out.trim(), "hello from gateway");
     t.provider.delete(&spec.id).await.unwrap();
 }
@@ -290,8 +310,11 @@ async fn a_restarted_provider_readopts_running_sandboxes_and_a_crash_is_reported
     assert_eq!(ok(&ep2, "cat ~/f").await, "before\n");
     // processd killed from the host: reported as failed, with a reason.
     let pid = t.init_pid(&spec.id);
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL)
-        .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
     let mut observed = again.observe(&spec.id).await.unwrap();
     for _ in 0..100 {
         if matches!(observed, Observed::Failed(_)) {

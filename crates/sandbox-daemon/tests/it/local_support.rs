@@ -147,7 +147,13 @@ impl TestProvider {
 
     /// Host pid of the sandbox's init (processd), from runc's pid file.
     pub fn init_pid(&self, id: &str) -> i32 {
-        let path = self.provider.config().state_dir.join("sandboxes").join(id).join("init.pid");
+        let path = self
+            .provider
+            .config()
+            .state_dir
+            .join("sandboxes")
+            .join(id)
+            .join("init.pid");
         std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
             .trim()
@@ -173,12 +179,20 @@ pub fn uuid_like() -> String {
 }
 
 /// One HTTP request to a sandbox's processd; returns (status, JSON body).
-pub async fn call(endpoint: &Endpoint, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+pub async fn call(
+    endpoint: &Endpoint,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     let Endpoint::Unix(sock) = endpoint;
-    let stream = tokio::net::UnixStream::connect(sock).await.expect("connect");
-    let (mut send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+    let stream = tokio::net::UnixStream::connect(sock)
         .await
-        .expect("handshake");
+        .expect("connect");
+    let (mut send, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .expect("handshake");
     tokio::spawn(async move {
         let _ = conn.await;
     });
@@ -199,7 +213,8 @@ pub async fn call(endpoint: &Endpoint, method: &str, path: &str, body: Option<Va
         .expect("request");
     let status = resp.status().as_u16();
     let body = resp.into_body().collect().await.unwrap().to_bytes();
-    let json = serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
+    let json = serde_json::from_slice(&body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
     (status, json)
 }
 
@@ -212,7 +227,10 @@ pub async fn exec(endpoint: &Endpoint, command: &str) -> (i64, String) {
         Some(serde_json::json!({ "command": command, "timeout": 120 })),
     )
     .await;
-    assert!(status == 200 || status == 408, "exec {command:?}: {status} {body}");
+    assert!(
+        status == 200 || status == 408,
+        "exec {command:?}: {status} {body}"
+    );
     (
         body["exitCode"].as_i64().unwrap_or(-1),
         body["result"].as_str().unwrap_or_default().to_owned(),
@@ -247,8 +265,24 @@ pub fn leftovers(state_dir: &Path, id: &str) -> Vec<String> {
         };
         let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        if cgroup.contains(&format!("sandboxd/{id}")) || String::from_utf8_lossy(&cmdline).contains(id) {
-            found.push(format!("process {pid}: {}", String::from_utf8_lossy(&cmdline).replace('\0', " ")));
+        if cgroup.contains(&format!("sandboxd/{id}"))
+            || String::from_utf8_lossy(&cmdline).contains(id)
+        {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            let field = |name: &str| {
+                status
+                    .lines()
+                    .find(|l| l.starts_with(name))
+                    .unwrap_or_default()
+                    .replace('\t', " ")
+            };
+            found.push(format!(
+                "process {pid} ({}, {}, {}): {}",
+                field("Name:"),
+                field("State:"),
+                field("PPid:"),
+                String::from_utf8_lossy(&cmdline).replace('\0', " ")
+            ));
         }
     }
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
@@ -305,7 +339,9 @@ impl FakeNet {
         let (vh, vu) = (format!("vh{tag}"), format!("vu{tag}"));
         host(&["ip", "netns", "add", &net.host]);
         host(&["ip", "netns", "add", &net.uplink]);
-        host(&["ip", "link", "add", &vh, "type", "veth", "peer", "name", &vu]);
+        host(&[
+            "ip", "link", "add", &vh, "type", "veth", "peer", "name", &vu,
+        ]);
         host(&["ip", "link", "set", &vh, "netns", &net.host]);
         host(&["ip", "link", "set", &vu, "netns", &net.uplink]);
         let h = |args: &[&str]| {
@@ -353,9 +389,36 @@ impl FakeNet {
     }
 }
 
+impl FakeNet {
+    /// Connects to `addr:port` from namespace `ns` (from a thread that joins it) and returns
+    /// the server's greeting.
+    pub fn connect_from(ns: &str, addr: &str, port: u16) -> String {
+        let (ns, addr) = (ns.to_owned(), addr.to_owned());
+        std::thread::spawn(move || {
+            let file = std::fs::File::open(format!("/run/netns/{ns}")).unwrap();
+            nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            let mut conn = std::net::TcpStream::connect_timeout(
+                &format!("{addr}:{port}").parse().unwrap(),
+                Duration::from_secs(3),
+            )
+            .unwrap();
+            let mut out = String::new();
+            use std::io::Read;
+            let _ = conn.read_to_string(&mut out);
+            out
+        })
+        .join()
+        .unwrap()
+    }
+}
+
 impl Drop for FakeNet {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.host]).status();
-        let _ = Command::new("ip").args(["netns", "del", &self.uplink]).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.host])
+            .status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.uplink])
+            .status();
     }
 }

@@ -170,7 +170,12 @@ pub fn build_default_image(
         .recursive(true)
         .mode(0o755)
         .create(image_dir)
-        .map_err(|e| io_err(format!("cannot create image dir {}", image_dir.display()), e))?;
+        .map_err(|e| {
+            io_err(
+                format!("cannot create image dir {}", image_dir.display()),
+                e,
+            )
+        })?;
     let lock = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -215,7 +220,8 @@ pub fn build_default_image(
         size_bytes,
         build_seconds: started.elapsed().as_secs(),
     };
-    let json = serde_json::to_vec_pretty(&info).map_err(|e| io_err("cannot encode image.json", e))?;
+    let json =
+        serde_json::to_vec_pretty(&info).map_err(|e| io_err("cannot encode image.json", e))?;
     std::fs::write(scratch.join("image.json"), json)
         .map_err(|e| io_err("cannot write image.json", e))?;
     let target = image_dir.join(DEFAULT_IMAGE);
@@ -379,10 +385,19 @@ mod tests {
             )
             .unwrap();
         }
-        assert_eq!(store.resolve(None).unwrap().rootfs, store.rootfs(DEFAULT_IMAGE));
+        assert_eq!(
+            store.resolve(None).unwrap().rootfs,
+            store.rootfs(DEFAULT_IMAGE)
+        );
         let r = store.resolve(Some("debian:12.9")).unwrap();
-        assert_eq!((r.name.as_str(), r.rootfs), ("debian:12.9", store.rootfs(DEFAULT_IMAGE)));
-        assert_eq!(store.resolve(Some("mine")).unwrap().rootfs, store.rootfs("mine"));
+        assert_eq!(
+            (r.name.as_str(), r.rootfs),
+            ("debian:12.9", store.rootfs(DEFAULT_IMAGE))
+        );
+        assert_eq!(
+            store.resolve(Some("mine")).unwrap().rootfs,
+            store.rootfs("mine")
+        );
     }
 
     #[test]
@@ -408,7 +423,10 @@ mod tests {
         let l = std::fs::symlink_metadata(dir.path().join("link")).unwrap();
         assert_eq!(l.uid(), HOST_ID_BASE);
         let h = std::fs::metadata(&user).unwrap();
-        assert_eq!((h.uid(), h.gid()), (HOST_ID_BASE + 1000, HOST_ID_BASE + 1000));
+        assert_eq!(
+            (h.uid(), h.gid()),
+            (HOST_ID_BASE + 1000, HOST_ID_BASE + 1000)
+        );
         // A second pass changes nothing (already shifted).
         shift_owners(dir.path(), HOST_ID_BASE).unwrap();
         assert_eq!(std::fs::metadata(&file).unwrap().uid(), HOST_ID_BASE);

@@ -29,7 +29,9 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::provider::{Endpoint, ImageRef, Observed, Provider, ProviderError, Resources, SandboxSpec};
+use crate::provider::{
+    Endpoint, ImageRef, Observed, Provider, ProviderError, Resources, SandboxSpec,
+};
 use image::{ImageStore, HOST_ID_BASE};
 use runc::{Runc, Status};
 use spec::{BundleParams, SandboxUser};
@@ -273,7 +275,10 @@ impl LocalProvider {
 
     /// The processd socket of sandbox `id`.
     pub fn socket_path(&self, id: &str) -> PathBuf {
-        self.config.state_dir.join("sockets").join(format!("{id}.sock"))
+        self.config
+            .state_dir
+            .join("sockets")
+            .join(format!("{id}.sock"))
     }
 
     fn read_meta(&self, id: &str) -> Result<Meta, ProviderError> {
@@ -352,7 +357,11 @@ impl LocalProvider {
     }
 
     /// `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf` of the sandbox.
-    fn write_etc(&self, id: &str, block_all: bool) -> Result<Vec<(PathBuf, &'static str)>, ProviderError> {
+    fn write_etc(
+        &self,
+        id: &str,
+        block_all: bool,
+    ) -> Result<Vec<(PathBuf, &'static str)>, ProviderError> {
         let dir = self.dir(id);
         let files = [
             (
@@ -374,7 +383,8 @@ impl LocalProvider {
         let mut out = Vec::new();
         for (name, dest, text) in files {
             let path = dir.join(name);
-            std::fs::write(&path, text).map_err(|e| rt(format!("cannot write {}", path.display()), e))?;
+            std::fs::write(&path, text)
+                .map_err(|e| rt(format!("cannot write {}", path.display()), e))?;
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))
                 .map_err(|e| rt(format!("cannot chmod {}", path.display()), e))?;
             out.push((path, dest));
@@ -385,8 +395,16 @@ impl LocalProvider {
     /// Stops whatever of `id` is still running and releases its runtime resources (container,
     /// slirp4netns, overlay mount, socket), keeping its files.
     async fn teardown(&self, id: &str) -> Result<(), ProviderError> {
-        self.runc.delete(id).await?;
         let dir = self.dir(id);
+        let init = std::fs::read_to_string(dir.join("init.pid"))
+            .ok()
+            .and_then(|t| t.trim().parse::<i32>().ok());
+        self.runc.delete(id).await?;
+        if let Some(pid) = init {
+            // Gone from the process table too (reaped by us as a subreaper, or by our init).
+            reap_or_wait(pid, Duration::from_secs(3)).await;
+            let _ = std::fs::remove_file(dir.join("init.pid"));
+        }
         if let Ok(text) = std::fs::read_to_string(dir.join("slirp.pid")) {
             let mut parts = text.split_whitespace().map(str::parse::<i32>);
             if let (Some(Ok(pid)), Some(Ok(target))) = (parts.next(), parts.next()) {
@@ -395,11 +413,7 @@ impl LocalProvider {
                         nix::unistd::Pid::from_raw(pid),
                         nix::sys::signal::Signal::SIGKILL,
                     );
-                    // Our child: tokio reaps it. Wait until it is gone (its sockets with it).
-                    let deadline = Instant::now() + Duration::from_secs(5);
-                    while net::is_slirp_for(pid, target) && Instant::now() < deadline {
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                    }
+                    reap_or_wait(pid, Duration::from_secs(5)).await;
                 }
             }
             let _ = std::fs::remove_file(dir.join("slirp.pid"));
@@ -464,23 +478,28 @@ impl LocalProvider {
                 log_tail(&log_path, 15)
             )));
         }
-        let state = self
-            .runc
-            .state(id)
-            .await?
-            .ok_or_else(|| ProviderError::Runtime(format!("runc lost sandbox {id} after create")))?;
+        let state = self.runc.state(id).await?.ok_or_else(|| {
+            ProviderError::Runtime(format!("runc lost sandbox {id} after create"))
+        })?;
         if !spec.network_block_all {
             let net_log = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(dir.join("net.log"))
                 .map_err(|e| rt("cannot open net.log", e))?;
-            let child = self.net.start_slirp(state.pid, net_log).await.map_err(|e| {
-                ProviderError::Runtime(format!("{e}:\n{}", log_tail(&dir.join("net.log"), 10)))
-            })?;
+            let child = self
+                .net
+                .start_slirp(state.pid, net_log)
+                .await
+                .map_err(|e| {
+                    ProviderError::Runtime(format!("{e}:\n{}", log_tail(&dir.join("net.log"), 10)))
+                })?;
             let slirp_pid = child.id().unwrap_or_default();
-            std::fs::write(dir.join("slirp.pid"), format!("{slirp_pid} {}\n", state.pid))
-                .map_err(|e| rt("cannot write slirp.pid", e))?;
+            std::fs::write(
+                dir.join("slirp.pid"),
+                format!("{slirp_pid} {}\n", state.pid),
+            )
+            .map_err(|e| rt("cannot write slirp.pid", e))?;
         }
         self.runc.start(id).await?;
         self.wait_ready(id, &sock, &log_path).await?;
@@ -516,18 +535,54 @@ impl LocalProvider {
     }
 }
 
+/// Waits (at most `limit`) until process `pid` has exited and left the process table: reaps it
+/// if it is our child, else waits for its parent to.
+async fn reap_or_wait(pid: i32, limit: Duration) {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    let deadline = Instant::now() + limit;
+    let pid = nix::unistd::Pid::from_raw(pid);
+    loop {
+        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => {}
+            Ok(_) => return,
+            Err(_) => {
+                // Not our child: someone else reaps it.
+                if !Path::new(&format!("/proc/{pid}")).exists() {
+                    return;
+                }
+            }
+        }
+        if Instant::now() > deadline {
+            tracing::warn!(%pid, "process still in the process table after {limit:?}");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Copies `from` to `to` (mode 0755) unless `to` already has the same size and mtime.
 fn copy_if_changed(from: &Path, to: &Path) -> Result<(), ProviderError> {
-    let src = std::fs::metadata(from)
-        .map_err(|e| rt(format!("cannot find the processd binary {}", from.display()), e))?;
+    let src = std::fs::metadata(from).map_err(|e| {
+        rt(
+            format!("cannot find the processd binary {}", from.display()),
+            e,
+        )
+    })?;
     if let Ok(dst) = std::fs::metadata(to) {
-        if dst.len() == src.len() && dst.mtime() == src.mtime() && dst.mtime_nsec() == src.mtime_nsec() {
+        if dst.len() == src.len()
+            && dst.mtime() == src.mtime()
+            && dst.mtime_nsec() == src.mtime_nsec()
+        {
             return Ok(());
         }
     }
     let tmp = to.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::copy(from, &tmp)
-        .map_err(|e| rt(format!("cannot copy {} to {}", from.display(), tmp.display()), e))?;
+    std::fs::copy(from, &tmp).map_err(|e| {
+        rt(
+            format!("cannot copy {} to {}", from.display(), tmp.display()),
+            e,
+        )
+    })?;
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))
         .map_err(|e| rt(format!("cannot chmod {}", tmp.display()), e))?;
     let mtime = src
@@ -663,7 +718,10 @@ impl Provider for LocalProvider {
         check_resources(resources)?;
         let mut meta = self.read_meta(id)?;
         if let Some(state) = self.runc.state(id).await? {
-            if matches!(state.status, Status::Running | Status::Paused | Status::Created) {
+            if matches!(
+                state.status,
+                Status::Running | Status::Paused | Status::Created
+            ) {
                 self.runc
                     .update(
                         id,
@@ -736,7 +794,10 @@ mod tests {
             Err(ProviderError::InvalidResources(_))
         ));
         assert!(matches!(
-            check_resources(Resources { memory_gib: 0, ..ok }),
+            check_resources(Resources {
+                memory_gib: 0,
+                ..ok
+            }),
             Err(ProviderError::InvalidResources(_))
         ));
     }

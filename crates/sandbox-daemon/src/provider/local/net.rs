@@ -62,7 +62,9 @@ impl Network {
             None => std::process::Command::new(program),
             Some(ns) => {
                 let mut cmd = std::process::Command::new("nsenter");
-                cmd.arg(format!("--net={}", ns.display())).arg("--").arg(program);
+                cmd.arg(format!("--net={}", ns.display()))
+                    .arg("--")
+                    .arg(program);
                 cmd
             }
         }
@@ -117,7 +119,9 @@ impl Network {
             "0.0.0.0/8".to_owned(),
         ];
         let mut v6 = vec!["::1/128".to_owned(), "fe80::/10".to_owned()];
-        let addrs = self.output(Path::new("ip"), &["-j", "addr", "show"], None).await?;
+        let addrs = self
+            .output(Path::new("ip"), &["-j", "addr", "show"], None)
+            .await?;
         let addrs: serde_json::Value = serde_json::from_str(&addrs)
             .map_err(|e| err(format!("cannot read `ip -j addr`: {e}")))?;
         for iface in addrs.as_array().into_iter().flatten() {
@@ -135,7 +139,11 @@ impl Network {
         }
         for (flag, list) in [("-4", &mut v4), ("-6", &mut v6)] {
             let routes = self
-                .output(Path::new("ip"), &["-j", flag, "route", "show", "default"], None)
+                .output(
+                    Path::new("ip"),
+                    &["-j", flag, "route", "show", "default"],
+                    None,
+                )
                 .await?;
             let routes: serde_json::Value =
                 serde_json::from_str(&routes).unwrap_or(serde_json::Value::Null);
@@ -198,9 +206,12 @@ impl Network {
         let (cgroup_dir, _) = cgroup2()?;
         let (ready_read, ready_write): (OwnedFd, OwnedFd) =
             nix::unistd::pipe().map_err(|e| err(format!("cannot create a pipe: {e}")))?;
+        // Its own mount namespace, every mount private: `--enable-sandbox` pivots and detaches
+        // the old root, and on mounts still shared with ours (e.g. `/run/netns/*`) that
+        // unmount would propagate back to the host (seen with slirp4netns 1.2).
         // Join the cgroup before exec, so every socket slirp4netns creates is filtered.
-        let mut cmd = self.command(Path::new("/bin/sh"));
-        cmd.arg("-c")
+        let mut cmd = self.command(Path::new("unshare"));
+        cmd.args(["--mount", "--propagation", "private", "--", "/bin/sh", "-c"])
             .arg("echo $$ > \"$0\" && exec \"$@\"")
             .arg(cgroup_dir.join("cgroup.procs"))
             .arg(&self.slirp4netns)
@@ -256,7 +267,6 @@ pub fn is_slirp_for(pid: i32, target: i32) -> bool {
         return false;
     };
     let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-    args.first()
-        .is_some_and(|a| a.ends_with(b"slirp4netns"))
+    args.first().is_some_and(|a| a.ends_with(b"slirp4netns"))
         && args.iter().any(|a| *a == target.to_string().as_bytes())
 }

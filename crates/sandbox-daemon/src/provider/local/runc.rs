@@ -133,7 +133,9 @@ impl Runc {
 
     /// `runc start`: lets the created container's init exec processd.
     pub async fn start(&self, id: &str) -> Result<(), ProviderError> {
-        self.run("start the sandbox", &["start", id]).await.map(drop)
+        self.run("start the sandbox", &["start", id])
+            .await
+            .map(drop)
     }
 
     /// `runc state`, or `None` if runc does not know the container.
