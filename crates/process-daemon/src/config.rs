@@ -42,6 +42,10 @@ pub struct Cli {
     /// Cap on one session command's on-disk log, in bytes.
     #[arg(long, env = "PROCESSD_MAX_LOG_BYTES", default_value_t = 256 * 1024 * 1024)]
     pub max_log_bytes: u64,
+    /// Leave processes a previous incarnation (on this state dir) left running alive instead of
+    /// killing them at startup.
+    #[arg(long, env = "PROCESSD_KEEP_LEFTOVERS")]
+    pub keep_leftovers: bool,
     /// Entrypoint command: when given, runs in the `entrypoint` session.
     #[arg(trailing_var_arg = true)]
     pub entrypoint: Vec<String>,
@@ -105,6 +109,10 @@ pub struct Config {
     pub max_log_bytes: u64,
     /// Entrypoint argv (empty: no entrypoint session).
     pub entrypoint: Vec<String>,
+    /// Kill, at startup, every process a previous incarnation on this state dir left running
+    /// (identified by pid and start time, tag and cgroup). Off in [`Config::new`] (an embedded
+    /// daemon changes nothing outside its own state); on for the `processd` binary.
+    pub kill_leftovers: bool,
 }
 
 impl Config {
@@ -120,6 +128,7 @@ impl Config {
             max_output_bytes: 16 * 1024 * 1024,
             max_log_bytes: 256 * 1024 * 1024,
             entrypoint: Vec::new(),
+            kill_leftovers: false,
         }
     }
 
@@ -151,6 +160,7 @@ impl Config {
             max_output_bytes: cli.max_output_bytes,
             max_log_bytes: cli.max_log_bytes,
             entrypoint: cli.entrypoint,
+            kill_leftovers: !cli.keep_leftovers,
         })
     }
 }

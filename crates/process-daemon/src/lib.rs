@@ -68,10 +68,12 @@
 
 mod api;
 mod capture;
+mod cgroup;
 mod config;
 pub mod error;
 mod http;
 pub mod interpreter;
+mod leftovers;
 mod oneshot;
 pub mod proc;
 pub mod pty;
@@ -80,6 +82,7 @@ mod router;
 mod runtimes;
 mod server;
 mod session;
+mod store;
 
 pub use config::{Cli, Config, Listen};
 pub use error::{ApiError, Error};

@@ -140,6 +140,21 @@ fn read_ppid(pid: i32) -> Option<i32> {
     after.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// The start time of `pid` (`/proc/<pid>/stat` field 22, clock ticks since boot), if it exists.
+/// With the pid it names one process for good: a recycled pid has a later start time.
+pub fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// The process group of `pid` (`/proc/<pid>/stat` field 5), if it exists.
+pub fn pgid_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(2)?.parse().ok()
+}
+
 /// The state letter of `/proc/<pid>/stat` (`R`, `S`, `Z`, ...), if the process exists.
 pub fn proc_state(pid: i32) -> Option<char> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;

@@ -24,6 +24,8 @@ pub(crate) struct Inner {
     pub(crate) interpreter: interpreter::InterpreterManager,
     pub(crate) sessions: Sessions,
     pub(crate) runtimes: Runtimes,
+    pub(crate) store: Arc<crate::store::Store>,
+    _lock: crate::leftovers::StateLock,
 }
 
 impl Daemon {
@@ -46,9 +48,23 @@ impl Daemon {
         for stale in ["exec", "run"] {
             let _ = std::fs::remove_dir_all(config.state_dir.join(stale));
         }
+        let lock = crate::leftovers::lock_state_dir(&config.state_dir).map_err(Error::Config)?;
+        let (store, previous) = crate::store::Store::open(&config.state_dir)
+            .map_err(|e| Error::Config(e.to_string()))?;
+        let store = Arc::new(store);
+        if config.kill_leftovers {
+            crate::leftovers::kill_previous(&previous.processes);
+            store.send(crate::store::Op::ForgetProcesses);
+        }
         crate::reaper::start();
-        let sessions = Sessions::new(&config.state_dir, &config.workdir, config.max_log_bytes)
-            .map_err(|e| Error::io("cannot prepare the sessions directory", e))?;
+        let sessions = Sessions::new(
+            &config.state_dir,
+            &config.workdir,
+            config.max_log_bytes,
+            store.clone(),
+        )
+        .map_err(|e| Error::io("cannot prepare the sessions directory", e))?;
+        sessions.restore(previous.sessions);
         let runtimes = Runtimes::new(&config.state_dir, config.python.clone())
             .map_err(|e| Error::io("cannot write the code-run helper files", e))?;
         let pty = pty::PtyManager::new(&config);
@@ -60,6 +76,8 @@ impl Daemon {
                 interpreter,
                 sessions,
                 runtimes,
+                store,
+                _lock: lock,
             }),
         };
         if !daemon.config().entrypoint.is_empty() {
@@ -112,6 +130,7 @@ impl Daemon {
         self.inner.sessions.shutdown().await;
         self.inner.pty.shutdown().await;
         self.inner.interpreter.shutdown().await;
+        self.inner.store.flush().await;
     }
 }
 

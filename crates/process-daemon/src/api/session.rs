@@ -79,11 +79,7 @@ fn command_of(session: &Session, cid: &str) -> Result<Arc<CommandRec>, ApiError>
 }
 
 fn wire_command(rec: &CommandRec) -> Command {
-    Command::new(
-        rec.id.clone(),
-        rec.command.clone(),
-        rec.log.state().exit_code,
-    )
+    rec.to_wire()
 }
 
 /// The command record plus the additive `droppedBytes` when its log hit the cap.

@@ -64,6 +64,29 @@ impl CommandLog {
         })
     }
 
+    /// Reopens the log a previous incarnation wrote at `path` (its `dropped` bytes as recorded);
+    /// the caller then appends what it must and publishes the exit code.
+    pub(crate) fn restore(path: &Path, cap: u64, dropped: u64) -> std::io::Result<CommandLog> {
+        let file = std::fs::OpenOptions::new().append(true).open(path)?;
+        let written = file.metadata()?.len();
+        let reader = File::open(path)?;
+        Ok(CommandLog {
+            path: path.to_owned(),
+            cap: cap.max(written),
+            writer: Mutex::new(Writer {
+                file,
+                muxer: Muxer::new(),
+                written,
+                dropped,
+            }),
+            reader,
+            state: watch::Sender::new(LogState {
+                len: written,
+                exit_code: None,
+            }),
+        })
+    }
+
     /// The log file's path.
     pub(crate) fn path(&self) -> &Path {
         &self.path

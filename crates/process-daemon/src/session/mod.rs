@@ -27,6 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::ApiError;
+use crate::store::{CommandRow, Op, SessionRow, Store};
 use log::CommandLog;
 
 /// The reserved id of the entrypoint session.
@@ -74,6 +75,38 @@ pub(crate) struct CommandRec {
     pub(crate) dir: PathBuf,
     /// The write end of its stdin FIFO (async commands, until they finish).
     stdin: tokio::sync::Mutex<Option<tokio::net::unix::pipe::Sender>>,
+    /// When it started (RFC 3339).
+    pub started_at: String,
+    /// When it finished (RFC 3339), once it has.
+    pub finished_at: Mutex<Option<String>>,
+    /// It was running when a previous incarnation of the daemon died.
+    pub lost: bool,
+}
+
+/// The status of a command that was running when the daemon died.
+pub(crate) const LOST: &str = "lost: the daemon restarted";
+
+impl CommandRec {
+    /// The wire record: id, text, exit code, plus the additive times and `lost` status.
+    pub(crate) fn to_wire(&self) -> process_proto::wire::Command {
+        let mut c = process_proto::wire::Command::new(
+            self.id.clone(),
+            self.command.clone(),
+            self.log.state().exit_code,
+        );
+        c.started_at = Some(self.started_at.clone());
+        c.finished_at.clone_from(
+            &self
+                .finished_at
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        if self.lost {
+            c.status = Some("lost".to_owned());
+            c.error = Some(LOST.to_owned());
+        }
+        c
+    }
 }
 
 /// State shared by a session's handle, its dispatcher and its pumps.
@@ -87,6 +120,12 @@ pub(crate) struct SessionCore {
     pub(crate) pgids: Mutex<Vec<Pid>>,
     /// Status senders of commands that have not reported yet.
     pending: Mutex<HashMap<String, oneshot::Sender<i32>>>,
+    /// The durable record store.
+    pub(crate) store: Arc<Store>,
+    /// Whether this session's records are persisted (not the entrypoint's: it starts anew).
+    pub(crate) persist: bool,
+    /// The `PROCESS_RUN_ID` every process of the session inherits (the directory's UUID).
+    pub(crate) tag: String,
 }
 
 impl SessionCore {
@@ -207,7 +246,25 @@ impl Session {
             log,
             dir,
             stdin: tokio::sync::Mutex::new(stdin),
+            started_at: crate::store::now_rfc3339(),
+            finished_at: Mutex::new(None),
+            lost: false,
         });
+        if self.core.persist {
+            self.core.store.send(Op::CommandStarted {
+                session: self.core.id.clone(),
+                row: CommandRow {
+                    id: rec.id.clone(),
+                    command: rec.command.clone(),
+                    is_async,
+                    suppress_echo,
+                    started_at: rec.started_at.clone(),
+                    finished_at: None,
+                    exit_code: None,
+                    dropped: 0,
+                },
+            });
+        }
         let (status_tx, status_rx) = oneshot::channel();
         self.core
             .pending
@@ -215,6 +272,7 @@ impl Session {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(cid, status_tx);
         tokio::spawn(pump(
+            self.core.clone(),
             rec.clone(),
             out,
             err,
@@ -276,9 +334,10 @@ impl Session {
         Ok(())
     }
 
-    /// Deletes the session: stops its dispatcher, terminates its process tree (SIGTERM, grace,
-    /// SIGKILL) and removes its directory.
-    pub(crate) async fn delete(&self) {
+    /// Stops the session: stops its dispatcher and terminates its process tree (SIGTERM,
+    /// grace, SIGKILL); its directory and records stay (daemon shutdown: served again after a
+    /// restart).
+    pub(crate) async fn stop(&self) {
         self.core.cancel.cancel();
         let handle = self.dispatcher.lock().await.take();
         if let Some(handle) = handle {
@@ -288,6 +347,11 @@ impl Session {
         for rec in self.commands() {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(2), rec.log.wait()).await;
         }
+    }
+
+    /// Deletes the session: [`Session::stop`], then removes its directory.
+    pub(crate) async fn delete(&self) {
+        self.stop().await;
         if let Err(err) = std::fs::remove_dir_all(&self.core.dir) {
             tracing::debug!(error = %err, "cannot remove a session directory");
         }
@@ -297,6 +361,7 @@ impl Session {
 /// Reads a command's stdout/stderr FIFOs into its log until the command has reported its status
 /// and both are drained, then publishes the exit code and cleans up.
 async fn pump(
+    core: Arc<SessionCore>,
     rec: Arc<CommandRec>,
     mut out: tokio::net::unix::pipe::Receiver,
     mut err: tokio::net::unix::pipe::Receiver,
@@ -340,21 +405,23 @@ async fn pump(
     for name in ["stdout", "stderr", "stdin"] {
         let _ = std::fs::remove_file(rec.dir.join(name));
     }
-    let _ = std::fs::write(rec.dir.join("exit_code"), format!("{code}\n"));
-    let state = rec.log.state();
-    let record = serde_json::json!({
-        "id": rec.id,
-        "command": rec.command,
-        "async": rec.is_async,
-        "exitCode": code,
-        "logBytes": state.len,
-        "droppedBytes": rec.log.dropped(),
-    });
-    let _ = std::fs::write(rec.dir.join("record.json"), record.to_string());
     if rec.log.dropped() > 0 {
         tracing::info!(command = %rec.id, dropped = rec.log.dropped(), "command log reached its cap; later output was dropped");
     }
+    let finished_at = crate::store::now_rfc3339();
+    *rec.finished_at
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(finished_at.clone());
     rec.log.finish(code);
+    if core.persist {
+        core.store.send(Op::CommandFinished {
+            session: core.id.clone(),
+            id: rec.id.clone(),
+            exit_code: code,
+            finished_at,
+            dropped: rec.log.dropped(),
+        });
+    }
 }
 
 /// The registry of sessions.
@@ -362,17 +429,20 @@ pub(crate) struct Sessions {
     root: PathBuf,
     workdir: PathBuf,
     max_log: u64,
+    store: Arc<Store>,
     map: Mutex<HashMap<String, Arc<Session>>>,
 }
 
 impl Sessions {
-    /// An empty registry keeping session state under `<state_dir>/sessions` (cleared: sessions
-    /// do not survive a daemon restart).
-    pub(crate) fn new(state_dir: &Path, workdir: &Path, max_log: u64) -> std::io::Result<Sessions> {
+    /// A registry keeping session state under `<state_dir>/sessions`, its records in `store`.
+    /// Call [`Sessions::restore`] to bring back what a previous incarnation recorded.
+    pub(crate) fn new(
+        state_dir: &Path,
+        workdir: &Path,
+        max_log: u64,
+        store: Arc<Store>,
+    ) -> std::io::Result<Sessions> {
         let root = state_dir.join("sessions");
-        if root.exists() {
-            std::fs::remove_dir_all(&root)?;
-        }
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -381,7 +451,122 @@ impl Sessions {
             root,
             workdir: workdir.to_owned(),
             max_log,
+            store,
             map: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Brings back the sessions a previous incarnation recorded: their command records and
+    /// finished logs are served as before; a command that was running when it died is finished
+    /// as [`LOST`] (exit code -1, the reason appended to its log). The sessions' shells start
+    /// afresh with the next command (restoring the saved cwd and exported variables). Session
+    /// directories no record names are removed.
+    pub(crate) fn restore(&self, rows: Vec<SessionRow>) {
+        let mut kept = std::collections::HashSet::new();
+        for row in rows {
+            if row.id == ENTRYPOINT_SESSION || !row.dir.starts_with(&self.root) || !row.dir.is_dir()
+            {
+                self.store.send(Op::SessionDeleted { id: row.id });
+                continue;
+            }
+            kept.insert(row.dir.clone());
+            let session = self.spawn_session(&row.id, row.dir.clone(), row.cwd.clone(), true);
+            let mut commands = Vec::new();
+            for c in row.commands {
+                let dir = session.core.dir.join(&c.id);
+                let lost = c.exit_code.is_none();
+                let code = c.exit_code.unwrap_or(-1);
+                let log = match CommandLog::restore(
+                    &dir.join("output.log"),
+                    self.max_log,
+                    c.dropped,
+                ) {
+                    Ok(log) => log,
+                    Err(err) => {
+                        tracing::warn!(session = %row.id, command = %c.id, error = %err, "a command's log is gone; its record is kept with an empty log");
+                        match CommandLog::create(&dir.join("output.log"), self.max_log) {
+                            Ok(log) => log,
+                            Err(_) => continue,
+                        }
+                    }
+                };
+                if lost {
+                    for name in ["stdout", "stderr", "stdin"] {
+                        let _ = std::fs::remove_file(dir.join(name));
+                    }
+                    let _ = log.append(Stream::Stderr, format!("\nprocessd: {LOST}\n").as_bytes());
+                }
+                let finished_at = c
+                    .finished_at
+                    .clone()
+                    .or_else(|| lost.then(crate::store::now_rfc3339));
+                log.finish(code);
+                if lost {
+                    self.store.send(Op::CommandFinished {
+                        session: row.id.clone(),
+                        id: c.id.clone(),
+                        exit_code: code,
+                        finished_at: finished_at.clone().unwrap_or_default(),
+                        dropped: log.dropped(),
+                    });
+                }
+                commands.push(Arc::new(CommandRec {
+                    id: c.id,
+                    command: c.command,
+                    is_async: c.is_async,
+                    suppress_echo: c.suppress_echo,
+                    log,
+                    dir,
+                    stdin: tokio::sync::Mutex::new(None),
+                    started_at: c.started_at,
+                    finished_at: Mutex::new(finished_at),
+                    lost,
+                }));
+            }
+            *session
+                .commands
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = commands;
+            self.map
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(row.id.clone(), session);
+        }
+        if let Ok(entries) = std::fs::read_dir(&self.root) {
+            for entry in entries.flatten() {
+                if !kept.contains(&entry.path()) {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+    }
+
+    /// A session (dispatcher started, shell not yet) on `dir`.
+    fn spawn_session(&self, id: &str, dir: PathBuf, cwd: PathBuf, persist: bool) -> Arc<Session> {
+        let tag = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let core = Arc::new(SessionCore {
+            id: id.to_owned(),
+            dir,
+            cwd,
+            shell: crate::proc::select_shell(),
+            cancel: CancellationToken::new(),
+            pgids: Mutex::new(Vec::new()),
+            pending: Mutex::new(HashMap::new()),
+            store: self.store.clone(),
+            persist,
+            tag,
+        });
+        let (jobs_tx, jobs_rx) = mpsc::unbounded_channel();
+        let handle = tokio::spawn(shell::dispatch(core.clone(), jobs_rx));
+        Arc::new(Session {
+            core,
+            jobs: jobs_tx,
+            commands: Mutex::new(Vec::new()),
+            dispatcher: tokio::sync::Mutex::new(Some(handle)),
+            max_log: self.max_log,
         })
     }
 
@@ -399,24 +584,16 @@ impl Sessions {
             .mode(0o700)
             .create(&dir)
             .map_err(|e| ApiError::internal(format!("failed to create the session: {e}")))?;
-        let core = Arc::new(SessionCore {
-            id: id.to_owned(),
-            dir,
-            cwd: cwd.unwrap_or_else(|| self.workdir.clone()),
-            shell: crate::proc::select_shell(),
-            cancel: CancellationToken::new(),
-            pgids: Mutex::new(Vec::new()),
-            pending: Mutex::new(HashMap::new()),
-        });
-        let (jobs_tx, jobs_rx) = mpsc::unbounded_channel();
-        let handle = tokio::spawn(shell::dispatch(core.clone(), jobs_rx));
-        let session = Arc::new(Session {
-            core,
-            jobs: jobs_tx,
-            commands: Mutex::new(Vec::new()),
-            dispatcher: tokio::sync::Mutex::new(Some(handle)),
-            max_log: self.max_log,
-        });
+        let cwd = cwd.unwrap_or_else(|| self.workdir.clone());
+        let persist = id != ENTRYPOINT_SESSION;
+        if persist {
+            self.store.send(Op::SessionCreated {
+                id: id.to_owned(),
+                dir: dir.clone(),
+                cwd: cwd.clone(),
+            });
+        }
+        let session = self.spawn_session(id, dir, cwd, persist);
         map.insert(id.to_owned(), session.clone());
         Ok(session)
     }
@@ -451,6 +628,9 @@ impl Sessions {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(id)?;
+        if session.core.persist {
+            self.store.send(Op::SessionDeleted { id: id.to_owned() });
+        }
         session.delete().await;
         Some(())
     }
@@ -467,7 +647,7 @@ impl Sessions {
         Ok(())
     }
 
-    /// Deletes every session (daemon shutdown).
+    /// Stops every session (daemon shutdown); their records stay for the next start.
     pub(crate) async fn shutdown(&self) {
         let all: Vec<Arc<Session>> = self
             .map
@@ -476,8 +656,9 @@ impl Sessions {
             .drain()
             .map(|(_, s)| s)
             .collect();
-        let deletions = all.iter().map(|s| s.delete());
-        futures_util::future::join_all(deletions).await;
+        let stops = all.iter().map(|s| s.stop());
+        futures_util::future::join_all(stops).await;
+        self.store.flush().await;
     }
 }
 

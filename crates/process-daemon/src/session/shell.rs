@@ -34,6 +34,7 @@ use tokio::sync::mpsc;
 
 use super::{CommandRec, SessionCore};
 use crate::proc;
+use crate::store::{Op, ProcessKind, ProcessRow};
 
 /// How long deleting a session waits after SIGTERM before SIGKILL.
 pub(crate) const TERMINATION_GRACE: Duration = Duration::from_secs(5);
@@ -51,6 +52,7 @@ struct Shell {
     child: tokio::process::Child,
     stdin: tokio::process::ChildStdin,
     pid: Pid,
+    start_time: Option<u64>,
     _tracked: Option<crate::reaper::Tracked>,
 }
 
@@ -113,7 +115,7 @@ impl Shell {
         let mut cmd = tokio::process::Command::new(&core.shell);
         cmd.current_dir(&cwd)
             .env_clear()
-            .envs(proc::child_env([]))
+            .envs(proc::child_env([(proc::RUN_ID_ENV, core.tag.as_str())]))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -138,10 +140,22 @@ impl Shell {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(pid);
         tokio::spawn(read_status(stdout, status));
+        let start_time = proc::start_time(pid.as_raw());
+        if let Some(start_time) = start_time {
+            core.store.send(Op::ProcessStarted(ProcessRow {
+                kind: ProcessKind::Session,
+                owner: core.id.clone(),
+                pid: pid.as_raw(),
+                start_time,
+                tag: core.tag.clone(),
+                cgroup: None,
+            }));
+        }
         let mut shell = Shell {
             child,
             stdin,
             pid,
+            start_time,
             _tracked: tracked,
         };
         let env = core.dir.join("env.sh");
@@ -151,6 +165,18 @@ impl Shell {
             let _ = shell.stdin.write_all(line.as_bytes()).await;
         }
         Ok(shell)
+    }
+}
+
+impl Shell {
+    /// Tells the store this generation is gone.
+    fn forget(&self, core: &SessionCore) {
+        if let Some(start_time) = self.start_time {
+            core.store.send(Op::ProcessGone {
+                pid: self.pid.as_raw(),
+                start_time,
+            });
+        }
     }
 }
 
@@ -199,7 +225,9 @@ pub(crate) async fn dispatch(core: Arc<SessionCore>, mut jobs: mpsc::UnboundedRe
                 }
             }
             code = shell_exit(&mut shell), if shell.is_some() => {
-                shell = None;
+                if let Some(gone) = shell.take() {
+                    gone.forget(&core);
+                }
                 if let Some(cid) = running_sync.take() {
                     tracing::debug!(session = %core.id, code, "session shell ended during a command; a new one starts with the next command");
                     core.route(&cid, code);
@@ -303,6 +331,7 @@ async fn terminate(core: &SessionCore, shell: Option<Shell>) {
     proc::signal_group_and(Pid::from_raw(0), &tree, Signal::SIGKILL);
     if let Some(mut s) = shell {
         let _ = s.child.wait().await;
+        s.forget(core);
     }
 }
 

@@ -3,6 +3,7 @@
 #![allow(unreachable_pub)] // test-harness modules share items with `pub`
 
 mod code_run;
+mod durability;
 mod exec;
 mod interpreter;
 mod listen_fd;

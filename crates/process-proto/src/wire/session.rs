@@ -63,6 +63,18 @@ pub struct Command {
     /// Exit status once finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
+    /// Additive: when the command started (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    /// Additive: when it finished (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    /// Additive: `lost` when it was running as the daemon died (its `exitCode` is then -1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Additive: why it ended abnormally (e.g. `lost: the daemon restarted`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl Command {
@@ -72,6 +84,10 @@ impl Command {
             id: id.into(),
             command: command.into(),
             exit_code,
+            started_at: None,
+            finished_at: None,
+            status: None,
+            error: None,
         }
     }
 }

@@ -1,0 +1,487 @@
+//! The durable record store: sessions, their command records and the processes the daemon
+//! started, kept in SQLite (`<state>/processd.db`, WAL, `synchronous=NORMAL`) so they survive a
+//! daemon crash (SIGKILL), not necessarily a power loss.
+//!
+//! Writes never sit on a reply path: callers send a [`Op`] to one writer thread, which batches
+//! whatever is queued into one transaction. A record reaches the disk a few milliseconds after
+//! the state change it describes; a crash inside that window loses only that change (a command
+//! that had just finished is then reported as lost, never as something it did not do).
+//!
+//! At startup [`Store::open`] reads what the previous incarnation left ([`Previous`]): its
+//! sessions and commands (the daemon restores them) and its processes (the daemon kills them,
+//! see [`crate::leftovers`]).
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::Mutex;
+
+use rusqlite::{params, Connection};
+
+/// The store's failures (opening or reading the database).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub(crate) enum StoreError {
+    /// SQLite refused an operation.
+    #[error("the record store {path} failed: {source}; remove it to start afresh (sessions of the previous run are then forgotten)")]
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The writer thread could not start.
+    #[error("cannot start the record store's writer thread: {0}")]
+    Thread(#[source] std::io::Error),
+}
+
+/// What a process the daemon started was for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ProcessKind {
+    /// A session shell generation.
+    Session,
+    /// A PTY shell.
+    Pty,
+    /// An interpreter context's worker.
+    Interpreter,
+}
+
+impl ProcessKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            ProcessKind::Session => "session",
+            ProcessKind::Pty => "pty",
+            ProcessKind::Interpreter => "interpreter",
+        }
+    }
+
+    fn parse(s: &str) -> ProcessKind {
+        match s {
+            "pty" => ProcessKind::Pty,
+            "interpreter" => ProcessKind::Interpreter,
+            _ => ProcessKind::Session,
+        }
+    }
+}
+
+/// A process of a previous incarnation: identified by pid **and** start time (pids wrap), plus
+/// the tag every process of its tree inherited and its cgroup, when it had one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ProcessRow {
+    /// What it was.
+    pub kind: ProcessKind,
+    /// The session, PTY or context id it belonged to.
+    pub owner: String,
+    /// Its pid (a process group leader).
+    pub pid: i32,
+    /// Its start time (`/proc/<pid>/stat` field 22, clock ticks since boot).
+    pub start_time: u64,
+    /// The `PROCESS_RUN_ID` value its tree inherited.
+    pub tag: String,
+    /// Its cgroup directory, if it ran in one.
+    pub cgroup: Option<PathBuf>,
+}
+
+/// A command record of a previous incarnation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CommandRow {
+    /// Command id.
+    pub id: String,
+    /// Command text.
+    pub command: String,
+    /// Started with `runAsync`.
+    pub is_async: bool,
+    /// Input echo suppressed.
+    pub suppress_echo: bool,
+    /// RFC 3339 start time.
+    pub started_at: String,
+    /// RFC 3339 end time, once finished.
+    pub finished_at: Option<String>,
+    /// Exit code, once finished (`None`: it was running when the daemon died).
+    pub exit_code: Option<i32>,
+    /// Output bytes dropped at the log cap.
+    pub dropped: u64,
+}
+
+/// A session of a previous incarnation with its commands in submission order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SessionRow {
+    /// Session id.
+    pub id: String,
+    /// Its directory under the state dir.
+    pub dir: PathBuf,
+    /// Its initial working directory.
+    pub cwd: PathBuf,
+    /// Its commands.
+    pub commands: Vec<CommandRow>,
+}
+
+/// What the previous incarnation left in the store.
+#[derive(Debug, Default)]
+pub(crate) struct Previous {
+    /// Its sessions.
+    pub sessions: Vec<SessionRow>,
+    /// Its processes (to kill).
+    pub processes: Vec<ProcessRow>,
+}
+
+/// One change to persist.
+#[derive(Debug)]
+pub(crate) enum Op {
+    /// A session was created.
+    SessionCreated {
+        id: String,
+        dir: PathBuf,
+        cwd: PathBuf,
+    },
+    /// A session was deleted (its commands and processes go with it).
+    SessionDeleted { id: String },
+    /// A command started.
+    CommandStarted { session: String, row: CommandRow },
+    /// A command finished.
+    CommandFinished {
+        session: String,
+        id: String,
+        exit_code: i32,
+        finished_at: String,
+        dropped: u64,
+    },
+    /// A process was started.
+    ProcessStarted(ProcessRow),
+    /// A process (and its tree) is gone.
+    ProcessGone { pid: i32, start_time: u64 },
+    /// Every process of the previous incarnation was dealt with.
+    ForgetProcesses,
+    /// Acknowledge once everything queued before is committed.
+    Flush(mpsc::Sender<()>),
+}
+
+/// The store handle (cheap to share): a queue to the writer thread.
+pub(crate) struct Store {
+    tx: Mutex<mpsc::Sender<Op>>,
+    path: PathBuf,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    dir TEXT NOT NULL,
+    cwd TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS commands (
+    session_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    command TEXT NOT NULL,
+    is_async INTEGER NOT NULL,
+    suppress_echo INTEGER NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    exit_code INTEGER,
+    dropped INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (session_id, id)
+);
+CREATE TABLE IF NOT EXISTS processes (
+    pid INTEGER NOT NULL,
+    start_time INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    tag TEXT NOT NULL,
+    cgroup TEXT,
+    PRIMARY KEY (pid, start_time)
+);
+";
+
+impl Store {
+    /// Opens (or creates) `<state_dir>/processd.db`, reads what a previous incarnation left, and
+    /// starts the writer thread.
+    pub(crate) fn open(state_dir: &Path) -> Result<(Store, Previous), StoreError> {
+        let path = state_dir.join("processd.db");
+        let err = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let conn = Connection::open(&path).map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(err)?;
+        conn.execute_batch(SCHEMA).map_err(err)?;
+        let previous = read_previous(&conn).map_err(err)?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("processd-store".into())
+            .spawn(move || writer(conn, &rx))
+            .map_err(StoreError::Thread)?;
+        Ok((
+            Store {
+                tx: Mutex::new(tx),
+                path,
+            },
+            previous,
+        ))
+    }
+
+    /// Queues `op` (never blocks; a stopped writer only logs).
+    pub(crate) fn send(&self, op: Op) {
+        let tx = self
+            .tx
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if tx.send(op).is_err() {
+            tracing::warn!(path = %self.path.display(), "the record store's writer has stopped; a record was not saved");
+        }
+    }
+
+    /// Waits until everything queued so far is committed (shutdown, tests).
+    pub(crate) async fn flush(&self) {
+        let (tx, rx) = mpsc::channel();
+        self.send(Op::Flush(tx));
+        let _ = tokio::task::spawn_blocking(move || rx.recv()).await;
+    }
+}
+
+fn read_previous(conn: &Connection) -> rusqlite::Result<Previous> {
+    let mut sessions = Vec::new();
+    let mut stmt = conn.prepare("SELECT id, dir, cwd FROM sessions ORDER BY rowid")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(SessionRow {
+            id: r.get(0)?,
+            dir: PathBuf::from(r.get::<_, String>(1)?),
+            cwd: PathBuf::from(r.get::<_, String>(2)?),
+            commands: Vec::new(),
+        })
+    })?;
+    for row in rows {
+        sessions.push(row?);
+    }
+    let mut stmt = conn.prepare(
+        "SELECT id, command, is_async, suppress_echo, started_at, finished_at, exit_code, dropped \
+         FROM commands WHERE session_id = ?1 ORDER BY seq",
+    )?;
+    for session in &mut sessions {
+        let rows = stmt.query_map([&session.id], |r| {
+            Ok(CommandRow {
+                id: r.get(0)?,
+                command: r.get(1)?,
+                is_async: r.get(2)?,
+                suppress_echo: r.get(3)?,
+                started_at: r.get(4)?,
+                finished_at: r.get(5)?,
+                exit_code: r.get(6)?,
+                dropped: r.get::<_, i64>(7)?.try_into().unwrap_or(0),
+            })
+        })?;
+        for row in rows {
+            session.commands.push(row?);
+        }
+    }
+    let mut processes = Vec::new();
+    let mut stmt =
+        conn.prepare("SELECT pid, start_time, kind, owner, tag, cgroup FROM processes")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(ProcessRow {
+            pid: r.get(0)?,
+            start_time: r.get::<_, i64>(1)?.try_into().unwrap_or(0),
+            kind: ProcessKind::parse(&r.get::<_, String>(2)?),
+            owner: r.get(3)?,
+            tag: r.get(4)?,
+            cgroup: r.get::<_, Option<String>>(5)?.map(PathBuf::from),
+        })
+    })?;
+    for row in rows {
+        processes.push(row?);
+    }
+    Ok(Previous {
+        sessions,
+        processes,
+    })
+}
+
+/// The writer thread: applies queued ops, one transaction per batch, until every sender is gone.
+fn writer(mut conn: Connection, rx: &mpsc::Receiver<Op>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while let Ok(more) = rx.try_recv() {
+            batch.push(more);
+        }
+        let mut acks = Vec::new();
+        let result = (|| -> rusqlite::Result<()> {
+            let tx = conn.transaction()?;
+            for op in batch {
+                match op {
+                    Op::Flush(ack) => acks.push(ack),
+                    op => apply(&tx, op)?,
+                }
+            }
+            tx.commit()
+        })();
+        if let Err(err) = result {
+            tracing::warn!(error = %err, "the record store could not save a batch of records");
+        }
+        for ack in acks {
+            let _ = ack.send(());
+        }
+    }
+}
+
+fn lossy(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+fn apply(tx: &rusqlite::Transaction<'_>, op: Op) -> rusqlite::Result<()> {
+    match op {
+        Op::SessionCreated { id, dir, cwd } => {
+            tx.execute(
+                "INSERT OR REPLACE INTO sessions (id, dir, cwd) VALUES (?1, ?2, ?3)",
+                params![id, lossy(&dir), lossy(&cwd)],
+            )?;
+        }
+        Op::SessionDeleted { id } => {
+            tx.execute("DELETE FROM sessions WHERE id = ?1", [&id])?;
+            tx.execute("DELETE FROM commands WHERE session_id = ?1", [&id])?;
+            tx.execute(
+                "DELETE FROM processes WHERE kind = 'session' AND owner = ?1",
+                [&id],
+            )?;
+        }
+        Op::CommandStarted { session, row } => {
+            tx.execute(
+                "INSERT OR REPLACE INTO commands (session_id, id, command, is_async, suppress_echo, started_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![session, row.id, row.command, row.is_async, row.suppress_echo, row.started_at],
+            )?;
+        }
+        Op::CommandFinished {
+            session,
+            id,
+            exit_code,
+            finished_at,
+            dropped,
+        } => {
+            tx.execute(
+                "UPDATE commands SET exit_code = ?3, finished_at = ?4, dropped = ?5 \
+                 WHERE session_id = ?1 AND id = ?2",
+                params![
+                    session,
+                    id,
+                    exit_code,
+                    finished_at,
+                    i64::try_from(dropped).unwrap_or(i64::MAX)
+                ],
+            )?;
+        }
+        Op::ProcessStarted(p) => {
+            tx.execute(
+                "INSERT OR REPLACE INTO processes (pid, start_time, kind, owner, tag, cgroup) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    p.pid,
+                    i64::try_from(p.start_time).unwrap_or(i64::MAX),
+                    p.kind.as_str(),
+                    p.owner,
+                    p.tag,
+                    p.cgroup.as_deref().map(lossy)
+                ],
+            )?;
+        }
+        Op::ProcessGone { pid, start_time } => {
+            tx.execute(
+                "DELETE FROM processes WHERE pid = ?1 AND start_time = ?2",
+                params![pid, i64::try_from(start_time).unwrap_or(i64::MAX)],
+            )?;
+        }
+        Op::ForgetProcesses => {
+            tx.execute("DELETE FROM processes", [])?;
+        }
+        Op::Flush(_) => {}
+    }
+    Ok(())
+}
+
+/// Whether the store holds a session `id` (tests).
+#[cfg(test)]
+fn has_session(conn: &Connection, id: &str) -> bool {
+    use rusqlite::OptionalExtension;
+    conn.query_row("SELECT 1 FROM sessions WHERE id = ?1", [id], |_| Ok(()))
+        .optional()
+        .ok()
+        .flatten()
+        .is_some()
+}
+
+/// The current time as RFC 3339 (UTC).
+pub(crate) fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn records_survive_reopening_and_deletions_cascade() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (store, prev) = Store::open(dir.path()).unwrap();
+            assert!(prev.sessions.is_empty());
+            store.send(Op::SessionCreated {
+                id: "s".into(),
+                dir: dir.path().join("d"),
+                cwd: "/tmp".into(),
+            });
+            for (i, id) in ["a", "b"].iter().enumerate() {
+                store.send(Op::CommandStarted {
+                    session: "s".into(),
+                    row: CommandRow {
+                        id: (*id).into(),
+                        command: format!("echo {i}"),
+                        is_async: i == 1,
+                        suppress_echo: false,
+                        started_at: now_rfc3339(),
+                        finished_at: None,
+                        exit_code: None,
+                        dropped: 0,
+                    },
+                });
+            }
+            store.send(Op::CommandFinished {
+                session: "s".into(),
+                id: "a".into(),
+                exit_code: 3,
+                finished_at: now_rfc3339(),
+                dropped: 7,
+            });
+            store.send(Op::ProcessStarted(ProcessRow {
+                kind: ProcessKind::Pty,
+                owner: "p".into(),
+                pid: 42,
+                start_time: 99,
+                tag: "t".into(),
+                cgroup: None,
+            }));
+            store.flush().await;
+        }
+        let (store, prev) = Store::open(dir.path()).unwrap();
+        assert_eq!(prev.sessions.len(), 1);
+        let cmds = &prev.sessions[0].commands;
+        assert_eq!(cmds.len(), 2);
+        assert_eq!((cmds[0].exit_code, cmds[0].dropped), (Some(3), 7));
+        assert_eq!(cmds[1].exit_code, None);
+        assert!(cmds[1].is_async);
+        assert_eq!(prev.processes.len(), 1);
+        assert_eq!(prev.processes[0].kind, ProcessKind::Pty);
+        store.send(Op::SessionDeleted { id: "s".into() });
+        store.send(Op::ForgetProcesses);
+        store.flush().await;
+        let conn = Connection::open(dir.path().join("processd.db")).unwrap();
+        assert!(!has_session(&conn, "s"));
+        drop(store);
+        let (_store, prev) = Store::open(dir.path()).unwrap();
+        assert!(prev.sessions.is_empty() && prev.processes.is_empty());
+    }
+}
