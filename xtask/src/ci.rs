@@ -24,7 +24,10 @@ fn run_ci_steps(python: &std::path::Path) -> Result<(), String> {
         .args(["test", "--workspace", "--all-targets"])
         .env("PATH", &path)
         .env("PROCESSD_PYTHON", python)
-        .env("SANDBOXD_TEST_IMAGE_DIR", root().join("target").join("sandbox-images"))
+        .env(
+            "SANDBOXD_TEST_IMAGE_DIR",
+            root().join("target").join("sandbox-images"),
+        )
         .env(
             "SANDBOXD_TEST_PROCESSD",
             root().join("target").join("debug").join("processd"),

@@ -214,8 +214,7 @@ impl LocalProvider {
         let processd_host = state.join("bin").join("processd");
         copy_if_changed(&config.processd, &processd_host)?;
         let nofile = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
-            .map(|(_, hard)| hard.min(1 << 20))
-            .unwrap_or(1024);
+            .map_or(1024, |(_, hard)| hard.min(1 << 20));
         let limit_swap = Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists();
         Ok(LocalProvider {
             images: ImageStore::new(&config.image_dir),
@@ -510,9 +509,8 @@ impl LocalProvider {
     async fn wait_ready(&self, id: &str, sock: &Path, log: &Path) -> Result<(), ProviderError> {
         let deadline = Instant::now() + self.config.ready_timeout;
         loop {
-            match tokio::time::timeout(Duration::from_secs(5), health(sock)).await {
-                Ok(Ok(())) => return Ok(()),
-                Ok(Err(_)) | Err(_) => {}
+            if let Ok(Ok(())) = tokio::time::timeout(Duration::from_secs(5), health(sock)).await {
+                return Ok(());
             }
             match self.runc.state(id).await? {
                 Some(s) if matches!(s.status, Status::Running | Status::Created) => {}
