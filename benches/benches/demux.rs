@@ -43,6 +43,9 @@ fn bench(c: &mut Criterion) {
             group.bench_function("demux", |b| {
                 b.iter(|| demux::demux_bytes(black_box(bytes), chunk));
             });
+            group.bench_function("borrowed", |b| {
+                b.iter(|| demux::demux_borrowed(black_box(bytes), chunk));
+            });
             group.bench_function("text", |b| {
                 b.iter(|| demux::demux_text(black_box(bytes), chunk));
             });

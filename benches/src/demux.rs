@@ -1,7 +1,7 @@
 //! Demux inputs (deterministic muxed logs) and the kernels the demux benchmark times: our
 //! [`Demuxer`] and [`TextDemuxer`] against `memchr` and a plain copy over the same chunks.
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use process_proto::log::{Demuxer, Stream, TextDemuxer, STDOUT_MARKER};
 
 /// A muxed log and what it holds per stream.
@@ -120,6 +120,45 @@ pub fn demux_bytes(input: &[u8], chunk: usize) -> (usize, usize) {
     out
 }
 
+/// Like [`demux_bytes`] with the borrowing decode ([`Demuxer::decode_borrowed`]), as a client
+/// holding each received frame uses it: chunks are read straight out of the frame; only the
+/// at most 2 held bytes of a possible partial marker are carried into the next frame.
+pub fn demux_borrowed(input: &[u8], chunk: usize) -> (usize, usize) {
+    fn drain(demux: &mut Demuxer, mut buf: &[u8], eof: bool, out: &mut (usize, usize)) -> usize {
+        let mut consumed = 0;
+        loop {
+            let step = if eof {
+                demux.decode_eof_borrowed(buf)
+            } else {
+                demux.decode_borrowed(buf)
+            };
+            let Ok(step) = step else { return consumed };
+            consumed += step.consumed;
+            buf = &buf[step.consumed..];
+            match step.chunk {
+                Some(c) if c.stream == Stream::Stdout => out.0 += c.data.len(),
+                Some(c) => out.1 += c.data.len(),
+                None => return consumed,
+            }
+        }
+    }
+    let mut demux = Demuxer::new();
+    let mut carry = BytesMut::new();
+    let mut out = (0, 0);
+    for frame in input.chunks(chunk) {
+        if carry.is_empty() {
+            let used = drain(&mut demux, frame, false, &mut out);
+            carry.extend_from_slice(&frame[used..]);
+        } else {
+            carry.extend_from_slice(frame);
+            let used = drain(&mut demux, &carry, false, &mut out);
+            carry.advance(used);
+        }
+    }
+    drain(&mut demux, &carry, true, &mut out);
+    out
+}
+
 /// Like [`demux_bytes`] through the UTF-8 text view ([`TextDemuxer`]); returns the (stdout,
 /// stderr) text lengths in bytes.
 pub fn demux_text(input: &[u8], chunk: usize) -> (usize, usize) {
@@ -166,6 +205,11 @@ mod tests {
             for chunk in [4096, 65536, 1000] {
                 let want = (input.stdout_len, input.stderr_len);
                 assert_eq!(demux_bytes(&input.bytes, chunk), want, "{period} {chunk}");
+                assert_eq!(
+                    demux_borrowed(&input.bytes, chunk),
+                    want,
+                    "{period} {chunk}"
+                );
                 assert_eq!(demux_text(&input.bytes, chunk), want, "{period} {chunk}");
                 let mut dst = Vec::new();
                 assert_eq!(copy(&input.bytes, chunk, &mut dst), input.bytes.len());

@@ -77,18 +77,25 @@ pub fn rows(
             let cfg = format!("{rec} records, {} KiB chunks", chunk / 1024);
             let get =
                 |f: &str| criterion_median(criterion_dir, &group, f).map(|s| total as f64 / s);
-            let (memchr, copy, ours, text) =
-                match (get("memchr"), get("copy"), get("demux"), get("text")) {
-                    (Ok(a), Ok(b), Ok(c), Ok(d)) => (a, b, c, d),
-                    (a, b, c, d) => {
-                        let err = [a, b, c, d]
-                            .into_iter()
-                            .find_map(Result::err)
-                            .unwrap_or_default();
-                        rows.push(Row::not_measured(1, format!("Demuxer, {cfg}"), err));
-                        continue;
-                    }
-                };
+            let (memchr, copy, ours, text, borrowed) = match (
+                get("memchr"),
+                get("copy"),
+                get("demux"),
+                get("text"),
+                get("borrowed"),
+            ) {
+                (Ok(memchr), Ok(copy), Ok(ours), Ok(text), Ok(borrowed)) => {
+                    (memchr, copy, ours, text, borrowed)
+                }
+                (memchr, copy, ours, text, borrowed) => {
+                    let err = [memchr, copy, ours, text, borrowed]
+                        .into_iter()
+                        .find_map(Result::err)
+                        .unwrap_or_default();
+                    rows.push(Row::not_measured(1, format!("Demuxer, {cfg}"), err));
+                    continue;
+                }
+            };
             let limit = format!("memchr {} · copy {}", rate(memchr), rate(copy));
             rows.push(Row::ratio(
                 1,
@@ -97,6 +104,16 @@ pub fn rows(
                 limit.clone(),
                 ours / memchr,
                 Some((Better::Higher, target)),
+            ));
+            // Issue 14's target for the borrowing decode: ≥ 0.3× memchr for 64 B records.
+            let borrowed_target = if period >= 1024 { 0.5 } else { 0.3 };
+            rows.push(Row::ratio(
+                1,
+                format!("`Demuxer::decode_borrowed` (bytes, lent slices), {cfg}"),
+                rate(borrowed),
+                limit.clone(),
+                borrowed / memchr,
+                Some((Better::Higher, borrowed_target)),
             ));
             let mut text_row = Row::ratio(
                 1,

@@ -40,6 +40,29 @@ print(f"Sum: {x + y}")
     assert response.artifacts.charts == []
 
 
+def test_code_run_seed_snippets_exactly_as_printed(process):
+    """The seeds print the code indented inside the triple-quoted string (001_33f4345e71fa771b.txt
+    and 000_2c5181d440a89deb.txt); pasted as is, it must run as documented."""
+    sandbox_process = process
+    response = sandbox_process.code_run('''
+    x = 10
+    y = 20
+    print(f"Sum: {x + y}")
+''')
+    assert response.exit_code == 0, response.result
+    print(response.artifacts.stdout)  # Prints: Sum: 30
+    assert response.artifacts.stdout == "Sum: 30\n"
+
+    response = sandbox_process.code_run('''
+    import matplotlib.pyplot as plt
+    plt.plot([1,2,3])
+    plt.show()
+''')
+    assert response.exit_code == 0, response.result
+    chart = response.artifacts.charts[0]
+    assert chart.type == ChartType.LINE
+
+
 def test_code_run_argv_and_env(process):
     params = CodeRunParams(argv=["a b", "$HOME"], env={"GREETING": "hi"})
     response = process.code_run(
@@ -149,14 +172,14 @@ def _sdk_process(toolbox_client, http_client, language):
 def test_typescript_seed_example(toolbox_client, http_client):
     """The TypeScript seed's codeRun example, sent as the SDK does for a TypeScript sandbox.
 
-    `cargo xtask compat` puts a TypeScript runtime (tsx) on the daemon's PATH when npm is
+    `cargo xtask compat` puts TypeScript runtimes (tsx, ts-node) on the daemon's PATH when npm is
     available; without one the daemon must say clearly what to install.
     """
     import shutil
 
     process = _sdk_process(toolbox_client, http_client, "typescript")
     response = process.code_run("const x: number = 10;\nconst y: number = 20;\nconsole.log(`Sum: ${x + y}`);")
-    if shutil.which("tsx"):
+    if shutil.which("tsx") or shutil.which("ts-node"):
         assert response.exit_code == 0, response.result
         assert response.result == "Sum: 30\n"
         assert response.artifacts.stdout == "Sum: 30\n"

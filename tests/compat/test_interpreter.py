@@ -38,6 +38,21 @@ def test_seed_example_contexts_callbacks_and_persistent_state(code_interpreter):
     assert ctx.id not in [c.id for c in code_interpreter.list_contexts()]
 
 
+def test_seed_style_indented_code_runs_in_a_context(code_interpreter):
+    """Code pasted indented inside a triple-quoted string, as the seeds print it."""
+    ctx = code_interpreter.create_context()
+    result = code_interpreter.run_code('''
+    x = 10
+    y = 20
+    print(f"Sum: {x + y}")
+''', context=ctx)
+    assert result.error is None, result.error
+    assert result.stdout == "Sum: 30\n"
+    result = code_interpreter.run_code("print(x)", context=ctx)
+    assert result.stdout == "10\n"
+    code_interpreter.delete_context(ctx)
+
+
 def test_callbacks_see_stdout_stderr_and_the_error(code_interpreter):
     out, err, errors = [], [], []
     code = "import sys\nprint('hello')\nsys.stderr.write('warn\\n')\nraise ValueError('bad value')"

@@ -94,8 +94,8 @@ pub(crate) fn ensure_venv() -> Result<PathBuf, String> {
     Ok(python)
 }
 
-/// Installs the TypeScript runtime code-run uses (`tsx`, pinned in
-/// `tests/ts-runtime/package.json`) into `target/ts-runtime` with npm, once, and returns its
+/// Installs the TypeScript runtimes code-run is tested with (`tsx`, `ts-node` + `typescript`,
+/// pinned in `tests/ts-runtime/package.json`) into `target/ts-runtime` with npm, once, and returns its
 /// `node_modules/.bin`. Without npm on the machine it says so and returns `None`: TypeScript
 /// code-run then answers its "no TypeScript runtime found" error, which the tests also cover.
 pub(crate) fn ensure_ts_runtime() -> Result<Option<PathBuf>, String> {
@@ -107,6 +107,7 @@ pub(crate) fn ensure_ts_runtime() -> Result<Option<PathBuf>, String> {
         .map_err(|e| format!("cannot read {}: {e}", manifest.display()))?;
     let stamp = prefix.join(".installed");
     if bin.join("tsx").exists()
+        && bin.join("ts-node").exists()
         && std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str())
     {
         return Ok(Some(bin));

@@ -162,6 +162,7 @@ fn run(cmd: Cmd) -> Result<Vec<Row>, String> {
                 check += match kernel.as_str() {
                     "demux" => demux::demux_bytes(&input.bytes, chunk).0,
                     "text" => demux::demux_text(&input.bytes, chunk).0,
+                    "borrowed" => demux::demux_borrowed(&input.bytes, chunk).0,
                     "memchr" => demux::memchr_count(&input.bytes, chunk),
                     "copy" => demux::copy(&input.bytes, chunk, &mut dst),
                     other => return Err(format!("unknown kernel {other:?}")),

@@ -33,6 +33,10 @@ pub struct Cli {
     /// Python interpreter for code-run and interpreter contexts (default: resolved from PATH).
     #[arg(long, env = "PROCESSD_PYTHON")]
     pub python: Option<PathBuf>,
+    /// TypeScript runtime for code-run: a path to `tsx`, `ts-node` or `node` (≥ 22.6, type
+    /// stripping), chosen by its file name (default: the first of them found on PATH).
+    #[arg(long, env = "PROCESSD_TYPESCRIPT")]
+    pub typescript: Option<PathBuf>,
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `process_daemon=debug`.
     #[arg(long, env = "PROCESSD_LOG", default_value = "info")]
     pub log_level: String,
@@ -103,6 +107,8 @@ pub struct Config {
     pub state_dir: PathBuf,
     /// Python interpreter override.
     pub python: Option<PathBuf>,
+    /// TypeScript runtime override (`tsx`, `ts-node` or `node`, by file name).
+    pub typescript: Option<PathBuf>,
     /// Cap on the output one exec/code-run keeps, in bytes.
     pub max_output_bytes: u64,
     /// Cap on one session command's on-disk log, in bytes.
@@ -125,6 +131,7 @@ impl Config {
             workdir: workdir.into(),
             state_dir: state_dir.into(),
             python: None,
+            typescript: None,
             max_output_bytes: 16 * 1024 * 1024,
             max_log_bytes: 256 * 1024 * 1024,
             entrypoint: Vec::new(),
@@ -157,6 +164,7 @@ impl Config {
             workdir,
             state_dir,
             python: cli.python,
+            typescript: cli.typescript,
             max_output_bytes: cli.max_output_bytes,
             max_log_bytes: cli.max_log_bytes,
             entrypoint: cli.entrypoint,

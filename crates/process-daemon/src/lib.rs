@@ -48,7 +48,10 @@
 //!   from our own capture module over a private file (printed marker lines are removed from the
 //!   output but never become charts); every chart kind of the spec is returned, including bar
 //!   charts (string values), full composite sub-charts, default box plots, date axes and figures
-//!   left open without `plt.show()`. TypeScript needs `tsx`, `ts-node` or node ≥ 22.6.
+//!   left open without `plt.show()`. Python code whose every non-blank line shares an indent (it
+//!   could only fail as given, as the SDK docs print it) loses that indent first
+//!   (`textwrap.dedent`), in code-run and interpreter contexts alike. TypeScript needs `tsx`,
+//!   `ts-node` (run with the compiler options plain scripts need) or node ≥ 22.6.
 //! * **sessions**: stdout and stderr come byte-exact from the command's own pipes (no added
 //!   newlines, NULs kept, no line buffering). Sync commands run in the session shell one at a
 //!   time (state persists); **async commands run concurrently** in a background subshell (they
@@ -70,6 +73,7 @@ mod api;
 mod capture;
 mod cgroup;
 mod config;
+mod dedent;
 pub mod error;
 mod http;
 pub mod interpreter;

@@ -65,8 +65,12 @@ impl Daemon {
         )
         .map_err(|e| Error::io("cannot prepare the sessions directory", e))?;
         sessions.restore(previous.sessions);
-        let runtimes = Runtimes::new(&config.state_dir, config.python.clone())
-            .map_err(|e| Error::io("cannot write the code-run helper files", e))?;
+        let runtimes = Runtimes::new(
+            &config.state_dir,
+            config.python.clone(),
+            config.typescript.clone(),
+        )
+        .map_err(|e| Error::io("cannot write the code-run helper files", e))?;
         let pty = pty::PtyManager::new(&config);
         let interpreter = interpreter::InterpreterManager::new(&config);
         let daemon = Daemon {

@@ -102,9 +102,10 @@ pub use wire::{
     EnvsTokenError, ErrorCode, ErrorResponse, ExecuteRequest, ExecuteResponse, InterpreterContext,
     InterpreterFrame, InterpreterFrameType, InterpreterRequest, Language, ListContextsResponse,
     PtyCloseReason, PtyControl, PtyCreateRequest, PtyCreateResponse, PtyListResponse,
-    PtyResizeRequest, PtySessionInfo, Session, SessionCommandLogsResponse, SessionExecuteRequest,
-    SessionExecuteResponse, SessionSendInputRequest, WireError, PTY_ENVS_PROTOCOL_PREFIX,
-    PTY_EXIT_CONTROL_PROTOCOL, SDK_VERSION_PROTOCOL_PREFIX,
+    PtyResizeRequest, PtySessionInfo, Session, SessionCommandLogsResponse,
+    SessionCommandSignalRequest, SessionExecuteRequest, SessionExecuteResponse,
+    SessionSendInputRequest, WireError, PTY_ENVS_PROTOCOL_PREFIX, PTY_EXIT_CONTROL_PROTOCOL,
+    SDK_VERSION_PROTOCOL_PREFIX,
 };
 
 /// Alias of [`WireError`], the error of decoding a wire message.

@@ -295,83 +295,185 @@ impl Demuxer {
         }
     }
 
-    fn drop_unlabelled(&self, src: &mut BytesMut, n: usize) -> Result<(), DemuxError> {
-        src.advance(n);
+    /// The one decoding step both APIs share: what to skip at the start of `src` (markers and
+    /// unlabelled bytes) and how many data bytes follow it, without touching `src`.
+    ///
+    /// On [`DemuxError::Unlabelled`] the `len` unlabelled bytes are at the very start of `src`
+    /// (unlabelled bytes only ever precede the first marker).
+    fn step(&mut self, src: &[u8], eof: bool) -> Result<Step, DemuxError> {
+        let mut skip = 0;
+        loop {
+            let rest = &src[skip..];
+            // In a stream, look only as far as one chunk (plus a marker's tail) so that a long
+            // run without markers is scanned once, not once per chunk.
+            let window = match self.state {
+                State::Preamble => rest.len(),
+                State::In(_) => rest
+                    .len()
+                    .min(self.max_chunk.saturating_add(MARKER_LEN - 1)),
+            };
+            match (scan(&rest[..window]), self.state) {
+                (Scan::Marker(i, stream), State::Preamble) => {
+                    self.check_unlabelled(i)?;
+                    skip += i + MARKER_LEN;
+                    self.state = State::In(stream);
+                }
+                (Scan::Marker(0, stream), State::In(_)) => {
+                    skip += MARKER_LEN;
+                    self.state = State::In(stream);
+                }
+                (Scan::Marker(i, _), State::In(cur)) => {
+                    // Data before the marker; the marker is consumed by the next call.
+                    return Ok(Step::data(skip, cur, i.min(self.max_chunk)));
+                }
+                (Scan::None(safe), State::Preamble) => {
+                    // At the end of input the held bytes are unlabelled too.
+                    let n = if eof { rest.len() } else { safe };
+                    self.check_unlabelled(n)?;
+                    return Ok(Step::skip(skip + n));
+                }
+                (Scan::None(0), State::In(cur)) => {
+                    return Ok(if eof && !rest.is_empty() {
+                        // Held bytes (a partial marker) are data at the end of input.
+                        Step::data(skip, cur, rest.len().min(self.max_chunk))
+                    } else {
+                        Step::skip(skip)
+                    });
+                }
+                (Scan::None(safe), State::In(cur)) => {
+                    return Ok(Step::data(skip, cur, safe.min(self.max_chunk)));
+                }
+            }
+        }
+    }
+
+    fn check_unlabelled(&self, n: usize) -> Result<(), DemuxError> {
         if n > 0 && self.unlabelled == Unlabelled::Reject {
             return Err(DemuxError::Unlabelled { len: n });
         }
         Ok(())
     }
 
+    fn decode_owned(
+        &mut self,
+        src: &mut BytesMut,
+        eof: bool,
+    ) -> Result<Option<LogChunk>, DemuxError> {
+        match self.step(src, eof) {
+            Ok(step) => {
+                src.advance(step.skip);
+                Ok(step.data.map(|(stream, len)| LogChunk {
+                    stream,
+                    data: src.split_to(len).freeze(),
+                }))
+            }
+            Err(err @ DemuxError::Unlabelled { len }) => {
+                src.advance(len);
+                Err(err)
+            }
+        }
+    }
+
     /// Takes the next chunk out of `src`, or returns `Ok(None)` when more input is needed.
     /// Consumes markers and unlabelled bytes as it goes.
     pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<LogChunk>, DemuxError> {
-        loop {
-            // In a stream, look only as far as one chunk (plus a marker's tail) so that a long
-            // run without markers is scanned once, not once per chunk.
-            let window = match self.state {
-                State::Preamble => src.len(),
-                State::In(_) => src.len().min(self.max_chunk.saturating_add(MARKER_LEN - 1)),
-            };
-            match (scan(&src[..window]), self.state) {
-                (Scan::Marker(i, stream), State::Preamble) => {
-                    self.drop_unlabelled(src, i)?;
-                    src.advance(MARKER_LEN);
-                    self.state = State::In(stream);
-                }
-                (Scan::Marker(0, stream), State::In(_)) => {
-                    src.advance(MARKER_LEN);
-                    self.state = State::In(stream);
-                }
-                (Scan::Marker(i, _), State::In(cur)) => {
-                    // Data before the marker; the marker is consumed by the next call.
-                    let n = i.min(self.max_chunk);
-                    return Ok(Some(LogChunk {
-                        stream: cur,
-                        data: src.split_to(n).freeze(),
-                    }));
-                }
-                (Scan::None(safe), State::Preamble) => {
-                    self.drop_unlabelled(src, safe)?;
-                    return Ok(None);
-                }
-                (Scan::None(0), State::In(_)) => return Ok(None),
-                (Scan::None(safe), State::In(cur)) => {
-                    let n = safe.min(self.max_chunk);
-                    return Ok(Some(LogChunk {
-                        stream: cur,
-                        data: src.split_to(n).freeze(),
-                    }));
-                }
-            }
-        }
+        self.decode_owned(src, false)
     }
 
     /// Like [`decode`](Self::decode) at the end of input: held bytes (a partial marker) are
     /// data of the current stream (dropped before the first marker). Returns `Ok(None)` once
     /// `src` is empty.
     pub fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<LogChunk>, DemuxError> {
-        if let Some(chunk) = self.decode(src)? {
-            return Ok(Some(chunk));
-        }
-        if src.is_empty() {
-            return Ok(None);
-        }
-        match self.state {
-            State::Preamble => {
-                let n = src.len();
-                self.drop_unlabelled(src, n)?;
-                Ok(None)
-            }
-            State::In(cur) => {
-                let n = src.len();
-                Ok(Some(LogChunk {
-                    stream: cur,
-                    data: src.split_to(n).freeze(),
-                }))
-            }
+        self.decode_owned(src, true)
+    }
+
+    /// The borrowing form of [`decode`](Self::decode): reads the caller's buffer without
+    /// taking it, and lends the chunk as a slice of it (no reference counting, no copy).
+    ///
+    /// The caller drops [`Borrowed::consumed`] bytes from the front of its buffer before the
+    /// next call (the chunk lives inside them). When `chunk` is `None`, more input is needed;
+    /// at most 2 bytes (a possible partial marker) then remain unconsumed. On
+    /// [`DemuxError::Unlabelled`] `{ len }` the caller drops `len` bytes. Both forms hand out
+    /// exactly the same chunks for the same input.
+    ///
+    /// ```
+    /// use process_proto::log::{Demuxer, Stream};
+    ///
+    /// let mut demux = Demuxer::new();
+    /// let mut buf: &[u8] = b"\x01\x01\x01out\x02\x02\x02err";
+    /// let mut got = Vec::new();
+    /// loop {
+    ///     let step = demux.decode_borrowed(buf).unwrap();
+    ///     let Some(chunk) = step.chunk else { break };
+    ///     got.push((chunk.stream, chunk.data.to_vec()));
+    ///     buf = &buf[step.consumed..];
+    /// }
+    /// assert_eq!(got, [(Stream::Stdout, b"out".to_vec()), (Stream::Stderr, b"err".to_vec())]);
+    /// ```
+    pub fn decode_borrowed<'a>(&mut self, src: &'a [u8]) -> Result<Borrowed<'a>, DemuxError> {
+        self.step(src, false).map(|step| step.lend(src))
+    }
+
+    /// The borrowing form of [`decode_eof`](Self::decode_eof).
+    pub fn decode_eof_borrowed<'a>(&mut self, src: &'a [u8]) -> Result<Borrowed<'a>, DemuxError> {
+        self.step(src, true).map(|step| step.lend(src))
+    }
+}
+
+/// One decoding step: skip `skip` bytes, then `data` bytes of a stream follow (if any).
+#[derive(Debug, Clone, Copy)]
+struct Step {
+    skip: usize,
+    data: Option<(Stream, usize)>,
+}
+
+impl Step {
+    const fn skip(skip: usize) -> Step {
+        Step { skip, data: None }
+    }
+
+    const fn data(skip: usize, stream: Stream, len: usize) -> Step {
+        Step {
+            skip,
+            data: Some((stream, len)),
         }
     }
+
+    fn lend(self, src: &[u8]) -> Borrowed<'_> {
+        match self.data {
+            None => Borrowed {
+                consumed: self.skip,
+                chunk: None,
+            },
+            Some((stream, len)) => Borrowed {
+                consumed: self.skip + len,
+                chunk: Some(LogSlice {
+                    stream,
+                    data: &src[self.skip..self.skip + len],
+                }),
+            },
+        }
+    }
+}
+
+/// A run of bytes of one stream, lent from the caller's buffer by
+/// [`Demuxer::decode_borrowed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogSlice<'a> {
+    /// The stream the bytes belong to.
+    pub stream: Stream,
+    /// The bytes (never empty).
+    pub data: &'a [u8],
+}
+
+/// What one [`Demuxer::decode_borrowed`] call read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use = "the caller must drop `consumed` bytes before the next call"]
+pub struct Borrowed<'a> {
+    /// Bytes to drop from the front of the buffer (markers, unlabelled bytes and the chunk).
+    pub consumed: usize,
+    /// The next chunk, or `None` when more input is needed (or, at the end, none is left).
+    pub chunk: Option<LogSlice<'a>>,
 }
 
 /// The incomplete UTF-8 sequence held at the end of one stream's data (at most 3 bytes).

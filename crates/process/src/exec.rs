@@ -25,6 +25,19 @@ pub struct ExecuteResponse {
     pub result: String,
     /// The output again and the charts (`code_run` only; `exec` never has charts).
     pub artifacts: ExecutionArtifacts,
+    /// stdout and stderr apart, when [`Exec::split_output`] asked for them (processd; other
+    /// daemons may not answer them, leaving `None`).
+    pub split: Option<SplitOutput>,
+}
+
+/// A command's stdout and stderr, read from separate pipes ([`Exec::split_output`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct SplitOutput {
+    /// What the command wrote to stdout.
+    pub stdout: String,
+    /// What the command wrote to stderr.
+    pub stderr: String,
 }
 
 /// What a run produced besides its exit code (the SDK's `ExecutionArtifacts`).
@@ -96,6 +109,14 @@ impl<T> Exec<T> {
         self.request.timeout = Some(wire_seconds(timeout));
         self
     }
+
+    /// Also returns stdout and stderr apart ([`ExecuteResponse::split`]). The daemon then
+    /// reads them from two pipes, so [`ExecuteResponse::result`] may order simultaneous writes
+    /// to both either way.
+    pub fn split_output(mut self, split: bool) -> Exec<T> {
+        self.request.split_output = Some(split);
+        self
+    }
 }
 
 impl<T> IntoFuture for Exec<T>
@@ -121,6 +142,10 @@ where
                 )
                 .await?;
             let resp: wire::ExecuteResponse = answer.json(&ctx)?;
+            let split = match (resp.stdout, resp.stderr) {
+                (Some(stdout), Some(stderr)) => Some(SplitOutput { stdout, stderr }),
+                _ => None,
+            };
             Ok(ExecuteResponse {
                 exit_code: resp.exit_code,
                 artifacts: ExecutionArtifacts {
@@ -128,6 +153,7 @@ where
                     charts: Vec::new(),
                 },
                 result: resp.result,
+                split,
             })
         })
     }
@@ -268,6 +294,7 @@ where
                     charts,
                 },
                 result: resp.result,
+                split: None,
             })
         })
     }

@@ -93,7 +93,7 @@ pub use chart::{
 };
 pub use client::{Client, ClientBuilder};
 pub use error::{Error, ErrorKind};
-pub use exec::{CodeRun, CodeRunParams, Exec, ExecuteResponse, ExecutionArtifacts};
+pub use exec::{CodeRun, CodeRunParams, Exec, ExecuteResponse, ExecutionArtifacts, SplitOutput};
 pub use interpreter::{
     CodeInterpreter, ExecutionError, ExecutionResult, InterpreterContext, RunCode, RunEvent,
 };

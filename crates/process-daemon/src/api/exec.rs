@@ -256,6 +256,8 @@ fn max_output(daemon: &Daemon) -> usize {
 struct Launch {
     program: PathBuf,
     args: Vec<OsString>,
+    /// One variable the runtime needs on top of the request's environment.
+    env: Option<(String, String)>,
 }
 
 /// `POST /process/code-run`.
@@ -272,12 +274,13 @@ pub(crate) async fn code_run(
         .into_iter()
         .map(OsString::from)
         .collect();
+    let mut env = child_env(body.envs.as_ref());
     let dir = scratch_dir(daemon, "run")?;
     let charts_file = dir.join("charts");
     let launch = match &body.language {
         Language::Python => {
             let code = dir.join("code.py");
-            write_private(&code, body.code.as_bytes())?;
+            write_private(&code, crate::dedent::python(&body.code).as_bytes())?;
             write_private(&charts_file, b"")?;
             let python = daemon.runtimes().python().await;
             let mut args: Vec<OsString> = vec![
@@ -290,6 +293,7 @@ pub(crate) async fn code_run(
             Ok(Launch {
                 program: python,
                 args,
+                env: None,
             })
         }
         Language::Javascript => {
@@ -304,23 +308,20 @@ pub(crate) async fn code_run(
             Ok(Launch {
                 program: PathBuf::from("node"),
                 args,
+                env: None,
             })
         }
         Language::Typescript => {
             let code = dir.join("main.ts");
             write_private(&code, body.code.as_bytes())?;
             match daemon.runtimes().typescript().await {
-                Some(ts) => {
-                    let mut args = ts.args.clone();
-                    args.push("--require".into());
-                    args.push(daemon.runtimes().argv_fix().into());
-                    args.push(code.into());
-                    args.extend(argv);
-                    Ok(Launch {
-                        program: ts.program.clone(),
-                        args,
-                    })
-                }
+                Some(ts) => Ok(Launch {
+                    args: ts.command_args(daemon.runtimes().argv_fix_for(ts.kind), &code, argv),
+                    env: ts
+                        .node_path_env(env.get("NODE_PATH").map(String::as_str))
+                        .map(|p| ("NODE_PATH".to_owned(), p)),
+                    program: ts.program,
+                }),
                 None => Err(crate::runtimes::NO_TYPESCRIPT.to_owned()),
             }
         }
@@ -340,11 +341,12 @@ pub(crate) async fn code_run(
         }
     };
     let program_name = launch.program.display().to_string();
+    env.extend(launch.env);
     let spec = OneShot {
         program: launch.program,
         args: launch.args,
         cwd: daemon.config().workdir.clone(),
-        env: child_env(body.envs.as_ref()),
+        env,
         timeout: timeout_of(body.timeout),
         max_output: max_output(daemon),
         // One pipe: `result` in exact write order (code-run has no split option).

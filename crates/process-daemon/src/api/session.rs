@@ -42,6 +42,9 @@ pub(crate) async fn handle(
             let rec = command_of(&session, &decode_segment(cid)?)?;
             Ok(json_response(StatusCode::OK, &command_with_extras(&rec)))
         }
+        (Method::POST, [sid, "command", cid, "signal"]) => {
+            signal(daemon, req, &session_id(sid)?, &decode_segment(cid)?).await
+        }
         (Method::POST, [sid, "command", cid, "input"]) => {
             input(daemon, req, &session_id(sid)?, &decode_segment(cid)?).await
         }
@@ -169,6 +172,9 @@ async fn exec(
         body.command.clone(),
         is_async,
         body.suppresses_input_echo(),
+        body.timeout
+            .filter(|&t| t > 0)
+            .map(std::time::Duration::from_secs),
     )?;
     if is_async {
         return Ok(json_response(
@@ -231,6 +237,30 @@ async fn input(
     let session = lookup(daemon, sid)?;
     let rec = command_of(&session, cid)?;
     session.send_input(&rec, &body.data).await?;
+    Ok(empty_response(StatusCode::NO_CONTENT))
+}
+
+/// Additive: signals one running command (see `SessionCommandSignalRequest`).
+async fn signal(
+    daemon: &Daemon,
+    req: Request<Incoming>,
+    sid: &str,
+    cid: &str,
+) -> Result<Response<Body>, ApiError> {
+    let body: process_proto::wire::SessionCommandSignalRequest = if req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .map(http::HeaderValue::as_bytes)
+        == Some(b"0")
+    {
+        process_proto::wire::SessionCommandSignalRequest::default()
+    } else {
+        read_json(req.into_body()).await?
+    };
+    let sig = crate::session::parse_signal(body.signal.as_deref().unwrap_or("KILL"))?;
+    let session = lookup(daemon, sid)?;
+    let rec = command_of(&session, cid)?;
+    session.signal(&rec, sig).await?;
     Ok(empty_response(StatusCode::NO_CONTENT))
 }
 

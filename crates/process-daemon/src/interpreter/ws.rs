@@ -175,7 +175,8 @@ async fn serve(daemon: Daemon, ws: WebSocket<Io>) {
     // 3. Queue the job; its frames arrive on `events`.
     let (events_tx, mut events) = mpsc::channel(EVENT_BUFFER);
     let job = Job {
-        code: request.code,
+        // Uniformly indented code could only fail: run it dedented (see `crate::dedent`).
+        code: crate::dedent::python(&request.code).into_owned(),
         envs: request
             .envs
             .unwrap_or_default()

@@ -11,8 +11,11 @@
 //! the log, and publishes the exit code only after both FIFOs are drained (EOF, or
 //! [`crate::oneshot::DRAIN_GRACE`] after the status when a background process keeps them open).
 
+mod control;
 pub(crate) mod log;
 pub(crate) mod shell;
+
+pub(crate) use control::parse_signal;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -81,6 +84,12 @@ pub(crate) struct CommandRec {
     pub finished_at: Mutex<Option<String>>,
     /// It was running when a previous incarnation of the daemon died.
     pub lost: bool,
+    /// Its timeout, if it has one.
+    pub timeout: Option<std::time::Duration>,
+    /// It was killed by its timeout.
+    pub timed_out: std::sync::atomic::AtomicBool,
+    /// The exit code of a sync command abandoned by a terminating signal (0: none).
+    pub(crate) abort_code: std::sync::atomic::AtomicI32,
 }
 
 /// The status of a command that was running when the daemon died.
@@ -104,6 +113,12 @@ impl CommandRec {
         if self.lost {
             c.status = Some("lost".to_owned());
             c.error = Some(LOST.to_owned());
+        } else if self.timed_out.load(std::sync::atomic::Ordering::Relaxed) {
+            c.status = Some("timed_out".to_owned());
+            c.error = Some(format!(
+                "timed out after {} s: the command's processes were killed",
+                self.timeout.map_or(0, |t| t.as_secs())
+            ));
         }
         c
     }
@@ -122,6 +137,12 @@ pub(crate) struct SessionCore {
     pending: Mutex<HashMap<String, oneshot::Sender<i32>>>,
     /// The durable record store.
     pub(crate) store: Arc<Store>,
+    /// Subshell pids of running async commands (from their `P` status lines).
+    pub(crate) pids: Mutex<HashMap<String, i32>>,
+    /// The current shell generation's pid.
+    pub(crate) shell_pid: Mutex<Option<Pid>>,
+    /// The shell has the `USR2` trap that abandons a sync command's script (bash).
+    pub(crate) abort_trap: bool,
     /// Whether this session's records are persisted (not the entrypoint's: it starts anew).
     pub(crate) persist: bool,
     /// The `PROCESS_RUN_ID` every process of the session inherits (the directory's UUID).
@@ -129,8 +150,20 @@ pub(crate) struct SessionCore {
 }
 
 impl SessionCore {
+    /// Records the subshell pid of the async command `cid`.
+    pub(crate) fn started(&self, cid: &str, pid: i32) {
+        self.pids
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(cid.to_owned(), pid);
+    }
+
     /// Delivers `code` to the command `cid` if it has not reported yet.
     pub(crate) fn route(&self, cid: &str, code: i32) {
+        self.pids
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(cid);
         let tx = self
             .pending
             .lock()
@@ -201,6 +234,7 @@ impl Session {
         command: String,
         is_async: bool,
         suppress_echo: bool,
+        timeout: Option<std::time::Duration>,
     ) -> Result<Arc<CommandRec>, ApiError> {
         if self.is_deleted() {
             return Err(ApiError::session_ended("session process has exited"));
@@ -249,6 +283,9 @@ impl Session {
             started_at: crate::store::now_rfc3339(),
             finished_at: Mutex::new(None),
             lost: false,
+            timeout,
+            timed_out: std::sync::atomic::AtomicBool::new(false),
+            abort_code: std::sync::atomic::AtomicI32::new(0),
         });
         if self.core.persist {
             self.core.store.send(Op::CommandStarted {
@@ -400,7 +437,11 @@ async fn pump(
     drop(keepers);
     drop(out);
     drop(err);
-    let code = code.unwrap_or(-1);
+    let mut code = code.unwrap_or(-1);
+    let aborted = rec.abort_code.load(std::sync::atomic::Ordering::Relaxed);
+    if aborted != 0 && !rec.is_async {
+        code = aborted;
+    }
     rec.stdin.lock().await.take();
     for name in ["stdout", "stderr", "stdin"] {
         let _ = std::fs::remove_file(rec.dir.join(name));
@@ -521,6 +562,9 @@ impl Sessions {
                     started_at: c.started_at,
                     finished_at: Mutex::new(finished_at),
                     lost,
+                    timeout: None,
+                    timed_out: std::sync::atomic::AtomicBool::new(false),
+                    abort_code: std::sync::atomic::AtomicI32::new(0),
                 }));
             }
             *session
@@ -547,15 +591,21 @@ impl Sessions {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        let shell = crate::proc::select_shell();
         let core = Arc::new(SessionCore {
             id: id.to_owned(),
             dir,
             cwd,
-            shell: crate::proc::select_shell(),
+            abort_trap: shell
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().contains("bash")),
+            shell,
             cancel: CancellationToken::new(),
             pgids: Mutex::new(Vec::new()),
             pending: Mutex::new(HashMap::new()),
             store: self.store.clone(),
+            pids: Mutex::new(HashMap::new()),
+            shell_pid: Mutex::new(None),
             persist,
             tag,
         });
@@ -643,7 +693,7 @@ impl Sessions {
             .map(|a| shell::quote(Path::new(a)))
             .collect::<Vec<_>>()
             .join(" ");
-        session.submit(ENTRYPOINT_COMMAND.to_owned(), command, true, true)?;
+        session.submit(ENTRYPOINT_COMMAND.to_owned(), command, true, true, None)?;
         Ok(())
     }
 

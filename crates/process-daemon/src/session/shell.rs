@@ -39,13 +39,22 @@ use crate::store::{Op, ProcessKind, ProcessRow};
 /// How long deleting a session waits after SIGTERM before SIGKILL.
 pub(crate) const TERMINATION_GRACE: Duration = Duration::from_secs(5);
 
+/// The variable that tags every process a session command starts (its value: the command id),
+/// so the command can be signalled without touching the session shell or other commands.
+pub(crate) const CMD_ID_ENV: &str = "PROCESS_COMMAND_ID";
+
 /// A command handed to the dispatcher.
 pub(crate) struct Job {
     pub(crate) rec: Arc<CommandRec>,
 }
 
-/// A status line from a shell: the command id and its exit status.
-pub(crate) type Status = (String, i32);
+/// A status line from a shell.
+pub(crate) enum Status {
+    /// `E <cid> <status>`: the command ended with this exit status.
+    Exit(String, i32),
+    /// `P <cid> <pid>`: the async command runs in the subshell `pid`.
+    Started(String, i32),
+}
 
 /// One generation of the session shell.
 struct Shell {
@@ -83,14 +92,14 @@ pub(crate) fn control_line(rec: &CommandRec, state: &Path) -> String {
     if rec.is_async {
         let input = quote(&d.join("stdin"));
         format!(
-            "{{ __pd_o=$-; set +e; ( case $__pd_o in *e*) set -e;; esac; . {script} ) <{input} >{out} 2>{err}; \
-             command printf 'E %s %s\\n' {cid} \"$?\"; }} & disown 2>/dev/null || :\n"
+            "{{ __pd_o=$-; set +e; ( {CMD_ID_ENV}={cid}; export {CMD_ID_ENV}; case $__pd_o in *e*) set -e;; esac; . {script} ) <{input} >{out} 2>{err}; \
+             command printf 'E %s %s\\n' {cid} \"$?\"; }} & command printf 'P %s %s\\n' {cid} \"$!\"; disown 2>/dev/null || :\n"
         )
     } else {
         let env = quote(&state.join("env.sh"));
         let cwd = quote(&state.join("cwd"));
         format!(
-            "{{ . {script}; }} </dev/null >{out} 2>{err}; __pd_s=$?; export -p >{env} 2>/dev/null; \
+            "{CMD_ID_ENV}={cid}; export {CMD_ID_ENV}; {{ . {script}; }} </dev/null >{out} 2>{err}; __pd_s=$?; unset {CMD_ID_ENV}; export -p >{env} 2>/dev/null; \
              command pwd >{cwd} 2>/dev/null; command printf 'E %s %s\\n' {cid} \"$__pd_s\"\n"
         )
     }
@@ -139,6 +148,10 @@ impl Shell {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(pid);
+        *core
+            .shell_pid
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(pid);
         tokio::spawn(read_status(stdout, status));
         let start_time = proc::start_time(pid.as_raw());
         if let Some(start_time) = start_time {
@@ -158,6 +171,10 @@ impl Shell {
             start_time,
             _tracked: tracked,
         };
+        if core.abort_trap {
+            // A terminating signal to a sync command abandons the rest of its script.
+            let _ = shell.stdin.write_all(b"trap 'return 143' USR2\n").await;
+        }
         let env = core.dir.join("env.sh");
         if env.exists() {
             let line = format!(". {} >/dev/null 2>&1\n", quote(&env));
@@ -186,9 +203,20 @@ async fn read_status(stdout: tokio::process::ChildStdout, tx: mpsc::UnboundedSen
     let mut lines = tokio::io::BufReader::new(stdout).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         let mut parts = line.split(' ');
-        if let (Some("E"), Some(cid), Some(code)) = (parts.next(), parts.next(), parts.next()) {
-            let code = code.trim().parse::<i32>().unwrap_or(-1);
-            if tx.send((cid.to_owned(), code)).is_err() {
+        let status = match (parts.next(), parts.next(), parts.next()) {
+            (Some("E"), Some(cid), Some(code)) => Some(Status::Exit(
+                cid.to_owned(),
+                code.trim().parse::<i32>().unwrap_or(-1),
+            )),
+            (Some("P"), Some(cid), Some(pid)) => pid
+                .trim()
+                .parse::<i32>()
+                .ok()
+                .map(|pid| Status::Started(cid.to_owned(), pid)),
+            _ => None,
+        };
+        if let Some(status) = status {
+            if tx.send(status).is_err() {
                 break;
             }
         } else {
@@ -218,12 +246,15 @@ pub(crate) async fn dispatch(core: Arc<SessionCore>, mut jobs: mpsc::UnboundedRe
         tokio::select! {
             biased;
             () = core.cancel.cancelled() => break,
-            Some((cid, code)) = status_rx.recv() => {
-                core.route(&cid, code);
-                if running_sync.as_deref() == Some(cid.as_str()) {
-                    running_sync = None;
+            Some(status) = status_rx.recv() => match status {
+                Status::Exit(cid, code) => {
+                    core.route(&cid, code);
+                    if running_sync.as_deref() == Some(cid.as_str()) {
+                        running_sync = None;
+                    }
                 }
-            }
+                Status::Started(cid, pid) => core.started(&cid, pid),
+            },
             code = shell_exit(&mut shell), if shell.is_some() => {
                 if let Some(gone) = shell.take() {
                     gone.forget(&core);
@@ -249,7 +280,7 @@ pub(crate) async fn dispatch(core: Arc<SessionCore>, mut jobs: mpsc::UnboundedRe
 /// Writes the job's control line to the shell (starting one if needed, and retrying once with a
 /// fresh shell if the current one turns out to be dead). Returns whether the command started.
 async fn launch(
-    core: &SessionCore,
+    core: &Arc<SessionCore>,
     shell: &mut Option<Shell>,
     status_tx: &mpsc::UnboundedSender<Status>,
     job: &Job,
@@ -272,7 +303,12 @@ async fn launch(
         }
         let Some(s) = shell.as_mut() else { continue };
         match s.stdin.write_all(line.as_bytes()).await {
-            Ok(()) => return true,
+            Ok(()) => {
+                if let Some(timeout) = job.rec.timeout {
+                    super::control::arm_timeout(core, &job.rec, timeout);
+                }
+                return true;
+            }
             Err(err) => {
                 tracing::debug!(session = %core.id, error = %err, "session shell is gone; starting a new one");
                 if let Some(mut dead) = shell.take() {

@@ -358,3 +358,131 @@ print('no show for the last one')
         .iter()
         .all(Value::is_string));
 }
+
+/// The Python snippet of `001_33f4345e71fa771b.txt`, exactly as the seed prints it inside
+/// `code_run('''…''')`: every line indented by four spaces.
+const SEED_SUM: &str = "\n    x = 10\n    y = 20\n    print(f\"Sum: {x + y}\")\n";
+/// The chart snippet of `000_2c5181d440a89deb.txt`, exactly as printed.
+const SEED_CHART: &str =
+    "\n    import matplotlib.pyplot as plt\n    plt.plot([1,2,3])\n    plt.show()\n";
+
+#[tokio::test]
+async fn seed_snippets_run_as_printed() {
+    let d = TestDaemon::start().await;
+    let body = python(&d, SEED_SUM).await;
+    assert_eq!(body["exitCode"], 0, "{body}");
+    assert_eq!(body["result"], "Sum: 30\n");
+    // Line numbers are kept: an error on the third line still says line 3.
+    let body = python(&d, "\n    x = 1\n    raise ValueError(x)\n").await;
+    let result = body["result"].as_str().unwrap();
+    assert!(result.contains("line 3"), "{result}");
+    if has_matplotlib() {
+        let body = python(&d, SEED_CHART).await;
+        assert_eq!(body["exitCode"], 0, "{body}");
+        let charts = charts(&body);
+        assert_eq!(charts.len(), 1, "{body}");
+        assert_eq!(charts[0]["type"], "line");
+    }
+}
+
+#[tokio::test]
+async fn code_valid_as_given_is_never_dedented() {
+    let d = TestDaemon::start().await;
+    // The first line is at column 0: the indented string content must stay as it is.
+    let body = python(&d, "s = '''\n    kept\n'''\nprint(repr(s))").await;
+    assert_eq!(body["result"], "'\\n    kept\\n'\n");
+    // Indented comments only: valid Python (prints nothing), left alone.
+    let body = python(&d, "    # nothing to run\n").await;
+    assert_eq!(
+        (body["exitCode"].as_i64(), body["result"].as_str()),
+        (Some(0), Some(""))
+    );
+    // Mixed tabs and spaces share no indent: still the interpreter's own error.
+    let body = python(&d, "\tx = 1\n    print(x)\n").await;
+    assert_eq!(body["exitCode"], 1);
+    assert!(
+        body["result"]
+            .as_str()
+            .unwrap()
+            .contains("IndentationError"),
+        "{body}"
+    );
+}
+
+/// The TypeScript runtime at `$var`, else at `default` (relative to the workspace root).
+/// Missing: skipped with a message, unless `PROCESSD_REQUIRE_TS_RUNTIMES=1` (CI) makes it fail.
+fn ts_runtime(var: &str, default: &str) -> Option<std::path::PathBuf> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let path = std::env::var_os(var).map_or_else(|| root.join(default), std::path::PathBuf::from);
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var("PROCESSD_REQUIRE_TS_RUNTIMES").as_deref() != Ok("1"),
+        "TypeScript runtime {} ({var}) is required but missing",
+        path.display()
+    );
+    eprintln!(
+        "skipping: no TypeScript runtime at {} (set {var})",
+        path.display()
+    );
+    None
+}
+
+/// Runs TypeScript (with types, an import, argv and envs) on a daemon configured with `runtime`.
+async fn typescript_runs_with(runtime: std::path::PathBuf) {
+    let d = TestDaemon::start_with(|c| c.typescript = Some(runtime)).await;
+    let code = "import * as os from 'os';\n\
+                interface P { x: number; y: number }\n\
+                const p: P = { x: 10, y: 20 };\n\
+                console.log(`Sum: ${p.x + p.y}`, typeof os.cpus, JSON.stringify(process.argv.slice(1)), process.env.E);\n";
+    let (status, body) = run(
+        &d,
+        json!({"code": code, "language": "typescript", "argv": ["a b"], "envs": {"E": "e"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["result"], "Sum: 30 function [\"a b\"] e\n", "{body}");
+    assert_eq!(body["exitCode"], 0, "{body}");
+    // The TypeScript seed's snippet (002_454134e0924db8cc.txt), as printed.
+    let seed = " const x = 10; const y = 20; console.log(`Sum: ${x + y}`);";
+    let (_, body) = run(&d, json!({"code": seed, "language": "typescript"})).await;
+    assert_eq!(body["result"], "Sum: 30\n", "{body}");
+    // A runtime error is the program's, with its exit code.
+    let (_, body) = run(
+        &d,
+        json!({"code": "const n: number = 3; process.exit(n);", "language": "typescript"}),
+    )
+    .await;
+    assert_eq!(body["exitCode"], 3, "{body}");
+}
+
+#[tokio::test]
+async fn typescript_with_tsx() {
+    if let Some(rt) = ts_runtime(
+        "PROCESSD_TEST_TSX",
+        "target/ts-runtime/node_modules/.bin/tsx",
+    ) {
+        typescript_runs_with(rt).await;
+    }
+}
+
+/// ts-node 10 with TypeScript 5.9 and no tsconfig: fails with TS5109 without our options.
+#[tokio::test]
+async fn typescript_with_ts_node_and_typescript_5_9() {
+    if let Some(rt) = ts_runtime(
+        "PROCESSD_TEST_TS_NODE",
+        "target/ts-runtime/node_modules/.bin/ts-node",
+    ) {
+        typescript_runs_with(rt).await;
+    }
+}
+
+/// Debian's ts-node with its TypeScript 4.8 (apt `ts-node node-typescript`), what the sandbox
+/// image has; its packages live under /usr/share/nodejs.
+#[tokio::test]
+async fn typescript_with_debian_ts_node() {
+    if let Some(rt) = ts_runtime("PROCESSD_TEST_DEBIAN_TS_NODE", "/usr/bin/ts-node") {
+        typescript_runs_with(rt).await;
+    }
+}

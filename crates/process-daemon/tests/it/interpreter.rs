@@ -848,3 +848,22 @@ async fn a_python_that_cannot_start_is_reported() {
     );
     d.daemon.shutdown().await;
 }
+
+#[tokio::test]
+async fn uniformly_indented_code_runs_dedented_and_valid_code_is_untouched() {
+    let d = TestDaemon::start().await;
+    // The seed's snippet (001_33f4345e71fa771b.txt) as printed inside `'''…'''`.
+    let run = run_code(
+        &d,
+        "\n    x = 10\n    y = 20\n    print(f\"Sum: {x + y}\")\n",
+    )
+    .await;
+    assert_completed(&run);
+    assert!(run.errors().is_empty(), "{run:?}");
+    assert_eq!(run.stdout(), "Sum: 30\n");
+    // State from the dedented run persists, and valid code keeps its indented string content.
+    let run = run_code(&d, "s = '''\n    kept\n'''\nprint(repr(s), x)").await;
+    assert_completed(&run);
+    assert_eq!(run.stdout(), "'\\n    kept\\n' 10\n");
+    d.daemon.shutdown().await;
+}

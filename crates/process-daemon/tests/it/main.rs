@@ -10,4 +10,5 @@ mod listen_fd;
 mod pty;
 mod security;
 mod session;
+mod session_control;
 mod support;

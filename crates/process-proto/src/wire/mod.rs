@@ -36,6 +36,7 @@ pub use pty::{
     PTY_EXIT_CONTROL_PROTOCOL, SDK_VERSION_PROTOCOL_PREFIX,
 };
 pub use session::{
-    Command, CreateSessionRequest, Session, SessionCommandLogsResponse, SessionExecuteRequest,
-    SessionExecuteResponse, SessionSendInputRequest, ENTRYPOINT_COMMAND_ID, ENTRYPOINT_SESSION_ID,
+    Command, CreateSessionRequest, Session, SessionCommandLogsResponse,
+    SessionCommandSignalRequest, SessionExecuteRequest, SessionExecuteResponse,
+    SessionSendInputRequest, ENTRYPOINT_COMMAND_ID, ENTRYPOINT_SESSION_ID,
 };

@@ -109,6 +109,10 @@ pub struct SessionExecuteRequest {
     /// Do not echo input sent with `…/input` into the command's log.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suppress_input_echo: Option<bool>,
+    /// Additive: seconds the command may run before its processes are killed (SIGTERM, 2 s,
+    /// SIGKILL); the session shell survives. Absent or 0: no timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u64>,
 }
 
 impl SessionExecuteRequest {
@@ -119,7 +123,15 @@ impl SessionExecuteRequest {
             run_async: None,
             async_: None,
             suppress_input_echo: None,
+            timeout: None,
         }
+    }
+
+    /// Sets the additive `timeout` (seconds).
+    #[must_use]
+    pub fn with_timeout(mut self, seconds: u64) -> Self {
+        self.timeout = Some(seconds);
+        self
     }
 
     /// Sets `runAsync`.
@@ -200,6 +212,28 @@ impl SessionExecuteResponse {
             stdout: Some(stdout.into()),
             stderr: Some(stderr.into()),
             exit_code: Some(exit_code),
+        }
+    }
+}
+
+/// Additive `POST /process/session/{id}/command/{cid}/signal` body: `{"signal"?}`, a name
+/// (`KILL`, `TERM`, `INT`, `HUP`, `QUIT`, `USR1`, `USR2`, `WINCH`, `STOP`, `CONT`, with or
+/// without `SIG`) or number; absent: `KILL`. It reaches the processes the command started (an
+/// async command's subshell tree, a sync command's programs), never the session shell. 204 on
+/// success, 410 once the command has finished.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SessionCommandSignalRequest {
+    /// The signal; `None` means `KILL`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+}
+
+impl SessionCommandSignalRequest {
+    /// A request sending `signal`.
+    pub fn new(signal: impl Into<String>) -> Self {
+        SessionCommandSignalRequest {
+            signal: Some(signal.into()),
         }
     }
 }

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use process_proto::artifact::{strip_artifacts, Artifact, ArtifactScanner, ScanEvent};
 use process_proto::chart::*;
-use process_proto::log::{Demuxer, Muxer, Stream, TextDemuxer};
+use process_proto::log::{Demuxer, Muxer, Stream, TextDemuxer, Unlabelled};
 use process_proto::wire::{self, *};
 
 // ---------- helpers ----------
@@ -129,6 +129,93 @@ fn coalesce(writes: &[(Stream, Vec<u8>)]) -> Vec<(Stream, Vec<u8>)> {
 }
 
 // ---------- log codec ----------
+
+/// The owned and the borrowing decode, fed the same frames: every chunk (unmerged) and every
+/// error, in order, as (stream, bytes) or the error's unlabelled length.
+type Event = Result<(Stream, Vec<u8>), usize>;
+
+fn owned_events(frames: &[Vec<u8>], demux: Demuxer) -> Vec<Event> {
+    let mut demux = demux;
+    let mut src = BytesMut::new();
+    let mut out = Vec::new();
+    for (i, f) in frames.iter().enumerate() {
+        src.extend_from_slice(f);
+        let eof = i + 1 == frames.len();
+        loop {
+            let r = if eof {
+                demux.decode_eof(&mut src)
+            } else {
+                demux.decode(&mut src)
+            };
+            match r {
+                Ok(Some(c)) => out.push(Ok((c.stream, c.data.to_vec()))),
+                Ok(None) => break,
+                Err(process_proto::log::DemuxError::Unlabelled { len }) => out.push(Err(len)),
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+    out
+}
+
+fn borrowed_events(frames: &[Vec<u8>], demux: Demuxer) -> Vec<Event> {
+    let mut demux = demux;
+    let mut buf: Vec<u8> = Vec::new();
+    let mut out = Vec::new();
+    for (i, f) in frames.iter().enumerate() {
+        buf.extend_from_slice(f);
+        let eof = i + 1 == frames.len();
+        let mut pos = 0;
+        loop {
+            let r = if eof {
+                demux.decode_eof_borrowed(&buf[pos..])
+            } else {
+                demux.decode_borrowed(&buf[pos..])
+            };
+            match r {
+                Ok(step) => {
+                    let chunk = step.chunk.map(|c| (c.stream, c.data.to_vec()));
+                    pos += step.consumed;
+                    match chunk {
+                        Some(c) => out.push(Ok(c)),
+                        None => break,
+                    }
+                }
+                Err(process_proto::log::DemuxError::Unlabelled { len }) => {
+                    pos += len;
+                    out.push(Err(len));
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert!(
+            eof || buf.len() - pos <= 2,
+            "at most a partial marker is held"
+        );
+        buf.drain(..pos);
+    }
+    assert!(buf.is_empty(), "everything is consumed at the end");
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// The borrowing decode hands out exactly the owned decode's chunks and errors, under any
+    /// chunking, chunk limit and unlabelled policy.
+    #[test]
+    fn borrowed_decode_equals_owned(
+        data in log_bytes(),
+        cuts in vec(any::<usize>(), 0..12),
+        max in 1usize..20,
+        reject in any::<bool>(),
+    ) {
+        let policy = if reject { Unlabelled::Reject } else { Unlabelled::Drop };
+        let demux = Demuxer::new().with_max_chunk(max).with_unlabelled(policy);
+        let frames = chunks(&data, &cuts);
+        prop_assert_eq!(borrowed_events(&frames, demux.clone()), owned_events(&frames, demux));
+    }
+}
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]

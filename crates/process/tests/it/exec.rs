@@ -10,6 +10,7 @@ crate::both_transports!(
     timeout_kills_and_reports,
     missing_cwd_is_exit_minus_one,
     large_output_arrives_whole,
+    split_output_returns_stdout_and_stderr_apart,
 );
 
 async fn echo_and_exit_code(kind: Kind) {
@@ -78,4 +79,23 @@ async fn large_output_arrives_whole(kind: Kind) {
         .unwrap();
     assert_eq!(r.result.len(), 2_000_000);
     assert!(r.result.bytes().all(|b| b == b'x'));
+}
+
+async fn split_output_returns_stdout_and_stderr_apart(kind: Kind) {
+    let f = Fixture::start(kind).await;
+    let r = f
+        .client
+        .exec("echo out; echo err >&2; exit 2")
+        .split_output(true)
+        .await
+        .unwrap();
+    assert_eq!(r.exit_code, 2);
+    let split = r.split.expect("split output");
+    assert_eq!(
+        (split.stdout.as_str(), split.stderr.as_str()),
+        ("out\n", "err\n")
+    );
+    // Without asking, there is none.
+    let r = f.client.exec("echo out").await.unwrap();
+    assert!(r.split.is_none(), "{r:?}");
 }
