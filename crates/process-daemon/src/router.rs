@@ -142,10 +142,8 @@ async fn dispatch(
     match (method.clone(), path) {
         (http::Method::POST, "/process/execute") => api::exec::execute(daemon, req).await,
         (http::Method::POST, "/process/code-run") => api::exec::code_run(daemon, req).await,
-        _ => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "NOT_FOUND",
-            "404 page not found",
-        )),
+        // Everything else: the axum toolbox routes (files, git, info), which answer 404 for
+        // unknown paths.
+        _ => Ok(api::bridge(daemon, req).await),
     }
 }

@@ -26,6 +26,8 @@
 //!   [`demux_log`] and [`parse_session_command_logs`].
 //! - [`chart`]: [`Chart`] with typed elements per [`ChartType`].
 //! - [`artifact`]: [`ArtifactScanner`] (streaming) and [`strip_artifacts`] (one shot).
+//! - [`multipart`]: `multipart/form-data` framing: the streaming [`MultipartDecoder`] (bulk
+//!   download on the client, bulk upload in the daemon) and the part encoders.
 //!
 //! Errors are small enums per operation, `Clone + PartialEq`: [`WireError`], [`DemuxError`],
 //! [`ChartError`], [`ArtifactError`], [`EnvsTokenError`].
@@ -80,6 +82,7 @@
 pub mod artifact;
 pub mod chart;
 pub mod log;
+pub mod multipart;
 mod serde_util;
 pub mod wire;
 
@@ -95,6 +98,7 @@ pub use log::{
     demux_log, demux_log_text, parse_session_command_logs, DemuxError, Demuxer, LogChunk, Muxer,
     Stream, TextDemuxer, Unlabelled, STDERR_MARKER, STDOUT_MARKER,
 };
+pub use multipart::{MultipartDecoder, MultipartError};
 pub use wire::{
     close, decode_envs_token, encode_envs_token, envs_from_subprotocols, exit_reason,
     offers_exit_control, sdk_version_from_subprotocols, subprotocols, CloseCode, CodeRunArtifacts,

@@ -5,6 +5,8 @@
 mod code_run;
 mod durability;
 mod exec;
+mod files;
+mod info;
 mod interpreter;
 mod listen_fd;
 mod pty;

@@ -152,7 +152,10 @@ impl TestDaemon {
                 .method(method)
                 .uri(path)
                 .header("host", self.addr.to_string());
-            if !body.is_empty() {
+            let typed = headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+            if !body.is_empty() && !typed {
                 req = req.header("content-type", "application/json");
             }
             for (k, v) in headers {

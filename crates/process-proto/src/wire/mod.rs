@@ -14,6 +14,9 @@
 pub mod close;
 mod error;
 mod exec;
+mod fs;
+mod git;
+mod info;
 mod interpreter;
 mod pty;
 mod session;
@@ -22,6 +25,22 @@ pub use close::CloseCode;
 pub use error::{decode, encode, ErrorCode, ErrorResponse, WireError, ERROR_SOURCE_DAEMON};
 pub use exec::{
     CodeRunArtifacts, CodeRunRequest, CodeRunResponse, ExecuteRequest, ExecuteResponse, Language,
+};
+pub use fs::{
+    parse_upload_field, upload_file_field, upload_path_field, FileInfo, FilesDownloadRequest,
+    Match, ReplaceRequest, ReplaceResult, SearchFilesResponse, UploadFilesResponse, UploadedFile,
+    UploadedFileEntry,
+};
+pub use git::{
+    FileStatus, GitAddRemoteRequest, GitAddRequest, GitAuthenticateRequest, GitBranchRequest,
+    GitCheckoutRequest, GitCloneRequest, GitCommitInfo, GitCommitRequest, GitCommitResponse,
+    GitConfigResponse, GitConfigureUserRequest, GitFileState, GitInitRequest, GitPullRequest,
+    GitPushRequest, GitRemote, GitResetRequest, GitRestoreRequest, GitSetConfigRequest, GitStatus,
+    ListBranchResponse, ListRemotesResponse,
+};
+pub use info::{
+    DirResponse, InitRequest, IsPortInUseResponse, MessageResponse, PortList, SystemMetrics,
+    VersionResponse, PORT_CHECK_RANGE,
 };
 pub use interpreter::{
     CreateContextRequest, InterpreterContext, InterpreterFrame, InterpreterFrameType,

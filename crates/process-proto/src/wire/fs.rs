@@ -1,0 +1,209 @@
+//! File-system endpoints (`/files/...`, spec toolbox §3): [`FileInfo`], [`Match`],
+//! [`SearchFilesResponse`], [`ReplaceRequest`]/[`ReplaceResult`], [`FilesDownloadRequest`],
+//! [`UploadFilesResponse`], [`UploadedFile`], and the multipart field names of bulk upload.
+//!
+//! These are plain data: every field is public, construct them with struct literals. Reading is
+//! lenient (absent optional fields, `null` lists read as empty), writing emits exactly the keys
+//! the official daemon writes.
+
+use serde::{Deserialize, Serialize};
+
+use crate::serde_util::null_as_default;
+
+/// One entry of `GET /files` and the answer of `GET /files/info`.
+///
+/// `mode` is Go's `FileMode.String()` (`-rw-r--r--`, `drwxr-xr-x`), `permissions` the nine
+/// permission bits as `%04o` (`"0644"`), `owner`/`group` numeric ids as decimal strings,
+/// `modTime` Go's `time.Time.String()` and `modifiedAt` RFC 3339 with nanoseconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileInfo {
+    /// Base name of the path as given.
+    pub name: String,
+    /// The requested path joined with the entry (relative if the request was); absent in
+    /// `GET /files/info`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Size in bytes (`st_size`).
+    pub size: u64,
+    /// Go `FileMode.String()`.
+    pub mode: String,
+    /// Deprecated Go `time.Time.String()` of the modification time.
+    #[serde(default)]
+    pub mod_time: String,
+    /// RFC 3339 modification time with nanoseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modified_at: Option<String>,
+    /// Whether the (followed) target is a directory.
+    pub is_dir: bool,
+    /// Numeric uid as a decimal string.
+    #[serde(default)]
+    pub owner: String,
+    /// Numeric gid as a decimal string.
+    #[serde(default)]
+    pub group: String,
+    /// The nine permission bits, `%04o`.
+    #[serde(default)]
+    pub permissions: String,
+}
+
+/// One match of `GET /files/find`: a line containing the pattern.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Match {
+    /// The file, as walked (relative if the request path was).
+    pub file: String,
+    /// 1-based line number.
+    pub line: u64,
+    /// The whole line without its line ending.
+    pub content: String,
+}
+
+/// The answer of `GET /files/search`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SearchFilesResponse {
+    /// Matching paths, as walked.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub files: Vec<String>,
+}
+
+/// The body of `POST /files/replace`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplaceRequest {
+    /// Files to edit, in order.
+    pub files: Vec<String>,
+    /// Literal text to replace (non-empty).
+    pub pattern: String,
+    /// Replacement (may be empty; the key is required).
+    pub new_value: String,
+}
+
+/// One file's outcome in the answer of `POST /files/replace`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplaceResult {
+    /// The file, as requested.
+    pub file: String,
+    /// Whether the file was processed.
+    pub success: bool,
+    /// Why not, when `success` is false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The body of `POST /files/bulk-download`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilesDownloadRequest {
+    /// Paths to download, in order (non-empty).
+    pub paths: Vec<String>,
+}
+
+/// One written file in an [`UploadFilesResponse`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadedFileEntry {
+    /// The destination path, as sent.
+    pub path: String,
+    /// Bytes written.
+    pub bytes: u64,
+}
+
+/// The answer of `POST /files/bulk-upload` (also on 400: it is not the error envelope).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct UploadFilesResponse {
+    /// Per-file errors, `"<dest>: <what failed>"`; omitted when none.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "null_as_default"
+    )]
+    pub errors: Vec<String>,
+    /// The files written (always an array).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub files: Vec<UploadedFileEntry>,
+}
+
+/// The answer of `POST /files/upload-v2`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadedFile {
+    /// Base name of `path`.
+    pub name: String,
+    /// The path written, as requested.
+    pub path: String,
+    /// Always `"file"`.
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+/// Bulk upload's multipart field name for the destination of file `index`: `files[<i>].path`.
+pub fn upload_path_field(index: usize) -> String {
+    format!("files[{index}].path")
+}
+
+/// Bulk upload's multipart field name for the content of file `index`: `files[<i>].file`.
+pub fn upload_file_field(index: usize) -> String {
+    format!("files[{index}].file")
+}
+
+/// Which bulk-upload field a multipart `name` is: `(index, is_path)`; `None` for other names.
+/// The index is the text between `files[` and `].path` / `].file` (any string, as the
+/// official daemon accepts).
+///
+/// ```
+/// use process_proto::wire::parse_upload_field;
+/// assert_eq!(parse_upload_field("files[3].path"), Some(("3", true)));
+/// assert_eq!(parse_upload_field("files[x].file"), Some(("x", false)));
+/// assert_eq!(parse_upload_field("other"), None);
+/// ```
+pub fn parse_upload_field(name: &str) -> Option<(&str, bool)> {
+    let rest = name.strip_prefix("files[")?;
+    if let Some(index) = rest.strip_suffix("].path") {
+        return Some((index, true));
+    }
+    rest.strip_suffix("].file").map(|index| (index, false))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_info_reads_without_optional_fields() {
+        let info: FileInfo = crate::wire::decode(
+            br#"{"name":"a","size":3,"mode":"-rw-r--r--","modTime":"x","isDir":false,"owner":"0","group":"0","permissions":"0644"}"#,
+        )
+        .unwrap();
+        assert_eq!(info.path, None);
+        assert_eq!(info.modified_at, None);
+        let back = String::from_utf8(crate::wire::encode(&info)).unwrap();
+        assert!(!back.contains("path"), "{back}");
+    }
+
+    #[test]
+    fn upload_response_omits_empty_errors() {
+        let ok = UploadFilesResponse {
+            errors: vec![],
+            files: vec![UploadedFileEntry {
+                path: "a".into(),
+                bytes: 1,
+            }],
+        };
+        assert_eq!(
+            crate::wire::encode(&ok),
+            br#"{"files":[{"path":"a","bytes":1}]}"#
+        );
+        let empty: UploadFilesResponse = crate::wire::decode(br#"{"files":null}"#).unwrap();
+        assert!(empty.files.is_empty());
+    }
+
+    #[test]
+    fn uploaded_file_has_type() {
+        let f = UploadedFile {
+            name: "a".into(),
+            path: "d/a".into(),
+            kind: "file".into(),
+        };
+        assert_eq!(
+            crate::wire::encode(&f),
+            br#"{"name":"a","path":"d/a","type":"file"}"#
+        );
+    }
+}

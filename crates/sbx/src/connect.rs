@@ -1,0 +1,77 @@
+//! Reaching a sandbox's process API: straight to one processd (`--daemon`), or through the
+//! control plane (`DAYTONA_API_URL` / `DAYTONA_API_KEY`).
+
+use crate::cli::Connection;
+use crate::error::SbxError;
+
+/// The sandbox ID that names the daemon given with `--daemon`.
+pub(crate) const LOCAL: &str = "local";
+
+/// The process client for sandbox `id`.
+pub(crate) fn process_client(conn: &Connection, id: &str) -> Result<process::Client, SbxError> {
+    if let Some(url) = &conn.daemon {
+        if id != LOCAL {
+            return Err(SbxError::Usage(format!(
+                "with --daemon the sandbox is that daemon: use '{LOCAL}' as its ID, not '{id}'"
+            )));
+        }
+        let mut builder = process::Client::builder(url.clone());
+        if let Some(token) = conn.token.as_deref().filter(|t| !t.is_empty()) {
+            builder = builder.token(token);
+        }
+        return builder
+            .build()
+            .map_err(|e| SbxError::remote(format!("cannot use daemon URL '{url}'"), e));
+    }
+    if conn.api_url.is_some() {
+        return Err(SbxError::Usage(
+            "this sbx reaches sandboxes only through --daemon URL so far (the control-plane \
+             client is not in this build): pass --daemon URL or set SBX_DAEMON"
+                .to_owned(),
+        ));
+    }
+    Err(SbxError::Usage(
+        "no sandbox service given: pass --daemon URL (or SBX_DAEMON) for one processd".to_owned(),
+    ))
+}
+
+/// Shell text for a command given as arguments: one argument is shell text as it is; several
+/// are a program and its arguments, each quoted.
+pub(crate) fn shell_command(args: &[String]) -> String {
+    if let [one] = args {
+        return one.clone();
+    }
+    args.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ")
+}
+
+/// `a` quoted for a POSIX shell (left bare when it is only safe characters).
+fn quote(a: &str) -> String {
+    let safe = !a.is_empty()
+        && a.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b));
+    if safe {
+        a.to_owned()
+    } else {
+        format!("'{}'", a.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_are_quoted_only_when_several() {
+        assert_eq!(shell_command(&["cd /tmp && ls".into()]), "cd /tmp && ls");
+        assert_eq!(
+            shell_command(&[
+                "ls".into(),
+                "-l".into(),
+                "my dir".into(),
+                "it's".into(),
+                String::new()
+            ]),
+            r"ls -l 'my dir' 'it'\''s' ''"
+        );
+    }
+}
