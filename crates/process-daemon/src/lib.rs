@@ -76,6 +76,7 @@ mod config;
 mod dedent;
 pub mod error;
 mod fs;
+mod git;
 mod http;
 mod info;
 pub mod interpreter;

@@ -108,8 +108,8 @@ pub use wire::{
     PtyCloseReason, PtyControl, PtyCreateRequest, PtyCreateResponse, PtyListResponse,
     PtyResizeRequest, PtySessionInfo, Session, SessionCommandLogsResponse,
     SessionCommandSignalRequest, SessionExecuteRequest, SessionExecuteResponse,
-    SessionSendInputRequest, WireError, PTY_ENVS_PROTOCOL_PREFIX, PTY_EXIT_CONTROL_PROTOCOL,
-    SDK_VERSION_PROTOCOL_PREFIX,
+    SessionSendInputRequest, WireError, LOG_OFFSET_PROTOCOL, PTY_ENVS_PROTOCOL_PREFIX,
+    PTY_EXIT_CONTROL_PROTOCOL, SDK_VERSION_PROTOCOL_PREFIX,
 };
 
 /// Alias of [`WireError`], the error of decoding a wire message.

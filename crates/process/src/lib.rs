@@ -79,6 +79,7 @@ mod exec;
 pub mod interpreter;
 mod logs;
 mod pty;
+pub mod sandboxes;
 mod session;
 
 /// The wire protocol (`process_proto`): request and response types, the log codec, the chart
@@ -104,4 +105,5 @@ pub use process_proto::wire::{
     CloseCode, Command, Language, PtySessionInfo, Session, SessionCommandLogsResponse,
 };
 pub use pty::{CreatePty, PtyHandle, PtyInput, PtyIo, PtyResult, PtySize};
+pub use sandboxes::{CreateSandboxParams, Resources, Sandbox, Sandboxes};
 pub use session::{SessionExec, SessionExecuteRequest, SessionExecuteResponse};

@@ -2,6 +2,7 @@
 //! [`TextLogStream`] (labelled UTF-8 text), both `futures::Stream`s that end when the command
 //! does.
 
+use std::future::Future as _;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
@@ -58,8 +59,18 @@ impl Decode for TextDemuxer {
     }
 }
 
+/// Reopens a dropped follow at a byte offset (a spawned task: the stream stays `Sync`).
+pub(crate) type Reopen = std::sync::Arc<
+    dyn Fn(u64, u32) -> tokio::task::JoinHandle<Result<WsReceiver, Error>> + Send + Sync,
+>;
+
+/// Consecutive failed reconnects after which a dropped follow reports its error.
+pub(crate) const MAX_RECONNECTS: u32 = 8;
+
 enum State {
     Open,
+    /// The connection dropped; a reconnect at the offset is under way.
+    Reconnecting(tokio::task::JoinHandle<Result<WsReceiver, Error>>),
     /// The socket is done; hand out what is buffered, then the error if any.
     Draining(Option<Error>),
     Done,
@@ -71,6 +82,12 @@ struct Follow<D> {
     decoder: D,
     state: State,
     ctx: Context,
+    /// Bytes received so far (the offset to resume at).
+    offset: u64,
+    /// How to resume, when the daemon supports it.
+    reopen: Option<Reopen>,
+    /// Consecutive failed reconnects.
+    failures: u32,
 }
 
 impl<D: Decode + Unpin> Follow<D> {
@@ -82,8 +99,14 @@ impl<D: Decode + Unpin> Follow<D> {
                         return Poll::Ready(Some(Ok(item)));
                     }
                     match std::task::ready!(Pin::new(&mut self.rx).poll_next(cx)) {
-                        Some(Ok(Message::Binary(bytes))) => self.buf.extend_from_slice(&bytes),
+                        Some(Ok(Message::Binary(bytes))) => {
+                            self.offset += bytes.len() as u64;
+                            self.failures = 0;
+                            self.buf.extend_from_slice(&bytes);
+                        }
                         Some(Ok(Message::Text(text))) => {
+                            self.offset += text.len() as u64;
+                            self.failures = 0;
                             self.buf.extend_from_slice(text.as_bytes());
                         }
                         Some(Ok(Message::Close(frame))) => {
@@ -94,13 +117,47 @@ impl<D: Decode + Unpin> Follow<D> {
                         }
                         Some(Ok(_)) => {}
                         Some(Err(err)) => {
-                            self.state = State::Draining(Some(self.ctx.stream_error(err)));
+                            self.state = match &self.reopen {
+                                Some(reopen) => State::Reconnecting(reopen(self.offset, 0)),
+                                None => State::Draining(Some(self.ctx.stream_error(err))),
+                            };
                         }
                         None => {
-                            self.state = State::Draining(Some(
-                                self.ctx
-                                    .stream_error(process_transport::Error::ConnectionLost),
-                            ));
+                            self.state = match &self.reopen {
+                                Some(reopen) => State::Reconnecting(reopen(self.offset, 0)),
+                                None => State::Draining(Some(
+                                    self.ctx
+                                        .stream_error(process_transport::Error::ConnectionLost),
+                                )),
+                            };
+                        }
+                    }
+                }
+                State::Reconnecting(task) => {
+                    let result = std::task::ready!(Pin::new(task).poll(cx));
+                    match result {
+                        Ok(Ok(rx)) => {
+                            self.rx = rx;
+                            self.state = State::Open;
+                        }
+                        Ok(Err(err)) if self.failures + 1 >= MAX_RECONNECTS => {
+                            self.state = State::Draining(Some(err));
+                        }
+                        Ok(Err(_)) => {
+                            self.failures += 1;
+                            let reopen = self.reopen.clone();
+                            self.state = match reopen {
+                                Some(reopen) => {
+                                    State::Reconnecting(reopen(self.offset, self.failures))
+                                }
+                                None => State::Done,
+                            };
+                        }
+                        Err(join) => {
+                            self.state = State::Draining(Some(Error::invalid_input(format!(
+                                "{}: the reconnect task failed: {join}",
+                                self.ctx.op
+                            ))));
                         }
                     }
                 }
@@ -133,7 +190,10 @@ pub struct LogStream {
 }
 
 impl LogStream {
-    pub(crate) fn new(rx: WsReceiver, ctx: Context) -> LogStream {
+    /// A stream that, when `reopen` is given, reconnects a dropped connection at the offset of
+    /// the last byte it received (the daemon counts in the same bytes), so nothing is lost or
+    /// repeated.
+    pub(crate) fn resumable(rx: WsReceiver, ctx: Context, reopen: Option<Reopen>) -> LogStream {
         LogStream {
             inner: Follow {
                 rx,
@@ -141,6 +201,9 @@ impl LogStream {
                 decoder: Demuxer::new(),
                 state: State::Open,
                 ctx,
+                offset: 0,
+                reopen,
+                failures: 0,
             },
         }
     }
@@ -153,6 +216,9 @@ impl LogStream {
             buf,
             state,
             ctx,
+            offset,
+            reopen,
+            failures,
             ..
         } = self.inner;
         TextLogStream {
@@ -162,6 +228,9 @@ impl LogStream {
                 decoder: TextDemuxer::new(),
                 state,
                 ctx,
+                offset,
+                reopen,
+                failures,
             },
         }
     }

@@ -345,9 +345,38 @@ where
             segment(session_id),
             segment(command_id)
         );
-        let ws = self.open_websocket(&ctx, &path, &[]).await?;
+        self.resumable_follow(ctx, path).await
+    }
+
+    /// Opens a log follow at `path`; when the daemon selects
+    /// [`LOG_OFFSET_PROTOCOL`](process_proto::wire::LOG_OFFSET_PROTOCOL), a dropped connection
+    /// is reopened at the offset already received (up to
+    /// [`MAX_RECONNECTS`](crate::logs::MAX_RECONNECTS) failed tries in a row, with backoff).
+    async fn resumable_follow(&self, ctx: Context, path: String) -> Result<LogStream, Error> {
+        let protocols = [process_proto::wire::LOG_OFFSET_PROTOCOL];
+        let ws = self.open_websocket(&ctx, &path, &protocols).await?;
+        let resumable = ws.protocol() == Some(process_proto::wire::LOG_OFFSET_PROTOCOL);
         let (_tx, rx) = ws.split();
-        Ok(LogStream::new(rx, ctx))
+        let reopen: Option<crate::logs::Reopen> = resumable.then(|| {
+            let client = self.clone();
+            let ctx = ctx.clone();
+            let reopen: crate::logs::Reopen =
+                std::sync::Arc::new(move |offset: u64, failures: u32| {
+                    let client = client.clone();
+                    let ctx = ctx.clone();
+                    let path = format!("{path}&offset={offset}");
+                    tokio::spawn(async move {
+                        if failures > 0 {
+                            tokio::time::sleep(Duration::from_millis(50 << failures.min(6))).await;
+                        }
+                        tracing::debug!(op = ctx.op, offset, "resuming a dropped log follow");
+                        let ws = client.open_websocket(&ctx, &path, &protocols).await?;
+                        Ok(ws.split().1)
+                    })
+                });
+            reopen
+        });
+        Ok(LogStream::resumable(rx, ctx, reopen))
     }
 
     /// Follows a command's log until it ends, calling `on_stdout` and `on_stderr` with each
@@ -484,11 +513,11 @@ where
         let ctx = Context::new("stream_entrypoint_logs")
             .session(ENTRYPOINT_SESSION_ID)
             .command(ENTRYPOINT_COMMAND_ID);
-        let ws = self
-            .open_websocket(&ctx, "/process/session/entrypoint/logs?follow=true", &[])
-            .await?;
-        let (_tx, rx) = ws.split();
-        Ok(LogStream::new(rx, ctx))
+        self.resumable_follow(
+            ctx,
+            "/process/session/entrypoint/logs?follow=true".to_owned(),
+        )
+        .await
     }
 
     /// Follows the entrypoint command's log with callbacks (SDK:

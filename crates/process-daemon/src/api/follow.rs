@@ -1,6 +1,9 @@
 //! `GET …/logs`: the whole log as JSON (or text for legacy clients), or with
 //! `Upgrade: websocket` a stream of binary frames (spec §4).
 //!
+//! `?offset=N` (additive) starts the stream at byte N of what this follower is sent (see
+//! `process_proto::wire::LOG_OFFSET_PROTOCOL`), so a client resumes a dropped follow exactly.
+//!
 //! The WebSocket side has a single writer task: it replays the log from offset 0 in frames of
 //! up to 64 KiB, then waits for the log's watch channel (notified on every append: no polling),
 //! and sends close 1000 strictly after the last data frame once the exit code is published
@@ -36,11 +39,20 @@ pub(crate) fn logs(
     }
     if is_ws_upgrade(&req) {
         let follow = query_param(&req, "follow").as_deref() == Some("true");
+        let offset = match query_param(&req, "offset").filter(|o| !o.is_empty()) {
+            None => 0,
+            Some(o) => o.parse::<u64>().map_err(|_| {
+                ApiError::bad_request(format!(
+                    "offset must be a byte count (a non-negative integer), not {o:?}"
+                ))
+            })?,
+        };
         let (resp, fut) = accept_ws(&mut req)?;
         tokio::spawn(async move {
             match fut.await {
                 Ok(ws) => {
-                    if let Err(err) = stream(ws, rec, follow, flavor == Flavor::Combined).await {
+                    let strip = flavor == Flavor::Combined;
+                    if let Err(err) = stream(ws, rec, follow, strip, offset).await {
                         tracing::debug!(error = %err, "log follower ended with an error");
                     }
                 }
@@ -119,11 +131,14 @@ struct Owed {
 
 type Upgraded = TokioIo<hyper::upgrade::Upgraded>;
 
+/// Streams the log from byte `skip` of what this follower is sent (the raw muxed log, or the
+/// marker-stripped text for legacy clients).
 async fn stream(
     ws: fastwebsockets::WebSocket<Upgraded>,
     rec: Arc<CommandRec>,
     follow: bool,
     strip: bool,
+    skip: u64,
 ) -> Result<(), WebSocketError> {
     let (mut rd, mut wr) = ws.split(tokio::io::split);
     let (owed_tx, mut owed_rx) = mpsc::channel::<Owed>(16);
@@ -152,8 +167,18 @@ async fn stream(
         // Dropping the sender tells the writer the peer is gone.
     });
     let mut state_rx = rec.log.subscribe();
-    let mut offset = 0u64;
+    // The raw stream is the log itself: resume at the offset. Stripped text is counted as sent.
+    let mut offset = if strip { 0 } else { skip };
+    let mut to_skip = if strip { skip } else { 0 };
     let mut stripper = MarkerStripper::default();
+    let mut skip_sent = |mut data: Vec<u8>| -> Vec<u8> {
+        let n = usize::try_from(to_skip)
+            .unwrap_or(usize::MAX)
+            .min(data.len());
+        to_skip -= n as u64;
+        data.drain(..n);
+        data
+    };
     let result = async {
         loop {
             while let Ok(owed) = owed_rx.try_recv() {
@@ -168,14 +193,14 @@ async fn stream(
             if offset < state.len {
                 let data = rec.log.read_at(offset, MAX_FRAME).map_err(WebSocketError::IoError)?;
                 offset += data.len() as u64;
-                let data = if strip { stripper.push(&data) } else { data };
+                let data = if strip { skip_sent(stripper.push(&data)) } else { data };
                 if !data.is_empty() {
                     wr.write_frame(Frame::binary(Payload::Owned(data))).await?;
                 }
                 continue;
             }
             if state.exit_code.is_some() || !follow {
-                let tail = stripper.finish();
+                let tail = skip_sent(stripper.finish());
                 if !tail.is_empty() {
                     wr.write_frame(Frame::binary(Payload::Owned(tail))).await?;
                 }

@@ -4,6 +4,7 @@
 pub(crate) mod exec;
 pub(crate) mod follow;
 pub(crate) mod fs;
+pub(crate) mod git;
 pub(crate) mod info;
 pub(crate) mod session;
 pub(crate) mod toolbox;
@@ -17,6 +18,7 @@ use crate::Daemon;
 pub(crate) fn toolbox_router(daemon: Daemon) -> Router {
     Router::new()
         .merge(fs::routes())
+        .merge(git::routes())
         .merge(info::routes())
         .fallback(not_found)
         .with_state(daemon)

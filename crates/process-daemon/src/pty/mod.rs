@@ -10,7 +10,8 @@
 //!
 //! Beyond the original daemon:
 //! - output is kept in a 1 MiB scrollback that every (re)attaching client replays (from a line
-//!   start) before live output, with nothing lost or repeated at the seam;
+//!   start) before live output, with nothing lost or repeated at the seam; `connect?offset=N`
+//!   (additive) resumes at byte N of the output instead, for a client that counts what it got;
 //! - any number of clients may attach; output is broadcast, input funnelled in arrival order;
 //! - flow control: the PTY is read as fast as the *fastest* attached client takes its output
 //!   (as a terminal over ssh is), and freely into the scrollback when nobody is attached. A
@@ -425,7 +426,7 @@ fn create_connect(daemon: &Daemon, mut req: Request<Incoming>) -> Response<Body>
             tracing::warn!(%id, error = %err, "PTY start failed");
             return ws::fail(ws, &err.to_string()).await;
         }
-        ws::serve(ws, session, exit_control).await;
+        ws::serve(ws, session, exit_control, None).await;
     });
     resp
 }
@@ -436,6 +437,18 @@ fn connect(
     id: String,
 ) -> Result<Response<Body>, ApiError> {
     let exit_control = offers_exit_control(protocol_values(&req));
+    let offset = match form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "offset")
+        .map(|(_, v)| v.into_owned())
+        .filter(|v| !v.is_empty())
+    {
+        None => None,
+        Some(v) => Some(v.parse::<u64>().map_err(|_| {
+            ApiError::bad_request(format!(
+                "offset must be a byte count (a non-negative integer), not {v:?}"
+            ))
+        })?),
+    };
     let (resp, fut) = upgrade(&mut req).ok_or_else(|| {
         ApiError::bad_request("expected a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket, Sec-WebSocket-Key, Sec-WebSocket-Version: 13)")
     })?;
@@ -460,7 +473,7 @@ fn connect(
                 return ws::fail(ws, &msg).await;
             }
         }
-        ws::serve(ws, session, exit_control).await;
+        ws::serve(ws, session, exit_control, offset).await;
     });
     Ok(resp)
 }

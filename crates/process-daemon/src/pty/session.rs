@@ -167,6 +167,8 @@ pub(crate) enum SessionError {
     Start(std::io::Error),
     #[error("PTY session '{0}' has terminated and is no longer available")]
     Ended(String),
+    #[error("offset {asked} is outside the scrollback, which holds offsets {start}..={end}: reconnect without an offset to get the scrollback")]
+    Offset { asked: u64, start: u64, end: u64 },
 }
 
 /// A client's view of a session: where it reads from and where its input goes.
@@ -265,15 +267,30 @@ impl PtySession {
         Ok(())
     }
 
-    /// Registers a client: it reads from the oldest byte still in the scrollback.
-    pub(crate) fn subscribe(self: &Arc<Self>) -> Result<Subscription, SessionError> {
+    /// Attaches a client at byte `at` of the output (a client resuming where it was: it counts
+    /// the output bytes it received), or at the scrollback's start (aligned to a line) when
+    /// `None`. An offset outside the scrollback is refused.
+    pub(crate) fn subscribe_at(
+        self: &Arc<Self>,
+        at: Option<u64>,
+    ) -> Result<Subscription, SessionError> {
         let input = match &*lock(&self.run) {
             Run::Running { input, .. } => input.clone(),
             _ => return Err(SessionError::Ended(self.spec.id.clone())),
         };
         // Offset and receiver under the log lock: no append can slip between them.
         let log = lock(&self.log);
-        let offset = log.replay_start(REPLAY_ALIGN_WINDOW);
+        let offset = match at {
+            None => log.replay_start(REPLAY_ALIGN_WINDOW),
+            Some(asked) if asked >= log.start() && asked <= log.end() => asked,
+            Some(asked) => {
+                return Err(SessionError::Offset {
+                    asked,
+                    start: log.start(),
+                    end: log.end(),
+                })
+            }
+        };
         let replay_end = log.end();
         let progress = self.progress.subscribe();
         drop(log);

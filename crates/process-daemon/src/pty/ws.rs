@@ -83,8 +83,13 @@ pub(crate) async fn fail(ws: WebSocket<Io>, message: &str) {
 }
 
 /// Serves one client attached to `session` until the session ends or the client leaves.
-pub(crate) async fn serve(ws: WebSocket<Io>, session: Arc<PtySession>, exit_control: bool) {
-    let sub = match session.subscribe() {
+pub(crate) async fn serve(
+    ws: WebSocket<Io>,
+    session: Arc<PtySession>,
+    exit_control: bool,
+    offset: Option<u64>,
+) {
+    let sub = match session.subscribe_at(offset) {
         Ok(sub) => sub,
         Err(err) => return fail(ws, &format!("Failed to connect to PTY session: {err}")).await,
     };

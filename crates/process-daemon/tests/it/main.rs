@@ -6,6 +6,7 @@ mod code_run;
 mod durability;
 mod exec;
 mod files;
+mod git;
 mod info;
 mod interpreter;
 mod listen_fd;

@@ -12,6 +12,7 @@
 //! [`decode`] and [`encode`] are small helpers over `serde_json` that name the type in errors.
 
 pub mod close;
+pub mod control;
 mod error;
 mod exec;
 mod fs;
@@ -57,5 +58,5 @@ pub use pty::{
 pub use session::{
     Command, CreateSessionRequest, Session, SessionCommandLogsResponse,
     SessionCommandSignalRequest, SessionExecuteRequest, SessionExecuteResponse,
-    SessionSendInputRequest, ENTRYPOINT_COMMAND_ID, ENTRYPOINT_SESSION_ID,
+    SessionSendInputRequest, ENTRYPOINT_COMMAND_ID, ENTRYPOINT_SESSION_ID, LOG_OFFSET_PROTOCOL,
 };

@@ -11,6 +11,11 @@ pub const ENTRYPOINT_SESSION_ID: &str = "entrypoint";
 /// The command id of the entrypoint session's only command.
 pub const ENTRYPOINT_COMMAND_ID: &str = "entrypoint_command";
 
+/// Additive WebSocket subprotocol of a log follow (`…/logs?follow=true`): a client that offers
+/// it and sees it selected may reconnect with `&offset=N`, N counted in bytes of the stream as
+/// the daemon sent it (binary frame payloads), and gets exactly the bytes from N on.
+pub const LOG_OFFSET_PROTOCOL: &str = "X-Process-Log-Offset";
+
 /// `POST /process/session` body: `{"sessionId"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -13,6 +13,7 @@ mod logs;
 mod mock;
 mod pty;
 mod reliability;
+mod resume;
 mod sessions;
 mod tls;
 mod traits;

@@ -13,6 +13,7 @@
 //! - `start` returns only when the sandbox's `processd` answers on the returned [`Endpoint`].
 
 pub mod local;
+pub mod unisolated;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -114,4 +115,11 @@ pub trait Provider: Send + Sync + 'static {
     async fn resize(&self, id: &str, resources: Resources) -> Result<(), ProviderError>;
     /// What the runtime knows of this sandbox now.
     async fn observe(&self, id: &str) -> Result<Observed, ProviderError>;
+    /// Gets the provider ready to create sandboxes of the default image (e.g. builds it when
+    /// missing, reporting progress on the console). Called once when `sandboxd` starts.
+    async fn prepare(&self) -> Result<(), ProviderError> {
+        Ok(())
+    }
+    /// A short name for logs and the start banner (`runc`, `unisolated-test`).
+    fn name(&self) -> &'static str;
 }

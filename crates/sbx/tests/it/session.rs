@@ -116,9 +116,12 @@ async fn follow_resumes_after_dropped_connections_without_loss_or_repeats() {
     assert_eq!(stdout, want_out);
     let err_only: Vec<&str> = stderr.lines().filter(|l| l.starts_with("err")).collect();
     assert_eq!(err_only, lines("err"));
+    // The follow really was cut and resumed: the first connection, at least one reconnect,
+    // and the final status call all went through the proxy.
     assert!(
-        stderr.contains("reconnecting"),
-        "the connection was never dropped: {stderr}"
+        proxy.accepted() >= 3,
+        "only {} connections",
+        proxy.accepted()
     );
     d.stop().await;
 }

@@ -106,6 +106,7 @@ pub(crate) struct Proxy {
     /// `http://127.0.0.1:PORT` of the proxy.
     pub url: String,
     cut: Arc<Notify>,
+    accepted: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Proxy {
@@ -116,8 +117,11 @@ impl Proxy {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let cut = Arc::new(Notify::new());
         let cut2 = cut.clone();
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = accepted.clone();
         tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let target = target.clone();
                 let cut = cut2.clone();
                 tokio::spawn(async move {
@@ -132,7 +136,12 @@ impl Proxy {
                 });
             }
         });
-        Proxy { url, cut }
+        Proxy { url, cut, accepted }
+    }
+
+    /// How many connections the proxy has accepted.
+    pub(crate) fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Drops every connection open now.
