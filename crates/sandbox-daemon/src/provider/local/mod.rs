@@ -624,6 +624,20 @@ async fn health(sock: &Path) -> Result<(), String> {
 
 #[async_trait::async_trait]
 impl Provider for LocalProvider {
+    fn name(&self) -> &'static str {
+        "runc"
+    }
+
+    /// Builds the default image when it is missing (minutes; progress lines on stderr).
+    async fn prepare(&self) -> Result<(), ProviderError> {
+        if self.images.info(image::DEFAULT_IMAGE).is_some() {
+            return Ok(());
+        }
+        self.ensure_default_image(|line| eprintln!("sandboxd: image: {line}"))
+            .await
+            .map(drop)
+    }
+
     async fn resolve_image(&self, name: Option<&str>) -> Result<ImageRef, ProviderError> {
         self.images.resolve(name)
     }
