@@ -9,6 +9,7 @@ mod files;
 mod git;
 mod info;
 mod interpreter;
+mod limits;
 mod listen_fd;
 mod pty;
 mod security;
