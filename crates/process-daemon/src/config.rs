@@ -112,6 +112,16 @@ impl Config {
                 std::env::var_os("HOME").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
             home.join(".processd")
         });
+        if cli
+            .token
+            .as_deref()
+            .is_some_and(|t| !t.is_empty() && t.trim().is_empty())
+        {
+            return Err(Error::Config(
+                "the token is only whitespace: set --token or PROCESSD_TOKEN to a real secret (or leave it unset)"
+                    .to_owned(),
+            ));
+        }
         let token = cli.token.filter(|t| !t.is_empty());
         if !cli.listen.ip().is_loopback() && token.is_none() {
             return Err(Error::Config(format!(

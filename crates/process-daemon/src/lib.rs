@@ -61,7 +61,10 @@
 //!   saved cwd and exported variables. Logs live under the state dir, capped at
 //!   `max_log_bytes` (dropped bytes are recorded and reported as `droppedBytes`). Log
 //!   followers get a replay from the start, then live output pushed as it is written, then
-//!   close 1000 strictly after the last byte.
+//!   close 1000 strictly after the last byte (`?offset=N` resumes at byte N). Sessions, command
+//!   records and finished logs survive a daemon crash and restart (SQLite in the state dir);
+//!   commands that were running then are reported `lost`. A command can be signalled alone
+//!   (`…/command/{cid}/signal`) or given a `timeout`, without harming the session shell.
 //! * **everywhere**: a bearer token (when configured) guards every route but `GET /health`,
 //!   WebSocket upgrades included; browser origins other than loopback are refused; children
 //!   get fds 0–2 only and an environment without `PROCESSD_*`; the daemon is a child

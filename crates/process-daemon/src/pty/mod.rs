@@ -276,6 +276,12 @@ async fn resize(
 ) -> Result<Response<Body>, ApiError> {
     let body: PtyResizeRequest = read_json(req).await?;
     for (name, value) in [("cols", body.cols), ("rows", body.rows)] {
+        if value == 0 {
+            // A 0×0 terminal breaks every full-screen program (the SDK refuses it too).
+            return Err(ApiError::bad_request(format!(
+                "invalid value for {name} - must be at least 1"
+            )));
+        }
         if value > MAX_DIMENSION {
             return Err(ApiError::bad_request(format!(
                 "invalid value for {name} - must be less than {MAX_DIMENSION}"

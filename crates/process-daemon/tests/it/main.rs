@@ -9,6 +9,7 @@ mod files;
 mod git;
 mod info;
 mod interpreter;
+mod limits;
 mod pty;
 mod security;
 mod session;
