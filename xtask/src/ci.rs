@@ -27,6 +27,7 @@ fn run_ci_steps(python: &std::path::Path) -> Result<(), String> {
         .env("PATH", &path)
         .env("PROCESSD_PYTHON", python))?;
     crate::compat::run_with(python, &path)?;
+    crate::sandboxd_compat::run_with(python, &path)?;
     run_examples(python, &path)?;
     crate::fuzz::run_for(crate::fuzz::SMOKE_SECONDS)?;
     // The short benchmark run: it must work end to end; its figures are not asserted.

@@ -388,6 +388,45 @@ where
             .json(ctx)
     }
 
+    /// Sends `req` and hands back the streaming response of a 2xx answer; other answers are
+    /// read (bounded by the transport) and become errors named by `ctx`.
+    pub(crate) async fn send_streaming(
+        &self,
+        ctx: &Context,
+        req: Request<Body>,
+    ) -> Result<Response<Body>, Error> {
+        let resp = self.send_raw(ctx, req).await?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| ctx.transport_error(e, &self.shared.daemon))?
+            .to_bytes();
+        Err(ctx.response_error(status, &body))
+    }
+
+    /// Sends `req` and hands back any answer, streaming.
+    pub(crate) async fn send_raw(
+        &self,
+        ctx: &Context,
+        req: Request<Body>,
+    ) -> Result<Response<Body>, Error> {
+        self.transport
+            .clone()
+            .oneshot(req)
+            .await
+            .map_err(|e| ctx.transport_error(e.into(), &self.shared.daemon))
+    }
+
+    /// The transport error of a failed body read, naming the daemon.
+    pub(crate) fn body_error(&self, ctx: &Context, err: BoxError) -> Error {
+        ctx.transport_error(err, &self.shared.daemon)
+    }
+
     /// Opens a WebSocket on `path_and_query`, offering `protocols`.
     pub(crate) async fn open_websocket(
         &self,

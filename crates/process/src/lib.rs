@@ -76,6 +76,8 @@ mod client;
 pub mod embedded;
 mod error;
 mod exec;
+mod fs;
+mod git;
 pub mod interpreter;
 mod logs;
 mod pty;
@@ -95,6 +97,8 @@ pub use chart::{
 pub use client::{Client, ClientBuilder};
 pub use error::{Error, ErrorKind};
 pub use exec::{CodeRun, CodeRunParams, Exec, ExecuteResponse, ExecutionArtifacts, SplitOutput};
+pub use fs::{ByteStream, FileUpload, Fs, Permissions, UploadSource};
+pub use git::{Auth, CloneOptions, Git};
 pub use interpreter::{
     CodeInterpreter, ExecutionError, ExecutionResult, InterpreterContext, RunCode, RunEvent,
 };
@@ -103,6 +107,11 @@ pub use process_proto::chart::Tick;
 pub use process_proto::log::{LogChunk, Stream};
 pub use process_proto::wire::{
     CloseCode, Command, Language, PtySessionInfo, Session, SessionCommandLogsResponse,
+};
+/// The file-system and git types of [`Fs`] and [`Git`] (from the protocol crate).
+pub use process_proto::wire::{
+    FileInfo, FileStatus, GitFileState, GitStatus, ListBranchResponse, Match, ReplaceResult,
+    UploadedFileEntry,
 };
 pub use pty::{CreatePty, PtyHandle, PtyInput, PtyIo, PtyResult, PtySize};
 pub use sandboxes::{CreateSandboxParams, Resources, Sandbox, Sandboxes};

@@ -753,3 +753,121 @@ async fn relative_paths_resolve_against_the_work_dir_not_the_cwd() {
         r.text()
     );
 }
+
+/// Peak resident memory (`VmHWM`) of a process, in KiB.
+fn vm_hwm_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+/// Uploads and downloads stream: 128 MiB up and down through a `processd` process grow its
+/// peak memory by at most 32 MiB.
+#[tokio::test]
+async fn transfers_stream_in_bounded_daemon_memory() {
+    use futures_util::StreamExt;
+    use http_body_util::BodyExt;
+    use tokio::io::AsyncBufReadExt;
+    const SIZE: usize = 128 * 1024 * 1024;
+    let work = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_processd"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--log-level",
+            "warn",
+            "--workdir",
+        ])
+        .arg(work.path())
+        .arg("--state-dir")
+        .arg(state.path())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = lines.next_line().await.unwrap().unwrap();
+    let addr = line.rsplit("http://").next().unwrap().trim().to_owned();
+    let connect = || async {
+        let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let (sender, conn) = hyper::client::conn::http1::handshake::<
+            _,
+            http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>,
+        >(hyper_util::rt::TokioIo::new(stream))
+        .await
+        .unwrap();
+        tokio::spawn(conn);
+        sender
+    };
+    // Warm up (allocator arenas, first request paths), then take the baseline.
+    let mut s = connect().await;
+    let warm = http::Request::post("/files/bulk-upload")
+        .header("host", "x")
+        .header("content-type", "multipart/form-data; boundary=wb")
+        .body(
+            http_body_util::Full::new(Bytes::from(httpx_body(
+                "wb",
+                &[("warm.bin", &vec![7u8; 1 << 20])],
+            )))
+            .boxed(),
+        )
+        .unwrap();
+    assert_eq!(s.send_request(warm).await.unwrap().status(), StatusCode::OK);
+    let base = vm_hwm_kib(pid);
+
+    let b = "memb0undary";
+    let head = Bytes::from(format!("--{b}\r\nContent-Disposition: form-data; name=\"files[0].path\"\r\n\r\nbig.bin\r\n--{b}\r\nContent-Disposition: form-data; name=\"files[0].file\"; filename=\"big.bin\"\r\n\r\n"));
+    let tail = Bytes::from(format!("\r\n--{b}--\r\n"));
+    let chunk = Bytes::from(vec![b'q'; 256 * 1024]);
+    let chunks = std::iter::once(head)
+        .chain(std::iter::repeat_n(chunk, SIZE / (256 * 1024)))
+        .chain(std::iter::once(tail))
+        .map(|c| Ok::<_, std::convert::Infallible>(http_body::Frame::data(c)));
+    let body = http_body_util::StreamBody::new(futures_util::stream::iter(chunks));
+    let mut s = connect().await;
+    let req = http::Request::post("/files/bulk-upload")
+        .header("host", "x")
+        .header("content-type", format!("multipart/form-data; boundary={b}"))
+        .body(BodyExt::boxed(body))
+        .unwrap();
+    let resp = s.send_request(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        std::fs::metadata(work.path().join("big.bin"))
+            .unwrap()
+            .len(),
+        SIZE as u64
+    );
+
+    let mut s = connect().await;
+    let req = http::Request::post("/files/bulk-download")
+        .header("host", "x")
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(Bytes::from_static(br#"{"paths":["big.bin"]}"#)).boxed())
+        .unwrap();
+    let resp = s.send_request(req).await.unwrap();
+    let mut data = resp.into_body().into_data_stream();
+    let mut total = 0usize;
+    while let Some(c) = data.next().await {
+        total += c.unwrap().len();
+    }
+    assert!(
+        total > SIZE,
+        "the whole file came back ({total} bytes with framing)"
+    );
+    let grown_mib = (vm_hwm_kib(pid).saturating_sub(base)) / 1024;
+    assert!(
+        grown_mib <= 32,
+        "daemon peak memory grew by {grown_mib} MiB moving 128 MiB each way"
+    );
+    eprintln!(
+        "daemon peak memory growth: {grown_mib} MiB (baseline {} MiB)",
+        base / 1024
+    );
+    child.kill().await.unwrap();
+}

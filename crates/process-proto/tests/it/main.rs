@@ -5,5 +5,6 @@
 mod appendix_a;
 mod appendix_b;
 mod charts;
+mod multipart;
 mod props;
 mod sdk;
