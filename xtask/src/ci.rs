@@ -18,10 +18,20 @@ fn run_ci_steps(python: &std::path::Path) -> Result<(), String> {
         "warnings",
     ]))?;
     crate::tidy::run()?;
+    // Sandbox tests: one default image per run in a shared dir (built by the first test that
+    // needs it, the others wait on its lock), and the processd binary this run built.
     sh(hermetic_home(&mut cargo())?
         .args(["test", "--workspace", "--all-targets"])
         .env("PATH", &path)
-        .env("PROCESSD_PYTHON", python))?;
+        .env("PROCESSD_PYTHON", python)
+        .env(
+            "SANDBOXD_TEST_IMAGE_DIR",
+            root().join("target").join("sandbox-images"),
+        )
+        .env(
+            "SANDBOXD_TEST_PROCESSD",
+            root().join("target").join("debug").join("processd"),
+        ))?;
     sh(hermetic_home(&mut cargo())?
         .args(["test", "--workspace", "--doc"])
         .env("PATH", &path)

@@ -1,6 +1,7 @@
 //! Daemon configuration: command-line flags and environment variables (clap), and their checks.
 
 use std::net::SocketAddr;
+use std::os::fd::RawFd;
 use std::path::PathBuf;
 
 use clap::Parser;
@@ -15,9 +16,10 @@ use crate::Error;
     about = "The sandbox process API daemon (Daytona toolbox compatible)."
 )]
 pub struct Cli {
-    /// Address to listen on. Port 0 picks a free port; the bound address is printed on start.
+    /// Address to listen on (`HOST:PORT`; port 0 picks a free port, the bound address is printed
+    /// on start), or `fd:N` to serve on a listening Unix socket inherited as descriptor N.
     #[arg(long, env = "PROCESSD_LISTEN", default_value = "127.0.0.1:2280")]
-    pub listen: SocketAddr,
+    pub listen: Listen,
     /// Bearer token required on every route (WebSocket upgrades included). Required for a
     /// non-loopback listen address.
     #[arg(long, env = "PROCESSD_TOKEN", hide_env_values = true)]
@@ -53,13 +55,50 @@ pub struct Cli {
     pub entrypoint: Vec<String>,
 }
 
+/// Where the daemon accepts connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listen {
+    /// Bind this TCP address.
+    Tcp(SocketAddr),
+    /// Serve on a listening Unix socket inherited as this descriptor (`fd:N`); whoever started
+    /// us created and bound it, so code that can write the filesystem cannot move it.
+    Fd(RawFd),
+}
+
+impl std::str::FromStr for Listen {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Listen, String> {
+        if let Some(fd) = s.strip_prefix("fd:") {
+            return match fd.parse::<RawFd>() {
+                Ok(fd) if fd >= 3 => Ok(Listen::Fd(fd)),
+                _ => Err(format!(
+                    "'{s}': expected fd:N with N an inherited descriptor number (3 or more)"
+                )),
+            };
+        }
+        s.parse::<SocketAddr>()
+            .map(Listen::Tcp)
+            .map_err(|e| format!("'{s}': expected HOST:PORT or fd:N ({e})"))
+    }
+}
+
+impl std::fmt::Display for Listen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Listen::Tcp(addr) => write!(f, "{addr}"),
+            Listen::Fd(fd) => write!(f, "fd:{fd}"),
+        }
+    }
+}
+
 /// The daemon's validated configuration. Build it with [`Config::new`] (tests, embedding) or
 /// [`Config::from_cli`] (the binary), then adjust the public fields.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Config {
-    /// Address to listen on.
-    pub listen: SocketAddr,
+    /// Where to listen.
+    pub listen: Listen,
     /// Bearer token required on every route, if set.
     pub token: Option<String>,
     /// Default working directory.
@@ -87,7 +126,7 @@ impl Config {
     /// working and state directories, defaults for the rest.
     pub fn new(workdir: impl Into<PathBuf>, state_dir: impl Into<PathBuf>) -> Config {
         Config {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            listen: Listen::Tcp(SocketAddr::from(([127, 0, 0, 1], 0))),
             token: None,
             workdir: workdir.into(),
             state_dir: state_dir.into(),
@@ -123,7 +162,7 @@ impl Config {
             ));
         }
         let token = cli.token.filter(|t| !t.is_empty());
-        if !cli.listen.ip().is_loopback() && token.is_none() {
+        if matches!(cli.listen, Listen::Tcp(addr) if !addr.ip().is_loopback()) && token.is_none() {
             return Err(Error::Config(format!(
                 "refusing to listen on non-loopback address {} without a token: set --token or PROCESSD_TOKEN",
                 cli.listen
@@ -141,5 +180,23 @@ impl Config {
             entrypoint: cli.entrypoint,
             kill_leftovers: !cli.keep_leftovers,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Listen;
+
+    #[test]
+    fn listen_parses_addresses_and_inherited_fds() {
+        assert_eq!(
+            "127.0.0.1:2280".parse::<Listen>(),
+            Ok(Listen::Tcp(([127, 0, 0, 1], 2280).into()))
+        );
+        assert_eq!("fd:3".parse::<Listen>(), Ok(Listen::Fd(3)));
+        assert_eq!(Listen::Fd(7).to_string(), "fd:7");
+        for bad in ["fd:", "fd:x", "fd:2", "fd:-1", "localhost", ""] {
+            assert!(bad.parse::<Listen>().is_err(), "{bad:?} parsed");
+        }
     }
 }

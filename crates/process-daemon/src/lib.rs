@@ -70,7 +70,7 @@
 //!   get fds 0–2 only and an environment without `PROCESSD_*`; the daemon is a child
 //!   subreaper and reaps orphans without stealing its own children's statuses; requests
 //!   without `X-Daytona-SDK-Version` get the modern response shapes.
-#![deny(unsafe_code)] // only `pty::sys` opts out: pre_exec + TIOCSCTTY/TIOCSWINSZ, with SAFETY notes
+#![deny(unsafe_code)] // only `pty::sys` (pre_exec + TIOCSCTTY/TIOCSWINSZ) and the inherited `--listen fd:N` socket opt out, with SAFETY notes
 
 mod api;
 mod capture;
@@ -94,10 +94,10 @@ mod server;
 mod session;
 mod store;
 
-pub use config::{Cli, Config};
+pub use config::{Cli, Config, Listen};
 pub use error::{ApiError, Error};
 pub use router::DaemonService;
-pub use server::{init_tracing, run, serve, Daemon};
+pub use server::{init_tracing, run, serve, serve_unix, Daemon};
 
 /// The body type of every response the daemon produces.
 pub type Body = http_body_util::combinators::BoxBody<bytes::Bytes, std::convert::Infallible>;

@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UnixListener};
 
 use crate::runtimes::Runtimes;
 use crate::session::Sessions;
-use crate::{interpreter, pty, Config, DaemonService, Error};
+use crate::{interpreter, pty, Config, DaemonService, Error, Listen};
 
 /// A running daemon: configuration plus the registries of sessions, PTYs and interpreter
 /// contexts. Cheap to clone (an `Arc`); must be created inside a tokio runtime.
@@ -160,21 +160,93 @@ pub async fn serve(listener: TcpListener, daemon: Daemon) -> Result<(), Error> {
     }
 }
 
-/// Binds `config.listen`, prints the bound address on stdout, and serves until SIGINT/SIGTERM.
+/// Accepts connections on a Unix `listener` forever, serving each with `daemon`.
+pub async fn serve_unix(listener: UnixListener, daemon: Daemon) -> Result<(), Error> {
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(err) => {
+                tracing::warn!(error = %err, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let daemon = daemon.clone();
+        tokio::spawn(async move {
+            if let Err(err) = daemon.serve_connection(stream).await {
+                tracing::debug!(error = %err, "connection ended with an error");
+            }
+        });
+    }
+}
+
+/// Takes ownership of the listening Unix socket inherited as descriptor `fd`.
+#[allow(unsafe_code)]
+fn inherited_unix_listener(fd: std::os::fd::RawFd) -> Result<UnixListener, Error> {
+    use std::os::fd::FromRawFd;
+    let not_open = || {
+        Error::Config(format!(
+            "--listen fd:{fd}: descriptor {fd} is not open (pass a listening Unix socket)"
+        ))
+    };
+    // SAFETY: F_GETFD only reads the descriptor's flags; any integer is a valid argument.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        return Err(not_open());
+    }
+    // SAFETY: `fd` is open (checked above) and was handed to this process by its parent for this
+    // one purpose (`--listen fd:N`): nothing else in the process owns or closes it, and this is
+    // the only place that takes it, once, at start.
+    let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    let std_listener = std::os::unix::net::UnixListener::from(owned);
+    std_listener.local_addr().map_err(|e| {
+        Error::Config(format!(
+            "--listen fd:{fd}: descriptor {fd} is not a Unix socket ({e})"
+        ))
+    })?;
+    std_listener
+        .set_nonblocking(true)
+        .map_err(|e| Error::io(format!("--listen fd:{fd}: cannot make it non-blocking"), e))?;
+    UnixListener::from_std(std_listener)
+        .map_err(|e| Error::io(format!("--listen fd:{fd}: cannot register the socket"), e))
+}
+
+/// Binds `config.listen` (or takes the inherited socket), prints the address on stdout, and
+/// serves until SIGINT/SIGTERM.
 pub async fn run(config: Config) -> Result<(), Error> {
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| Error::io(format!("cannot listen on {}", config.listen), e))?;
-    let addr: SocketAddr = listener
-        .local_addr()
-        .map_err(|e| Error::io("cannot read the bound address", e))?;
+    enum Bound {
+        Tcp(TcpListener),
+        Unix(UnixListener),
+    }
+    let bound = match config.listen {
+        Listen::Tcp(addr) => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|e| Error::io(format!("cannot listen on {addr}"), e))?;
+            let addr: SocketAddr = listener
+                .local_addr()
+                .map_err(|e| Error::io("cannot read the bound address", e))?;
+            println!("processd listening on http://{addr}");
+            tracing::info!(%addr, "listening");
+            Bound::Tcp(listener)
+        }
+        Listen::Fd(fd) => {
+            let listener = inherited_unix_listener(fd)?;
+            println!("processd listening on the inherited socket fd:{fd}");
+            tracing::info!(fd, "listening on an inherited socket");
+            Bound::Unix(listener)
+        }
+    };
     let daemon = Daemon::new(config)?;
-    println!("processd listening on http://{addr}");
-    tracing::info!(%addr, "listening");
+    let serving = async {
+        match bound {
+            Bound::Tcp(listener) => serve(listener, daemon.clone()).await,
+            Bound::Unix(listener) => serve_unix(listener, daemon.clone()).await,
+        }
+    };
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| Error::io("cannot install the SIGTERM handler", e))?;
     tokio::select! {
-        res = serve(listener, daemon.clone()) => res?,
+        res = serving => res?,
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
         _ = sigterm.recv() => tracing::info!("SIGTERM: shutting down"),
     }

@@ -10,6 +10,7 @@ mod git;
 mod info;
 mod interpreter;
 mod limits;
+mod listen_fd;
 mod pty;
 mod security;
 mod session;

@@ -12,6 +12,7 @@
 //!   the same id overlap, but calls for different ids do.
 //! - `start` returns only when the sandbox's `processd` answers on the returned [`Endpoint`].
 
+pub mod local;
 pub mod unisolated;
 
 use std::collections::BTreeMap;
