@@ -11,7 +11,7 @@ fn decode(pieces: &[&[u8]]) -> (Vec<String>, Result<(), String>) {
     let mut src = BytesMut::new();
     let mut events: Vec<String> = Vec::new();
     let mut data: Vec<u8> = Vec::new();
-    let mut push = |ev: Event, events: &mut Vec<String>, data: &mut Vec<u8>| match ev {
+    let push = |ev: Event, events: &mut Vec<String>, data: &mut Vec<u8>| match ev {
         Event::Data(d) => data.extend_from_slice(&d),
         other => {
             if !data.is_empty() {

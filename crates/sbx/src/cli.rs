@@ -55,6 +55,25 @@ pub(crate) struct Connection {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// Create a sandbox (prints its id).
+    Create(CreateArgs),
+    /// List sandboxes.
+    Ls,
+    /// Start a stopped sandbox (waits until it runs).
+    Start {
+        /// The sandbox (id or name).
+        id: String,
+    },
+    /// Stop a sandbox (waits until it stopped).
+    Stop {
+        /// The sandbox (id or name).
+        id: String,
+    },
+    /// Remove a sandbox.
+    Rm {
+        /// The sandbox (id or name).
+        id: String,
+    },
     /// Run a command in a sandbox; its stdout/stderr and exit code become sbx's.
     #[command(after_help = "\
 One argument after `--` is shell text (`sbx exec ID -- 'cd /tmp && ls'`); several are quoted
@@ -72,6 +91,29 @@ as a program and its arguments (`sbx exec ID -- ls -l 'my dir'`).")]
         /// The shell.
         shell: clap_complete::Shell,
     },
+}
+
+/// `sbx create`.
+#[derive(Debug, Args)]
+pub(crate) struct CreateArgs {
+    /// Image to create it from (e.g. `debian:12.9`; default: the server's).
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Name of the sandbox.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Environment variable of the sandbox (repeatable).
+    #[arg(long = "env", short = 'e', value_name = "K=V", value_parser = parse_env)]
+    pub env: Vec<(String, String)>,
+    /// vCPUs.
+    #[arg(long)]
+    pub cpu: Option<u32>,
+    /// Memory in GiB.
+    #[arg(long, value_name = "GIB")]
+    pub memory: Option<u32>,
+    /// Stop it after this many idle minutes (0: never).
+    #[arg(long, value_name = "MIN")]
+    pub auto_stop: Option<u32>,
 }
 
 /// `sbx exec`.

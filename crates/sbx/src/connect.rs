@@ -8,7 +8,10 @@ use crate::error::SbxError;
 pub(crate) const LOCAL: &str = "local";
 
 /// The process client for sandbox `id`.
-pub(crate) fn process_client(conn: &Connection, id: &str) -> Result<process::Client, SbxError> {
+pub(crate) async fn process_client(
+    conn: &Connection,
+    id: &str,
+) -> Result<process::Client, SbxError> {
     if let Some(url) = &conn.daemon {
         if id != LOCAL {
             return Err(SbxError::Usage(format!(
@@ -23,16 +26,32 @@ pub(crate) fn process_client(conn: &Connection, id: &str) -> Result<process::Cli
             .build()
             .map_err(|e| SbxError::remote(format!("cannot use daemon URL '{url}'"), e));
     }
-    if conn.api_url.is_some() {
+    let control = sandboxes(conn)?;
+    let sandbox = control
+        .get(id)
+        .await
+        .map_err(|e| SbxError::remote(format!("finding sandbox '{id}'"), e))?;
+    Ok(sandbox.process().clone())
+}
+
+/// The control plane given by `--api-url`/`DAYTONA_API_URL` and `--api-key`/`DAYTONA_API_KEY`.
+pub(crate) fn sandboxes(conn: &Connection) -> Result<process::Sandboxes, SbxError> {
+    if conn.daemon.is_some() {
         return Err(SbxError::Usage(
-            "this sbx reaches sandboxes only through --daemon URL so far (the control-plane \
-             client is not in this build): pass --daemon URL or set SBX_DAEMON"
+            "--daemon reaches one processd, which has no sandboxes to manage: set DAYTONA_API_URL \
+             and DAYTONA_API_KEY (or --api-url/--api-key) for a control plane"
                 .to_owned(),
         ));
     }
-    Err(SbxError::Usage(
-        "no sandbox service given: pass --daemon URL (or SBX_DAEMON) for one processd".to_owned(),
-    ))
+    let (Some(url), Some(key)) = (conn.api_url.as_deref(), conn.api_key.as_deref()) else {
+        return Err(SbxError::Usage(
+            "no sandbox service given: set DAYTONA_API_URL and DAYTONA_API_KEY (or --api-url and \
+             --api-key) for a control plane, or pass --daemon URL for one processd"
+                .to_owned(),
+        ));
+    };
+    process::Sandboxes::connect(url, key)
+        .map_err(|e| SbxError::remote(format!("cannot use the control plane at '{url}'"), e))
 }
 
 /// Shell text for a command given as arguments: one argument is shell text as it is; several

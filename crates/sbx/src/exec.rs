@@ -40,7 +40,7 @@ fn timed_out(e: &process::Error, secs: u64) -> ExitCode {
 
 /// `sbx exec ID -- CMD…`.
 pub(crate) async fn exec(ctx: &Ctx, args: ExecArgs) -> Result<ExitCode, SbxError> {
-    let client = process_client(&ctx.conn, &args.id)?;
+    let client = process_client(&ctx.conn, &args.id).await?;
     let mut call = client
         .exec(shell_command(&args.command))
         .envs(args.env)
@@ -137,7 +137,7 @@ pub(crate) async fn run(ctx: &Ctx, args: RunArgs) -> Result<ExitCode, SbxError> 
         std::fs::read_to_string(&args.file)
             .map_err(|e| SbxError::io(format!("reading {}", args.file.display()), e))?
     };
-    let client = process_client(&ctx.conn, &args.id)?;
+    let client = process_client(&ctx.conn, &args.id).await?;
     let mut call = client
         .code_run(code)
         .language(language)

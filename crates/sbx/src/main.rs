@@ -8,6 +8,7 @@ mod cli;
 mod connect;
 mod error;
 mod exec;
+mod sandbox;
 mod session;
 mod shell;
 
@@ -73,6 +74,11 @@ async fn run(cli: Cli) -> Result<ExitCode, SbxError> {
         json: cli.json,
     };
     match cli.command {
+        Command::Create(args) => sandbox::create(&ctx, args).await,
+        Command::Ls => sandbox::list(&ctx).await,
+        Command::Start { id } => sandbox::lifecycle(&ctx, &id, sandbox::Lifecycle::Start).await,
+        Command::Stop { id } => sandbox::lifecycle(&ctx, &id, sandbox::Lifecycle::Stop).await,
+        Command::Rm { id } => sandbox::lifecycle(&ctx, &id, sandbox::Lifecycle::Remove).await,
         Command::Exec(args) => exec::exec(&ctx, args).await,
         Command::Run(args) => exec::run(&ctx, args).await,
         Command::Shell(args) => shell::run(&ctx, args).await,

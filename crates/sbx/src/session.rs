@@ -20,7 +20,7 @@ const FOLLOW_RETRIES: u32 = 10;
 pub(crate) async fn run(ctx: &Ctx, cmd: SessionCommand) -> Result<ExitCode, SbxError> {
     match cmd {
         SessionCommand::Create { id, session } => {
-            let client = process_client(&ctx.conn, &id)?;
+            let client = process_client(&ctx.conn, &id).await?;
             let session = session.unwrap_or_else(|| format!("sbx-{}", short_id()));
             client
                 .create_session(&session)
@@ -40,7 +40,7 @@ pub(crate) async fn run(ctx: &Ctx, cmd: SessionCommand) -> Result<ExitCode, SbxE
             timeout,
             command,
         } => {
-            let client = process_client(&ctx.conn, &id)?;
+            let client = process_client(&ctx.conn, &id).await?;
             let request = SessionExecuteRequest::new(shell_command(&command)).run_async(run_async);
             let mut call = client.execute_session_command(&session, request);
             if let Some(secs) = timeout {
@@ -70,7 +70,7 @@ pub(crate) async fn run(ctx: &Ctx, cmd: SessionCommand) -> Result<ExitCode, SbxE
             command_id,
             follow,
         } => {
-            let client = process_client(&ctx.conn, &id)?;
+            let client = process_client(&ctx.conn, &id).await?;
             if follow {
                 follow_logs(&client, &session, &command_id).await?;
             } else {
@@ -98,7 +98,7 @@ pub(crate) async fn run(ctx: &Ctx, cmd: SessionCommand) -> Result<ExitCode, SbxE
             Ok(command.exit_code.map_or(ExitCode::SUCCESS, exit_status))
         }
         SessionCommand::Ls { id } => {
-            let client = process_client(&ctx.conn, &id)?;
+            let client = process_client(&ctx.conn, &id).await?;
             let sessions = client
                 .list_sessions()
                 .await
@@ -128,7 +128,7 @@ pub(crate) async fn run(ctx: &Ctx, cmd: SessionCommand) -> Result<ExitCode, SbxE
             Ok(ExitCode::SUCCESS)
         }
         SessionCommand::Rm { id, session } => {
-            let client = process_client(&ctx.conn, &id)?;
+            let client = process_client(&ctx.conn, &id).await?;
             client
                 .delete_session(&session)
                 .await

@@ -58,7 +58,7 @@ enum End {
 
 /// `sbx shell ID`.
 pub(crate) async fn run(ctx: &Ctx, args: ShellArgs) -> Result<ExitCode, SbxError> {
-    let client = process_client(&ctx.conn, &args.id)?;
+    let client = process_client(&ctx.conn, &args.id).await?;
     let mut pty = if let Some(existing) = &args.attach {
         let pty = client
             .connect_pty_session(existing)

@@ -38,8 +38,9 @@ pub(crate) const ENTRYPOINT_SESSION: &str = "entrypoint";
 /// The id of the entrypoint session's command.
 pub(crate) const ENTRYPOINT_COMMAND: &str = "entrypoint_command";
 
-/// How long `send input` waits for a command to take its input before giving up.
-const INPUT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long `send input` waits for a command to take its input before answering that it does
+/// not read (its pipe is full): short, so a client learns at once instead of blocking.
+const INPUT_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(250);
 /// Longest accepted session id, in bytes.
 const MAX_SESSION_ID: usize = 256;
 
@@ -362,8 +363,8 @@ impl Session {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(ApiError::internal(format!("failed to write input: {e}"))),
             Err(_) => {
-                return Err(ApiError::internal(
-                    "failed to write input: the command is not reading its stdin (pipe full)",
+                return Err(ApiError::conflict(
+                    "the command is not reading its standard input: its input pipe is full, so the rest of this input was not written; send more once it reads",
                 ))
             }
         }

@@ -188,3 +188,46 @@ async fn a_command_timeout_kills_the_command_not_the_session() {
     );
     d.stop().await;
 }
+
+#[tokio::test]
+async fn input_to_a_command_that_does_not_read_is_refused_promptly() {
+    let d = TestDaemon::start().await;
+    let r = d
+        .post("/process/session", &json!({"sessionId": "deaf"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let m = unique_seconds();
+    let cid = exec(
+        &d,
+        "deaf",
+        json!({"command": format!("sleep {m}"), "runAsync": true, "suppressInputEcho": true}),
+    )
+    .await["cmdId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let chunk = "x".repeat(16 * 1024);
+    let mut refused = None;
+    // The pipe holds 64 KiB; a few chunks fill it, then the daemon must say so.
+    for i in 0..16 {
+        let started = Instant::now();
+        let r = d
+            .post(
+                &format!("/process/session/deaf/command/{cid}/input"),
+                &json!({"data": chunk}),
+            )
+            .await;
+        if r.status != StatusCode::NO_CONTENT {
+            refused = Some((i, r.status, r.text(), started.elapsed()));
+            break;
+        }
+    }
+    let (i, status, body, took) =
+        refused.expect("input to a command that never reads kept being accepted");
+    assert!(i >= 3, "refused after only {i} chunks: {body}");
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body.contains("not reading its standard input"), "{body}");
+    // Hang guard only (the old behaviour blocked 5 s per request).
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    d.stop().await;
+}
