@@ -2,9 +2,8 @@
 //! against a real `sandboxd`, configured only with `api_url` and `api_key`.
 //!
 //! Builds `sandboxd`, starts it on 127.0.0.1 port 0 with a scratch state dir and runs the pytest
-//! suite in `tests/sandboxd-compat/`. Until the runc provider is on main the server runs with the
-//! unisolated test provider (hidden flag; sandboxes are plain host processes), which exercises
-//! the whole control plane and toolbox proxy but not the isolation.
+//! suite in `tests/sandboxd-compat/` against real runc sandboxes of the default image (built
+//! once per CI run into `SANDBOXD_TEST_IMAGE_DIR`, default `target/sandbox-images`).
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -49,8 +48,8 @@ pub(crate) fn run_with(python: &Path, path: &std::ffi::OsStr) -> Result<(), Stri
         ])
         .arg("--state-dir")
         .arg(scratch.join("state"))
-        .arg("--test-unisolated-provider")
-        .env("PROCESSD_PYTHON", python)
+        .arg("--image-dir")
+        .arg(image_dir(&target))
         .env("PATH", path)
         .stdout(Stdio::piped())
         .spawn()
@@ -83,21 +82,31 @@ pub(crate) fn run_with(python: &Path, path: &std::ffi::OsStr) -> Result<(), Stri
         ])
         .env("SANDBOXD_API_URL", &api)
         .env("SANDBOXD_API_KEY_FOR_TESTS", KEY));
+    // Sandboxes outlive sandboxd by design; the suite's must not outlive the suite: delete
+    // whatever a failed test left, through the API, before stopping sandboxd.
+    let cleanup = sh(Command::new(python).args(["-c", CLEANUP, &api, KEY]));
     let _ = child.kill();
     let _ = child.wait();
-    // Sandboxes outlive sandboxd by design; the suite's must not outlive the suite.
-    if let Ok(dirs) = std::fs::read_dir(scratch.join("state").join("unisolated")) {
-        for dir in dirs.flatten() {
-            if let Some(pid) = std::fs::read_to_string(dir.path().join("pid"))
-                .ok()
-                .and_then(|s| s.trim().parse::<i32>().ok())
-            {
-                let _ = Command::new("kill")
-                    .args(["-KILL", &format!("-{pid}")])
-                    .status();
-            }
-        }
+    if cleanup.is_ok() {
+        let _ = std::fs::remove_dir_all(&scratch);
     }
-    let _ = std::fs::remove_dir_all(&scratch);
-    result
+    result.and(cleanup)
+}
+
+/// Deletes every sandbox left on the server (argv: api_url, key).
+const CLEANUP: &str = r#"
+import json, sys, urllib.request
+api, key = sys.argv[1], sys.argv[2]
+def call(method, path):
+    req = urllib.request.Request(api + path, method=method, headers={"Authorization": "Bearer " + key})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return json.loads(r.read() or b"null")
+for sb in call("GET", "/sandbox?limit=200")["items"]:
+    call("DELETE", "/sandbox/" + sb["id"])
+"#;
+
+/// The shared image dir (built once per run; the first user builds it).
+fn image_dir(target: &Path) -> std::path::PathBuf {
+    std::env::var_os("SANDBOXD_TEST_IMAGE_DIR")
+        .map_or_else(|| target.join("sandbox-images"), Into::into)
 }

@@ -8,6 +8,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use sandbox_daemon::provider::local::image::build_default_image;
+use sandbox_daemon::provider::local::{LocalConfig, LocalProvider};
 use sandbox_daemon::provider::Provider;
 use sandbox_daemon::{ServeArgs, ServeConfig};
 
@@ -95,13 +97,7 @@ fn main() -> ExitCode {
         Some(Command::UnisolatedProcessd(args)) => unisolated_processd(args),
         Some(Command::Image {
             action: ImageCommand::Build { image_dir },
-        }) => {
-            eprintln!(
-                "sandboxd: this build has no image builder yet (the runc provider is not built in); image dir {}",
-                image_dir.display()
-            );
-            ExitCode::from(2)
-        }
+        }) => build_image(&image_dir),
         None => serve(cli.serve),
     }
 }
@@ -227,9 +223,32 @@ fn make_provider(config: &ServeConfig) -> Result<Arc<dyn Provider>, sandbox_daem
         )?;
         return Ok(Arc::new(provider));
     }
-    Err(sandbox_daemon::Error::Config(format!(
-        "the runc provider is not part of this build yet (runtime {}, images {}); nothing else may run sandboxes by default",
-        config.runtime.display(),
-        config.image_dir.display()
-    )))
+    let mut local = LocalConfig::new(&config.state_dir, &config.image_dir);
+    local.runtime.clone_from(&config.runtime);
+    if let Some(processd) = &config.processd {
+        // A plain `processd` binary takes its flags directly (no `processd` subcommand).
+        local.processd.clone_from(processd);
+        local.processd_args = Vec::new();
+    }
+    Ok(Arc::new(LocalProvider::new(local)?))
+}
+
+/// `sandboxd image build`: builds the default image ahead of time, with progress on stderr.
+fn build_image(image_dir: &std::path::Path) -> ExitCode {
+    let mut progress = |line: &str| eprintln!("sandboxd image: {line}");
+    match build_default_image(image_dir, &mut progress) {
+        Ok(info) => {
+            eprintln!(
+                "sandboxd image: {} ready in {} ({} MB)",
+                info.name,
+                image_dir.display(),
+                info.size_bytes / 1_000_000
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("sandboxd image build: {err}");
+            ExitCode::FAILURE
+        }
+    }
 }
