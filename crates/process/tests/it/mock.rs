@@ -203,7 +203,11 @@ async fn websockets_need_an_upgrading_transport() {
     let (req, send) = handle.next_request().await.unwrap();
     assert_eq!(req.uri(), "/process/session/s/command/c/logs?follow=true");
     assert_eq!(req.headers()["upgrade"], "websocket");
-    assert!(req.headers().get("sec-websocket-protocol").is_none());
+    // The follow offers only the resumable-offset subprotocol.
+    assert_eq!(
+        req.headers()["sec-websocket-protocol"],
+        process_proto::wire::LOG_OFFSET_PROTOCOL
+    );
     let mut resp = answer(101, "text/plain", "");
     resp.headers_mut()
         .insert("upgrade", "websocket".parse().unwrap());
