@@ -6,9 +6,8 @@ use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::time::Duration;
 
-use http::{Method, Request, Response};
+use http::Method;
 use process_proto::wire::{self, Language};
-use process_transport::{Body, BoxError};
 
 use crate::client::grace;
 use crate::error::Context;
@@ -65,22 +64,22 @@ type BoxFuture<R> = Pin<Box<dyn Future<Output = Result<R, Error>> + Send>>;
 /// The daemon runs the command with its shell (zsh, bash or sh, whichever it finds first),
 /// waits for it, and answers with the exit code and the output.
 #[must_use = "an Exec does nothing until it is awaited"]
-pub struct Exec<T> {
-    client: Client<T>,
+pub struct Exec {
+    client: Client,
     request: wire::ExecuteRequest,
     timeout: Option<Duration>,
 }
 
-impl<T> Exec<T> {
+impl Exec {
     /// Runs in `dir` (relative paths start at the daemon's working directory).
-    pub fn cwd(mut self, dir: impl Into<String>) -> Exec<T> {
+    pub fn cwd(mut self, dir: impl Into<String>) -> Exec {
         self.request.cwd = Some(dir.into());
         self
     }
 
     /// Sets an environment variable for the command (names: letters, digits and `_`, not
     /// starting with a digit).
-    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Exec<T> {
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Exec {
         self.request
             .envs
             .get_or_insert_with(BTreeMap::new)
@@ -89,7 +88,7 @@ impl<T> Exec<T> {
     }
 
     /// Sets several environment variables.
-    pub fn envs<K, V>(mut self, vars: impl IntoIterator<Item = (K, V)>) -> Exec<T>
+    pub fn envs<K, V>(mut self, vars: impl IntoIterator<Item = (K, V)>) -> Exec
     where
         K: Into<String>,
         V: Into<String>,
@@ -104,7 +103,7 @@ impl<T> Exec<T> {
     /// Kills the command (its whole process group) after `timeout` (rounded up to whole
     /// seconds; zero means no limit). The call then fails with an error whose
     /// [`is_timeout`](Error::is_timeout) is true. The client waits 5 s longer than this.
-    pub fn timeout(mut self, timeout: Duration) -> Exec<T> {
+    pub fn timeout(mut self, timeout: Duration) -> Exec {
         self.timeout = Some(timeout);
         self.request.timeout = Some(wire_seconds(timeout));
         self
@@ -113,18 +112,13 @@ impl<T> Exec<T> {
     /// Also returns stdout and stderr apart ([`ExecuteResponse::split`]). The daemon then
     /// reads them from two pipes, so [`ExecuteResponse::result`] may order simultaneous writes
     /// to both either way.
-    pub fn split_output(mut self, split: bool) -> Exec<T> {
+    pub fn split_output(mut self, split: bool) -> Exec {
         self.request.split_output = Some(split);
         self
     }
 }
 
-impl<T> IntoFuture for Exec<T>
-where
-    T: tower::Service<Request<Body>, Response = Response<Body>> + Clone + Send + Sync + 'static,
-    T::Error: Into<BoxError>,
-    T::Future: Send + 'static,
-{
+impl IntoFuture for Exec {
     type Output = Result<ExecuteResponse, Error>;
     type IntoFuture = BoxFuture<ExecuteResponse>;
 
@@ -202,23 +196,23 @@ impl CodeRunParams {
 
 /// Code to run, built by [`Client::code_run`]; `.await` it to run it.
 #[must_use = "a CodeRun does nothing until it is awaited"]
-pub struct CodeRun<T> {
-    client: Client<T>,
+pub struct CodeRun {
+    client: Client,
     code: String,
     language: Option<Language>,
     params: CodeRunParams,
     timeout: Option<Duration>,
 }
 
-impl<T> CodeRun<T> {
+impl CodeRun {
     /// Runs with these arguments and variables (replacing earlier ones).
-    pub fn params(mut self, params: CodeRunParams) -> CodeRun<T> {
+    pub fn params(mut self, params: CodeRunParams) -> CodeRun {
         self.params = params;
         self
     }
 
     /// Sets the program's arguments.
-    pub fn argv<I, S>(mut self, argv: I) -> CodeRun<T>
+    pub fn argv<I, S>(mut self, argv: I) -> CodeRun
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
@@ -228,31 +222,26 @@ impl<T> CodeRun<T> {
     }
 
     /// Sets an environment variable.
-    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> CodeRun<T> {
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> CodeRun {
         self.params = self.params.env(key, value);
         self
     }
 
     /// The language (`python` unless the client was given another default).
-    pub fn language(mut self, language: Language) -> CodeRun<T> {
+    pub fn language(mut self, language: Language) -> CodeRun {
         self.language = Some(language);
         self
     }
 
     /// Kills the program after `timeout` (rounded up to whole seconds; zero means no limit);
     /// the call then fails with [`is_timeout`](Error::is_timeout).
-    pub fn timeout(mut self, timeout: Duration) -> CodeRun<T> {
+    pub fn timeout(mut self, timeout: Duration) -> CodeRun {
         self.timeout = Some(timeout);
         self
     }
 }
 
-impl<T> IntoFuture for CodeRun<T>
-where
-    T: tower::Service<Request<Body>, Response = Response<Body>> + Clone + Send + Sync + 'static,
-    T::Error: Into<BoxError>,
-    T::Future: Send + 'static,
-{
+impl IntoFuture for CodeRun {
     type Output = Result<ExecuteResponse, Error>;
     type IntoFuture = BoxFuture<ExecuteResponse>;
 
@@ -300,10 +289,7 @@ where
     }
 }
 
-impl<T> Client<T>
-where
-    T: Clone,
-{
+impl Client {
     /// Runs a shell command and waits for it (SDK: `exec`, TS: `executeCommand`). Set `cwd`,
     /// environment and timeout on the returned builder, then `.await` it.
     ///
@@ -320,7 +306,7 @@ where
     /// assert!(err.is_timeout());
     /// # Ok(()) }
     /// ```
-    pub fn exec(&self, command: impl Into<String>) -> Exec<T> {
+    pub fn exec(&self, command: impl Into<String>) -> Exec {
         Exec {
             client: self.clone(),
             request: wire::ExecuteRequest::new(command),
@@ -343,7 +329,7 @@ where
     /// assert_eq!(response.artifacts.stdout, "Sum: 30 ['a']\n");
     /// # Ok(()) }
     /// ```
-    pub fn code_run(&self, code: impl Into<String>) -> CodeRun<T> {
+    pub fn code_run(&self, code: impl Into<String>) -> CodeRun {
         CodeRun {
             client: self.clone(),
             code: code.into(),

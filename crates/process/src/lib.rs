@@ -62,8 +62,9 @@
 //!
 //! # Transports
 //!
-//! [`Client<T>`](Client) is generic over its transport, any `tower::Service` of
-//! `http::Request<Body>` → `http::Response<Body>` (see `process_transport`). The default,
+//! [`Client`] runs over any `tower::Service` of `http::Request<Body>` → `http::Response<Body>`
+//! (see `process_transport`), erased at construction ([`Client::new`]), so neither `Client` nor
+//! its builders carry a type parameter. The default,
 //! [`HttpTransport`](process_transport::HttpTransport), is hyper's pooled HTTP/1.1 client with
 //! WebSockets through fastwebsockets, over TCP or in memory; its layers add the token, the
 //! `X-Daytona-SDK-Version` header, timeouts, retries of idempotent reads and tracing spans.

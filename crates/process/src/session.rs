@@ -6,14 +6,13 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use http::{Method, Request, Response};
+use http::Method;
 use process_proto::log::{parse_session_command_logs, Stream};
 use process_proto::wire::{
     self, Command, CreateSessionRequest, Session, SessionCommandLogsResponse,
     SessionSendInputRequest, ENTRYPOINT_COMMAND_ID, ENTRYPOINT_SESSION_ID,
 };
 use process_transport::timeout::RequestTimeout;
-use process_transport::{Body, BoxError};
 
 use crate::client::{segment, Answer};
 use crate::error::Context;
@@ -123,30 +122,25 @@ type BoxFuture<R> = Pin<Box<dyn Future<Output = Result<R, Error>> + Send>>;
 
 /// A command to run in a session, built by [`Client::execute_session_command`]; `.await` it.
 #[must_use = "a SessionExec does nothing until it is awaited"]
-pub struct SessionExec<T> {
-    client: Client<T>,
+pub struct SessionExec {
+    client: Client,
     session_id: String,
     request: SessionExecuteRequest,
     timeout: Option<Duration>,
 }
 
-impl<T> SessionExec<T> {
+impl SessionExec {
     /// Gives up waiting after `timeout` (client side only: sessions have no server-side
     /// timeout, so the command keeps running — follow it with its id from
     /// [`Client::get_session`], or delete the session to stop it). The error's
     /// [`is_timeout`](Error::is_timeout) is true.
-    pub fn timeout(mut self, timeout: Duration) -> SessionExec<T> {
+    pub fn timeout(mut self, timeout: Duration) -> SessionExec {
         self.timeout = Some(timeout);
         self
     }
 }
 
-impl<T> IntoFuture for SessionExec<T>
-where
-    T: tower::Service<Request<Body>, Response = Response<Body>> + Clone + Send + Sync + 'static,
-    T::Error: Into<BoxError>,
-    T::Future: Send + 'static,
-{
+impl IntoFuture for SessionExec {
     type Output = Result<SessionExecuteResponse, Error>;
     type IntoFuture = BoxFuture<SessionExecuteResponse>;
 
@@ -184,12 +178,7 @@ fn logs_of(answer: &Answer, ctx: &Context) -> Result<SessionCommandLogsResponse,
     }
 }
 
-impl<T> Client<T>
-where
-    T: tower::Service<Request<Body>, Response = Response<Body>> + Clone + Send + Sync + 'static,
-    T::Error: Into<BoxError>,
-    T::Future: Send + 'static,
-{
+impl Client {
     /// Creates a session: a shell that keeps its state between commands (SDK:
     /// `create_session`).
     ///
@@ -256,7 +245,7 @@ where
         &self,
         session_id: &str,
         request: impl Into<SessionExecuteRequest>,
-    ) -> SessionExec<T> {
+    ) -> SessionExec {
         SessionExec {
             client: self.clone(),
             session_id: session_id.to_owned(),

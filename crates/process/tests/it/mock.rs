@@ -11,9 +11,8 @@ use process::Client;
 use tower_test::mock;
 
 type Handle = mock::Handle<Request<Body>, Response<Body>>;
-type Mock = mock::Mock<Request<Body>, Response<Body>>;
 
-fn client() -> (Client<Mock>, Handle) {
+fn client() -> (Client, Handle) {
     let (svc, handle) = mock::pair::<Request<Body>, Response<Body>>();
     (Client::new(svc), handle)
 }
