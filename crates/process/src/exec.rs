@@ -11,14 +11,28 @@ use process_proto::wire::{self, Language};
 
 use crate::client::grace;
 use crate::error::Context;
-use crate::{Chart, Client, Error};
+use crate::{Chart, Client, Error, ExitStatus};
 
-/// The result of [`Client::exec`] and [`Client::code_run`] (the SDK's `ExecuteResponse`).
+/// The result of [`Client::exec`] and [`Client::code_run`] (the SDK's `ExecuteResponse`, with
+/// the daemon's additions: split streams, truncation, the byte total).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), process::Error> {
+/// let client = process::Client::embedded().await?;
+/// let out = client.exec("echo out; echo err >&2; exit 3").split_output(true).await?;
+/// assert_eq!(out.status().code(), 3);
+/// assert!(!out.status().success());
+/// assert_eq!((out.stdout(), out.stderr()), (Some("out\n"), Some("err\n")));
+/// assert!(!out.truncated);
+/// # client.shutdown().await;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
-pub struct ExecuteResponse {
-    /// The exit status (-1 when the process could not start, e.g. a missing `cwd`, or was
-    /// killed without a status).
+pub struct ExecOutput {
+    /// The exit code (-1 when the process could not start, e.g. a missing `cwd`, or was
+    /// killed without a status); [`ExecOutput::status`] reads it.
     pub exit_code: i32,
     /// Output: stdout and stderr interleaved, as the shell wrote them.
     pub result: String,
@@ -27,6 +41,47 @@ pub struct ExecuteResponse {
     /// stdout and stderr apart, when [`Exec::split_output`] asked for them (processd; other
     /// daemons may not answer them, leaving `None`).
     pub split: Option<SplitOutput>,
+    /// `true` when the daemon capped the output (it keeps the head and the tail).
+    pub truncated: bool,
+    /// How many output bytes the run produced in total, before any cap (processd; other
+    /// daemons may not send it).
+    pub total_bytes: Option<u64>,
+}
+
+impl ExecOutput {
+    /// The exit status: `success()`, `code()`, `signal()`.
+    pub fn status(&self) -> ExitStatus {
+        ExitStatus::from_code(self.exit_code)
+    }
+
+    /// stdout alone, when [`Exec::split_output`] asked for it.
+    pub fn stdout(&self) -> Option<&str> {
+        self.split.as_ref().map(|s| s.stdout.as_str())
+    }
+
+    /// stderr alone, when [`Exec::split_output`] asked for it.
+    pub fn stderr(&self) -> Option<&str> {
+        self.split.as_ref().map(|s| s.stderr.as_str())
+    }
+
+    /// The facade's view of an exec answer (also the partial run of a 408).
+    pub(crate) fn from_exec(resp: wire::ExecuteResponse) -> ExecOutput {
+        let split = match (resp.stdout, resp.stderr) {
+            (Some(stdout), Some(stderr)) => Some(SplitOutput { stdout, stderr }),
+            _ => None,
+        };
+        ExecOutput {
+            exit_code: resp.exit_code,
+            artifacts: ExecutionArtifacts {
+                stdout: resp.result.clone(),
+                charts: Vec::new(),
+            },
+            result: resp.result,
+            split,
+            truncated: resp.truncated.unwrap_or(false),
+            total_bytes: resp.total_bytes,
+        }
+    }
 }
 
 /// A command's stdout and stderr, read from separate pipes ([`Exec::split_output`]).
@@ -43,7 +98,7 @@ pub struct SplitOutput {
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ExecutionArtifacts {
-    /// Same as [`ExecuteResponse::result`].
+    /// Same as [`ExecOutput::result`].
     pub stdout: String,
     /// Charts shown with `plt.show()`, in order.
     pub charts: Vec<Chart>,
@@ -109,8 +164,8 @@ impl Exec {
         self
     }
 
-    /// Also returns stdout and stderr apart ([`ExecuteResponse::split`]). The daemon then
-    /// reads them from two pipes, so [`ExecuteResponse::result`] may order simultaneous writes
+    /// Also returns stdout and stderr apart ([`ExecOutput::split`]). The daemon then
+    /// reads them from two pipes, so [`ExecOutput::result`] may order simultaneous writes
     /// to both either way.
     pub fn split_output(mut self, split: bool) -> Exec {
         self.request.split_output = Some(split);
@@ -119,8 +174,8 @@ impl Exec {
 }
 
 impl IntoFuture for Exec {
-    type Output = Result<ExecuteResponse, Error>;
-    type IntoFuture = BoxFuture<ExecuteResponse>;
+    type Output = Result<ExecOutput, Error>;
+    type IntoFuture = BoxFuture<ExecOutput>;
 
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
@@ -136,19 +191,7 @@ impl IntoFuture for Exec {
                 )
                 .await?;
             let resp: wire::ExecuteResponse = answer.json(&ctx)?;
-            let split = match (resp.stdout, resp.stderr) {
-                (Some(stdout), Some(stderr)) => Some(SplitOutput { stdout, stderr }),
-                _ => None,
-            };
-            Ok(ExecuteResponse {
-                exit_code: resp.exit_code,
-                artifacts: ExecutionArtifacts {
-                    stdout: resp.result.clone(),
-                    charts: Vec::new(),
-                },
-                result: resp.result,
-                split,
-            })
+            Ok(ExecOutput::from_exec(resp))
         })
     }
 }
@@ -242,8 +285,8 @@ impl CodeRun {
 }
 
 impl IntoFuture for CodeRun {
-    type Output = Result<ExecuteResponse, Error>;
-    type IntoFuture = BoxFuture<ExecuteResponse>;
+    type Output = Result<ExecOutput, Error>;
+    type IntoFuture = BoxFuture<ExecOutput>;
 
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
@@ -276,14 +319,20 @@ impl IntoFuture for CodeRun {
                 .artifacts
                 .map(|a| a.charts.into_iter().map(Chart::from).collect())
                 .unwrap_or_default();
-            Ok(ExecuteResponse {
+            let split = match (resp.stdout, resp.stderr) {
+                (Some(stdout), Some(stderr)) => Some(SplitOutput { stdout, stderr }),
+                _ => None,
+            };
+            Ok(ExecOutput {
                 exit_code: resp.exit_code,
                 artifacts: ExecutionArtifacts {
                     stdout: resp.result.clone(),
                     charts,
                 },
                 result: resp.result,
-                split: None,
+                split,
+                truncated: resp.truncated.unwrap_or(false),
+                total_bytes: resp.total_bytes,
             })
         })
     }

@@ -83,7 +83,7 @@ async fn sessions_and_pty_paths_are_encoded() {
     let call = tokio::spawn(async move {
         c.execute_session_command(
             "s1",
-            process::SessionExecuteRequest::new("sleep 5")
+            process::CommandRequest::new("sleep 5")
                 .run_async(true)
                 .suppress_input_echo(true),
         )
