@@ -347,7 +347,7 @@ impl Client {
             .clone()
             .oneshot(req)
             .await
-            .map_err(|e| ctx.transport_error(e.into(), &self.shared.daemon))?;
+            .map_err(|e| ctx.transport_error(e, &self.shared.daemon))?;
         let status = resp.status();
         let content_type = resp.headers().get(CONTENT_TYPE).cloned();
         let body = resp
@@ -419,7 +419,7 @@ impl Client {
             .clone()
             .oneshot(req)
             .await
-            .map_err(|e| ctx.transport_error(e.into(), &self.shared.daemon))
+            .map_err(|e| ctx.transport_error(e, &self.shared.daemon))
     }
 
     /// The transport error of a failed body read, naming the daemon.
