@@ -4,7 +4,6 @@
 use axum::extract::State;
 use axum::routing::{delete, get};
 use http::{Response, StatusCode};
-use process_proto::wire::endpoint;
 use process_proto::wire::CreateContextRequest;
 
 use crate::error::{json_response, ApiError};
@@ -16,14 +15,11 @@ use crate::{interpreter, Body, Daemon};
 pub(crate) fn routes() -> AppRouter {
     AppRouter::new()
         .route(
-            endpoint::INTERPRETER_CONTEXTS.template(),
+            "/process/interpreter/context",
             get(list_contexts).post(create_context),
         )
-        .route(
-            endpoint::INTERPRETER_CONTEXT.template(),
-            delete(delete_context),
-        )
-        .route(endpoint::INTERPRETER_EXECUTE.template(), get(execute))
+        .route("/process/interpreter/context/{id}", delete(delete_context))
+        .route("/process/interpreter/execute", get(execute))
 }
 
 /// `POST /process/interpreter/context`; an empty body means every default.

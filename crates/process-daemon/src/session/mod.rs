@@ -33,7 +33,10 @@ use crate::error::ApiError;
 use crate::store::{CommandRow, Op, SessionRow, Store};
 use log::CommandLog;
 
-pub(crate) use process_proto::wire::{ENTRYPOINT_COMMAND_ID, ENTRYPOINT_SESSION_ID};
+/// The reserved id of the entrypoint session.
+pub(crate) const ENTRYPOINT_SESSION: &str = "entrypoint";
+/// The id of the entrypoint session's command.
+pub(crate) const ENTRYPOINT_COMMAND: &str = "entrypoint_command";
 
 /// How long `send input` waits for a command to take its input before answering that it does
 /// not read (its pipe is full): short, so a client learns at once instead of blocking.
@@ -503,9 +506,7 @@ impl Sessions {
     pub(crate) fn restore(&self, rows: Vec<SessionRow>) {
         let mut kept = std::collections::HashSet::new();
         for row in rows {
-            if row.id == ENTRYPOINT_SESSION_ID
-                || !row.dir.starts_with(&self.root)
-                || !row.dir.is_dir()
+            if row.id == ENTRYPOINT_SESSION || !row.dir.starts_with(&self.root) || !row.dir.is_dir()
             {
                 self.store.send(Op::SessionDeleted { id: row.id });
                 continue;
@@ -638,7 +639,7 @@ impl Sessions {
             .create(&dir)
             .map_err(|e| ApiError::internal(format!("failed to create the session: {e}")))?;
         let cwd = cwd.unwrap_or_else(|| self.workdir.clone());
-        let persist = id != ENTRYPOINT_SESSION_ID;
+        let persist = id != ENTRYPOINT_SESSION;
         if persist {
             self.store.send(Op::SessionCreated {
                 id: id.to_owned(),
@@ -667,7 +668,7 @@ impl Sessions {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .values()
-            .filter(|s| s.id() != ENTRYPOINT_SESSION_ID)
+            .filter(|s| s.id() != ENTRYPOINT_SESSION)
             .cloned()
             .collect();
         v.sort_by(|a, b| a.id().cmp(b.id()));
@@ -690,13 +691,13 @@ impl Sessions {
 
     /// Starts the entrypoint session running `argv` (spec §8.9).
     pub(crate) fn start_entrypoint(&self, argv: &[String]) -> Result<(), ApiError> {
-        let session = self.create(ENTRYPOINT_SESSION_ID, None)?;
+        let session = self.create(ENTRYPOINT_SESSION, None)?;
         let command = argv
             .iter()
             .map(|a| shell::quote(Path::new(a)))
             .collect::<Vec<_>>()
             .join(" ");
-        session.submit(ENTRYPOINT_COMMAND_ID.to_owned(), command, true, true, None)?;
+        session.submit(ENTRYPOINT_COMMAND.to_owned(), command, true, true, None)?;
         Ok(())
     }
 
