@@ -47,8 +47,9 @@ fn sessions_commands_and_logs() {
             OutputStream::Stderr => err.push_str(&piece.text),
         }
     }
+    // The echo of the input may land before or after "a" (it is written when it arrives).
     assert!(
-        out.starts_with("a\n") && out.ends_with("typed\n"),
+        out.contains("a\n") && out.ends_with("typed\n"),
         "{out:?}"
     );
     assert_eq!(err, "b\n");
