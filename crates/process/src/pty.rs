@@ -355,10 +355,11 @@ impl PtyHandle {
             }
             match std::task::ready!(Pin::new(&mut self.output).poll_next(cx)) {
                 Some(Ok(Message::Binary(data))) => return Poll::Ready(Some(Ok(data))),
-                Some(Ok(Message::Text(text))) => match self.state.handle_text(&text) {
-                    PtyTextEvent::Output => return Poll::Ready(Some(Ok(Bytes::from(text)))),
-                    _ => {}
-                },
+                Some(Ok(Message::Text(text))) => {
+                    if self.state.handle_text(&text) == PtyTextEvent::Output {
+                        return Poll::Ready(Some(Ok(Bytes::from(text))));
+                    }
+                }
                 Some(Ok(Message::Close(frame))) => self.on_close(frame.as_ref()),
                 Some(Ok(_)) => {}
                 Some(Err(err)) => {

@@ -106,12 +106,12 @@ impl PtyClientState {
     /// The connection ended without a close frame: by `error`, or lost (`None`).
     pub fn handle_lost(&mut self, error: Option<String>) {
         self.ended = true;
+        if self.error.is_some() {
+            return;
+        }
         match error {
-            Some(e) if self.error.is_none() => self.error = Some(e),
-            Some(_) => {}
-            None if self.exit_code.is_none() && self.error.is_none() => {
-                self.error = Some("connection lost".to_owned());
-            }
+            Some(e) => self.error = Some(e),
+            None if self.exit_code.is_none() => self.error = Some("connection lost".to_owned()),
             None => {}
         }
     }

@@ -48,10 +48,7 @@ fn sessions_commands_and_logs() {
         }
     }
     // The echo of the input may land before or after "a" (it is written when it arrives).
-    assert!(
-        out.contains("a\n") && out.ends_with("typed\n"),
-        "{out:?}"
-    );
+    assert!(out.contains("a\n") && out.ends_with("typed\n"), "{out:?}");
     assert_eq!(err, "b\n");
     assert_eq!(job.wait().unwrap().code(), 3);
     assert_eq!(job.info().unwrap().exit_code, Some(3));
