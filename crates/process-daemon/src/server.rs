@@ -91,9 +91,7 @@ impl Daemon {
                 .inner
                 .sessions
                 .start_entrypoint(&daemon.config().entrypoint)
-                .map_err(|e| {
-                    Error::Config(format!("cannot start the entrypoint: {}", e.message))
-                })?;
+                .map_err(|e| Error::Config(format!("cannot start the entrypoint: {e}")))?;
         }
         Ok(daemon)
     }

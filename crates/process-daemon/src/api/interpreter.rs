@@ -8,8 +8,26 @@ use process_proto::wire::CreateContextRequest;
 
 use crate::error::{json_response, ApiError};
 use crate::http::{JsonOrDefault, PathParams, WsUpgrade};
+use crate::interpreter::InterpreterError;
 use crate::router::AppRouter;
 use crate::{interpreter, Body, Daemon};
+
+/// Each context refusal with its status and Daytona code.
+impl From<InterpreterError> for ApiError {
+    fn from(err: InterpreterError) -> ApiError {
+        match err {
+            InterpreterError::UnsupportedLanguage(_) | InterpreterError::DeleteDefault => {
+                ApiError::bad_request(err)
+            }
+            InterpreterError::NotFound(_) | InterpreterError::RunContextNotFound(_) => {
+                ApiError::process_not_found(format!("not found: {err}"))
+            }
+            InterpreterError::WorkerStart(_) | InterpreterError::PythonUnresolved => {
+                ApiError::internal(err)
+            }
+        }
+    }
+}
 
 /// The interpreter routes.
 pub(crate) fn routes() -> AppRouter {

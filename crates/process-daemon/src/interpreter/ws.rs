@@ -133,7 +133,10 @@ async fn serve(daemon: Daemon, ws: WebSocket<Io>) {
         .context_for_run(request.context_id.as_deref())
     {
         Ok(ctx) => ctx,
-        Err((code, reason)) => return close(&mut wr, &mut rd, &mut oblige, code, &reason).await,
+        Err(err) => {
+            let reason = err.to_string();
+            return close(&mut wr, &mut rd, &mut oblige, err.close_code(), &reason).await;
+        }
     };
 
     // 3. Queue the job; its frames arrive on `events`.
