@@ -24,9 +24,6 @@ const DAEMON_EDGE: &[&str] = &[
     "ws.rs",
     "server.rs",
     "lib.rs",
-    // Until the shared WebSocket helper serves them:
-    "pty/ws.rs",
-    "interpreter/ws.rs",
 ];
 
 /// The crates that mean HTTP or WebSocket.

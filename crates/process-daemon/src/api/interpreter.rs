@@ -75,6 +75,11 @@ async fn execute(
     // Resolve Python before the upgrade so the default context can start.
     daemon.inner.interpreter.python().await;
     let (resp, fut) = offer.accept()?;
-    tokio::spawn(interpreter::ws::serve_upgraded(daemon, fut));
+    tokio::spawn(async move {
+        let opts = interpreter::ws::options(daemon.config().ws_write_deadline);
+        if let Some(ws) = crate::ws::accept(fut, opts, "interpreter").await {
+            interpreter::ws::serve(daemon, ws).await;
+        }
+    });
     Ok(resp)
 }

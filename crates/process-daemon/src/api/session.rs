@@ -97,7 +97,14 @@ async fn entrypoint_logs(
 ) -> Result<Response<Body>, ApiError> {
     let session = lookup(&daemon, ENTRYPOINT_SESSION)?;
     let rec = command_of(&session, ENTRYPOINT_COMMAND)?;
-    crate::api::follow::logs(flavor, &query, upgrade, rec, true)
+    crate::api::follow::logs(
+        daemon.config().ws_write_deadline,
+        flavor,
+        &query,
+        upgrade,
+        rec,
+        true,
+    )
 }
 
 async fn logs(
@@ -110,7 +117,14 @@ async fn logs(
     let session = lookup(&daemon, &session_id(sid)?)?;
     let rec = command_of(&session, &cid)?;
     let entry = session.id() == ENTRYPOINT_SESSION;
-    crate::api::follow::logs(flavor, &query, upgrade, rec, entry)
+    crate::api::follow::logs(
+        daemon.config().ws_write_deadline,
+        flavor,
+        &query,
+        upgrade,
+        rec,
+        entry,
+    )
 }
 
 fn lookup(daemon: &Daemon, sid: &str) -> Result<Arc<Session>, ApiError> {
