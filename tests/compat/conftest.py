@@ -111,3 +111,77 @@ def async_process(async_toolbox_client):
 
     return AsyncProcess("python", ProcessApi(WithSharedSession(async_toolbox_client)))
 
+
+
+@pytest.fixture()
+def fs(toolbox_client, http_client):
+    """The SDK's sync `FileSystem`, as `Sandbox.fs` builds it (shared pooled httpx client)."""
+    from daytona._sync.filesystem import FileSystem
+    from daytona_toolbox_api_client import FileSystemApi
+
+    return FileSystem(FileSystemApi(toolbox_client), http_client=http_client)
+
+
+@pytest.fixture()
+def git(toolbox_client):
+    """The SDK's sync `Git`, as `Sandbox.git` builds it."""
+    from daytona._sync.git import Git
+    from daytona_toolbox_api_client import GitApi
+
+    return Git(GitApi(toolbox_client))
+
+
+@pytest.fixture()
+def sandbox_info(toolbox_client):
+    """An object carrying what `Sandbox.get_user_home_dir`/`get_work_dir` use (`_info_api`), so
+    the SDK's own unbound methods run unchanged: `Sandbox.get_work_dir(sandbox_info)`."""
+    import types
+
+    from daytona_toolbox_api_client import InfoApi
+
+    return types.SimpleNamespace(_info_api=InfoApi(toolbox_client))
+
+
+class AsyncToolbox:
+    """What `AsyncSandbox` builds from one async ApiClient: `fs`, `git` and the info API.
+    Use as `async with AsyncToolbox(url) as tb:` inside `asyncio.run`; it makes one REST call
+    first so the shared aiohttp session exists (as `AsyncDaytona.create/get` would)."""
+
+    def __init__(self, url):
+        self._url = url
+
+    async def __aenter__(self):
+        import types
+
+        from daytona._async.filesystem import AsyncFileSystem
+        from daytona._async.git import AsyncGit
+        from daytona_toolbox_api_client_async import (
+            ApiClient,
+            Configuration,
+            FileSystemApi,
+            GitApi,
+            InfoApi,
+        )
+
+        self.client = ApiClient(Configuration(host=self._url))
+        self.client.default_headers.update(_headers())
+        self.client.default_headers["X-Daytona-Source"] = "sdk-python-async"
+        shared = WithSharedSession(self.client)
+        self.fs = AsyncFileSystem(FileSystemApi(shared))
+        self.git = AsyncGit(GitApi(shared))
+        self.info = types.SimpleNamespace(_info_api=InfoApi(shared))
+        await self.info._info_api.get_work_dir()
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.client.close()
+
+
+@pytest.fixture(scope="session")
+def git_http():
+    """`git http-backend` behind a tiny HTTP server on 127.0.0.1 requiring Basic auth
+    (user `alice`, password `s3cret pass`); `.root` is the directory of its bare repos."""
+    from git_server import GitHttpServer
+
+    with GitHttpServer(user="alice", password="s3cret pass") as server:
+        yield server
