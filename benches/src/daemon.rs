@@ -87,6 +87,27 @@ impl Processd {
         Ok(daemon)
     }
 
+    /// Its work directory (where relative paths of the toolbox API resolve).
+    pub fn work_dir(&self) -> std::path::PathBuf {
+        self._dir.path().join("work")
+    }
+
+    /// Resets its peak resident memory (`VmHWM`) to the current RSS (`clear_refs` 5).
+    pub fn reset_peak(&self) -> Result<(), BoxError> {
+        std::fs::write(format!("/proc/{}/clear_refs", self.pid()), "5")
+            .map_err(|e| format!("cannot reset the daemon's peak RSS: {e}").into())
+    }
+
+    /// Its peak resident memory in KiB (`VmHWM`) since start or the last
+    /// [`reset_peak`](Self::reset_peak).
+    pub fn peak_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+
     /// Its process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
