@@ -17,7 +17,7 @@ pub struct Processd {
     child: Child,
     /// Its base URL, `http://127.0.0.1:<port>`.
     pub url: String,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Processd {
@@ -78,7 +78,7 @@ impl Processd {
         let mut daemon = Processd {
             child,
             url,
-            _dir: dir,
+            dir,
         };
         if !daemon.url.starts_with("http://127.0.0.1:") {
             daemon.stop();
@@ -89,7 +89,7 @@ impl Processd {
 
     /// Its work directory (where relative paths of the toolbox API resolve).
     pub fn work_dir(&self) -> std::path::PathBuf {
-        self._dir.path().join("work")
+        self.dir.path().join("work")
     }
 
     /// Resets its peak resident memory (`VmHWM`) to the current RSS (`clear_refs` 5).

@@ -517,29 +517,30 @@ fn kind_of(status: StatusCode, code: Option<&ErrorCode>) -> ErrorKind {
             | ErrorCode::GitBranchNotFound,
         ) => return ErrorKind::NotFound,
         Some(ErrorCode::FileAccessDenied) => return ErrorKind::AccessDenied,
-        Some(ErrorCode::GitAuthFailed) => return ErrorKind::Unauthorized,
-        Some(
-            ErrorCode::GitBranchExists
-            | ErrorCode::GitPushRejected
-            | ErrorCode::GitDirtyWorktree
-            | ErrorCode::GitMergeConflict,
-        ) => return ErrorKind::Conflict,
-        Some(ErrorCode::InvalidFilePath | ErrorCode::GitRemoteRejected) => {
-            return ErrorKind::BadRequest
-        }
-        Some(ErrorCode::FileReadFailed) => return ErrorKind::Server,
-        Some(ErrorCode::GitTransportFailed) => return ErrorKind::Transport,
         Some(ErrorCode::ProcessExecutionTimeout | ErrorCode::RequestTimeout) => {
             return ErrorKind::Timeout
         }
         Some(ErrorCode::SessionEnded | ErrorCode::CommandAlreadyCompleted | ErrorCode::Gone) => {
             return ErrorKind::Gone
         }
-        Some(ErrorCode::Conflict) => return ErrorKind::Conflict,
-        Some(ErrorCode::Unauthorized | ErrorCode::Forbidden) => return ErrorKind::Unauthorized,
-        Some(ErrorCode::BadRequest | ErrorCode::InvalidRequestBody) => {
-            return ErrorKind::BadRequest
+        Some(
+            ErrorCode::Conflict
+            | ErrorCode::GitBranchExists
+            | ErrorCode::GitPushRejected
+            | ErrorCode::GitDirtyWorktree
+            | ErrorCode::GitMergeConflict,
+        ) => return ErrorKind::Conflict,
+        Some(ErrorCode::Unauthorized | ErrorCode::Forbidden | ErrorCode::GitAuthFailed) => {
+            return ErrorKind::Unauthorized
         }
+        Some(
+            ErrorCode::BadRequest
+            | ErrorCode::InvalidRequestBody
+            | ErrorCode::InvalidFilePath
+            | ErrorCode::GitRemoteRejected,
+        ) => return ErrorKind::BadRequest,
+        Some(ErrorCode::FileReadFailed) => return ErrorKind::Server,
+        Some(ErrorCode::GitTransportFailed) => return ErrorKind::Transport,
         _ => {}
     }
     match status.as_u16() {

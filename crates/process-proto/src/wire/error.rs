@@ -195,26 +195,25 @@ impl ErrorCode {
     /// The HTTP status the daemon pairs with this code, if it is a known one.
     pub fn http_status(&self) -> Option<u16> {
         Some(match self {
-            ErrorCode::BadRequest | ErrorCode::InvalidRequestBody => 400,
-            ErrorCode::Unauthorized => 401,
-            ErrorCode::Forbidden => 403,
-            ErrorCode::ProcessNotFound | ErrorCode::NotFound => 404,
-            ErrorCode::ProcessExecutionTimeout | ErrorCode::RequestTimeout => 408,
-            ErrorCode::Conflict => 409,
-            ErrorCode::SessionEnded | ErrorCode::CommandAlreadyCompleted | ErrorCode::Gone => 410,
-            ErrorCode::InternalServerError => 500,
-            ErrorCode::InvalidFilePath => 400,
-            ErrorCode::GitAuthFailed => 401,
-            ErrorCode::FileAccessDenied => 403,
-            ErrorCode::FileNotFound | ErrorCode::GitRepoNotFound | ErrorCode::GitBranchNotFound => {
-                404
+            ErrorCode::BadRequest | ErrorCode::InvalidRequestBody | ErrorCode::InvalidFilePath => {
+                400
             }
-            ErrorCode::GitBranchExists
+            ErrorCode::Unauthorized | ErrorCode::GitAuthFailed => 401,
+            ErrorCode::Forbidden | ErrorCode::FileAccessDenied => 403,
+            ErrorCode::ProcessNotFound
+            | ErrorCode::NotFound
+            | ErrorCode::FileNotFound
+            | ErrorCode::GitRepoNotFound
+            | ErrorCode::GitBranchNotFound => 404,
+            ErrorCode::ProcessExecutionTimeout | ErrorCode::RequestTimeout => 408,
+            ErrorCode::Conflict
+            | ErrorCode::GitBranchExists
             | ErrorCode::GitPushRejected
             | ErrorCode::GitDirtyWorktree
             | ErrorCode::GitMergeConflict => 409,
+            ErrorCode::SessionEnded | ErrorCode::CommandAlreadyCompleted | ErrorCode::Gone => 410,
             ErrorCode::GitRemoteRejected => 422,
-            ErrorCode::FileReadFailed => 500,
+            ErrorCode::InternalServerError | ErrorCode::FileReadFailed => 500,
             ErrorCode::GitTransportFailed => 502,
             ErrorCode::Unknown(_) => return None,
         })
