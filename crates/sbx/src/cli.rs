@@ -83,6 +83,13 @@ as a program and its arguments (`sbx exec ID -- ls -l 'my dir'`).")]
     Run(RunArgs),
     /// Open an interactive shell (a PTY) in a sandbox.
     Shell(ShellArgs),
+    /// Copy files or directories between this machine and a sandbox.
+    #[command(after_help = "\
+One side is `ID:PATH` in a sandbox, the other a local path, or `-` for stdin (as the source) or
+stdout (as the destination, one file). When the destination is an existing directory (or ends
+with `/`), the source is copied into it. Contents stream; a progress bar is drawn on a terminal.
+A local name with a colon is written `./a:b`.")]
+    Cp(CpArgs),
     /// Stateful shell sessions: create, exec, logs, ls, rm.
     #[command(subcommand)]
     Session(SessionCommand),
@@ -157,6 +164,18 @@ pub(crate) struct RunArgs {
     /// Arguments for the program (after `--`).
     #[arg(last = true, value_name = "ARGS")]
     pub argv: Vec<String>,
+}
+
+/// `sbx cp`.
+#[derive(Debug, Args)]
+pub(crate) struct CpArgs {
+    /// The source: `ID:PATH`, a local path, or `-` (stdin).
+    pub src: String,
+    /// The destination: `ID:PATH`, a local path, or `-` (stdout).
+    pub dst: String,
+    /// No progress bar, even on a terminal.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
 }
 
 /// `sbx shell`.

@@ -6,6 +6,7 @@
 
 mod cli;
 mod connect;
+mod cp;
 mod error;
 mod exec;
 mod sandbox;
@@ -82,6 +83,7 @@ async fn run(cli: Cli) -> Result<ExitCode, SbxError> {
         Command::Exec(args) => exec::exec(&ctx, args).await,
         Command::Run(args) => exec::run(&ctx, args).await,
         Command::Shell(args) => shell::run(&ctx, args).await,
+        Command::Cp(args) => cp::cp(&ctx, args).await,
         Command::Session(cmd) => session::run(&ctx, cmd).await,
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "sbx", &mut std::io::stdout());
