@@ -75,11 +75,7 @@ impl Processd {
             .next()
             .unwrap_or_default()
             .to_owned();
-        let mut daemon = Processd {
-            child,
-            url,
-            dir,
-        };
+        let mut daemon = Processd { child, url, dir };
         if !daemon.url.starts_with("http://127.0.0.1:") {
             daemon.stop();
             return Err(format!("processd did not print its address (got {line:?})").into());
