@@ -206,12 +206,12 @@ impl Sandbox {
     }
 
     /// The file system of this sandbox (`sandbox.fs`), through the toolbox proxy.
-    pub fn fs(&self) -> crate::Fs<'_, HttpTransport> {
+    pub fn fs(&self) -> crate::Fs<'_> {
         self.process.fs()
     }
 
     /// Git in this sandbox (`sandbox.git`), through the toolbox proxy.
-    pub fn git(&self) -> crate::Git<'_, HttpTransport> {
+    pub fn git(&self) -> crate::Git<'_> {
         self.process.git()
     }
 }
