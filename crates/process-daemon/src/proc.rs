@@ -64,12 +64,13 @@ pub fn select_shell() -> PathBuf {
     PathBuf::from("/bin/sh")
 }
 
-/// The environment a child starts with: the daemon's own, minus its secrets and settings,
-/// plus `extra` (which wins).
+/// The environment a child starts with: the daemon's own, minus its secrets and settings, then
+/// the `POST /env` overlay, plus `extra` (which wins).
 pub fn child_env<'a>(
     extra: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> HashMap<String, String> {
     let mut env: HashMap<String, String> = std::env::vars().filter(|(k, _)| !scrubbed(k)).collect();
+    crate::info::env::apply(&mut env);
     for (k, v) in extra {
         env.insert(k.to_owned(), v.to_owned());
     }
