@@ -34,10 +34,7 @@ use tokio_util::sync::CancellationToken;
 use crate::store::{CommandRow, Op, SessionRow, Store};
 use log::CommandLog;
 
-/// The reserved id of the entrypoint session.
-pub(crate) const ENTRYPOINT_SESSION: &str = "entrypoint";
-/// The id of the entrypoint session's command.
-pub(crate) const ENTRYPOINT_COMMAND: &str = "entrypoint_command";
+pub(crate) use process_proto::wire::{ENTRYPOINT_COMMAND_ID, ENTRYPOINT_SESSION_ID};
 
 /// How long `send input` waits for a command to take its input before answering that it does
 /// not read (its pipe is full): short, so a client learns at once instead of blocking.
@@ -496,7 +493,9 @@ impl Sessions {
     pub(crate) fn restore(&self, rows: Vec<SessionRow>) {
         let mut kept = std::collections::HashSet::new();
         for row in rows {
-            if row.id == ENTRYPOINT_SESSION || !row.dir.starts_with(&self.root) || !row.dir.is_dir()
+            if row.id == ENTRYPOINT_SESSION_ID
+                || !row.dir.starts_with(&self.root)
+                || !row.dir.is_dir()
             {
                 self.store.send(Op::SessionDeleted { id: row.id });
                 continue;
@@ -633,7 +632,7 @@ impl Sessions {
             .create(&dir)
             .map_err(SessionError::Create)?;
         let cwd = cwd.unwrap_or_else(|| self.workdir.clone());
-        let persist = id != ENTRYPOINT_SESSION;
+        let persist = id != ENTRYPOINT_SESSION_ID;
         if persist {
             self.store.send(Op::SessionCreated {
                 id: id.to_owned(),
@@ -662,7 +661,7 @@ impl Sessions {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .values()
-            .filter(|s| s.id() != ENTRYPOINT_SESSION)
+            .filter(|s| s.id() != ENTRYPOINT_SESSION_ID)
             .cloned()
             .collect();
         v.sort_by(|a, b| a.id().cmp(b.id()));
@@ -685,13 +684,13 @@ impl Sessions {
 
     /// Starts the entrypoint session running `argv` (spec §8.9).
     pub(crate) fn start_entrypoint(&self, argv: &[String]) -> Result<(), SessionError> {
-        let session = self.create(ENTRYPOINT_SESSION, None)?;
+        let session = self.create(ENTRYPOINT_SESSION_ID, None)?;
         let command = argv
             .iter()
             .map(|a| shell::quote(Path::new(a)))
             .collect::<Vec<_>>()
             .join(" ");
-        session.submit(ENTRYPOINT_COMMAND.to_owned(), command, true, true, None)?;
+        session.submit(ENTRYPOINT_COMMAND_ID.to_owned(), command, true, true, None)?;
         Ok(())
     }
 
