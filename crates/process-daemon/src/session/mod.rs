@@ -462,7 +462,7 @@ pub(crate) struct Sessions {
     workdir: PathBuf,
     max_log: u64,
     /// Most sessions at once (the entrypoint's not counted).
-    max_sessions: usize,
+    cap: usize,
     store: Arc<Store>,
     map: Mutex<HashMap<String, Arc<Session>>>,
 }
@@ -486,7 +486,7 @@ impl Sessions {
             root,
             workdir: workdir.to_owned(),
             max_log,
-            max_sessions,
+            cap: max_sessions,
             store,
             map: Mutex::new(HashMap::new()),
         })
@@ -632,8 +632,8 @@ impl Sessions {
             return Err(SessionError::Exists);
         }
         let counted = map.keys().filter(|k| *k != ENTRYPOINT_SESSION).count();
-        if id != ENTRYPOINT_SESSION && counted >= self.max_sessions {
-            return Err(SessionError::TooMany(self.max_sessions));
+        if id != ENTRYPOINT_SESSION && counted >= self.cap {
+            return Err(SessionError::TooMany(self.cap));
         }
         let dir = self.root.join(uuid::Uuid::new_v4().to_string());
         std::fs::DirBuilder::new()
