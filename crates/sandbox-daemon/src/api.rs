@@ -133,6 +133,7 @@ pub fn router(manager: Manager, edge: EdgeConfig) -> Router {
         api_key: edge.api_key.filter(|k| !k.is_empty()).map(Arc::from),
     };
     let api = Router::new()
+        .route("/openapi.json", get(openapi))
         .route("/sandbox", post(create).get(list))
         .route("/sandbox/{id}", get(get_one).delete(delete))
         .route("/sandbox/{id}/start", post(start))
@@ -311,6 +312,12 @@ async fn not_found(method: Method, uri: http::Uri) -> ApiError {
         StatusCode::NOT_FOUND,
         format!("Cannot {method} {}", uri.path()),
     )
+}
+
+/// `GET /api/openapi.json`: this server's OpenAPI document.
+#[allow(clippy::unused_async)] // an axum handler
+async fn openapi() -> Response {
+    json(StatusCode::OK, &crate::openapi::document())
 }
 
 #[allow(clippy::unused_async)] // an axum handler

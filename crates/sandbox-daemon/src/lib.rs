@@ -14,6 +14,7 @@
 pub mod api;
 pub mod config;
 pub mod manager;
+pub mod openapi;
 pub mod provider;
 mod proxy;
 pub mod store;
