@@ -2,7 +2,7 @@
 //! [`Demuxer`] and [`TextDemuxer`] against `memchr` and a plain copy over the same chunks.
 
 use bytes::{Buf, BytesMut};
-use process_proto::log::{Demuxer, Stream, TextDemuxer, STDOUT_MARKER};
+use process_proto::log::{Demuxer, OutputStream, TextDemuxer, STDOUT_MARKER};
 
 /// A muxed log and what it holds per stream.
 #[derive(Debug, Clone)]
@@ -49,9 +49,9 @@ pub fn muxed(total: usize, period: usize, p_stdout_percent: u64, seed: u64) -> I
     let (mut stdout_len, mut stderr_len) = (0, 0);
     while bytes.len() < total {
         let stream = if rng.next_u64() % 100 < p_stdout_percent {
-            Stream::Stdout
+            OutputStream::Stdout
         } else {
-            Stream::Stderr
+            OutputStream::Stderr
         };
         bytes.extend_from_slice(&stream.marker());
         let payload = (period - 3).min(total - bytes.len());
@@ -70,8 +70,8 @@ pub fn muxed(total: usize, period: usize, p_stdout_percent: u64, seed: u64) -> I
             bytes[start + payload - 1] = b'\n';
         }
         match stream {
-            Stream::Stdout => stdout_len += payload,
-            Stream::Stderr => stderr_len += payload,
+            OutputStream::Stdout => stdout_len += payload,
+            OutputStream::Stderr => stderr_len += payload,
         }
     }
     Input {
@@ -105,8 +105,8 @@ pub fn demux_bytes(input: &[u8], chunk: usize) -> (usize, usize) {
     let mut src = BytesMut::with_capacity(chunk + 3);
     let mut out = (0, 0);
     let mut take = |c: process_proto::log::LogChunk| match c.stream {
-        Stream::Stdout => out.0 += c.data.len(),
-        Stream::Stderr => out.1 += c.data.len(),
+        OutputStream::Stdout => out.0 += c.data.len(),
+        OutputStream::Stderr => out.1 += c.data.len(),
     };
     for c in input.chunks(chunk) {
         src.extend_from_slice(c);
@@ -136,7 +136,7 @@ pub fn demux_borrowed(input: &[u8], chunk: usize) -> (usize, usize) {
             consumed += step.consumed;
             buf = &buf[step.consumed..];
             match step.chunk {
-                Some(c) if c.stream == Stream::Stdout => out.0 += c.data.len(),
+                Some(c) if c.stream == OutputStream::Stdout => out.0 += c.data.len(),
                 Some(c) => out.1 += c.data.len(),
                 None => return consumed,
             }
@@ -165,9 +165,9 @@ pub fn demux_text(input: &[u8], chunk: usize) -> (usize, usize) {
     let mut demux = TextDemuxer::new();
     let mut src = BytesMut::with_capacity(chunk + 3);
     let mut out = (0, 0);
-    let mut take = |(stream, text): (Stream, String)| match stream {
-        Stream::Stdout => out.0 += text.len(),
-        Stream::Stderr => out.1 += text.len(),
+    let mut take = |(stream, text): (OutputStream, String)| match stream {
+        OutputStream::Stdout => out.0 += text.len(),
+        OutputStream::Stderr => out.1 += text.len(),
     };
     for c in input.chunks(chunk) {
         src.extend_from_slice(c);

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use process::{Client, SessionExecuteRequest};
+use process::{Client, CommandRequest};
 
 use crate::daemon::{self, Processd};
 use crate::floors::{self, BareServer, BoxError};
@@ -482,7 +482,7 @@ async fn follow_once(client: &Client, sid: &str, bytes: u64) -> Result<f64, BoxE
     let t = Instant::now();
     let follow = async {
         let started = client
-            .execute_session_command(sid, SessionExecuteRequest::new(&script).run_async(true))
+            .execute_session_command(sid, CommandRequest::new(&script).run_async(true))
             .await?;
         let mut logs = client
             .stream_session_command_logs(sid, &started.cmd_id)
@@ -491,8 +491,8 @@ async fn follow_once(client: &Client, sid: &str, bytes: u64) -> Result<f64, BoxE
         while let Some(chunk) = logs.next().await {
             let chunk = chunk?;
             match chunk.stream {
-                process::Stream::Stdout => out += chunk.data.len() as u64,
-                process::Stream::Stderr => err += chunk.data.len() as u64,
+                process::OutputStream::Stdout => out += chunk.data.len() as u64,
+                process::OutputStream::Stderr => err += chunk.data.len() as u64,
             }
         }
         Ok::<_, BoxError>((out, err))

@@ -4,7 +4,7 @@
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use process_proto::log::{demux_log, Demuxer, Stream};
+use process_proto::log::{demux_log, Demuxer, OutputStream};
 
 fuzz_target!(|data: &[u8]| {
     let (payload, sizes) = process_fuzz::split_input(data);
@@ -12,8 +12,8 @@ fuzz_target!(|data: &[u8]| {
     let mut src = BytesMut::new();
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let mut take = |c: process_proto::LogChunk| match c.stream {
-        Stream::Stdout => out.extend_from_slice(&c.data),
-        Stream::Stderr => err.extend_from_slice(&c.data),
+        OutputStream::Stdout => out.extend_from_slice(&c.data),
+        OutputStream::Stderr => err.extend_from_slice(&c.data),
     };
     for piece in process_fuzz::pieces(payload, &sizes) {
         src.extend_from_slice(piece);

@@ -4,16 +4,16 @@
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use process_proto::log::{demux_log_text, Stream, TextDemuxer};
+use process_proto::log::{demux_log_text, OutputStream, TextDemuxer};
 
 fuzz_target!(|data: &[u8]| {
     let (payload, sizes) = process_fuzz::split_input(data);
     let mut demux = TextDemuxer::new();
     let mut src = BytesMut::new();
     let (mut out, mut err) = (String::new(), String::new());
-    let mut take = |(s, t): (Stream, String)| match s {
-        Stream::Stdout => out.push_str(&t),
-        Stream::Stderr => err.push_str(&t),
+    let mut take = |(s, t): (OutputStream, String)| match s {
+        OutputStream::Stdout => out.push_str(&t),
+        OutputStream::Stderr => err.push_str(&t),
     };
     for piece in process_fuzz::pieces(payload, &sizes) {
         src.extend_from_slice(piece);

@@ -41,7 +41,7 @@
 //!
 //! ```
 //! use bytes::BytesMut;
-//! use process_proto::log::{Demuxer, Stream};
+//! use process_proto::log::{Demuxer, OutputStream};
 //!
 //! // A log as the daemon writes it, received in two pieces that split a marker.
 //! let mut demux = Demuxer::new();
@@ -52,7 +52,7 @@
 //!     loop {
 //!         let next = if eof { demux.decode_eof(buf) } else { demux.decode(buf) };
 //!         match next.unwrap() {
-//!             Some(c) if c.stream == Stream::Stdout => stdout.extend_from_slice(&c.data),
+//!             Some(c) if c.stream == OutputStream::Stdout => stdout.extend_from_slice(&c.data),
 //!             Some(c) => stderr.extend_from_slice(&c.data),
 //!             None => break,
 //!         }
@@ -98,7 +98,7 @@ pub use chart::{
 };
 pub use log::{
     demux_log, demux_log_text, parse_session_command_logs, DemuxError, Demuxer, LogChunk, Muxer,
-    Stream, TextDemuxer, Unlabelled, STDERR_MARKER, STDOUT_MARKER,
+    OutputStream, TextDemuxer, Unlabelled, STDERR_MARKER, STDOUT_MARKER,
 };
 pub use multipart::{MultipartDecoder, MultipartError};
 pub use wire::{

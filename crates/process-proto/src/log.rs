@@ -49,35 +49,35 @@ pub const DEFAULT_MAX_CHUNK: usize = 64 * 1024;
 
 /// One of the two output streams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Stream {
+pub enum OutputStream {
     /// Standard output (marker `01 01 01`).
     Stdout,
     /// Standard error (marker `02 02 02`).
     Stderr,
 }
 
-impl Stream {
+impl OutputStream {
     /// The marker that starts this stream's data.
     pub const fn marker(self) -> [u8; 3] {
         match self {
-            Stream::Stdout => STDOUT_MARKER,
-            Stream::Stderr => STDERR_MARKER,
+            OutputStream::Stdout => STDOUT_MARKER,
+            OutputStream::Stderr => STDERR_MARKER,
         }
     }
 
     /// The stream whose marker consists of `byte` (1 or 2).
-    pub const fn from_marker_byte(byte: u8) -> Option<Stream> {
+    pub const fn from_marker_byte(byte: u8) -> Option<OutputStream> {
         match byte {
-            1 => Some(Stream::Stdout),
-            2 => Some(Stream::Stderr),
+            1 => Some(OutputStream::Stdout),
+            2 => Some(OutputStream::Stderr),
             _ => None,
         }
     }
 
     const fn index(self) -> usize {
         match self {
-            Stream::Stdout => 0,
-            Stream::Stderr => 1,
+            OutputStream::Stdout => 0,
+            OutputStream::Stderr => 1,
         }
     }
 }
@@ -86,7 +86,7 @@ impl Stream {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogChunk {
     /// The stream the bytes belong to.
-    pub stream: Stream,
+    pub stream: OutputStream,
     /// The bytes (never empty when returned by a [`Demuxer`]).
     pub data: Bytes,
 }
@@ -117,17 +117,17 @@ pub enum DemuxError {
 /// [`Muxer::reset`] to force a marker on the next write.
 ///
 /// ```
-/// use process_proto::log::{Muxer, Stream};
+/// use process_proto::log::{Muxer, OutputStream};
 /// let mut mux = Muxer::new();
 /// let mut out = Vec::new();
-/// mux.encode(Stream::Stdout, b"a", &mut out);
-/// mux.encode(Stream::Stdout, b"b", &mut out);
-/// mux.encode(Stream::Stderr, b"e", &mut out);
+/// mux.encode(OutputStream::Stdout, b"a", &mut out);
+/// mux.encode(OutputStream::Stdout, b"b", &mut out);
+/// mux.encode(OutputStream::Stderr, b"e", &mut out);
 /// assert_eq!(out, b"\x01\x01\x01ab\x02\x02\x02e");
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct Muxer {
-    current: Option<Stream>,
+    current: Option<OutputStream>,
     mark_every_write: bool,
 }
 
@@ -151,7 +151,7 @@ impl Muxer {
     }
 
     /// The number of bytes [`encode`](Self::encode) would write for `len` bytes of `stream`.
-    pub fn encoded_len(&self, stream: Stream, len: usize) -> usize {
+    pub fn encoded_len(&self, stream: OutputStream, len: usize) -> usize {
         if len == 0 {
             0
         } else if self.mark_every_write || self.current != Some(stream) {
@@ -163,7 +163,7 @@ impl Muxer {
 
     /// Writes `data` of `stream` into `dst`, preceded by a marker when needed. Empty `data`
     /// writes nothing. `data` is not escaped (the format has no escaping).
-    pub fn encode(&mut self, stream: Stream, data: &[u8], dst: &mut impl BufMut) {
+    pub fn encode(&mut self, stream: OutputStream, data: &[u8], dst: &mut impl BufMut) {
         if data.is_empty() {
             return;
         }
@@ -192,13 +192,13 @@ enum State {
     /// No marker seen yet: data is unlabelled.
     Preamble,
     /// Data belongs to this stream.
-    In(Stream),
+    In(OutputStream),
 }
 
 /// Where the next marker is, if anywhere, in a buffer.
 enum Scan {
     /// A complete marker of this stream starts at this offset.
-    Marker(usize, Stream),
+    Marker(usize, OutputStream),
     /// No complete marker; the first `usize` bytes cannot begin one (the rest, at most 2 bytes,
     /// may be the start of a marker completed by later input).
     None(usize),
@@ -212,7 +212,7 @@ fn scan(buf: &[u8]) -> Scan {
         let b = buf[i];
         match (buf.get(i + 1), buf.get(i + 2)) {
             (Some(&b1), Some(&b2)) if b1 == b && b2 == b => {
-                if let Some(stream) = Stream::from_marker_byte(b) {
+                if let Some(stream) = OutputStream::from_marker_byte(b) {
                     return Scan::Marker(i, stream);
                 }
             }
@@ -239,16 +239,16 @@ fn scan(buf: &[u8]) -> Scan {
 ///
 /// ```
 /// use bytes::BytesMut;
-/// use process_proto::log::{Demuxer, Stream};
+/// use process_proto::log::{Demuxer, OutputStream};
 ///
 /// let mut demux = Demuxer::new();
 /// let mut src = BytesMut::from(&b"junk\x01\x01\x01out\x02\x02"[..]);
 /// let chunk = demux.decode(&mut src).unwrap().unwrap();
-/// assert_eq!((chunk.stream, &chunk.data[..]), (Stream::Stdout, &b"out"[..]));
+/// assert_eq!((chunk.stream, &chunk.data[..]), (OutputStream::Stdout, &b"out"[..]));
 /// assert!(demux.decode(&mut src).unwrap().is_none()); // "\x02\x02" may start a marker
 /// src.extend_from_slice(b"\x02err");
 /// let chunk = demux.decode_eof(&mut src).unwrap().unwrap();
-/// assert_eq!((chunk.stream, &chunk.data[..]), (Stream::Stderr, &b"err"[..]));
+/// assert_eq!((chunk.stream, &chunk.data[..]), (OutputStream::Stderr, &b"err"[..]));
 /// ```
 #[derive(Debug, Clone)]
 pub struct Demuxer {
@@ -288,7 +288,7 @@ impl Demuxer {
     }
 
     /// The stream the next data bytes belong to, if a marker has been seen.
-    pub fn current(&self) -> Option<Stream> {
+    pub fn current(&self) -> Option<OutputStream> {
         match self.state {
             State::Preamble => None,
             State::In(s) => Some(s),
@@ -397,7 +397,7 @@ impl Demuxer {
     /// exactly the same chunks for the same input.
     ///
     /// ```
-    /// use process_proto::log::{Demuxer, Stream};
+    /// use process_proto::log::{Demuxer, OutputStream};
     ///
     /// let mut demux = Demuxer::new();
     /// let mut buf: &[u8] = b"\x01\x01\x01out\x02\x02\x02err";
@@ -408,7 +408,7 @@ impl Demuxer {
     ///     got.push((chunk.stream, chunk.data.to_vec()));
     ///     buf = &buf[step.consumed..];
     /// }
-    /// assert_eq!(got, [(Stream::Stdout, b"out".to_vec()), (Stream::Stderr, b"err".to_vec())]);
+    /// assert_eq!(got, [(OutputStream::Stdout, b"out".to_vec()), (OutputStream::Stderr, b"err".to_vec())]);
     /// ```
     pub fn decode_borrowed<'a>(&mut self, src: &'a [u8]) -> Result<Borrowed<'a>, DemuxError> {
         self.step(src, false).map(|step| step.lend(src))
@@ -424,7 +424,7 @@ impl Demuxer {
 #[derive(Debug, Clone, Copy)]
 struct Step {
     skip: usize,
-    data: Option<(Stream, usize)>,
+    data: Option<(OutputStream, usize)>,
 }
 
 impl Step {
@@ -432,7 +432,7 @@ impl Step {
         Step { skip, data: None }
     }
 
-    const fn data(skip: usize, stream: Stream, len: usize) -> Step {
+    const fn data(skip: usize, stream: OutputStream, len: usize) -> Step {
         Step {
             skip,
             data: Some((stream, len)),
@@ -461,7 +461,7 @@ impl Step {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogSlice<'a> {
     /// The stream the bytes belong to.
-    pub stream: Stream,
+    pub stream: OutputStream,
     /// The bytes (never empty).
     pub data: &'a [u8],
 }
@@ -538,13 +538,13 @@ impl Utf8Tail {
 ///
 /// ```
 /// use bytes::BytesMut;
-/// use process_proto::log::{Stream, TextDemuxer};
+/// use process_proto::log::{OutputStream, TextDemuxer};
 ///
 /// let mut demux = TextDemuxer::new();
 /// let mut src = BytesMut::from(&b"\x01\x01\x01\xe2\x82"[..]);
 /// assert_eq!(demux.decode(&mut src).unwrap(), None); // half a euro sign is held
 /// src.extend_from_slice(b"\xac!");
-/// assert_eq!(demux.decode(&mut src).unwrap(), Some((Stream::Stdout, "€!".to_string())));
+/// assert_eq!(demux.decode(&mut src).unwrap(), Some((OutputStream::Stdout, "€!".to_string())));
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct TextDemuxer {
@@ -569,7 +569,10 @@ impl TextDemuxer {
     }
 
     /// The next non-empty piece of text, or `Ok(None)` when more input is needed.
-    pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<(Stream, String)>, DemuxError> {
+    pub fn decode(
+        &mut self,
+        src: &mut BytesMut,
+    ) -> Result<Option<(OutputStream, String)>, DemuxError> {
         while let Some(chunk) = self.demux.decode(src)? {
             if let Some(text) = self.text_of(&chunk) {
                 return Ok(Some((chunk.stream, text)));
@@ -583,7 +586,7 @@ impl TextDemuxer {
     pub fn decode_eof(
         &mut self,
         src: &mut BytesMut,
-    ) -> Result<Option<(Stream, String)>, DemuxError> {
+    ) -> Result<Option<(OutputStream, String)>, DemuxError> {
         while let Some(chunk) = self.demux.decode_eof(src)? {
             if let Some(text) = self.text_of(&chunk) {
                 return Ok(Some((chunk.stream, text)));
@@ -591,9 +594,9 @@ impl TextDemuxer {
         }
         while self.flushed < 2 {
             let stream = if self.flushed == 0 {
-                Stream::Stdout
+                OutputStream::Stdout
             } else {
-                Stream::Stderr
+                OutputStream::Stderr
             };
             self.flushed += 1;
             let mut text = String::new();
@@ -628,8 +631,8 @@ pub fn demux_log(log: &[u8]) -> (Vec<u8>, Vec<u8>) {
     // Cannot fail: the default policy drops unlabelled bytes.
     while let Ok(Some(chunk)) = demux.decode_eof(&mut src) {
         match chunk.stream {
-            Stream::Stdout => out.0.extend_from_slice(&chunk.data),
-            Stream::Stderr => out.1.extend_from_slice(&chunk.data),
+            OutputStream::Stdout => out.0.extend_from_slice(&chunk.data),
+            OutputStream::Stderr => out.1.extend_from_slice(&chunk.data),
         }
     }
     out
@@ -662,7 +665,7 @@ pub fn parse_session_command_logs(log: &[u8]) -> SessionCommandLogsResponse {
 mod tests {
     use super::*;
 
-    fn scan_str(buf: &[u8]) -> (Option<(usize, Stream)>, usize) {
+    fn scan_str(buf: &[u8]) -> (Option<(usize, OutputStream)>, usize) {
         match scan(buf) {
             Scan::Marker(i, s) => (Some((i, s)), 0),
             Scan::None(safe) => (None, safe),
@@ -679,15 +682,15 @@ mod tests {
         assert_eq!(scan_str(b"\x01\x01x"), (None, 3));
         assert_eq!(
             scan_str(b"\x01\x01\x01\x01"),
-            (Some((0, Stream::Stdout)), 0)
+            (Some((0, OutputStream::Stdout)), 0)
         );
         assert_eq!(
             scan_str(b"a\x01\x02\x02\x02\x02"),
-            (Some((2, Stream::Stderr)), 0)
+            (Some((2, OutputStream::Stderr)), 0)
         );
         assert_eq!(
             scan_str(b"\x02\x02\x01\x01\x01"),
-            (Some((2, Stream::Stdout)), 0)
+            (Some((2, OutputStream::Stdout)), 0)
         );
     }
 
@@ -718,17 +721,17 @@ mod tests {
     fn muxer_marks_only_switches_by_default() {
         let mut m = Muxer::new();
         let mut out = Vec::new();
-        m.encode(Stream::Stderr, b"", &mut out);
+        m.encode(OutputStream::Stderr, b"", &mut out);
         assert!(out.is_empty());
-        m.encode(Stream::Stderr, b"a", &mut out);
-        m.encode(Stream::Stderr, b"b", &mut out);
+        m.encode(OutputStream::Stderr, b"a", &mut out);
+        m.encode(OutputStream::Stderr, b"b", &mut out);
         m.reset();
-        m.encode(Stream::Stderr, b"c", &mut out);
+        m.encode(OutputStream::Stderr, b"c", &mut out);
         assert_eq!(out, b"\x02\x02\x02ab\x02\x02\x02c");
         let mut m = Muxer::marking_every_write();
         let mut out = Vec::new();
-        m.encode(Stream::Stdout, b"a", &mut out);
-        m.encode(Stream::Stdout, b"b", &mut out);
+        m.encode(OutputStream::Stdout, b"a", &mut out);
+        m.encode(OutputStream::Stdout, b"b", &mut out);
         assert_eq!(out, b"\x01\x01\x01a\x01\x01\x01b");
     }
 

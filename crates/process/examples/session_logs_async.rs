@@ -4,7 +4,7 @@
 //! `cargo run -p process --example session_logs_async`
 
 use futures_util::StreamExt;
-use process::{SessionExecuteRequest, Stream};
+use process::{CommandRequest, OutputStream};
 
 #[tokio::main]
 async fn main() -> Result<(), process::Error> {
@@ -13,10 +13,7 @@ async fn main() -> Result<(), process::Error> {
 
     let job = "for i in 1 2 3; do echo \"step $i\"; echo \"warning $i\" >&2; sleep 0.2; done";
     let cmd = client
-        .execute_session_command(
-            "my-session",
-            SessionExecuteRequest::new(job).run_async(true),
-        )
+        .execute_session_command("my-session", CommandRequest::new(job).run_async(true))
         .await?;
 
     // Callbacks, as in the seed.
@@ -29,7 +26,7 @@ async fn main() -> Result<(), process::Error> {
         )
         .await?;
 
-    // The same log again as a Stream (it replays from the beginning).
+    // The same log again as a OutputStream (it replays from the beginning).
     let mut logs = client
         .stream_session_command_logs("my-session", &cmd.cmd_id)
         .await?
@@ -37,8 +34,8 @@ async fn main() -> Result<(), process::Error> {
     let (mut out, mut err) = (0, 0);
     while let Some(piece) = logs.next().await {
         match piece?.stream {
-            Stream::Stdout => out += 1,
-            Stream::Stderr => err += 1,
+            OutputStream::Stdout => out += 1,
+            OutputStream::Stderr => err += 1,
         }
     }
     println!("stream: {out} stdout pieces, {err} stderr pieces");

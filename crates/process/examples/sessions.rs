@@ -3,7 +3,7 @@
 //!
 //! `cargo run -p process --example sessions`
 
-use process::SessionExecuteRequest;
+use process::CommandRequest;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -21,7 +21,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .execute_session_command(session_id, "echo 'Hello' > test.txt")
         .await?;
     let result = client
-        .execute_session_command(session_id, SessionExecuteRequest::new("cat test.txt"))
+        .execute_session_command(session_id, CommandRequest::new("cat test.txt"))
         .await?;
     print!("stdout: {}", result.stdout); // Prints: Hello
     println!(
@@ -50,8 +50,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let asking = client
         .execute_session_command(
             session_id,
-            SessionExecuteRequest::new("read -r answer; echo \"you said: $answer\"")
-                .run_async(true),
+            CommandRequest::new("read -r answer; echo \"you said: $answer\"").run_async(true),
         )
         .await?;
     client

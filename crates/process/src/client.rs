@@ -1,4 +1,4 @@
-//! [`Client`]: the facade's handle, generic over its transport, and the request plumbing every
+//! [`Client`]: the facade's handle over a type-erased transport, and the request plumbing every
 //! operation uses (JSON requests, WebSocket upgrades, error mapping).
 
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use process_proto::wire::Language;
 use process_transport::timeout::RequestTimeout;
 use process_transport::ws::{self, WebSocket};
-use process_transport::{Body, BoxError, HttpTransport};
+use process_transport::{Body, BoxError, BoxTransport, HttpTransport};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tower::ServiceExt;
@@ -36,13 +36,15 @@ pub(crate) fn segment(id: &str) -> String {
 /// Cheap to clone (clones share the connection pool), `Send + Sync`. Create one with
 /// [`Client::embedded`] (a daemon inside this process), [`Client::connect`] /
 /// [`Client::builder`] (a daemon elsewhere, e.g. a Daytona sandbox's toolbox URL), or
-/// [`Client::new`] over any `tower::Service` of the right shape.
+/// [`Client::new`] over any `tower::Service` of the right shape. The transport is erased at
+/// construction (as kube-rs does), so `Client` and every builder it returns carry no type
+/// parameter: `async fn run(c: &process::Client)` accepts clients over any transport.
 ///
 /// The methods mirror the official SDK's `Process` (Python `sandbox.process`, TypeScript
 /// `sandbox.process`), in idiomatic async Rust; each says which SDK method it corresponds to.
 #[derive(Clone)]
-pub struct Client<T = HttpTransport> {
-    transport: T,
+pub struct Client {
+    transport: BoxTransport,
     shared: Arc<Shared>,
 }
 
@@ -56,7 +58,7 @@ struct Shared {
     embedded: Option<crate::embedded::Guard>,
 }
 
-impl<T> std::fmt::Debug for Client<T> {
+impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
             .field("daemon", &self.shared.daemon)
@@ -65,7 +67,7 @@ impl<T> std::fmt::Debug for Client<T> {
     }
 }
 
-impl Client<HttpTransport> {
+impl Client {
     /// A client for the daemon at `url`: `http://host:port` for `processd`, or a toolbox URL
     /// with a path prefix (`http://proxy/toolbox/<sandboxId>`). Nothing is sent until the first
     /// call. For a token, a timeout or TLS, use [`Client::builder`].
@@ -106,7 +108,7 @@ impl Client<HttpTransport> {
         #[cfg(feature = "embedded")] embedded: Option<crate::embedded::Guard>,
     ) -> Client {
         Client {
-            transport,
+            transport: BoxTransport::new(transport),
             shared: Arc::new(Shared {
                 daemon,
                 language,
@@ -115,9 +117,7 @@ impl Client<HttpTransport> {
             }),
         }
     }
-}
 
-impl<T> Client<T> {
     /// A client over any transport: a `tower::Service<http::Request<Body>>` answering
     /// `http::Response<Body>`, cloneable. Requests carry origin-form URIs
     /// (`/process/execute`); the transport decides where they go. Plain requests work over
@@ -134,9 +134,14 @@ impl<T> Client<T> {
     /// # let _ = client;
     /// # Ok(()) }
     /// ```
-    pub fn new(transport: T) -> Client<T> {
+    pub fn new<S>(transport: S) -> Client
+    where
+        S: tower::Service<Request<Body>, Response = Response<Body>> + Clone + Send + Sync + 'static,
+        S::Error: Into<BoxError>,
+        S::Future: Send + 'static,
+    {
         Client {
-            transport,
+            transport: BoxTransport::new(transport.map_err(Into::into)),
             shared: Arc::new(Shared {
                 daemon: "the daemon".to_owned(),
                 language: Language::Python,
@@ -149,7 +154,7 @@ impl<T> Client<T> {
     /// The same client with another default `code_run` language (`python` by default, as the
     /// SDK's default sandbox language).
     #[must_use]
-    pub fn with_language(self, language: Language) -> Client<T> {
+    pub fn with_language(self, language: Language) -> Client {
         let shared = Arc::new(Shared {
             daemon: self.shared.daemon.clone(),
             language,
@@ -175,8 +180,8 @@ impl<T> Client<T> {
         }
     }
 
-    /// The transport.
-    pub fn transport(&self) -> &T {
+    /// The transport, type-erased.
+    pub fn transport(&self) -> &BoxTransport {
         &self.transport
     }
 
@@ -305,12 +310,7 @@ pub(crate) fn grace(timeout: Option<Duration>) -> Option<RequestTimeout> {
         .map(|t| RequestTimeout(Some(t + Duration::from_secs(5))))
 }
 
-impl<T> Client<T>
-where
-    T: tower::Service<Request<Body>, Response = Response<Body>> + Clone + Send + Sync + 'static,
-    T::Error: Into<BoxError>,
-    T::Future: Send + 'static,
-{
+impl Client {
     /// Sends one request and reads the whole answer; non-2xx answers become errors named by
     /// `ctx`.
     pub(crate) async fn send(
@@ -347,7 +347,7 @@ where
             .clone()
             .oneshot(req)
             .await
-            .map_err(|e| ctx.transport_error(e.into(), &self.shared.daemon))?;
+            .map_err(|e| ctx.transport_error(e, &self.shared.daemon))?;
         let status = resp.status();
         let content_type = resp.headers().get(CONTENT_TYPE).cloned();
         let body = resp
@@ -419,7 +419,7 @@ where
             .clone()
             .oneshot(req)
             .await
-            .map_err(|e| ctx.transport_error(e.into(), &self.shared.daemon))
+            .map_err(|e| ctx.transport_error(e, &self.shared.daemon))
     }
 
     /// The transport error of a failed body read, naming the daemon.

@@ -75,7 +75,7 @@ impl Drop for GuardInner {
     }
 }
 
-impl Client<HttpTransport> {
+impl Client {
     /// A client whose daemon runs inside this process: nothing to start, nothing to configure.
     ///
     /// Commands run in the current directory; session logs go to a temporary directory removed

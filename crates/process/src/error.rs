@@ -188,6 +188,22 @@ impl Error {
             .and_then(|r| r.result.as_deref())
     }
 
+    /// The partial run of a timed-out `exec` or `code_run`, when the daemon sends it (processd's
+    /// 408 carries the output so far, the exit code of the killed run, and the truncation): an
+    /// [`ExecOutput`](crate::ExecOutput) with split streams when the run asked for them.
+    pub fn partial_run(&self) -> Option<crate::ExecOutput> {
+        let env = self.inner.response.as_ref()?;
+        let result = env.result.clone()?;
+        let mut run =
+            process_proto::wire::ExecuteResponse::new(env.exit_code.unwrap_or(-1), result);
+        if let (Some(out), Some(err)) = (&env.stdout, &env.stderr) {
+            run = run.with_split(out.clone(), err.clone());
+        }
+        run.truncated = env.truncated;
+        run.total_bytes = env.total_bytes;
+        Some(crate::ExecOutput::from_exec(run))
+    }
+
     /// The WebSocket close code, for stream errors (1011 internal error, 1001 going away, …).
     pub fn close_code(&self) -> Option<CloseCode> {
         self.inner.close.as_ref().map(|c| CloseCode(c.code))

@@ -6,20 +6,33 @@ use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::time::Duration;
 
-use http::{Method, Request, Response};
+use http::Method;
 use process_proto::wire::{self, Language};
-use process_transport::{Body, BoxError};
 
 use crate::client::grace;
 use crate::error::Context;
-use crate::{Chart, Client, Error};
+use crate::{Chart, Client, Error, ExitStatus};
 
-/// The result of [`Client::exec`] and [`Client::code_run`] (the SDK's `ExecuteResponse`).
+/// The result of [`Client::exec`] and [`Client::code_run`] (the SDK's `ExecuteResponse`, with
+/// the daemon's additions: split streams, truncation, the byte total).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), process::Error> {
+/// let client = process::Client::embedded().await?;
+/// let out = client.exec("echo out; echo err >&2; exit 3").split_output(true).await?;
+/// assert_eq!(out.status().code(), 3);
+/// assert!(!out.status().success());
+/// assert_eq!((out.stdout(), out.stderr()), (Some("out\n"), Some("err\n")));
+/// assert!(!out.truncated);
+/// # client.shutdown().await;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
-pub struct ExecuteResponse {
-    /// The exit status (-1 when the process could not start, e.g. a missing `cwd`, or was
-    /// killed without a status).
+pub struct ExecOutput {
+    /// The exit code (-1 when the process could not start, e.g. a missing `cwd`, or was
+    /// killed without a status); [`ExecOutput::status`] reads it.
     pub exit_code: i32,
     /// Output: stdout and stderr interleaved, as the shell wrote them.
     pub result: String,
@@ -28,6 +41,47 @@ pub struct ExecuteResponse {
     /// stdout and stderr apart, when [`Exec::split_output`] asked for them (processd; other
     /// daemons may not answer them, leaving `None`).
     pub split: Option<SplitOutput>,
+    /// `true` when the daemon capped the output (it keeps the head and the tail).
+    pub truncated: bool,
+    /// How many output bytes the run produced in total, before any cap (processd; other
+    /// daemons may not send it).
+    pub total_bytes: Option<u64>,
+}
+
+impl ExecOutput {
+    /// The exit status: `success()`, `code()`, `signal()`.
+    pub fn status(&self) -> ExitStatus {
+        ExitStatus::from_code(self.exit_code)
+    }
+
+    /// stdout alone, when [`Exec::split_output`] asked for it.
+    pub fn stdout(&self) -> Option<&str> {
+        self.split.as_ref().map(|s| s.stdout.as_str())
+    }
+
+    /// stderr alone, when [`Exec::split_output`] asked for it.
+    pub fn stderr(&self) -> Option<&str> {
+        self.split.as_ref().map(|s| s.stderr.as_str())
+    }
+
+    /// The facade's view of an exec answer (also the partial run of a 408).
+    pub(crate) fn from_exec(resp: wire::ExecuteResponse) -> ExecOutput {
+        let split = match (resp.stdout, resp.stderr) {
+            (Some(stdout), Some(stderr)) => Some(SplitOutput { stdout, stderr }),
+            _ => None,
+        };
+        ExecOutput {
+            exit_code: resp.exit_code,
+            artifacts: ExecutionArtifacts {
+                stdout: resp.result.clone(),
+                charts: Vec::new(),
+            },
+            result: resp.result,
+            split,
+            truncated: resp.truncated.unwrap_or(false),
+            total_bytes: resp.total_bytes,
+        }
+    }
 }
 
 /// A command's stdout and stderr, read from separate pipes ([`Exec::split_output`]).
@@ -44,7 +98,7 @@ pub struct SplitOutput {
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ExecutionArtifacts {
-    /// Same as [`ExecuteResponse::result`].
+    /// Same as [`ExecOutput::result`].
     pub stdout: String,
     /// Charts shown with `plt.show()`, in order.
     pub charts: Vec<Chart>,
@@ -65,22 +119,22 @@ type BoxFuture<R> = Pin<Box<dyn Future<Output = Result<R, Error>> + Send>>;
 /// The daemon runs the command with its shell (zsh, bash or sh, whichever it finds first),
 /// waits for it, and answers with the exit code and the output.
 #[must_use = "an Exec does nothing until it is awaited"]
-pub struct Exec<T> {
-    client: Client<T>,
+pub struct Exec {
+    client: Client,
     request: wire::ExecuteRequest,
     timeout: Option<Duration>,
 }
 
-impl<T> Exec<T> {
+impl Exec {
     /// Runs in `dir` (relative paths start at the daemon's working directory).
-    pub fn cwd(mut self, dir: impl Into<String>) -> Exec<T> {
+    pub fn cwd(mut self, dir: impl Into<String>) -> Exec {
         self.request.cwd = Some(dir.into());
         self
     }
 
     /// Sets an environment variable for the command (names: letters, digits and `_`, not
     /// starting with a digit).
-    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Exec<T> {
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Exec {
         self.request
             .envs
             .get_or_insert_with(BTreeMap::new)
@@ -89,7 +143,7 @@ impl<T> Exec<T> {
     }
 
     /// Sets several environment variables.
-    pub fn envs<K, V>(mut self, vars: impl IntoIterator<Item = (K, V)>) -> Exec<T>
+    pub fn envs<K, V>(mut self, vars: impl IntoIterator<Item = (K, V)>) -> Exec
     where
         K: Into<String>,
         V: Into<String>,
@@ -104,29 +158,24 @@ impl<T> Exec<T> {
     /// Kills the command (its whole process group) after `timeout` (rounded up to whole
     /// seconds; zero means no limit). The call then fails with an error whose
     /// [`is_timeout`](Error::is_timeout) is true. The client waits 5 s longer than this.
-    pub fn timeout(mut self, timeout: Duration) -> Exec<T> {
+    pub fn timeout(mut self, timeout: Duration) -> Exec {
         self.timeout = Some(timeout);
         self.request.timeout = Some(wire_seconds(timeout));
         self
     }
 
-    /// Also returns stdout and stderr apart ([`ExecuteResponse::split`]). The daemon then
-    /// reads them from two pipes, so [`ExecuteResponse::result`] may order simultaneous writes
+    /// Also returns stdout and stderr apart ([`ExecOutput::split`]). The daemon then
+    /// reads them from two pipes, so [`ExecOutput::result`] may order simultaneous writes
     /// to both either way.
-    pub fn split_output(mut self, split: bool) -> Exec<T> {
+    pub fn split_output(mut self, split: bool) -> Exec {
         self.request.split_output = Some(split);
         self
     }
 }
 
-impl<T> IntoFuture for Exec<T>
-where
-    T: tower::Service<Request<Body>, Response = Response<Body>> + Clone + Send + Sync + 'static,
-    T::Error: Into<BoxError>,
-    T::Future: Send + 'static,
-{
-    type Output = Result<ExecuteResponse, Error>;
-    type IntoFuture = BoxFuture<ExecuteResponse>;
+impl IntoFuture for Exec {
+    type Output = Result<ExecOutput, Error>;
+    type IntoFuture = BoxFuture<ExecOutput>;
 
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
@@ -142,19 +191,7 @@ where
                 )
                 .await?;
             let resp: wire::ExecuteResponse = answer.json(&ctx)?;
-            let split = match (resp.stdout, resp.stderr) {
-                (Some(stdout), Some(stderr)) => Some(SplitOutput { stdout, stderr }),
-                _ => None,
-            };
-            Ok(ExecuteResponse {
-                exit_code: resp.exit_code,
-                artifacts: ExecutionArtifacts {
-                    stdout: resp.result.clone(),
-                    charts: Vec::new(),
-                },
-                result: resp.result,
-                split,
-            })
+            Ok(ExecOutput::from_exec(resp))
         })
     }
 }
@@ -202,23 +239,23 @@ impl CodeRunParams {
 
 /// Code to run, built by [`Client::code_run`]; `.await` it to run it.
 #[must_use = "a CodeRun does nothing until it is awaited"]
-pub struct CodeRun<T> {
-    client: Client<T>,
+pub struct CodeRun {
+    client: Client,
     code: String,
     language: Option<Language>,
     params: CodeRunParams,
     timeout: Option<Duration>,
 }
 
-impl<T> CodeRun<T> {
+impl CodeRun {
     /// Runs with these arguments and variables (replacing earlier ones).
-    pub fn params(mut self, params: CodeRunParams) -> CodeRun<T> {
+    pub fn params(mut self, params: CodeRunParams) -> CodeRun {
         self.params = params;
         self
     }
 
     /// Sets the program's arguments.
-    pub fn argv<I, S>(mut self, argv: I) -> CodeRun<T>
+    pub fn argv<I, S>(mut self, argv: I) -> CodeRun
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
@@ -228,33 +265,28 @@ impl<T> CodeRun<T> {
     }
 
     /// Sets an environment variable.
-    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> CodeRun<T> {
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> CodeRun {
         self.params = self.params.env(key, value);
         self
     }
 
     /// The language (`python` unless the client was given another default).
-    pub fn language(mut self, language: Language) -> CodeRun<T> {
+    pub fn language(mut self, language: Language) -> CodeRun {
         self.language = Some(language);
         self
     }
 
     /// Kills the program after `timeout` (rounded up to whole seconds; zero means no limit);
     /// the call then fails with [`is_timeout`](Error::is_timeout).
-    pub fn timeout(mut self, timeout: Duration) -> CodeRun<T> {
+    pub fn timeout(mut self, timeout: Duration) -> CodeRun {
         self.timeout = Some(timeout);
         self
     }
 }
 
-impl<T> IntoFuture for CodeRun<T>
-where
-    T: tower::Service<Request<Body>, Response = Response<Body>> + Clone + Send + Sync + 'static,
-    T::Error: Into<BoxError>,
-    T::Future: Send + 'static,
-{
-    type Output = Result<ExecuteResponse, Error>;
-    type IntoFuture = BoxFuture<ExecuteResponse>;
+impl IntoFuture for CodeRun {
+    type Output = Result<ExecOutput, Error>;
+    type IntoFuture = BoxFuture<ExecOutput>;
 
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
@@ -287,23 +319,26 @@ where
                 .artifacts
                 .map(|a| a.charts.into_iter().map(Chart::from).collect())
                 .unwrap_or_default();
-            Ok(ExecuteResponse {
+            let split = match (resp.stdout, resp.stderr) {
+                (Some(stdout), Some(stderr)) => Some(SplitOutput { stdout, stderr }),
+                _ => None,
+            };
+            Ok(ExecOutput {
                 exit_code: resp.exit_code,
                 artifacts: ExecutionArtifacts {
                     stdout: resp.result.clone(),
                     charts,
                 },
                 result: resp.result,
-                split: None,
+                split,
+                truncated: resp.truncated.unwrap_or(false),
+                total_bytes: resp.total_bytes,
             })
         })
     }
 }
 
-impl<T> Client<T>
-where
-    T: Clone,
-{
+impl Client {
     /// Runs a shell command and waits for it (SDK: `exec`, TS: `executeCommand`). Set `cwd`,
     /// environment and timeout on the returned builder, then `.await` it.
     ///
@@ -320,7 +355,7 @@ where
     /// assert!(err.is_timeout());
     /// # Ok(()) }
     /// ```
-    pub fn exec(&self, command: impl Into<String>) -> Exec<T> {
+    pub fn exec(&self, command: impl Into<String>) -> Exec {
         Exec {
             client: self.clone(),
             request: wire::ExecuteRequest::new(command),
@@ -343,7 +378,7 @@ where
     /// assert_eq!(response.artifacts.stdout, "Sum: 30 ['a']\n");
     /// # Ok(()) }
     /// ```
-    pub fn code_run(&self, code: impl Into<String>) -> CodeRun<T> {
+    pub fn code_run(&self, code: impl Into<String>) -> CodeRun {
         CodeRun {
             client: self.clone(),
             code: code.into(),

@@ -8,7 +8,7 @@ use std::pin::Pin;
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use http::header::{ACCEPT, CONTENT_TYPE};
-use http::{HeaderValue, Method, Request, Response};
+use http::{HeaderValue, Method, Request};
 use http_body_util::BodyExt;
 use process_proto::multipart::{self, Event, MultipartDecoder};
 use process_proto::wire::{
@@ -135,13 +135,13 @@ pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, Error>> + Send>>;
 
 /// The sandbox file system; get one with [`Client::fs`].
 #[derive(Debug)]
-pub struct Fs<'a, T> {
-    client: &'a Client<T>,
+pub struct Fs<'a> {
+    client: &'a Client,
 }
 
-impl<T> Client<T> {
+impl Client {
     /// The file system of the sandbox (the SDK's `sandbox.fs`).
-    pub fn fs(&self) -> Fs<'_, T> {
+    pub fn fs(&self) -> Fs<'_> {
         Fs { client: self }
     }
 }
@@ -155,12 +155,7 @@ fn once(b: Bytes) -> ChunkStream {
     }))
 }
 
-impl<T> Fs<'_, T>
-where
-    T: tower::Service<Request<Body>, Response = Response<Body>> + Clone + Send + Sync + 'static,
-    T::Error: Into<BoxError>,
-    T::Future: Send + 'static,
-{
+impl Fs<'_> {
     async fn unit(&self, op: &'static str, method: Method, path: String) -> Result<(), Error> {
         self.client
             .send(&Context::new(op), method, &path, None, None)

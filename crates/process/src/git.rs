@@ -2,13 +2,12 @@
 //! the `git` command line; credentials travel in the request body only and never reach git's
 //! argv, config or error messages.
 
-use http::{Method, Request, Response};
+use http::Method;
 use process_proto::wire::{
     GitAddRequest, GitBranchRequest, GitCheckoutRequest, GitCloneRequest, GitCommitRequest,
     GitCommitResponse, GitPullRequest, GitPushRequest,
 };
 use process_proto::wire::{GitStatus, ListBranchResponse};
-use process_transport::{Body, BoxError};
 
 use crate::client::Client;
 use crate::error::{Context, Error};
@@ -84,13 +83,13 @@ impl CloneOptions {
 
 /// Git in the sandbox; get one with [`Client::git`].
 #[derive(Debug)]
-pub struct Git<'a, T> {
-    client: &'a Client<T>,
+pub struct Git<'a> {
+    client: &'a Client,
 }
 
-impl<T> Client<T> {
+impl Client {
     /// Git in the sandbox (the SDK's `sandbox.git`).
-    pub fn git(&self) -> Git<'_, T> {
+    pub fn git(&self) -> Git<'_> {
         Git { client: self }
     }
 }
@@ -99,12 +98,7 @@ fn q(v: &str) -> String {
     percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
-impl<T> Git<'_, T>
-where
-    T: tower::Service<Request<Body>, Response = Response<Body>> + Clone + Send + Sync + 'static,
-    T::Error: Into<BoxError>,
-    T::Future: Send + 'static,
-{
+impl Git<'_> {
     async fn post<B: serde::Serialize>(
         &self,
         op: &'static str,

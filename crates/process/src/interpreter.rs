@@ -54,13 +54,12 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use futures_util::{Stream, StreamExt};
-use http::{Method, Request, Response};
+use http::Method;
 use process_proto::wire::{
     self, CloseCode, InterpreterFrame, InterpreterFrameType, InterpreterRequest, CONTROL_COMPLETED,
     CONTROL_INTERRUPTED,
 };
 use process_transport::ws::{Message, WsReceiver, WsSender};
-use process_transport::{Body, BoxError, HttpTransport};
 
 use crate::client::segment;
 use crate::error::{Context, ErrorKind};
@@ -73,14 +72,14 @@ type BoxFuture<R> = Pin<Box<dyn Future<Output = Result<R, Error>> + Send>>;
 /// The stateful Python interpreter of a daemon (SDK: `sandbox.code_interpreter`); get it with
 /// [`Client::interpreter`]. Cheap to clone.
 #[derive(Clone, Debug)]
-pub struct CodeInterpreter<T = HttpTransport> {
-    client: Client<T>,
+pub struct CodeInterpreter {
+    client: Client,
 }
 
-impl<T: Clone> Client<T> {
+impl Client {
     /// The stateful Python interpreter: contexts and [`run_code`](CodeInterpreter::run_code)
     /// (SDK: `sandbox.code_interpreter`). See [the module docs](crate::interpreter).
-    pub fn interpreter(&self) -> CodeInterpreter<T> {
+    pub fn interpreter(&self) -> CodeInterpreter {
         CodeInterpreter {
             client: self.clone(),
         }
@@ -154,12 +153,7 @@ impl ExecutionResult {
     }
 }
 
-impl<T> CodeInterpreter<T>
-where
-    T: tower::Service<Request<Body>, Response = Response<Body>> + Clone + Send + Sync + 'static,
-    T::Error: Into<BoxError>,
-    T::Future: Send + 'static,
-{
+impl CodeInterpreter {
     /// Creates an isolated context in the daemon's working directory (SDK: `create_context`).
     pub async fn create_context(&self) -> Result<InterpreterContext, Error> {
         self.create(wire::CreateContextRequest::new()).await
@@ -215,7 +209,7 @@ where
     }
 }
 
-impl<T: Clone> CodeInterpreter<T> {
+impl CodeInterpreter {
     /// Runs Python `code` (SDK: `run_code`). Choose the context, environment, timeout and
     /// callbacks on the returned builder, then `.await` it for the [`ExecutionResult`], or call
     /// [`RunCode::stream`] for the events as they come.
@@ -242,7 +236,7 @@ impl<T: Clone> CodeInterpreter<T> {
     /// assert!(err.is_timeout());
     /// # Ok(()) }
     /// ```
-    pub fn run_code(&self, code: impl Into<String>) -> RunCode<T> {
+    pub fn run_code(&self, code: impl Into<String>) -> RunCode {
         RunCode {
             client: self.client.clone(),
             request: InterpreterRequest::new(code),
@@ -298,8 +292,8 @@ type ChartCallback = Box<dyn FnMut(&Chart) + Send>;
 /// [`ExecutionResult`] (callbacks see the output as it comes), or turn it into a stream of
 /// [`RunEvent`]s with [`stream`](RunCode::stream).
 #[must_use = "a RunCode does nothing until it is awaited or streamed"]
-pub struct RunCode<T> {
-    client: Client<T>,
+pub struct RunCode {
+    client: Client,
     request: InterpreterRequest,
     on_stdout: Option<TextCallback>,
     on_stderr: Option<TextCallback>,
@@ -307,7 +301,7 @@ pub struct RunCode<T> {
     on_chart: Option<ChartCallback>,
 }
 
-impl<T> std::fmt::Debug for RunCode<T> {
+impl std::fmt::Debug for RunCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RunCode")
             .field("request", &self.request)
@@ -315,16 +309,16 @@ impl<T> std::fmt::Debug for RunCode<T> {
     }
 }
 
-impl<T> RunCode<T> {
+impl RunCode {
     /// Runs in this context (default: the daemon's `default` context). Takes the context or
     /// its id.
-    pub fn context(mut self, context: impl ContextRef) -> RunCode<T> {
+    pub fn context(mut self, context: impl ContextRef) -> RunCode {
         self.request.context_id = Some(context.context_id().to_owned());
         self
     }
 
     /// Sets an environment variable for this run only.
-    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> RunCode<T> {
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> RunCode {
         self.request
             .envs
             .get_or_insert_with(BTreeMap::new)
@@ -333,7 +327,7 @@ impl<T> RunCode<T> {
     }
 
     /// Sets several environment variables for this run only.
-    pub fn envs<K, V>(mut self, vars: impl IntoIterator<Item = (K, V)>) -> RunCode<T>
+    pub fn envs<K, V>(mut self, vars: impl IntoIterator<Item = (K, V)>) -> RunCode
     where
         K: Into<String>,
         V: Into<String>,
@@ -348,7 +342,7 @@ impl<T> RunCode<T> {
     /// Interrupts the code after `timeout` (rounded up to whole seconds; zero means no
     /// limit; unset means the daemon's default of 600 s). The run then fails with an error
     /// whose [`is_timeout`](Error::is_timeout) is true.
-    pub fn timeout(mut self, timeout: Duration) -> RunCode<T> {
+    pub fn timeout(mut self, timeout: Duration) -> RunCode {
         let secs = timeout
             .as_secs()
             .saturating_add(u64::from(timeout.subsec_nanos() > 0));
@@ -357,36 +351,31 @@ impl<T> RunCode<T> {
     }
 
     /// Calls `f` with each piece of stdout as it arrives (SDK: `on_stdout`).
-    pub fn on_stdout(mut self, f: impl FnMut(&str) + Send + 'static) -> RunCode<T> {
+    pub fn on_stdout(mut self, f: impl FnMut(&str) + Send + 'static) -> RunCode {
         self.on_stdout = Some(Box::new(f));
         self
     }
 
     /// Calls `f` with each piece of stderr as it arrives (SDK: `on_stderr`).
-    pub fn on_stderr(mut self, f: impl FnMut(&str) + Send + 'static) -> RunCode<T> {
+    pub fn on_stderr(mut self, f: impl FnMut(&str) + Send + 'static) -> RunCode {
         self.on_stderr = Some(Box::new(f));
         self
     }
 
     /// Calls `f` with the run's uncaught exception (SDK: `on_error`).
-    pub fn on_error(mut self, f: impl FnMut(&ExecutionError) + Send + 'static) -> RunCode<T> {
+    pub fn on_error(mut self, f: impl FnMut(&ExecutionError) + Send + 'static) -> RunCode {
         self.on_error = Some(Box::new(f));
         self
     }
 
     /// Calls `f` with each chart as it arrives.
-    pub fn on_chart(mut self, f: impl FnMut(&Chart) + Send + 'static) -> RunCode<T> {
+    pub fn on_chart(mut self, f: impl FnMut(&Chart) + Send + 'static) -> RunCode {
         self.on_chart = Some(Box::new(f));
         self
     }
 }
 
-impl<T> RunCode<T>
-where
-    T: tower::Service<Request<Body>, Response = Response<Body>> + Clone + Send + Sync + 'static,
-    T::Error: Into<BoxError>,
-    T::Future: Send + 'static,
-{
+impl RunCode {
     /// Starts the run and returns its events as a stream (callbacks set on the builder are not
     /// called). The stream ends after [`RunEvent::Control`]; a timeout or a failure is its
     /// last item, as an error.
@@ -436,12 +425,7 @@ where
     }
 }
 
-impl<T> IntoFuture for RunCode<T>
-where
-    T: tower::Service<Request<Body>, Response = Response<Body>> + Clone + Send + Sync + 'static,
-    T::Error: Into<BoxError>,
-    T::Future: Send + 'static,
-{
+impl IntoFuture for RunCode {
     type Output = Result<ExecutionResult, Error>;
     type IntoFuture = BoxFuture<ExecutionResult>;
 

@@ -7,7 +7,7 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), process::Error> {
-//! use process::{Client, SessionExecuteRequest};
+//! use process::{Client, CommandRequest};
 //!
 //! // A daemon inside this process (feature `embedded`, on by default); for a daemon elsewhere,
 //! // `Client::connect("http://127.0.0.1:2280")` or `Client::builder(url).token(..).build()`.
@@ -26,7 +26,7 @@
 //!
 //! // Background commands, followed as they write.
 //! let cmd = client
-//!     .execute_session_command("my-session", SessionExecuteRequest::new("echo out; echo err >&2").run_async(true))
+//!     .execute_session_command("my-session", CommandRequest::new("echo out; echo err >&2").run_async(true))
 //!     .await?;
 //! let (mut out, mut err) = (String::new(), String::new());
 //! client
@@ -58,12 +58,15 @@
 //! | `list_pty_sessions` / `get_pty_session_info` / `resize_pty_session` / `kill_pty_session` | same names |
 //! | `PtyHandle.send_input` / `resize` / `kill` / `wait` / `disconnect` / `exit_code` / `error` / `is_connected` | same names on [`PtyHandle`]; `on_data` is [`PtyHandle::wait_with`]; output as a `Stream` or `AsyncRead` ([`PtyHandle::into_io`]) |
 //! | `demux_log(data)` / `parse_session_command_logs(data)` | [`proto::log::demux_log`] / [`proto::log::parse_session_command_logs`] |
-//! | `ExecuteResponse`, `ExecutionArtifacts`, `CodeRunParams`, `SessionExecuteRequest`, `SessionExecuteResponse`, `SessionCommandLogsResponse`, `Session`, `Command`, `PtySize`, `PtySessionInfo`, `PtyResult`, `Chart`s | same names |
+//! | `ExecuteResponse` | [`ExecOutput`] (plus [`ExitStatus`], split streams, truncation) |
+//! | `SessionExecuteRequest`, `SessionExecuteResponse` | [`CommandRequest`], [`CommandOutput`] (renamed: the wire types of those names are in [`proto::wire`]) |
+//! | `ExecutionArtifacts`, `CodeRunParams`, `SessionCommandLogsResponse`, `Session`, `Command`, `PtySize`, `PtySessionInfo`, `PtyResult`, `Chart`s | same names |
 //!
 //! # Transports
 //!
-//! [`Client<T>`](Client) is generic over its transport, any `tower::Service` of
-//! `http::Request<Body>` → `http::Response<Body>` (see `process_transport`). The default,
+//! [`Client`] runs over any `tower::Service` of `http::Request<Body>` → `http::Response<Body>`
+//! (see `process_transport`), erased at construction ([`Client::new`]), so neither `Client` nor
+//! its builders carry a type parameter. The default,
 //! [`HttpTransport`](process_transport::HttpTransport), is hyper's pooled HTTP/1.1 client with
 //! WebSockets through fastwebsockets, over TCP or in memory; its layers add the token, the
 //! `X-Daytona-SDK-Version` header, timeouts, retries of idempotent reads and tracing spans.
@@ -83,6 +86,7 @@ mod logs;
 mod pty;
 pub mod sandboxes;
 mod session;
+mod status;
 
 /// The wire protocol (`process_proto`): request and response types, the log codec, the chart
 /// schema.
@@ -96,7 +100,7 @@ pub use chart::{
 };
 pub use client::{Client, ClientBuilder};
 pub use error::{Error, ErrorKind};
-pub use exec::{CodeRun, CodeRunParams, Exec, ExecuteResponse, ExecutionArtifacts, SplitOutput};
+pub use exec::{CodeRun, CodeRunParams, Exec, ExecOutput, ExecutionArtifacts, SplitOutput};
 pub use fs::{ByteStream, FileUpload, Fs, Permissions, UploadSource};
 pub use git::{Auth, CloneOptions, Git};
 pub use interpreter::{
@@ -104,7 +108,7 @@ pub use interpreter::{
 };
 pub use logs::{LogStream, LogText, TextLogStream};
 pub use process_proto::chart::Tick;
-pub use process_proto::log::{LogChunk, Stream};
+pub use process_proto::log::{LogChunk, OutputStream};
 pub use process_proto::wire::{
     CloseCode, Command, Language, PtySessionInfo, Session, SessionCommandLogsResponse,
 };
@@ -115,4 +119,5 @@ pub use process_proto::wire::{
 };
 pub use pty::{CreatePty, PtyHandle, PtyInput, PtyIo, PtyResult, PtySize};
 pub use sandboxes::{CreateSandboxParams, Resources, Sandbox, Sandboxes};
-pub use session::{SessionExec, SessionExecuteRequest, SessionExecuteResponse};
+pub use session::{CommandOutput, CommandRequest, SessionExec};
+pub use status::ExitStatus;

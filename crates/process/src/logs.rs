@@ -8,7 +8,7 @@ use std::task::{Context as TaskContext, Poll};
 
 use bytes::BytesMut;
 use futures_util::Stream as _;
-use process_proto::log::{Demuxer, LogChunk, Stream, TextDemuxer};
+use process_proto::log::{Demuxer, LogChunk, OutputStream, TextDemuxer};
 use process_transport::ws::{Message, WsReceiver};
 
 use crate::error::Context;
@@ -19,7 +19,7 @@ use crate::Error;
 #[non_exhaustive]
 pub struct LogText {
     /// Which stream it was written to.
-    pub stream: Stream,
+    pub stream: OutputStream,
     /// The text (never empty; never splits a character).
     pub text: String,
 }

@@ -11,13 +11,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::Stream as _;
-use http::{Method, Request, Response};
+use http::Method;
 use process_proto::wire::{
     encode_envs_token, PtyCloseReason, PtyControl, PtyListResponse, PtyResizeRequest,
     PtySessionInfo, MAX_DIMENSION, PTY_EXIT_CONTROL_PROTOCOL,
 };
 use process_transport::ws::{CloseFrame, Message, WsReceiver, WsSender};
-use process_transport::{Body, BoxError, HttpTransport};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::client::segment;
@@ -79,29 +78,29 @@ type PendingWrite = Pin<Box<dyn Future<Output = Result<(), Error>> + Send>>;
 /// A PTY to create, built by [`Client::create_pty_session`]; `.await` it to create it and
 /// connect in one round trip.
 #[must_use = "a CreatePty does nothing until it is awaited"]
-pub struct CreatePty<T> {
-    client: Client<T>,
+pub struct CreatePty {
+    client: Client,
     id: String,
     cwd: Option<String>,
     envs: BTreeMap<String, String>,
     size: PtySize,
 }
 
-impl<T> CreatePty<T> {
+impl CreatePty {
     /// Starts the shell in `dir` (default: the daemon's working directory).
-    pub fn cwd(mut self, dir: impl Into<String>) -> CreatePty<T> {
+    pub fn cwd(mut self, dir: impl Into<String>) -> CreatePty {
         self.cwd = Some(dir.into());
         self
     }
 
     /// Sets an environment variable of the shell (`TERM` defaults to `xterm-256color`).
-    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> CreatePty<T> {
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> CreatePty {
         self.envs.insert(key.into(), value.into());
         self
     }
 
     /// Sets several environment variables.
-    pub fn envs<K, V>(mut self, vars: impl IntoIterator<Item = (K, V)>) -> CreatePty<T>
+    pub fn envs<K, V>(mut self, vars: impl IntoIterator<Item = (K, V)>) -> CreatePty
     where
         K: Into<String>,
         V: Into<String>,
@@ -113,20 +112,15 @@ impl<T> CreatePty<T> {
     }
 
     /// The terminal size (default 24 × 80).
-    pub fn size(mut self, size: PtySize) -> CreatePty<T> {
+    pub fn size(mut self, size: PtySize) -> CreatePty {
         self.size = size;
         self
     }
 }
 
-impl<T> IntoFuture for CreatePty<T>
-where
-    T: tower::Service<Request<Body>, Response = Response<Body>> + Clone + Send + Sync + 'static,
-    T::Error: Into<BoxError>,
-    T::Future: Send + 'static,
-{
-    type Output = Result<PtyHandle<T>, Error>;
-    type IntoFuture = BoxFuture<PtyHandle<T>>;
+impl IntoFuture for CreatePty {
+    type Output = Result<PtyHandle, Error>;
+    type IntoFuture = BoxFuture<PtyHandle>;
 
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
@@ -182,8 +176,8 @@ fn create_connect_path(id: &str, size: PtySize, cwd: Option<&str>) -> String {
 /// assert!(String::from_utf8_lossy(&screen).contains("42"));
 /// # Ok(()) }
 /// ```
-pub struct PtyHandle<T = HttpTransport> {
-    input: PtyInput<T>,
+pub struct PtyHandle {
+    input: PtyInput,
     output: WsReceiver,
     /// Output that arrived before `connected`.
     early: VecDeque<Bytes>,
@@ -193,7 +187,7 @@ pub struct PtyHandle<T = HttpTransport> {
     ctx: Context,
 }
 
-impl<T> std::fmt::Debug for PtyHandle<T> {
+impl std::fmt::Debug for PtyHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PtyHandle")
             .field("session_id", &self.input.session_id)
@@ -206,13 +200,13 @@ impl<T> std::fmt::Debug for PtyHandle<T> {
 /// The sending side of a [`PtyHandle`]: input, resize and kill. Cheap to clone, so another
 /// task can type while one reads.
 #[derive(Clone)]
-pub struct PtyInput<T = HttpTransport> {
-    client: Client<T>,
+pub struct PtyInput {
+    client: Client,
     session_id: String,
     tx: WsSender,
 }
 
-impl<T> std::fmt::Debug for PtyInput<T> {
+impl std::fmt::Debug for PtyInput {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PtyInput")
             .field("session_id", &self.session_id)
@@ -220,7 +214,7 @@ impl<T> std::fmt::Debug for PtyInput<T> {
     }
 }
 
-impl<T> PtyInput<T> {
+impl PtyInput {
     /// The PTY's id.
     pub fn session_id(&self) -> &str {
         &self.session_id
@@ -243,12 +237,7 @@ impl<T> PtyInput<T> {
     }
 }
 
-impl<T> PtyInput<T>
-where
-    T: tower::Service<Request<Body>, Response = Response<Body>> + Clone + Send + Sync + 'static,
-    T::Error: Into<BoxError>,
-    T::Future: Send + 'static,
-{
+impl PtyInput {
     /// Resizes the terminal (see [`Client::resize_pty_session`]).
     pub async fn resize(&self, size: PtySize) -> Result<PtySessionInfo, Error> {
         self.client.resize_pty_session(&self.session_id, size).await
@@ -260,14 +249,14 @@ where
     }
 }
 
-impl<T> PtyHandle<T> {
+impl PtyHandle {
     /// Reads until the daemon confirms the attachment (`connected`), keeping early output.
     async fn attach(
-        client: Client<T>,
+        client: Client,
         session_id: String,
         ws: process_transport::ws::WebSocket,
         ctx: Context,
-    ) -> Result<PtyHandle<T>, Error> {
+    ) -> Result<PtyHandle, Error> {
         let (tx, output) = ws.split();
         let mut handle = PtyHandle {
             input: PtyInput {
@@ -474,10 +463,7 @@ impl<T> PtyHandle<T> {
     }
 
     /// A cloneable handle for input, resize and kill, for use from another task.
-    pub fn input(&self) -> PtyInput<T>
-    where
-        T: Clone,
-    {
+    pub fn input(&self) -> PtyInput {
         self.input.clone()
     }
 
@@ -489,7 +475,7 @@ impl<T> PtyHandle<T> {
     /// The PTY as a byte pipe: `AsyncRead` yields output, `AsyncWrite` sends input. Shutting
     /// down the writer only flushes (a terminal has no half-close); use Ctrl-D (`"\x04"`) or
     /// `exit` to end the shell.
-    pub fn into_io(self) -> PtyIo<T> {
+    pub fn into_io(self) -> PtyIo {
         PtyIo {
             handle: self,
             read_buf: Bytes::new(),
@@ -498,12 +484,7 @@ impl<T> PtyHandle<T> {
     }
 }
 
-impl<T> PtyHandle<T>
-where
-    T: tower::Service<Request<Body>, Response = Response<Body>> + Clone + Send + Sync + 'static,
-    T::Error: Into<BoxError>,
-    T::Future: Send + 'static,
-{
+impl PtyHandle {
     /// Resizes the terminal (SDK: `PtyHandle.resize`).
     pub async fn resize(&self, size: PtySize) -> Result<PtySessionInfo, Error> {
         self.input.resize(size).await
@@ -517,10 +498,10 @@ where
 }
 
 // No field is pinned structurally: the handle only polls channels it owns by `&mut`.
-impl<T> Unpin for PtyHandle<T> {}
-impl<T> Unpin for PtyIo<T> {}
+impl Unpin for PtyHandle {}
+impl Unpin for PtyIo {}
 
-impl<T> futures_util::Stream for PtyHandle<T> {
+impl futures_util::Stream for PtyHandle {
     type Item = Result<Bytes, Error>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
@@ -529,15 +510,15 @@ impl<T> futures_util::Stream for PtyHandle<T> {
 }
 
 /// A PTY as `AsyncRead` (output) + `AsyncWrite` (input); see [`PtyHandle::into_io`].
-pub struct PtyIo<T = HttpTransport> {
-    handle: PtyHandle<T>,
+pub struct PtyIo {
+    handle: PtyHandle,
     read_buf: Bytes,
     pending_write: Option<PendingWrite>,
 }
 
-impl<T> PtyIo<T> {
+impl PtyIo {
     /// The handle back (output already read into this reader's buffer is dropped).
-    pub fn into_handle(self) -> PtyHandle<T> {
+    pub fn into_handle(self) -> PtyHandle {
         self.handle
     }
 
@@ -556,7 +537,7 @@ impl<T> PtyIo<T> {
     }
 }
 
-impl<T> std::fmt::Debug for PtyIo<T> {
+impl std::fmt::Debug for PtyIo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PtyIo")
             .field("handle", &self.handle)
@@ -564,7 +545,7 @@ impl<T> std::fmt::Debug for PtyIo<T> {
     }
 }
 
-impl<T> AsyncRead for PtyIo<T> {
+impl AsyncRead for PtyIo {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut TaskContext<'_>,
@@ -584,7 +565,7 @@ impl<T> AsyncRead for PtyIo<T> {
     }
 }
 
-impl<T> AsyncWrite for PtyIo<T> {
+impl AsyncWrite for PtyIo {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut TaskContext<'_>,
@@ -621,12 +602,7 @@ impl<T> AsyncWrite for PtyIo<T> {
     }
 }
 
-impl<T> Client<T>
-where
-    T: tower::Service<Request<Body>, Response = Response<Body>> + Clone + Send + Sync + 'static,
-    T::Error: Into<BoxError>,
-    T::Future: Send + 'static,
-{
+impl Client {
     /// Creates a PTY and connects to it in one round trip (SDK: `create_pty_session`). Set the
     /// working directory, environment and size on the returned builder, then `.await` it.
     ///
@@ -645,7 +621,7 @@ where
     /// pty.kill().await?;
     /// # Ok(()) }
     /// ```
-    pub fn create_pty_session(&self, id: &str) -> CreatePty<T> {
+    pub fn create_pty_session(&self, id: &str) -> CreatePty {
         CreatePty {
             client: self.clone(),
             id: id.to_owned(),
@@ -657,7 +633,7 @@ where
 
     /// Connects to an existing PTY (SDK: `connect_pty_session`). Several connections may attach
     /// to one PTY; each receives the output from the moment it attaches.
-    pub async fn connect_pty_session(&self, id: &str) -> Result<PtyHandle<T>, Error> {
+    pub async fn connect_pty_session(&self, id: &str) -> Result<PtyHandle, Error> {
         let ctx = Context::new("connect_pty_session").pty(id);
         let path = format!("/process/pty/{}/connect", segment(id));
         let ws = self

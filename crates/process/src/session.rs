@@ -6,14 +6,13 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use http::{Method, Request, Response};
-use process_proto::log::{parse_session_command_logs, Stream};
+use http::Method;
+use process_proto::log::{parse_session_command_logs, OutputStream};
 use process_proto::wire::{
     self, Command, CreateSessionRequest, Session, SessionCommandLogsResponse,
     SessionSendInputRequest, ENTRYPOINT_COMMAND_ID, ENTRYPOINT_SESSION_ID,
 };
 use process_transport::timeout::RequestTimeout;
-use process_transport::{Body, BoxError};
 
 use crate::client::{segment, Answer};
 use crate::error::Context;
@@ -24,14 +23,14 @@ use crate::{Client, Error};
 /// into a synchronous request.
 ///
 /// ```
-/// use process::SessionExecuteRequest;
-/// let sync: SessionExecuteRequest = "cat test.txt".into();
-/// let background = SessionExecuteRequest::new("python3 -m http.server").run_async(true);
+/// use process::CommandRequest;
+/// let sync: CommandRequest = "cat test.txt".into();
+/// let background = CommandRequest::new("python3 -m http.server").run_async(true);
 /// # let _ = (sync, background);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct SessionExecuteRequest {
+pub struct CommandRequest {
     /// The command text, run by the session's shell (so `cd` and `export` persist).
     pub command: String,
     /// Return at once with the command id instead of waiting for the exit code.
@@ -40,10 +39,10 @@ pub struct SessionExecuteRequest {
     pub suppress_input_echo: bool,
 }
 
-impl SessionExecuteRequest {
+impl CommandRequest {
     /// A synchronous request for `command`.
-    pub fn new(command: impl Into<String>) -> SessionExecuteRequest {
-        SessionExecuteRequest {
+    pub fn new(command: impl Into<String>) -> CommandRequest {
+        CommandRequest {
             command: command.into(),
             run_async: false,
             suppress_input_echo: false,
@@ -54,35 +53,35 @@ impl SessionExecuteRequest {
     /// with [`Client::stream_session_command_logs`] and feed it with
     /// [`Client::send_session_command_input`].
     #[must_use]
-    pub fn run_async(mut self, run_async: bool) -> SessionExecuteRequest {
+    pub fn run_async(mut self, run_async: bool) -> CommandRequest {
         self.run_async = run_async;
         self
     }
 
     /// Keeps input sent to the command out of its log.
     #[must_use]
-    pub fn suppress_input_echo(mut self, suppress: bool) -> SessionExecuteRequest {
+    pub fn suppress_input_echo(mut self, suppress: bool) -> CommandRequest {
         self.suppress_input_echo = suppress;
         self
     }
 }
 
-impl From<&str> for SessionExecuteRequest {
-    fn from(command: &str) -> SessionExecuteRequest {
-        SessionExecuteRequest::new(command)
+impl From<&str> for CommandRequest {
+    fn from(command: &str) -> CommandRequest {
+        CommandRequest::new(command)
     }
 }
 
-impl From<String> for SessionExecuteRequest {
-    fn from(command: String) -> SessionExecuteRequest {
-        SessionExecuteRequest::new(command)
+impl From<String> for CommandRequest {
+    fn from(command: String) -> CommandRequest {
+        CommandRequest::new(command)
     }
 }
 
 /// The answer to [`Client::execute_session_command`] (the SDK's `SessionExecuteResponse`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct SessionExecuteResponse {
+pub struct CommandOutput {
     /// The command's id, for [`Client::get_session_command`] and the log calls.
     pub cmd_id: String,
     /// The raw log, stdout and stderr marked (empty for asynchronous commands).
@@ -95,7 +94,7 @@ pub struct SessionExecuteResponse {
     pub exit_code: Option<i32>,
 }
 
-impl SessionExecuteResponse {
+impl CommandOutput {
     fn from_wire(resp: wire::SessionExecuteResponse, ctx: &Context) -> Result<Self, Error> {
         let cmd_id = resp
             .cmd_id
@@ -109,7 +108,7 @@ impl SessionExecuteResponse {
             }
             (out, err) => (out.unwrap_or_default(), err.unwrap_or_default()),
         };
-        Ok(SessionExecuteResponse {
+        Ok(CommandOutput {
             cmd_id,
             output,
             stdout,
@@ -123,32 +122,27 @@ type BoxFuture<R> = Pin<Box<dyn Future<Output = Result<R, Error>> + Send>>;
 
 /// A command to run in a session, built by [`Client::execute_session_command`]; `.await` it.
 #[must_use = "a SessionExec does nothing until it is awaited"]
-pub struct SessionExec<T> {
-    client: Client<T>,
+pub struct SessionExec {
+    client: Client,
     session_id: String,
-    request: SessionExecuteRequest,
+    request: CommandRequest,
     timeout: Option<Duration>,
 }
 
-impl<T> SessionExec<T> {
+impl SessionExec {
     /// Gives up waiting after `timeout` (client side only: sessions have no server-side
     /// timeout, so the command keeps running — follow it with its id from
     /// [`Client::get_session`], or delete the session to stop it). The error's
     /// [`is_timeout`](Error::is_timeout) is true.
-    pub fn timeout(mut self, timeout: Duration) -> SessionExec<T> {
+    pub fn timeout(mut self, timeout: Duration) -> SessionExec {
         self.timeout = Some(timeout);
         self
     }
 }
 
-impl<T> IntoFuture for SessionExec<T>
-where
-    T: tower::Service<Request<Body>, Response = Response<Body>> + Clone + Send + Sync + 'static,
-    T::Error: Into<BoxError>,
-    T::Future: Send + 'static,
-{
-    type Output = Result<SessionExecuteResponse, Error>;
-    type IntoFuture = BoxFuture<SessionExecuteResponse>;
+impl IntoFuture for SessionExec {
+    type Output = Result<CommandOutput, Error>;
+    type IntoFuture = BoxFuture<CommandOutput>;
 
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
@@ -170,7 +164,7 @@ where
                     self.timeout.map(|t| RequestTimeout(Some(t))),
                 )
                 .await?;
-            SessionExecuteResponse::from_wire(answer.json(&ctx)?, &ctx)
+            CommandOutput::from_wire(answer.json(&ctx)?, &ctx)
         })
     }
 }
@@ -184,12 +178,7 @@ fn logs_of(answer: &Answer, ctx: &Context) -> Result<SessionCommandLogsResponse,
     }
 }
 
-impl<T> Client<T>
-where
-    T: tower::Service<Request<Body>, Response = Response<Body>> + Clone + Send + Sync + 'static,
-    T::Error: Into<BoxError>,
-    T::Future: Send + 'static,
-{
+impl Client {
     /// Creates a session: a shell that keeps its state between commands (SDK:
     /// `create_session`).
     ///
@@ -247,7 +236,7 @@ where
     }
 
     /// Runs a command in a session (SDK: `execute_session_command`). Pass a string for a
-    /// synchronous command, or a [`SessionExecuteRequest`] with `run_async(true)` to start it in
+    /// synchronous command, or a [`CommandRequest`] with `run_async(true)` to start it in
     /// the background; set a client-side timeout on the returned builder, then `.await` it.
     ///
     /// Commands of one session run one after another: a background command holds the session
@@ -255,8 +244,8 @@ where
     pub fn execute_session_command(
         &self,
         session_id: &str,
-        request: impl Into<SessionExecuteRequest>,
-    ) -> SessionExec<T> {
+        request: impl Into<CommandRequest>,
+    ) -> SessionExec {
         SessionExec {
             client: self.clone(),
             session_id: session_id.to_owned(),
@@ -312,19 +301,19 @@ where
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), process::Error> {
     /// use futures_util::StreamExt;
-    /// use process::{SessionExecuteRequest, Stream};
+    /// use process::{CommandRequest, OutputStream};
     /// let client = process::Client::embedded().await?;
     /// client.create_session("build").await?;
     /// let started = client
-    ///     .execute_session_command("build", SessionExecuteRequest::new("echo out; echo err >&2").run_async(true))
+    ///     .execute_session_command("build", CommandRequest::new("echo out; echo err >&2").run_async(true))
     ///     .await?;
     /// let mut logs = client.stream_session_command_logs("build", &started.cmd_id).await?.text();
     /// let (mut out, mut err) = (String::new(), String::new());
     /// while let Some(piece) = logs.next().await {
     ///     let piece = piece?;
     ///     match piece.stream {
-    ///         Stream::Stdout => out.push_str(&piece.text),
-    ///         Stream::Stderr => err.push_str(&piece.text),
+    ///         OutputStream::Stdout => out.push_str(&piece.text),
+    ///         OutputStream::Stderr => err.push_str(&piece.text),
     ///     }
     /// }
     /// assert_eq!((out.as_str(), err.as_str()), ("out\n", "err\n"));
@@ -386,11 +375,11 @@ where
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), process::Error> {
-    /// use process::SessionExecuteRequest;
+    /// use process::CommandRequest;
     /// let client = process::Client::embedded().await?;
     /// client.create_session("s").await?;
     /// let cmd = client
-    ///     .execute_session_command("s", SessionExecuteRequest::new("echo hi").run_async(true))
+    ///     .execute_session_command("s", CommandRequest::new("echo hi").run_async(true))
     ///     .await?;
     /// let mut seen = String::new();
     /// client
@@ -421,11 +410,11 @@ where
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), process::Error> {
-    /// use process::SessionExecuteRequest;
+    /// use process::CommandRequest;
     /// let client = process::Client::embedded().await?;
     /// client.create_session("s").await?;
     /// let cmd = client
-    ///     .execute_session_command("s", SessionExecuteRequest::new("echo a; sleep 0.1; echo b >&2").run_async(true))
+    ///     .execute_session_command("s", CommandRequest::new("echo a; sleep 0.1; echo b >&2").run_async(true))
     ///     .await?;
     /// let mut all = String::new();
     /// client.follow_session_command_logs_combined("s", &cmd.cmd_id, |chunk| all.push_str(chunk)).await?;
@@ -542,8 +531,8 @@ async fn drive_callbacks(
     while let Some(piece) = text.next().await {
         let piece = piece?;
         match piece.stream {
-            Stream::Stdout => on_stdout(&piece.text),
-            Stream::Stderr => on_stderr(&piece.text),
+            OutputStream::Stdout => on_stdout(&piece.text),
+            OutputStream::Stderr => on_stderr(&piece.text),
         }
     }
     Ok(())

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use process::{SessionExecuteRequest, Stream};
+use process::{CommandRequest, OutputStream};
 
 use crate::cli::SessionCommand;
 use crate::connect::{process_client, shell_command};
@@ -41,7 +41,7 @@ pub(crate) async fn run(ctx: &Ctx, cmd: SessionCommand) -> Result<ExitCode, SbxE
             command,
         } => {
             let client = process_client(&ctx.conn, &id).await?;
-            let request = SessionExecuteRequest::new(shell_command(&command)).run_async(run_async);
+            let request = CommandRequest::new(shell_command(&command)).run_async(run_async);
             let mut call = client.execute_session_command(&session, request);
             if let Some(secs) = timeout {
                 call = call.timeout(Duration::from_secs(secs));
@@ -178,7 +178,7 @@ async fn follow_logs(
                 dropped = true;
                 break;
             };
-            let i = usize::from(chunk.stream == Stream::Stderr);
+            let i = usize::from(chunk.stream == OutputStream::Stderr);
             let data = &chunk.data[..];
             let start = seen[i];
             seen[i] += data.len();

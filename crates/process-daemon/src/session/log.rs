@@ -11,7 +11,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use process_proto::log::{Muxer, Stream};
+use process_proto::log::{Muxer, OutputStream};
 use tokio::sync::watch;
 
 /// What readers of a log can observe.
@@ -95,7 +95,7 @@ impl CommandLog {
     /// Appends `data` of `stream` (labelled with a marker when the stream changes). Bytes beyond
     /// the cap are counted as dropped, never written. Returns an error only if the disk write
     /// fails (the bytes then count as dropped too).
-    pub(crate) fn append(&self, stream: Stream, data: &[u8]) -> std::io::Result<()> {
+    pub(crate) fn append(&self, stream: OutputStream, data: &[u8]) -> std::io::Result<()> {
         if data.is_empty() {
             return Ok(());
         }
@@ -215,14 +215,14 @@ mod tests {
     fn labels_caps_and_publishes_exit_after_data() {
         let dir = tempfile::tempdir().unwrap();
         let log = CommandLog::create(&dir.path().join("log"), 10).unwrap();
-        log.append(Stream::Stdout, b"ab").unwrap();
-        log.append(Stream::Stderr, b"cdefgh").unwrap();
+        log.append(OutputStream::Stdout, b"ab").unwrap();
+        log.append(OutputStream::Stderr, b"cdefgh").unwrap();
         // 3+2 + 3+2 = 10: the rest is dropped.
         assert_eq!(log.read_all().unwrap(), b"\x01\x01\x01ab\x02\x02\x02cd");
         assert_eq!(log.dropped(), 4);
         assert_eq!(log.state().exit_code, None);
         log.finish(3);
-        log.append(Stream::Stdout, b"late").unwrap();
+        log.append(OutputStream::Stdout, b"late").unwrap();
         assert_eq!(
             log.state(),
             LogState {

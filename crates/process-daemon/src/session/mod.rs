@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use nix::unistd::Pid;
-use process_proto::log::Stream;
+use process_proto::log::OutputStream;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -357,7 +357,7 @@ impl Session {
         };
         // Echo first, so the input precedes any output it causes.
         if !rec.suppress_echo {
-            let _ = rec.log.append(Stream::Stdout, data.as_bytes());
+            let _ = rec.log.append(OutputStream::Stdout, data.as_bytes());
         }
         match tokio::time::timeout(INPUT_TIMEOUT, tx.write_all(data.as_bytes())).await {
             Ok(Ok(())) => {}
@@ -421,11 +421,11 @@ async fn pump(
         tokio::select! {
             r = out.read(&mut obuf), if out_open => match r {
                 Ok(0) | Err(_) => out_open = false,
-                Ok(n) => { let _ = rec.log.append(Stream::Stdout, &obuf[..n]); }
+                Ok(n) => { let _ = rec.log.append(OutputStream::Stdout, &obuf[..n]); }
             },
             r = err.read(&mut ebuf), if err_open => match r {
                 Ok(0) | Err(_) => err_open = false,
-                Ok(n) => { let _ = rec.log.append(Stream::Stderr, &ebuf[..n]); }
+                Ok(n) => { let _ = rec.log.append(OutputStream::Stderr, &ebuf[..n]); }
             },
             c = &mut status, if code.is_none() => {
                 code = Some(c.unwrap_or(-1));
@@ -536,7 +536,10 @@ impl Sessions {
                     for name in ["stdout", "stderr", "stdin"] {
                         let _ = std::fs::remove_file(dir.join(name));
                     }
-                    let _ = log.append(Stream::Stderr, format!("\nprocessd: {LOST}\n").as_bytes());
+                    let _ = log.append(
+                        OutputStream::Stderr,
+                        format!("\nprocessd: {LOST}\n").as_bytes(),
+                    );
                 }
                 let finished_at = c
                     .finished_at

@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
-use process_proto::log::Stream;
+use process_proto::log::OutputStream;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
@@ -295,7 +295,7 @@ async fn launch(
                         "processd: cannot start the session shell {}: {err}\n",
                         core.shell.display()
                     );
-                    let _ = job.rec.log.append(Stream::Stderr, msg.as_bytes());
+                    let _ = job.rec.log.append(OutputStream::Stderr, msg.as_bytes());
                     core.route(&job.rec.id, -1);
                     return false;
                 }
@@ -319,7 +319,7 @@ async fn launch(
         }
     }
     let _ = job.rec.log.append(
-        Stream::Stderr,
+        OutputStream::Stderr,
         b"processd: the session shell could not accept the command\n",
     );
     core.route(&job.rec.id, -1);

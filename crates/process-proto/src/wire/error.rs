@@ -187,8 +187,9 @@ pub const ERROR_SOURCE_DAEMON: &str = "DAYTONA_DAEMON";
 /// The daemon's JSON error envelope:
 /// `{"statusCode", "message", "source", "code"?, "timestamp", "path", "method"}`.
 ///
-/// Our daemon may add the optional `result`/`stdout`/`stderr`/`timedOut` fields (e.g. partial
-/// output of a timed-out exec); the SDK keeps unknown keys and ignores them.
+/// Our daemon may add the optional `exitCode`/`result`/`stdout`/`stderr`/`timedOut`/`truncated`/
+/// `totalBytes` fields (the partial run of a timed-out exec, the 408); the SDK keeps unknown keys
+/// and ignores them.
 ///
 /// Reading is lenient: every field may be absent (missing strings read as `""`, a missing status
 /// as 0). Use [`ErrorResponse::parse_lenient`] for a body of unknown shape (legacy `{"error": msg}`,
@@ -232,6 +233,15 @@ pub struct ErrorResponse {
     /// Additive: `true` when the failure is a timeout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timed_out: Option<bool>,
+    /// Additive: the exit code of the killed run (e.g. `-1` or `137`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// Additive: `true` when the partial output was capped (head and tail kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<bool>,
+    /// Additive: how many output bytes the run produced in total (before any cap).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_bytes: Option<u64>,
 }
 
 impl ErrorResponse {
@@ -256,6 +266,9 @@ impl ErrorResponse {
             stdout: None,
             stderr: None,
             timed_out: None,
+            exit_code: None,
+            truncated: None,
+            total_bytes: None,
         }
     }
 
@@ -263,6 +276,20 @@ impl ErrorResponse {
     #[must_use]
     pub fn with_code(mut self, code: ErrorCode) -> Self {
         self.code = Some(code);
+        self
+    }
+
+    /// Adds the partial run of a timed-out exec (the 408's additive fields): `timedOut: true`,
+    /// the exit code, the combined output and, when the run split its streams, stdout/stderr.
+    #[must_use]
+    pub fn with_partial_run(mut self, run: &super::exec::ExecuteResponse) -> Self {
+        self.timed_out = Some(true);
+        self.exit_code = Some(run.exit_code);
+        self.result = Some(run.result.clone());
+        self.stdout.clone_from(&run.stdout);
+        self.stderr.clone_from(&run.stderr);
+        self.truncated = run.truncated;
+        self.total_bytes = run.total_bytes;
         self
     }
 
@@ -283,6 +310,9 @@ impl ErrorResponse {
             stdout: None,
             stderr: None,
             timed_out: None,
+            exit_code: None,
+            truncated: None,
+            total_bytes: None,
         };
         match serde_json::from_slice::<serde_json::Value>(body) {
             Ok(serde_json::Value::Object(map)) => {

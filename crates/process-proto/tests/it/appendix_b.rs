@@ -3,19 +3,19 @@
 //! where the SDK is lossy (documented in `process_proto::log`).
 
 use bytes::BytesMut;
-use process_proto::log::{Demuxer, Stream, TextDemuxer};
+use process_proto::log::{Demuxer, OutputStream, TextDemuxer};
 
 /// Feeds `frames` one by one; returns every piece handed out, per stream.
 pub fn run_text(frames: &[&[u8]]) -> (Vec<String>, Vec<String>) {
     let mut demux = TextDemuxer::new();
     let mut src = BytesMut::new();
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let mut push = |piece: Option<(Stream, String)>| match piece {
-        Some((Stream::Stdout, t)) => {
+    let mut push = |piece: Option<(OutputStream, String)>| match piece {
+        Some((OutputStream::Stdout, t)) => {
             out.push(t);
             true
         }
-        Some((Stream::Stderr, t)) => {
+        Some((OutputStream::Stderr, t)) => {
             err.push(t);
             true
         }
@@ -41,8 +41,8 @@ pub fn run_bytes(frames: &[&[u8]]) -> (Vec<u8>, Vec<u8>) {
         Some(c) => {
             assert!(!c.data.is_empty());
             match c.stream {
-                Stream::Stdout => out.extend_from_slice(&c.data),
-                Stream::Stderr => err.extend_from_slice(&c.data),
+                OutputStream::Stdout => out.extend_from_slice(&c.data),
+                OutputStream::Stderr => err.extend_from_slice(&c.data),
             }
             true
         }

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use process_proto::artifact::{strip_artifacts, Artifact, ArtifactScanner, ScanEvent};
 use process_proto::chart::*;
-use process_proto::log::{Demuxer, Muxer, Stream, TextDemuxer, Unlabelled};
+use process_proto::log::{Demuxer, Muxer, OutputStream, TextDemuxer, Unlabelled};
 use process_proto::wire::{self, *};
 
 // ---------- helpers ----------
@@ -50,10 +50,10 @@ fn chunks(data: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
 }
 
 /// Demuxes `frames`, returning the chunks with consecutive same-stream chunks merged.
-fn demux_frames(frames: &[Vec<u8>]) -> Vec<(Stream, Vec<u8>)> {
+fn demux_frames(frames: &[Vec<u8>]) -> Vec<(OutputStream, Vec<u8>)> {
     let mut demux = Demuxer::new().with_max_chunk(7);
     let mut src = BytesMut::new();
-    let mut out: Vec<(Stream, Vec<u8>)> = Vec::new();
+    let mut out: Vec<(OutputStream, Vec<u8>)> = Vec::new();
     let mut push = |c: process_proto::LogChunk| match out.last_mut() {
         Some((s, d)) if *s == c.stream => d.extend_from_slice(&c.data),
         _ => out.push((c.stream, c.data.to_vec())),
@@ -76,11 +76,11 @@ fn text_frames(frames: &[Vec<u8>]) -> (String, String) {
     let mut demux = TextDemuxer::from_demuxer(Demuxer::new().with_max_chunk(5));
     let mut src = BytesMut::new();
     let (mut out, mut err) = (String::new(), String::new());
-    let mut push = |(s, t): (Stream, String)| {
+    let mut push = |(s, t): (OutputStream, String)| {
         assert!(!t.is_empty());
         match s {
-            Stream::Stdout => out.push_str(&t),
-            Stream::Stderr => err.push_str(&t),
+            OutputStream::Stdout => out.push_str(&t),
+            OutputStream::Stderr => err.push_str(&t),
         }
     };
     for f in frames {
@@ -113,12 +113,12 @@ fn clean_payload() -> impl Strategy<Value = Vec<u8>> {
     })
 }
 
-fn stream() -> impl Strategy<Value = Stream> {
-    prop_oneof![Just(Stream::Stdout), Just(Stream::Stderr)]
+fn stream() -> impl Strategy<Value = OutputStream> {
+    prop_oneof![Just(OutputStream::Stdout), Just(OutputStream::Stderr)]
 }
 
-fn coalesce(writes: &[(Stream, Vec<u8>)]) -> Vec<(Stream, Vec<u8>)> {
-    let mut out: Vec<(Stream, Vec<u8>)> = Vec::new();
+fn coalesce(writes: &[(OutputStream, Vec<u8>)]) -> Vec<(OutputStream, Vec<u8>)> {
+    let mut out: Vec<(OutputStream, Vec<u8>)> = Vec::new();
     for (s, d) in writes.iter().filter(|(_, d)| !d.is_empty()) {
         match out.last_mut() {
             Some((ls, ld)) if ls == s => ld.extend_from_slice(d),
@@ -132,7 +132,7 @@ fn coalesce(writes: &[(Stream, Vec<u8>)]) -> Vec<(Stream, Vec<u8>)> {
 
 /// The owned and the borrowing decode, fed the same frames: every chunk (unmerged) and every
 /// error, in order, as (stream, bytes) or the error's unlabelled length.
-type Event = Result<(Stream, Vec<u8>), usize>;
+type Event = Result<(OutputStream, Vec<u8>), usize>;
 
 fn owned_events(frames: &[Vec<u8>], demux: Demuxer) -> Vec<Event> {
     let mut demux = demux;
@@ -226,8 +226,8 @@ proptest! {
         prop_assert_eq!(&demux_frames(&chunks(&data, &cuts)), &whole);
         // One-shot helper agrees.
         let (o, e) = process_proto::demux_log(&data);
-        let cat = |want: Stream| whole.iter().filter(|(s, _)| *s == want).flat_map(|(_, d)| d.clone()).collect::<Vec<u8>>();
-        prop_assert_eq!((o, e), (cat(Stream::Stdout), cat(Stream::Stderr)));
+        let cat = |want: OutputStream| whole.iter().filter(|(s, _)| *s == want).flat_map(|(_, d)| d.clone()).collect::<Vec<u8>>();
+        prop_assert_eq!((o, e), (cat(OutputStream::Stdout), cat(OutputStream::Stderr)));
     }
 
     #[test]
@@ -264,7 +264,7 @@ proptest! {
     ) {
         // The format has no escaping: stderr output containing 01 01 01 switches to stdout
         // (and stdout output containing 02 02 02 switches to stderr).
-        let carrier = if forged == Stream::Stdout { Stream::Stderr } else { Stream::Stdout };
+        let carrier = if forged == OutputStream::Stdout { OutputStream::Stderr } else { OutputStream::Stdout };
         let mut payload = before.clone();
         payload.extend_from_slice(&forged.marker());
         payload.extend_from_slice(&after);
@@ -280,24 +280,24 @@ proptest! {
 #[test]
 fn forged_marker_example() {
     let mut log = Vec::new();
-    Muxer::new().encode(Stream::Stderr, b"e\x01\x01\x01o", &mut log);
+    Muxer::new().encode(OutputStream::Stderr, b"e\x01\x01\x01o", &mut log);
     assert_eq!(
         demux_frames(&[log]),
         vec![
-            (Stream::Stderr, b"e".to_vec()),
-            (Stream::Stdout, b"o".to_vec())
+            (OutputStream::Stderr, b"e".to_vec()),
+            (OutputStream::Stdout, b"o".to_vec())
         ]
     );
     // A trailing marker byte followed by a marker of the same byte shifts the switch left.
     let mut mux = Muxer::new();
     let mut log = Vec::new();
-    mux.encode(Stream::Stderr, b"e\x01", &mut log);
-    mux.encode(Stream::Stdout, b"o", &mut log);
+    mux.encode(OutputStream::Stderr, b"e\x01", &mut log);
+    mux.encode(OutputStream::Stdout, b"o", &mut log);
     assert_eq!(
         demux_frames(&[log]),
         vec![
-            (Stream::Stderr, b"e".to_vec()),
-            (Stream::Stdout, b"\x01o".to_vec())
+            (OutputStream::Stderr, b"e".to_vec()),
+            (OutputStream::Stdout, b"\x01o".to_vec())
         ]
     );
 }
@@ -310,7 +310,7 @@ fn demux_reject_policy() {
     assert_eq!(d.decode(&mut src), Err(DemuxError::Unlabelled { len: 4 }));
     // The error consumed the junk; decoding continues.
     let c = d.decode_eof(&mut src).unwrap().unwrap();
-    assert_eq!((c.stream, &c.data[..]), (Stream::Stdout, &b"ok"[..]));
+    assert_eq!((c.stream, &c.data[..]), (OutputStream::Stdout, &b"ok"[..]));
 }
 
 #[test]

@@ -11,6 +11,9 @@ crate::both_transports!(
     missing_cwd_is_exit_minus_one,
     large_output_arrives_whole,
     split_output_returns_stdout_and_stderr_apart,
+    exit_status_and_split_streams_are_typed,
+    truncated_output_reports_the_total,
+    timed_out_run_keeps_partial_output_and_exit_code,
 );
 
 async fn echo_and_exit_code(kind: Kind) {
@@ -98,4 +101,62 @@ async fn split_output_returns_stdout_and_stderr_apart(kind: Kind) {
     // Without asking, there is none.
     let r = f.client.exec("echo out").await.unwrap();
     assert!(r.split.is_none(), "{r:?}");
+}
+
+async fn exit_status_and_split_streams_are_typed(kind: Kind) {
+    let f = Fixture::start(kind).await;
+    let r = f
+        .client
+        .exec("echo out; echo err >&2; exit 3")
+        .split_output(true)
+        .await
+        .unwrap();
+    assert_eq!(r.status().code(), 3);
+    assert!(!r.status().success());
+    assert_eq!(r.status().signal(), None);
+    assert_eq!((r.stdout(), r.stderr()), (Some("out\n"), Some("err\n")));
+    assert!(!r.truncated, "{r:?}");
+    // A shell killed by a signal reports 128 + n.
+    let r = f.client.exec("kill -TERM $$").await.unwrap();
+    assert_eq!(r.status().signal(), Some(15), "{r:?}");
+    let r = f.client.exec("true").await.unwrap();
+    assert!(r.status().success());
+    assert_eq!((r.stdout(), r.stderr()), (None, None));
+}
+
+async fn truncated_output_reports_the_total(kind: Kind) {
+    let f = Fixture::start_with(kind, |c| c.max_output_bytes = 1000).await;
+    let r = f
+        .client
+        .exec("head -c 5000 /dev/zero | tr '\\0' 'x'")
+        .await
+        .unwrap();
+    assert!(r.truncated, "{r:?}");
+    assert_eq!(r.total_bytes, Some(5000), "{r:?}");
+    assert!(r.result.len() < 5000, "{}", r.result.len());
+}
+
+async fn timed_out_run_keeps_partial_output_and_exit_code(kind: Kind) {
+    let f = Fixture::start(kind).await;
+    let err = f
+        .client
+        .exec("echo before; echo oops >&2; sleep 10")
+        .split_output(true)
+        .timeout(Duration::from_secs(1))
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    let run = err.partial_run().expect("the 408 carries the partial run");
+    assert_eq!(
+        (run.stdout(), run.stderr()),
+        (Some("before\n"), Some("oops\n")),
+        "{run:?}"
+    );
+    // The daemon killed the group: no clean exit.
+    assert!(!run.status().success(), "{run:?}");
+    assert_eq!(
+        run.exit_code,
+        err.response().and_then(|r| r.exit_code).unwrap()
+    );
+    assert!(!run.truncated);
 }

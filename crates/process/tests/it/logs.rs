@@ -11,7 +11,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use process::proto::wire::CloseCode;
 use process::transport::HttpTransport;
-use process::{Client, LogChunk, SessionExecuteRequest, Stream};
+use process::{Client, CommandRequest, LogChunk, OutputStream};
 use proptest::prelude::*;
 
 use crate::support::{Fixture, Kind};
@@ -30,7 +30,7 @@ const NOISY: &str = r#"i=0; while [ $i -lt 1500 ]; do i=$((i+1)); printf 'out %d
 async fn run_async(f: &Fixture, session: &str, command: &str) -> String {
     f.client.create_session(session).await.unwrap();
     f.client
-        .execute_session_command(session, SessionExecuteRequest::new(command).run_async(true))
+        .execute_session_command(session, CommandRequest::new(command).run_async(true))
         .await
         .unwrap()
         .cmd_id
@@ -51,8 +51,8 @@ async fn stream_matches_the_daemon_byte_for_byte(kind: Kind) {
         assert!(!data.is_empty());
         chunks += 1;
         match stream {
-            Stream::Stdout => out.extend_from_slice(&data),
-            Stream::Stderr => err.extend_from_slice(&data),
+            OutputStream::Stdout => out.extend_from_slice(&data),
+            OutputStream::Stderr => err.extend_from_slice(&data),
         }
     }
     assert!(chunks > 1, "a 150 KB log arrives in several chunks");
@@ -94,8 +94,8 @@ async fn text_stream_matches_and_never_splits_characters(kind: Kind) {
             piece.text
         );
         match piece.stream {
-            Stream::Stdout => out.push_str(&piece.text),
-            Stream::Stderr => err.push_str(&piece.text),
+            OutputStream::Stdout => out.push_str(&piece.text),
+            OutputStream::Stderr => err.push_str(&piece.text),
         }
     }
     let logs = f.client.get_session_command_logs("s", &cmd).await.unwrap();
@@ -210,8 +210,8 @@ async fn crafted_frames_split_markers_and_characters() {
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.unwrap();
         match chunk.stream {
-            Stream::Stdout => out.extend_from_slice(&chunk.data),
-            Stream::Stderr => err.extend_from_slice(&chunk.data),
+            OutputStream::Stdout => out.extend_from_slice(&chunk.data),
+            OutputStream::Stderr => err.extend_from_slice(&chunk.data),
         }
     }
     assert_eq!(out, "hello €\nbye".as_bytes());
@@ -230,7 +230,7 @@ async fn crafted_frames_split_markers_and_characters() {
     }
     let out: String = pieces
         .iter()
-        .filter(|(s, _)| *s == Stream::Stdout)
+        .filter(|(s, _)| *s == OutputStream::Stdout)
         .map(|(_, t)| t.as_str())
         .collect();
     assert_eq!(out, "hello €\nbye");
@@ -310,8 +310,8 @@ proptest! {
             while let Some(chunk) = stream.next().await {
                 let chunk = chunk.unwrap();
                 match chunk.stream {
-                    Stream::Stdout => out.extend_from_slice(&chunk.data),
-                    Stream::Stderr => err.extend_from_slice(&chunk.data),
+                    OutputStream::Stdout => out.extend_from_slice(&chunk.data),
+                    OutputStream::Stderr => err.extend_from_slice(&chunk.data),
                 }
             }
             let client = stub_owned(frames, (1000, ""));
@@ -320,8 +320,8 @@ proptest! {
             while let Some(piece) = text.next().await {
                 let piece = piece.unwrap();
                 match piece.stream {
-                    Stream::Stdout => text_out.push_str(&piece.text),
-                    Stream::Stderr => text_err.push_str(&piece.text),
+                    OutputStream::Stdout => text_out.push_str(&piece.text),
+                    OutputStream::Stderr => text_err.push_str(&piece.text),
                 }
             }
             (out, err, text_out, text_err)

@@ -11,9 +11,8 @@ use process::Client;
 use tower_test::mock;
 
 type Handle = mock::Handle<Request<Body>, Response<Body>>;
-type Mock = mock::Mock<Request<Body>, Response<Body>>;
 
-fn client() -> (Client<Mock>, Handle) {
+fn client() -> (Client, Handle) {
     let (svc, handle) = mock::pair::<Request<Body>, Response<Body>>();
     (Client::new(svc), handle)
 }
@@ -84,7 +83,7 @@ async fn sessions_and_pty_paths_are_encoded() {
     let call = tokio::spawn(async move {
         c.execute_session_command(
             "s1",
-            process::SessionExecuteRequest::new("sleep 5")
+            process::CommandRequest::new("sleep 5")
                 .run_async(true)
                 .suppress_input_echo(true),
         )

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use futures_util::StreamExt;
-use process::{Client, SessionExecuteRequest};
-use process_proto::log::Stream;
+use process::{Client, CommandRequest};
+use process_proto::log::OutputStream;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::{Fixture, Kind};
@@ -95,7 +95,7 @@ async fn a_follow_across_dropped_connections_delivers_every_byte_exactly_once() 
     let cmd = c
         .execute_session_command(
             "r",
-            SessionExecuteRequest::new(format!(
+            CommandRequest::new(format!(
                 "seq 1 {half}; seq 1 1000 >&2; sleep 0.3; seq {next} {lines}",
                 half = lines / 2,
                 next = lines / 2 + 1
@@ -114,8 +114,8 @@ async fn a_follow_across_dropped_connections_delivers_every_byte_exactly_once() 
         let chunk =
             chunk.unwrap_or_else(|e| panic!("after {} drops: {e}", cut.load(Ordering::Relaxed)));
         match chunk.stream {
-            Stream::Stdout => out.extend_from_slice(&chunk.data),
-            Stream::Stderr => err.extend_from_slice(&chunk.data),
+            OutputStream::Stdout => out.extend_from_slice(&chunk.data),
+            OutputStream::Stderr => err.extend_from_slice(&chunk.data),
         }
     }
     let expected_out = (1..=lines).fold(String::new(), |mut s, i| {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use process::SessionExecuteRequest;
+use process::CommandRequest;
 
 use crate::support::{Fixture, Kind};
 
@@ -51,7 +51,7 @@ async fn lifecycle_and_state(kind: Kind) {
     assert!(f.workdir.path().join("workspace/test.txt").exists());
 
     let failed = c
-        .execute_session_command("my-session", SessionExecuteRequest::new("(exit 7)"))
+        .execute_session_command("my-session", CommandRequest::new("(exit 7)"))
         .await
         .unwrap();
     assert_eq!(failed.exit_code, Some(7));
@@ -84,7 +84,7 @@ async fn async_command_with_input(kind: Kind) {
     let started = c
         .execute_session_command(
             "s",
-            SessionExecuteRequest::new("read -r name; echo \"hi $name\"").run_async(true),
+            CommandRequest::new("read -r name; echo \"hi $name\"").run_async(true),
         )
         .await
         .unwrap();

@@ -10,7 +10,7 @@ use http::{Request, Response, StatusCode, Uri};
 use hyper::body::Incoming;
 use process::transport::rustls;
 use process::transport::HttpTransport;
-use process::{Client, SessionExecuteRequest};
+use process::{Client, CommandRequest};
 use process_daemon::{Config, Daemon};
 
 const PREFIX: &str = "/toolbox/sbx-1";
@@ -129,7 +129,7 @@ async fn https_prefix_and_token_like_a_toolbox_url() {
     let cmd = c
         .execute_session_command(
             "s",
-            SessionExecuteRequest::new("echo a; echo b >&2").run_async(true),
+            CommandRequest::new("echo a; echo b >&2").run_async(true),
         )
         .await
         .unwrap();

@@ -1,8 +1,7 @@
 //! Auto traits of the public handles (as tokio asserts its own).
 
 use process::{
-    Client, Error, ExecuteResponse, LogStream, PtyHandle, PtyInput, PtyIo, SessionExecuteResponse,
-    TextLogStream,
+    Client, CommandOutput, Error, ExecOutput, LogStream, PtyHandle, PtyInput, PtyIo, TextLogStream,
 };
 
 fn send_sync_clone<T: Send + Sync + Clone + 'static>() {}
@@ -13,8 +12,8 @@ fn send<T: Send + 'static>() {}
 fn handles_are_send_sync_and_cheap_to_clone() {
     send_sync_clone::<Client>();
     send_sync_clone::<PtyInput>();
-    send_sync_clone::<ExecuteResponse>();
-    send_sync_clone::<SessionExecuteResponse>();
+    send_sync_clone::<ExecOutput>();
+    send_sync_clone::<CommandOutput>();
     send_sync::<PtyHandle>();
     send_sync::<Error>();
     send::<PtyIo>();

@@ -35,8 +35,7 @@ async fn rust_client_lifecycle_and_process_through_the_proxy() {
     let cmd = p
         .execute_session_command(
             "s",
-            process::SessionExecuteRequest::new("echo out; sleep 0.2; echo err >&2")
-                .run_async(true),
+            process::CommandRequest::new("echo out; sleep 0.2; echo err >&2").run_async(true),
         )
         .await
         .unwrap();
