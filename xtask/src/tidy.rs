@@ -1,16 +1,125 @@
 //! Tidy checks (rust-analyzer style): architecture rules that `cargo test` enforces.
 //!
-//! `process-proto` must stay usable alone: no runtime or network crate may appear among its
-//! normal (non-dev, non-build) dependencies, directly or transitively.
+//! - `process-proto` must stay usable alone: no runtime or network crate may appear among its
+//!   normal (non-dev, non-build) dependencies, directly or transitively.
+//! - Only processd's HTTP edge knows HTTP: `http`, `hyper`, `axum`, `fastwebsockets` (and their
+//!   helper crates) are named only in the edge modules listed in [`DAEMON_EDGE`] (and in
+//!   ARCHITECTURE.md).
 
 use std::collections::{HashMap, HashSet};
+use std::path::Path;
 
 use crate::util::{cargo, root};
 
 /// Crates `process-proto` must never depend on (normal dependencies, transitively).
 const FORBIDDEN_IN_PROTO: &[&str] = &["tokio", "hyper", "mio", "fastwebsockets", "socket2"];
 
+/// processd's HTTP edge, relative to `crates/process-daemon/src` (a trailing `/` = a directory).
+/// Keep in step with ARCHITECTURE.md's "HTTP edge" list.
+const DAEMON_EDGE: &[&str] = &[
+    "api/",
+    "router.rs",
+    "http.rs",
+    "error.rs",
+    "ws.rs",
+    "server.rs",
+    "lib.rs",
+];
+
+/// The crates that mean HTTP or WebSocket.
+const HTTP_CRATES: &[&str] = &[
+    "http",
+    "http_body",
+    "http_body_util",
+    "hyper",
+    "hyper_util",
+    "axum",
+    "axum_core",
+    "tower_http",
+    "fastwebsockets",
+];
+
 pub(crate) fn run() -> Result<(), String> {
+    proto_is_runtime_free()?;
+    daemon_domain_is_http_free()
+}
+
+/// Fails if a processd module outside [`DAEMON_EDGE`] names an HTTP crate.
+fn daemon_domain_is_http_free() -> Result<(), String> {
+    let src = root().join("crates/process-daemon/src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files).map_err(|e| format!("cannot list {}: {e}", src.display()))?;
+    let mut bad = Vec::new();
+    let mut checked = 0;
+    for file in &files {
+        let rel = file
+            .strip_prefix(&src)
+            .map_err(|e| e.to_string())?
+            .to_string_lossy()
+            .replace('\\', "/");
+        if is_edge(&rel) {
+            continue;
+        }
+        checked += 1;
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        for (n, line) in text.lines().enumerate() {
+            if let Some(krate) = names_http_crate(line) {
+                bad.push(format!(
+                    "crates/process-daemon/src/{rel}:{}: `{krate}`",
+                    n + 1
+                ));
+            }
+        }
+    }
+    if bad.is_empty() {
+        eprintln!("tidy: {checked} processd domain modules name no HTTP crate");
+        Ok(())
+    } else {
+        Err(format!(
+            "only processd's HTTP edge ({DAEMON_EDGE:?}) may use HTTP crates; return a domain \
+             error and map it in api/ instead:\n  {}",
+            bad.join("\n  ")
+        ))
+    }
+}
+
+fn is_edge(rel: &str) -> bool {
+    DAEMON_EDGE.iter().any(|e| {
+        if e.ends_with('/') {
+            rel.starts_with(e)
+        } else {
+            rel == *e
+        }
+    })
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            rust_files(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The HTTP crate `line` names as a path root (`http::…`, `use hyper::{…}`), ignoring comments
+/// and our own modules reached through `crate::`/`super::` (e.g. `crate::http::Json`).
+fn names_http_crate(line: &str) -> Option<&'static str> {
+    let code = line.split("//").next().unwrap_or_default();
+    HTTP_CRATES.iter().copied().find(|krate| {
+        let pat = format!("{krate}::");
+        code.match_indices(&pat).any(|(i, _)| {
+            let before = code[..i].chars().next_back();
+            !before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':')
+        })
+    })
+}
+
+fn proto_is_runtime_free() -> Result<(), String> {
     let deps = proto_normal_deps()?;
     let bad: Vec<&str> = FORBIDDEN_IN_PROTO
         .iter()
@@ -94,7 +203,29 @@ fn reachable_normal(meta: &serde_json::Value, start: &str) -> Result<HashSet<Str
 mod tests {
     #[test]
     fn process_proto_has_no_runtime_dependencies() {
-        super::run().unwrap();
+        super::proto_is_runtime_free().unwrap();
+    }
+
+    #[test]
+    fn processd_domain_modules_do_not_know_http() {
+        super::daemon_domain_is_http_free().unwrap();
+    }
+
+    #[test]
+    fn the_http_scan_finds_crate_paths_only() {
+        use super::names_http_crate as f;
+        assert_eq!(f("use hyper::upgrade::Upgraded;"), Some("hyper"));
+        assert_eq!(f("    let s: http::StatusCode = x;"), Some("http"));
+        assert_eq!(f("fn f(r: axum::extract::Request) {}"), Some("axum"));
+        assert_eq!(
+            f("use fastwebsockets::{Frame, OpCode};"),
+            Some("fastwebsockets")
+        );
+        assert_eq!(f("use crate::http::{Json, PathParams};"), None);
+        assert_eq!(f("// a hyper::Error in a comment"), None);
+        assert_eq!(f("let url = \"http://127.0.0.1\";"), None);
+        assert_eq!(f("let x = my_http::y;"), None);
+        assert!(super::is_edge("api/session.rs") && !super::is_edge("session/mod.rs"));
     }
 
     #[test]

@@ -119,6 +119,14 @@ pub struct Config {
     /// (identified by pid and start time, tag and cgroup). Off in [`Config::new`] (an embedded
     /// daemon changes nothing outside its own state); on for the `processd` binary.
     pub kill_leftovers: bool,
+    /// Make this process a child subreaper and reap orphaned zombies (see `reaper`): right
+    /// for `processd` (often PID 1 in a sandbox), wrong inside a host application, whose own
+    /// children it could reap. Off in [`Config::new`] (embedded daemons change no process-wide
+    /// state); on for the `processd` binary.
+    pub reap_orphans: bool,
+    /// Deadline for writing one WebSocket frame (log follow, PTY, interpreter): a client that
+    /// stops reading is dropped after it. 10 s (spec §8.8); tests shorten it.
+    pub ws_write_deadline: std::time::Duration,
 }
 
 impl Config {
@@ -136,6 +144,8 @@ impl Config {
             max_log_bytes: 256 * 1024 * 1024,
             entrypoint: Vec::new(),
             kill_leftovers: false,
+            reap_orphans: false,
+            ws_write_deadline: crate::ws::WRITE_DEADLINE,
         }
     }
 
@@ -179,6 +189,8 @@ impl Config {
             max_log_bytes: cli.max_log_bytes,
             entrypoint: cli.entrypoint,
             kill_leftovers: !cli.keep_leftovers,
+            reap_orphans: true,
+            ws_write_deadline: crate::ws::WRITE_DEADLINE,
         })
     }
 }

@@ -95,6 +95,7 @@ mod runtimes;
 mod server;
 mod session;
 mod store;
+mod ws;
 
 pub use config::{Cli, Config, Listen};
 pub use error::{ApiError, Error};

@@ -31,9 +31,12 @@ pub(crate) struct Inner {
 }
 
 impl Daemon {
-    /// Creates the daemon's state (state directory, registries), becomes a child subreaper and
-    /// starts the zombie reaper, and starts the entrypoint session if the configuration has one.
-    /// Call inside a tokio runtime.
+    /// Creates the daemon's state (state directory, registries) and starts the entrypoint
+    /// session if the configuration has one. Call inside a tokio runtime.
+    ///
+    /// It changes no process-wide state unless the configuration asks for it
+    /// ([`Config::reap_orphans`]: subreaper and orphan reaper; [`Config::kill_leftovers`]: kill
+    /// a previous incarnation's processes), as the `processd` binary's does.
     pub fn new(config: Config) -> Result<Daemon, Error> {
         use std::os::unix::fs::DirBuilderExt;
         std::fs::DirBuilder::new()
@@ -58,7 +61,9 @@ impl Daemon {
             crate::leftovers::kill_previous(&previous.processes);
             store.send(crate::store::Op::ForgetProcesses);
         }
-        crate::reaper::start();
+        if config.reap_orphans {
+            crate::reaper::start();
+        }
         let sessions = Sessions::new(
             &config.state_dir,
             &config.workdir,
@@ -91,9 +96,7 @@ impl Daemon {
                 .inner
                 .sessions
                 .start_entrypoint(&daemon.config().entrypoint)
-                .map_err(|e| {
-                    Error::Config(format!("cannot start the entrypoint: {}", e.message))
-                })?;
+                .map_err(|e| Error::Config(format!("cannot start the entrypoint: {e}")))?;
         }
         Ok(daemon)
     }

@@ -139,6 +139,8 @@ fn unisolated_processd(args: UnisolatedArgs) -> ExitCode {
     let result: Result<(), String> = rt.block_on(async move {
         let mut config = process_daemon::Config::new(&args.workdir, &args.state_dir);
         config.python = args.python;
+        // A binary's main: reap orphans like processd does.
+        config.reap_orphans = true;
         let _ = std::fs::remove_file(&args.socket);
         let listener = tokio::net::UnixListener::bind(&args.socket)
             .map_err(|e| format!("cannot listen on {}: {e}", args.socket.display()))?;

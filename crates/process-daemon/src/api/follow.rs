@@ -12,22 +12,25 @@
 
 use std::sync::Arc;
 
-use fastwebsockets::{Frame, OpCode, Payload, WebSocketError};
 use http::{Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use tokio::sync::mpsc;
+use process_proto::wire::close::CloseCode;
 
 use crate::api::session::text_response;
 use crate::error::{json_response, ApiError};
 use crate::http::{Flavor, QueryMap, WsUpgrade};
 use crate::session::CommandRec;
+use crate::ws::{self, ServerSocket};
 use crate::Body;
 
 /// Largest data frame sent to a follower (backlog is coalesced up to this size).
 pub(crate) const MAX_FRAME: usize = 64 * 1024;
 
+/// Largest message a follower may send (they send none; anything bigger is refused unread).
+const FOLLOWER_MESSAGE: usize = 64 * 1024;
+
 /// Answers `GET …/logs` for `rec`. `entrypoint` logs are never marker-stripped.
 pub(crate) fn logs(
+    deadline: std::time::Duration,
     mut flavor: Flavor,
     query: &QueryMap,
     upgrade: WsUpgrade,
@@ -45,6 +48,9 @@ pub(crate) fn logs(
             match fut.await {
                 Ok(ws) => {
                     let strip = flavor == Flavor::Combined;
+                    let opts = ws::Options::new(FOLLOWER_MESSAGE, FOLLOWER_MESSAGE)
+                        .write_deadline(deadline);
+                    let ws = ServerSocket::start::<ws::Data>(ws, opts, None);
                     if let Err(err) = stream(ws, rec, follow, strip, offset).await {
                         tracing::debug!(error = %err, "log follower ended with an error");
                     }
@@ -116,49 +122,15 @@ impl MarkerStripper {
     }
 }
 
-/// A control frame the reader owes the peer (pong, close echo).
-struct Owed {
-    opcode: OpCode,
-    payload: Vec<u8>,
-}
-
-type Upgraded = TokioIo<hyper::upgrade::Upgraded>;
-
 /// Streams the log from byte `skip` of what this follower is sent (the raw muxed log, or the
-/// marker-stripped text for legacy clients).
+/// marker-stripped text for legacy clients), then closes 1000 after the last byte.
 async fn stream(
-    ws: fastwebsockets::WebSocket<Upgraded>,
+    mut ws: ServerSocket,
     rec: Arc<CommandRec>,
     follow: bool,
     strip: bool,
     skip: u64,
-) -> Result<(), WebSocketError> {
-    let (mut rd, mut wr) = ws.split(tokio::io::split);
-    let (owed_tx, mut owed_rx) = mpsc::channel::<Owed>(16);
-    // The reader answers pings and notices the peer's close; it never writes itself.
-    let reader = tokio::spawn(async move {
-        loop {
-            let tx = owed_tx.clone();
-            let mut send = |f: Frame<'_>| {
-                let owed = Owed {
-                    opcode: f.opcode,
-                    payload: f.payload.to_vec(),
-                };
-                let tx = tx.clone();
-                async move {
-                    tx.send(owed)
-                        .await
-                        .map_err(|_| WebSocketError::ConnectionClosed)
-                }
-            };
-            match rd.read_frame(&mut send).await {
-                Ok(frame) if frame.opcode == OpCode::Close => break,
-                Ok(_) => {}
-                Err(_) => break,
-            }
-        }
-        // Dropping the sender tells the writer the peer is gone.
-    });
+) -> Result<(), String> {
     let mut state_rx = rec.log.subscribe();
     // The raw stream is the log itself: resume at the offset. Stripped text is counted as sent.
     let mut offset = if strip { 0 } else { skip };
@@ -172,57 +144,48 @@ async fn stream(
         data.drain(..n);
         data
     };
-    let result = async {
-        loop {
-            while let Ok(owed) = owed_rx.try_recv() {
-                let close = owed.opcode == OpCode::Close;
-                wr.write_frame(Frame::new(true, owed.opcode, None, Payload::Owned(owed.payload)))
-                    .await?;
-                if close {
+    loop {
+        let state = *state_rx.borrow_and_update();
+        if offset < state.len {
+            let data = match rec.log.read_at(offset, MAX_FRAME) {
+                Ok(data) => data,
+                Err(err) => {
+                    ws.close(CloseCode::INTERNAL, "cannot read the log").await;
+                    return Err(format!("reading the log: {err}"));
+                }
+            };
+            offset += data.len() as u64;
+            let data = if strip {
+                skip_sent(stripper.push(&data))
+            } else {
+                data
+            };
+            if !data.is_empty() && ws.binary(data).await.is_err() {
+                return Ok(()); // the client left, or stopped reading past the write deadline
+            }
+            continue;
+        }
+        if state.exit_code.is_some() || !follow {
+            let tail = skip_sent(stripper.finish());
+            if !tail.is_empty() && ws.binary(tail).await.is_err() {
+                return Ok(());
+            }
+            ws.close(CloseCode::NORMAL, "").await;
+            return Ok(());
+        }
+        tokio::select! {
+            changed = state_rx.changed() => {
+                if changed.is_err() {
+                    ws.close(CloseCode::INTERNAL, "").await;
                     return Ok(());
                 }
             }
-            let state = *state_rx.borrow_and_update();
-            if offset < state.len {
-                let data = rec.log.read_at(offset, MAX_FRAME).map_err(WebSocketError::IoError)?;
-                offset += data.len() as u64;
-                let data = if strip { skip_sent(stripper.push(&data)) } else { data };
-                if !data.is_empty() {
-                    wr.write_frame(Frame::binary(Payload::Owned(data))).await?;
-                }
-                continue;
-            }
-            if state.exit_code.is_some() || !follow {
-                let tail = skip_sent(stripper.finish());
-                if !tail.is_empty() {
-                    wr.write_frame(Frame::binary(Payload::Owned(tail))).await?;
-                }
-                wr.write_frame(Frame::close(1000, b"")).await?;
-                return Ok(());
-            }
-            tokio::select! {
-                changed = state_rx.changed() => {
-                    if changed.is_err() {
-                        wr.write_frame(Frame::close(1011, b"")).await?;
-                        return Ok(());
-                    }
-                }
-                owed = owed_rx.recv() => match owed {
-                    Some(owed) => {
-                        let close = owed.opcode == OpCode::Close;
-                        wr.write_frame(Frame::new(true, owed.opcode, None, Payload::Owned(owed.payload))).await?;
-                        if close {
-                            return Ok(());
-                        }
-                    }
-                    None => return Ok(()), // peer gone
-                },
-            }
+            event = ws.event() => match event {
+                ws::Event::TooBig => {}
+                ws::Event::Closed(_) | ws::Event::Gone => return Ok(()),
+            },
         }
     }
-    .await;
-    reader.abort();
-    result
 }
 
 #[cfg(test)]

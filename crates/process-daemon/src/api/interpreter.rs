@@ -8,8 +8,26 @@ use process_proto::wire::CreateContextRequest;
 
 use crate::error::{json_response, ApiError};
 use crate::http::{JsonOrDefault, PathParams, WsUpgrade};
+use crate::interpreter::InterpreterError;
 use crate::router::AppRouter;
 use crate::{interpreter, Body, Daemon};
+
+/// Each context refusal with its status and Daytona code.
+impl From<InterpreterError> for ApiError {
+    fn from(err: InterpreterError) -> ApiError {
+        match err {
+            InterpreterError::UnsupportedLanguage(_) | InterpreterError::DeleteDefault => {
+                ApiError::bad_request(err)
+            }
+            InterpreterError::NotFound(_) | InterpreterError::RunContextNotFound(_) => {
+                ApiError::process_not_found(format!("not found: {err}"))
+            }
+            InterpreterError::WorkerStart(_) | InterpreterError::PythonUnresolved => {
+                ApiError::internal(err)
+            }
+        }
+    }
+}
 
 /// The interpreter routes.
 pub(crate) fn routes() -> AppRouter {
@@ -57,6 +75,11 @@ async fn execute(
     // Resolve Python before the upgrade so the default context can start.
     daemon.inner.interpreter.python().await;
     let (resp, fut) = offer.accept()?;
-    tokio::spawn(interpreter::ws::serve_upgraded(daemon, fut));
+    tokio::spawn(async move {
+        let opts = interpreter::ws::options(daemon.config().ws_write_deadline);
+        if let Some(ws) = crate::ws::accept(fut, opts, "interpreter").await {
+            interpreter::ws::serve(daemon, ws).await;
+        }
+    });
     Ok(resp)
 }

@@ -14,6 +14,7 @@ use crate::error::{json_response, ApiError};
 use crate::http::{Json, PathParams, QueryMap, WsUpgrade};
 use crate::pty::{self, check_envs, lock, remove_if_same, spec, PtySession, ResizeError};
 use crate::router::AppRouter;
+use crate::ws;
 use crate::{Body, Daemon};
 
 /// The PTY routes; the collection also answers with a trailing slash.
@@ -250,13 +251,10 @@ async fn create_connect(
     let daemon = daemon.clone();
     tokio::spawn(async move {
         let manager = &daemon.inner.pty;
-        let ws = match fut.await {
-            Ok(ws) => ws,
-            Err(err) => {
-                tracing::debug!(%id, error = %err, "PTY create-connect upgrade failed");
-                remove_if_same(&manager.sessions, &session);
-                return;
-            }
+        let opts = pty::ws::options(daemon.config().ws_write_deadline);
+        let Some(ws) = ws::accept(fut, opts, "PTY create-connect").await else {
+            remove_if_same(&manager.sessions, &session);
+            return;
         };
         if let Err(err) = manager.start(&session) {
             remove_if_same(&manager.sessions, &session);
@@ -281,12 +279,9 @@ async fn connect(
     let exit_control = offers_exit_control(offer.protocols());
     let (resp, fut) = offer.accept()?;
     tokio::spawn(async move {
-        let ws = match fut.await {
-            Ok(ws) => ws,
-            Err(err) => {
-                tracing::debug!(%id, error = %err, "PTY connect upgrade failed");
-                return;
-            }
+        let opts = pty::ws::options(daemon.config().ws_write_deadline);
+        let Some(ws) = ws::accept(fut, opts, "PTY connect").await else {
+            return;
         };
         let manager = &daemon.inner.pty;
         let Some(session) = manager.get(&id) else {

@@ -15,7 +15,7 @@ use crate::error::{empty_response, full, json_response, ApiError};
 use crate::http::{Flavor, Json, JsonOrDefault, LegacyCwd, PathParams, QueryMap, WsUpgrade};
 use crate::router::AppRouter;
 use crate::session::{
-    validate_session_id, CommandRec, Session, ENTRYPOINT_COMMAND, ENTRYPOINT_SESSION,
+    validate_session_id, CommandRec, Session, SessionError, ENTRYPOINT_COMMAND, ENTRYPOINT_SESSION,
 };
 use crate::{Body, Daemon};
 
@@ -37,6 +37,27 @@ pub(crate) fn routes() -> AppRouter {
         .route("/process/session/{sid}/command/{cid}/input", post(input))
         .route("/process/session/{sid}/command/{cid}/signal", post(signal))
         .route("/process/session/{sid}/command/{cid}/logs", get(logs))
+}
+
+/// Each session refusal with its status and Daytona code (messages as the original's).
+impl From<SessionError> for ApiError {
+    fn from(err: SessionError) -> ApiError {
+        match err {
+            SessionError::InvalidId(_) | SessionError::Prepare { .. } | SessionError::Signal(_) => {
+                ApiError::bad_request(err)
+            }
+            SessionError::Exists | SessionError::NoInput | SessionError::InputFull => {
+                ApiError::conflict(err)
+            }
+            SessionError::Ended => ApiError::session_ended(err.to_string()),
+            SessionError::Completed(_) => ApiError::new(
+                StatusCode::GONE,
+                "COMMAND_ALREADY_COMPLETED",
+                err.to_string(),
+            ),
+            SessionError::Create(_) | SessionError::InputWrite(_) => ApiError::internal(err),
+        }
+    }
 }
 
 /// A decoded, validated `{sid}`.
@@ -76,7 +97,14 @@ async fn entrypoint_logs(
 ) -> Result<Response<Body>, ApiError> {
     let session = lookup(&daemon, ENTRYPOINT_SESSION)?;
     let rec = command_of(&session, ENTRYPOINT_COMMAND)?;
-    crate::api::follow::logs(flavor, &query, upgrade, rec, true)
+    crate::api::follow::logs(
+        daemon.config().ws_write_deadline,
+        flavor,
+        &query,
+        upgrade,
+        rec,
+        true,
+    )
 }
 
 async fn logs(
@@ -89,7 +117,14 @@ async fn logs(
     let session = lookup(&daemon, &session_id(sid)?)?;
     let rec = command_of(&session, &cid)?;
     let entry = session.id() == ENTRYPOINT_SESSION;
-    crate::api::follow::logs(flavor, &query, upgrade, rec, entry)
+    crate::api::follow::logs(
+        daemon.config().ws_write_deadline,
+        flavor,
+        &query,
+        upgrade,
+        rec,
+        entry,
+    )
 }
 
 fn lookup(daemon: &Daemon, sid: &str) -> Result<Arc<Session>, ApiError> {

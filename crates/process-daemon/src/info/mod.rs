@@ -152,54 +152,6 @@ pub(crate) async fn metrics(workdir: &Path) -> Result<SystemMetrics, InfoError> 
     })
 }
 
-/// Headers that belong to one connection and are not forwarded.
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
-
-/// Forwards `req` to `http://127.0.0.1:{port}{target}` and returns the answer (bodies stream
-/// both ways). The daemon's own `Authorization` is not forwarded.
-pub(crate) async fn proxy(
-    port: u16,
-    target: &str,
-    req: axum::extract::Request,
-) -> Result<axum::response::Response, InfoError> {
-    use hyper_util::client::legacy::Client;
-    use hyper_util::rt::TokioExecutor;
-    let uri: http::Uri = format!("http://127.0.0.1:{port}{target}")
-        .parse()
-        .map_err(|e| InfoError::Upstream(format!("invalid target: {e}")))?;
-    let (mut parts, body) = req.into_parts();
-    for h in HOP_BY_HOP {
-        parts.headers.remove(h);
-    }
-    parts.headers.remove(http::header::AUTHORIZATION);
-    if let Ok(host) = http::HeaderValue::from_str(&format!("127.0.0.1:{port}")) {
-        parts.headers.insert(http::header::HOST, host);
-    }
-    parts.uri = uri;
-    let client: Client<_, axum::body::Body> = Client::builder(TokioExecutor::new()).build_http();
-    let resp = client
-        .request(http::Request::from_parts(parts, body))
-        .await
-        .map_err(|e| InfoError::Upstream(e.to_string()))?;
-    let (mut parts, body) = resp.into_parts();
-    for h in HOP_BY_HOP {
-        parts.headers.remove(h);
-    }
-    Ok(axum::response::Response::from_parts(
-        parts,
-        axum::body::Body::new(body),
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -50,6 +50,7 @@
 //!   `MPLBACKEND=Agg` when unset, in their own process group.
 
 mod context;
+mod error;
 mod stream;
 mod worker;
 pub(crate) mod ws;
@@ -59,11 +60,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use process_proto::wire::{
-    CloseCode, CreateContextRequest, InterpreterContext, ListContextsResponse, DEFAULT_CONTEXT_ID,
+    CreateContextRequest, InterpreterContext, ListContextsResponse, DEFAULT_CONTEXT_ID,
 };
 
 use self::context::Context;
-use crate::error::ApiError;
+pub(crate) use self::error::InterpreterError;
 use crate::Config;
 
 /// Registry of interpreter contexts (the `default` one included, once used).
@@ -108,12 +109,10 @@ impl InterpreterManager {
     pub(crate) async fn create(
         &self,
         req: CreateContextRequest,
-    ) -> Result<InterpreterContext, ApiError> {
+    ) -> Result<InterpreterContext, InterpreterError> {
         if let Some(lang) = req.language.as_deref().filter(|l| !l.is_empty()) {
             if lang != "python" {
-                return Err(ApiError::bad_request(format!(
-                    "unsupported language: {lang} (only 'python' is supported currently)"
-                )));
+                return Err(InterpreterError::UnsupportedLanguage(lang.to_owned()));
             }
         }
         let cwd = match req.cwd.as_deref().filter(|c| !c.is_empty()) {
@@ -121,11 +120,9 @@ impl InterpreterManager {
             None => self.workdir.clone(),
         };
         let python = self.python().await;
-        let worker = worker::Worker::spawn(&python, &cwd).await.map_err(|e| {
-            ApiError::internal(format!(
-                "failed to start context: failed to start Python worker: {e}"
-            ))
-        })?;
+        let worker = worker::Worker::spawn(&python, &cwd)
+            .await
+            .map_err(InterpreterError::WorkerStart)?;
         let id = uuid::Uuid::new_v4().to_string();
         let context = Arc::new(Context::start(id.clone(), cwd, python, Some(worker)));
         let described = context.describe();
@@ -146,38 +143,31 @@ impl InterpreterManager {
     }
 
     /// `DELETE /process/interpreter/context/{id}`; returns once the worker is gone.
-    pub(crate) async fn delete(&self, id: &str) -> Result<(), ApiError> {
+    pub(crate) async fn delete(&self, id: &str) -> Result<(), InterpreterError> {
         if id == DEFAULT_CONTEXT_ID {
-            return Err(ApiError::bad_request("cannot delete default context"));
+            return Err(InterpreterError::DeleteDefault);
         }
         let removed = self.lock().remove(id);
         let Some(context) = removed else {
-            return Err(ApiError::process_not_found(format!(
-                "not found: context with ID '{id}' not found"
-            )));
+            return Err(InterpreterError::NotFound(id.to_owned()));
         };
         context.shutdown().await;
         Ok(())
     }
 
     /// The context a run goes to: `id`, or `default` (registered on first use).
-    fn context_for_run(&self, id: Option<&str>) -> Result<Arc<Context>, (CloseCode, String)> {
+    fn context_for_run(&self, id: Option<&str>) -> Result<Arc<Context>, InterpreterError> {
         let id = id.filter(|i| !i.is_empty()).unwrap_or(DEFAULT_CONTEXT_ID);
         let mut contexts = self.lock();
         if let Some(c) = contexts.get(id) {
             return Ok(c.clone());
         }
         if id != DEFAULT_CONTEXT_ID {
-            return Err((CloseCode::POLICY, format!("context not found: {id}")));
+            return Err(InterpreterError::RunContextNotFound(id.to_owned()));
         }
         let python = match self.python.get() {
             Some(p) => p.clone(),
-            None => {
-                return Err((
-                    CloseCode::INTERNAL,
-                    "failed to get default context: Python is not resolved yet".into(),
-                ))
-            }
+            None => return Err(InterpreterError::PythonUnresolved),
         };
         let context = Arc::new(Context::start(
             DEFAULT_CONTEXT_ID.to_owned(),

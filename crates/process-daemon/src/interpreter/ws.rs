@@ -1,131 +1,107 @@
-//! `GET /process/interpreter/execute`: the WebSocket upgrade, the first-message protocol and
-//! its validation close codes, and the single writer that forwards a job's frames to the client.
+//! `GET /process/interpreter/execute` after the upgrade: the first-message protocol and its
+//! validation close codes, and the single writer that forwards a job's frames to the client.
+//! The socket is a [`crate::ws::ServerSocket`], so pings are answered however busy the job is.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use fastwebsockets::{
-    FragmentCollectorRead, Frame, OpCode, Payload, WebSocket, WebSocketError, WebSocketWrite,
-};
-use hyper::upgrade::Upgraded;
-use hyper_util::rt::TokioIo;
-use process_proto::wire::close::truncate_reason;
+use bytes::BytesMut;
 use process_proto::wire::{CloseCode, InterpreterRequest, DEFAULT_TIMEOUT_SECS};
-use tokio::io::{ReadHalf, WriteHalf};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use super::context::{Event, Job, SubmitError, QUEUE_CAPACITY};
+use crate::ws::{self, Data, Pending, ServerSocket};
 use crate::Daemon;
 
-type Io = TokioIo<Upgraded>;
-type Writer = WebSocketWrite<WriteHalf<Io>>;
-type Reader = FragmentCollectorRead<ReadHalf<Io>>;
-
-/// Deadline for writing one frame to the client (spec §8.8: 10 s).
-const WRITE_DEADLINE: Duration = Duration::from_secs(10);
-/// How long to wait for the client's close reply after our close frame.
-const CLOSE_LINGER: Duration = Duration::from_secs(2);
 /// Frames buffered between a job's runner and its socket.
 const EVENT_BUFFER: usize = 4;
 /// Largest first message accepted.
 const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 
-/// Serves an accepted interpreter socket once its upgrade completes.
-pub(crate) async fn serve_upgraded(daemon: Daemon, fut: fastwebsockets::upgrade::UpgradeFut) {
-    match fut.await {
-        Ok(ws) => serve(daemon, ws).await,
-        Err(err) => tracing::debug!(error = %err, "interpreter WebSocket upgrade failed"),
-    }
+/// The socket options of an interpreter client with this write deadline.
+pub(crate) fn options(write_deadline: Duration) -> ws::Options {
+    ws::Options::new(MAX_MESSAGE, MAX_MESSAGE).write_deadline(write_deadline)
 }
 
-/// A frame the reader must have written (pong, close echo), as owned data.
-struct Obligation {
-    opcode: OpCode,
-    payload: Vec<u8>,
+/// Why no first message arrived.
+enum NoFirst {
+    /// The client closed (its close was echoed): nothing more to send.
+    Closed,
+    /// The read failed (broken connection, oversized or malformed message).
+    Failed,
 }
 
-async fn serve(daemon: Daemon, ws: WebSocket<Io>) {
-    let (rd, mut wr) = ws.split(tokio::io::split);
-    let mut rd = FragmentCollectorRead::new(rd);
-    let (obl_tx, mut obl_rx) = mpsc::channel::<Obligation>(16);
-    let mut oblige = {
-        let obl_tx = obl_tx.clone();
-        move |frame: Frame<'_>| {
-            let _ = obl_tx.try_send(Obligation {
-                opcode: frame.opcode,
-                payload: frame.payload.to_vec(),
-            });
-            std::future::ready(Ok::<(), std::convert::Infallible>(()))
-        }
-    };
-
-    // 1. The first message: the request.
-    let first = rd.read_frame(&mut oblige).await;
-    flush_obligations(&mut wr, &mut obl_rx).await;
-    let request = match first {
-        Ok(frame) if matches!(frame.opcode, OpCode::Text | OpCode::Binary) => {
-            if frame.payload.len() > MAX_MESSAGE {
-                return close(
-                    &mut wr,
-                    &mut rd,
-                    &mut oblige,
-                    CloseCode::TOO_BIG,
-                    "first message too large",
-                )
-                .await;
-            }
-            match serde_json::from_slice::<InterpreterRequest>(&frame.payload) {
-                Ok(r) => r,
-                Err(_) => {
-                    return close(
-                        &mut wr,
-                        &mut rd,
-                        &mut oblige,
-                        CloseCode::PROTOCOL,
-                        "invalid JSON payload",
-                    )
-                    .await
+/// Collects the client's first message (all its frames).
+async fn first_message(
+    sock: &mut ServerSocket,
+    data: &mut mpsc::Receiver<Data>,
+) -> Result<BytesMut, NoFirst> {
+    let mut message = BytesMut::new();
+    let mut started = false;
+    loop {
+        tokio::select! {
+            biased;
+            event = sock.event() => match event {
+                ws::Event::Closed(_) => return Err(NoFirst::Closed),
+                ws::Event::TooBig | ws::Event::Gone => return Err(NoFirst::Failed),
+            },
+            frame = data.recv() => {
+                let Some(frame) = frame else { return Err(NoFirst::Failed) };
+                if frame.first == started {
+                    // A continuation without a start, or a new message inside one.
+                    return Err(NoFirst::Failed);
+                }
+                started = true;
+                message.extend_from_slice(&frame.payload);
+                if frame.last {
+                    return Ok(message);
                 }
             }
         }
-        Ok(frame) if frame.opcode == OpCode::Close => return, // echoed by the obligation
-        _ => {
-            return close(
-                &mut wr,
-                &mut rd,
-                &mut oblige,
-                CloseCode::PROTOCOL,
-                "failed to read first message",
-            )
-            .await
+    }
+}
+
+/// Serves an accepted interpreter socket.
+pub(crate) async fn serve(daemon: Daemon, ws: Pending) {
+    let (data_tx, mut data) = mpsc::channel(4);
+    let mut sock = ws.start(Some(data_tx));
+
+    // 1. The first message: the request. Later messages are dropped by the reader.
+    let first = first_message(&mut sock, &mut data).await;
+    drop(data);
+    let request = match first {
+        Ok(bytes) => match serde_json::from_slice::<InterpreterRequest>(&bytes) {
+            Ok(r) => r,
+            Err(_) => {
+                return sock
+                    .close(CloseCode::PROTOCOL, "invalid JSON payload")
+                    .await
+            }
+        },
+        Err(NoFirst::Closed) => return,
+        Err(NoFirst::Failed) => {
+            return sock
+                .close(CloseCode::PROTOCOL, "failed to read first message")
+                .await
         }
     };
 
     // 2. Validation (spec §7.2 step 3).
     if request.code.is_empty() {
-        return close(
-            &mut wr,
-            &mut rd,
-            &mut oblige,
-            CloseCode::POLICY,
-            "code is required",
-        )
-        .await;
+        return sock.close(CloseCode::POLICY, "code is required").await;
     }
     let timeout = match request.timeout {
         Some(t) if t < 0 => {
-            return close(
-                &mut wr,
-                &mut rd,
-                &mut oblige,
-                CloseCode::POLICY,
-                "timeout must be greater than or equal to 0",
-            )
-            .await
+            return sock
+                .close(
+                    CloseCode::POLICY,
+                    "timeout must be greater than or equal to 0",
+                )
+                .await
         }
         Some(0) => None,
-        Some(t) => Some(Duration::from_secs(t as u64)),
-        None => Some(Duration::from_secs(DEFAULT_TIMEOUT_SECS as u64)),
+        Some(t) => Some(Duration::from_secs(t.unsigned_abs())),
+        None => Some(Duration::from_secs(DEFAULT_TIMEOUT_SECS.unsigned_abs())),
     };
     let context = match daemon
         .inner
@@ -133,7 +109,7 @@ async fn serve(daemon: Daemon, ws: WebSocket<Io>) {
         .context_for_run(request.context_id.as_deref())
     {
         Ok(ctx) => ctx,
-        Err((code, reason)) => return close(&mut wr, &mut rd, &mut oblige, code, &reason).await,
+        Err(err) => return sock.close(err.close_code(), &err.to_string()).await,
     };
 
     // 3. Queue the job; its frames arrive on `events`.
@@ -153,136 +129,35 @@ async fn serve(daemon: Daemon, ws: WebSocket<Io>) {
         Ok(()) => {}
         Err(SubmitError::Full) => {
             let reason = format!("context queue is full ({QUEUE_CAPACITY} jobs): try again later");
-            return close(&mut wr, &mut rd, &mut oblige, CloseCode(1013), &reason).await;
+            return sock.close(CloseCode(1013), &reason).await;
         }
         Err(SubmitError::Closed) => {
-            return close(
-                &mut wr,
-                &mut rd,
-                &mut oblige,
-                CloseCode::GOING_AWAY,
-                "context shutdown",
-            )
-            .await
+            return sock.close(CloseCode::GOING_AWAY, "context shutdown").await
         }
     }
     drop(context);
 
-    // 4. Later client messages are read for ping/close handling and otherwise ignored.
-    let (gone_tx, mut gone) = oneshot::channel::<()>();
-    let reader = tokio::spawn(async move {
-        loop {
-            match rd.read_frame(&mut oblige).await {
-                Ok(frame) if frame.opcode == OpCode::Close => break,
-                Ok(_) => {}
-                Err(_) => break,
-            }
-        }
-        let _ = gone_tx.send(());
-    });
-    drop(obl_tx);
-
-    // 5. The single writer.
-    let mut client_left = false;
-    loop {
+    // 4. The single writer: the job's frames, then its close.
+    let close = loop {
         tokio::select! {
             biased;
-            obligation = obl_rx.recv() => {
-                let Some(o) = obligation else { continue };
-                let is_close = o.opcode == OpCode::Close;
-                let frame = Frame::new(true, o.opcode, None, Payload::Owned(o.payload));
-                if write(&mut wr, frame).await.is_err() || is_close {
-                    client_left = true;
-                    break;
-                }
-            }
+            event = sock.event() => match event {
+                ws::Event::TooBig => {}
+                ws::Event::Closed(_) | ws::Event::Gone => break None,
+            },
             event = events.recv() => match event {
                 Some(Event::Frame(frame)) => {
-                    let text = frame.to_json();
-                    let frame = Frame::text(Payload::Owned(text.into_bytes()));
-                    if write(&mut wr, frame).await.is_err() {
-                        client_left = true;
-                        break;
+                    if sock.text(frame.to_json()).await.is_err() {
+                        break None;
                     }
                 }
-                Some(Event::Close(code, reason)) => {
-                    let _ = write(&mut wr, close_frame(code, &reason)).await;
-                    break;
-                }
-                None => {
-                    let _ = write(&mut wr, close_frame(CloseCode::GOING_AWAY, "context shutdown")).await;
-                    break;
-                }
+                Some(Event::Close(code, reason)) => break Some((code, reason)),
+                None => break Some((CloseCode::GOING_AWAY, "context shutdown".to_owned())),
             },
-            _ = &mut gone => {
-                client_left = true;
-                break;
-            }
-        }
-    }
-    drop(events); // a runner still producing for this job now discards its output
-    if !client_left {
-        // Let the client's close reply arrive before the connection is dropped, so it reads
-        // our close frame instead of a reset.
-        let _ = tokio::time::timeout(CLOSE_LINGER, &mut gone).await;
-    }
-    reader.abort();
-}
-
-/// Writes what the reader owes the peer (pongs, close echo) before anything else.
-async fn flush_obligations(wr: &mut Writer, rx: &mut mpsc::Receiver<Obligation>) {
-    while let Ok(o) = rx.try_recv() {
-        let frame = Frame::new(true, o.opcode, None, Payload::Owned(o.payload));
-        if write(wr, frame).await.is_err() {
-            return;
-        }
-    }
-}
-
-fn close_frame(code: CloseCode, reason: &str) -> Frame<'static> {
-    let mut payload = code.0.to_be_bytes().to_vec();
-    payload.extend_from_slice(truncate_reason(reason).as_bytes());
-    Frame::close_raw(Payload::Owned(payload))
-}
-
-/// Closes with `code` and `reason` (a validation failure before any job ran), then waits
-/// briefly for the client's close reply so it reads our close frame rather than a reset.
-async fn close<F>(wr: &mut Writer, rd: &mut Reader, oblige: &mut F, code: CloseCode, reason: &str)
-where
-    F: FnMut(Frame<'_>) -> std::future::Ready<Result<(), std::convert::Infallible>>,
-{
-    tracing::debug!(code = code.0, reason, "closing interpreter socket");
-    if write(wr, close_frame(code, reason)).await.is_err() {
-        return;
-    }
-    let linger = async {
-        loop {
-            match rd.read_frame(oblige).await {
-                Ok(frame) if frame.opcode == OpCode::Close => break,
-                Ok(_) => {}
-                Err(_) => break,
-            }
         }
     };
-    let _ = tokio::time::timeout(CLOSE_LINGER, linger).await;
-}
-
-async fn write(wr: &mut Writer, frame: Frame<'_>) -> Result<(), WebSocketError> {
-    match tokio::time::timeout(WRITE_DEADLINE, wr.write_frame(frame)).await {
-        Ok(res) => res,
-        Err(_) => Err(WebSocketError::ConnectionClosed),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn close_frames_carry_code_and_truncated_reason() {
-        let frame = close_frame(CloseCode::POLICY, &"x".repeat(300));
-        assert_eq!(frame.opcode, OpCode::Close);
-        assert_eq!(&frame.payload[..2], &1008u16.to_be_bytes());
-        assert_eq!(frame.payload.len(), 2 + 123);
+    drop(events); // a runner still producing for this job now discards its output
+    if let Some((code, reason)) = close {
+        sock.close(code, &reason).await;
     }
 }

@@ -18,8 +18,8 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 use super::shell::CMD_ID_ENV;
+use super::SessionError;
 use super::{CommandRec, Session, SessionCore};
-use crate::error::ApiError;
 use crate::proc;
 
 /// How long a timed-out command gets after SIGTERM before SIGKILL.
@@ -29,7 +29,7 @@ const KILL_ESCALATION: Duration = Duration::from_millis(500);
 
 /// The signals a client may send: `KILL`, `TERM`, `INT`, `HUP`, `QUIT`, `USR1`, `USR2`,
 /// `WINCH`, `STOP`, `CONT`, by name (with or without `SIG`, any case) or number.
-pub(crate) fn parse_signal(name: &str) -> Result<Signal, ApiError> {
+pub(crate) fn parse_signal(name: &str) -> Result<Signal, SessionError> {
     const ALLOWED: [Signal; 10] = [
         Signal::SIGKILL,
         Signal::SIGTERM,
@@ -51,11 +51,9 @@ pub(crate) fn parse_signal(name: &str) -> Result<Signal, ApiError> {
             .iter()
             .find(|s| s.as_str().strip_prefix("SIG") == Some(bare))
     };
-    found.copied().ok_or_else(|| {
-        ApiError::bad_request(format!(
-            "unsupported signal {name:?}: use one of KILL, TERM, INT, HUP, QUIT, USR1, USR2, WINCH, STOP, CONT"
-        ))
-    })
+    found
+        .copied()
+        .ok_or_else(|| SessionError::Signal(name.to_owned()))
 }
 
 /// The live processes of command `rec` (see the module docs).
@@ -136,13 +134,13 @@ async fn signal_command(core: &SessionCore, rec: &CommandRec, sig: Signal) -> us
 
 impl Session {
     /// Sends `sig` to the running command `rec`. 410 when it has finished.
-    pub(crate) async fn signal(&self, rec: &CommandRec, sig: Signal) -> Result<usize, ApiError> {
+    pub(crate) async fn signal(
+        &self,
+        rec: &CommandRec,
+        sig: Signal,
+    ) -> Result<usize, SessionError> {
         if let Some(code) = rec.log.state().exit_code {
-            return Err(ApiError::new(
-                http::StatusCode::GONE,
-                "COMMAND_ALREADY_COMPLETED",
-                format!("command has already completed with exit code {code}"),
-            ));
+            return Err(SessionError::Completed(code));
         }
         Ok(signal_command(&self.core, rec, sig).await)
     }

@@ -12,10 +12,12 @@
 //! [`crate::oneshot::DRAIN_GRACE`] after the status when a background process keeps them open).
 
 mod control;
+mod error;
 pub(crate) mod log;
 pub(crate) mod shell;
 
 pub(crate) use control::parse_signal;
+pub(crate) use error::SessionError;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -29,7 +31,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::error::ApiError;
 use crate::store::{CommandRow, Op, SessionRow, Store};
 use log::CommandLog;
 
@@ -46,8 +47,8 @@ const MAX_SESSION_ID: usize = 256;
 
 /// Checks a session id: non-empty, at most 256 bytes, no `/`, `\`, control characters, and not
 /// `.` or `..`. (Ids never reach paths or shell text; this keeps them printable and addressable.)
-pub(crate) fn validate_session_id(id: &str) -> Result<(), ApiError> {
-    let bad = |why: &str| Err(ApiError::bad_request(format!("invalid session ID: {why}")));
+pub(crate) fn validate_session_id(id: &str) -> Result<(), SessionError> {
+    let bad = |why: &'static str| Err(SessionError::InvalidId(why));
     if id.trim().is_empty() {
         return bad("it must not be empty");
     }
@@ -236,13 +237,12 @@ impl Session {
         is_async: bool,
         suppress_echo: bool,
         timeout: Option<std::time::Duration>,
-    ) -> Result<Arc<CommandRec>, ApiError> {
+    ) -> Result<Arc<CommandRec>, SessionError> {
         if self.is_deleted() {
-            return Err(ApiError::session_ended("session process has exited"));
+            return Err(SessionError::Ended);
         }
-        let io = |what: &str, e: std::io::Error| {
-            ApiError::bad_request(format!("failed to prepare the command ({what}): {e}"))
-        };
+        let io =
+            |what: &'static str, source: std::io::Error| SessionError::Prepare { what, source };
         let dir = self.core.dir.join(&cid);
         std::fs::DirBuilder::new()
             .mode(0o700)
@@ -323,20 +323,20 @@ impl Session {
             .push(rec.clone());
         if self.jobs.send(shell::Job { rec: rec.clone() }).is_err() {
             self.core.route(&rec.id, -1);
-            return Err(ApiError::session_ended("session process has exited"));
+            return Err(SessionError::Ended);
         }
         Ok(rec)
     }
 
     /// Sends `data` to a running async command's stdin (a newline is added if missing) and,
     /// unless the command suppresses echo, appends it to the log as stdout.
-    pub(crate) async fn send_input(&self, rec: &CommandRec, data: &str) -> Result<(), ApiError> {
+    pub(crate) async fn send_input(
+        &self,
+        rec: &CommandRec,
+        data: &str,
+    ) -> Result<(), SessionError> {
         if let Some(code) = rec.log.state().exit_code {
-            return Err(ApiError::new(
-                http::StatusCode::GONE,
-                "COMMAND_ALREADY_COMPLETED",
-                format!("command has already completed with exit code {code}"),
-            ));
+            return Err(SessionError::Completed(code));
         }
         let mut data = data.to_owned();
         if !data.ends_with('\n') {
@@ -345,15 +345,9 @@ impl Session {
         let mut guard = rec.stdin.lock().await;
         let Some(tx) = guard.as_mut() else {
             if let Some(code) = rec.log.state().exit_code {
-                return Err(ApiError::new(
-                    http::StatusCode::GONE,
-                    "COMMAND_ALREADY_COMPLETED",
-                    format!("command has already completed with exit code {code}"),
-                ));
+                return Err(SessionError::Completed(code));
             }
-            return Err(ApiError::conflict(
-                "the command does not take input: sync commands read /dev/null; start it with runAsync to send input",
-            ));
+            return Err(SessionError::NoInput);
         };
         // Echo first, so the input precedes any output it causes.
         if !rec.suppress_echo {
@@ -361,12 +355,8 @@ impl Session {
         }
         match tokio::time::timeout(INPUT_TIMEOUT, tx.write_all(data.as_bytes())).await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(ApiError::internal(format!("failed to write input: {e}"))),
-            Err(_) => {
-                return Err(ApiError::conflict(
-                    "the command is not reading its standard input: its input pipe is full, so the rest of this input was not written; send more once it reads",
-                ))
-            }
+            Ok(Err(e)) => return Err(SessionError::InputWrite(e)),
+            Err(_) => return Err(SessionError::InputFull),
         }
         drop(guard);
         Ok(())
@@ -625,19 +615,23 @@ impl Sessions {
     }
 
     /// Creates a session whose shell starts in `cwd` (default: the daemon's work dir).
-    pub(crate) fn create(&self, id: &str, cwd: Option<PathBuf>) -> Result<Arc<Session>, ApiError> {
+    pub(crate) fn create(
+        &self,
+        id: &str,
+        cwd: Option<PathBuf>,
+    ) -> Result<Arc<Session>, SessionError> {
         let mut map = self
             .map
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if map.contains_key(id) {
-            return Err(ApiError::conflict("session already exists"));
+            return Err(SessionError::Exists);
         }
         let dir = self.root.join(uuid::Uuid::new_v4().to_string());
         std::fs::DirBuilder::new()
             .mode(0o700)
             .create(&dir)
-            .map_err(|e| ApiError::internal(format!("failed to create the session: {e}")))?;
+            .map_err(SessionError::Create)?;
         let cwd = cwd.unwrap_or_else(|| self.workdir.clone());
         let persist = id != ENTRYPOINT_SESSION;
         if persist {
@@ -690,7 +684,7 @@ impl Sessions {
     }
 
     /// Starts the entrypoint session running `argv` (spec §8.9).
-    pub(crate) fn start_entrypoint(&self, argv: &[String]) -> Result<(), ApiError> {
+    pub(crate) fn start_entrypoint(&self, argv: &[String]) -> Result<(), SessionError> {
         let session = self.create(ENTRYPOINT_SESSION, None)?;
         let command = argv
             .iter()

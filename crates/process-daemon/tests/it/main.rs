@@ -17,3 +17,4 @@ mod security;
 mod session;
 mod session_control;
 mod support;
+mod ws;

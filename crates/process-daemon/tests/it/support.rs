@@ -91,6 +91,8 @@ impl TestDaemon {
         let state_dir = tempfile::tempdir().expect("state dir");
         let mut config = Config::new(workdir.path(), state_dir.path());
         config.python = test_python();
+        // As the processd binary does (the tests of orphans and escapees rely on it).
+        config.reap_orphans = true;
         tweak(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

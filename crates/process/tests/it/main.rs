@@ -8,6 +8,7 @@ mod support;
 mod code_run;
 mod errors;
 mod exec;
+mod host;
 mod interpreter;
 mod logs;
 mod mock;
