@@ -17,7 +17,7 @@ pub struct Processd {
     child: Child,
     /// Its base URL, `http://127.0.0.1:<port>`.
     pub url: String,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Processd {
@@ -75,16 +75,33 @@ impl Processd {
             .next()
             .unwrap_or_default()
             .to_owned();
-        let mut daemon = Processd {
-            child,
-            url,
-            _dir: dir,
-        };
+        let mut daemon = Processd { child, url, dir };
         if !daemon.url.starts_with("http://127.0.0.1:") {
             daemon.stop();
             return Err(format!("processd did not print its address (got {line:?})").into());
         }
         Ok(daemon)
+    }
+
+    /// Its work directory (where relative paths of the toolbox API resolve).
+    pub fn work_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("work")
+    }
+
+    /// Resets its peak resident memory (`VmHWM`) to the current RSS (`clear_refs` 5).
+    pub fn reset_peak(&self) -> Result<(), BoxError> {
+        std::fs::write(format!("/proc/{}/clear_refs", self.pid()), "5")
+            .map_err(|e| format!("cannot reset the daemon's peak RSS: {e}").into())
+    }
+
+    /// Its peak resident memory in KiB (`VmHWM`) since start or the last
+    /// [`reset_peak`](Self::reset_peak).
+    pub fn peak_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
     }
 
     /// Its process id.

@@ -1,4 +1,4 @@
-//! The end-to-end figures (2–8): our client (`process::Client`) against a separate `processd`
+//! The end-to-end figures (2–9): our client (`process::Client`) against a separate `processd`
 //! on 127.0.0.1, each beside its floor measured in the same run. Every loop is bounded in count
 //! and time; every process started is stopped.
 
@@ -99,11 +99,11 @@ plt.grid(True)
 plt.show()
 ";
 
-/// Runs figures 2–8 and returns their rows (a figure that fails becomes a "not measured" row).
+/// Runs figures 2–9 and returns their rows (a figure that fails becomes a "not measured" row).
 pub async fn run(opts: &Opts) -> Vec<Row> {
     let sizes = Sizes::new(opts.quick);
     let mut rows = Vec::new();
-    let groups: [(u32, &str); 7] = [
+    let groups: [(u32, &str); 8] = [
         (2, "exec round trip of `true`"),
         (3, "exec throughput, 8 concurrent clients"),
         (4, "session command round trip (`echo hi`)"),
@@ -111,6 +111,7 @@ pub async fn run(opts: &Opts) -> Vec<Row> {
         (6, "code_run"),
         (7, "PTY keystroke echo"),
         (8, "scale: idle sessions and PTYs"),
+        (9, "file transfers and listing"),
     ];
     for (group, name) in groups {
         if !opts.only.is_empty() && !opts.only.contains(&group) {
@@ -164,6 +165,15 @@ async fn run_group(group: u32, opts: &Opts, sizes: Sizes) -> Result<Vec<Row>, Bo
         }
         6 => code_run(&client, opts.python.as_deref(), sizes).await,
         7 => pty_echo(&client, sizes).await,
+        9 => {
+            crate::transfer::run(
+                &daemon,
+                &client,
+                opts.python.as_deref(),
+                crate::transfer::Sizes::new(opts.quick),
+            )
+            .await
+        }
         _ => {
             drop(client);
             drop(daemon);

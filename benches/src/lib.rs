@@ -13,6 +13,7 @@ pub mod e2e;
 pub mod floors;
 pub mod row;
 pub mod stats;
+pub mod transfer;
 
 pub use row::Row;
 pub use stats::Summary;

@@ -161,7 +161,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     };
     rows.extend(collect_rows(&mut cmd)?);
 
-    // 2-8. End to end, against processd as a separate process, each beside its floor.
+    // 2-9. End to end, against processd as a separate process, each beside its floor.
     let mut cmd = Command::new(&bench_bin);
     cmd.arg("e2e")
         .arg("--processd")
@@ -258,7 +258,7 @@ fn collect_rows(cmd: &mut Command) -> Result<Vec<serde_json::Value>, String> {
     Ok(rows)
 }
 
-const SECTIONS: [&str; 8] = [
+const SECTIONS: [&str; 9] = [
     "1. Demux throughput (client side of the log codec)",
     "2. `exec` round trip of `true`",
     "3. `exec` throughput, 8 concurrent clients",
@@ -267,6 +267,7 @@ const SECTIONS: [&str; 8] = [
     "6. `code_run`",
     "7. PTY keystroke echo",
     "8. Scale and memory",
+    "9. File transfers and listing",
 ];
 
 fn render(

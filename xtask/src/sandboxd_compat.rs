@@ -1,9 +1,12 @@
-//! `cargo xtask sandboxd-compat`: the official Python SDK (sync and async, `daytona==0.226.1`)
-//! against a real `sandboxd`, configured only with `api_url` and `api_key`.
+//! `cargo xtask sandboxd-compat`: the official SDKs — Python (sync and async, `daytona==0.226.1`)
+//! and TypeScript (`@daytonaio/sdk` 0.218.0) — against a real `sandboxd`, configured only with
+//! `api_url` and `api_key`.
 //!
 //! Builds `sandboxd`, starts it on 127.0.0.1 port 0 with a scratch state dir and runs the pytest
-//! suite in `tests/sandboxd-compat/` against real runc sandboxes of the default image (built
-//! once per CI run into `SANDBOXD_TEST_IMAGE_DIR`, default `target/sandbox-images`).
+//! suite in `tests/sandboxd-compat/` and the `node --test` suite in `tests/sandboxd-compat/ts/`
+//! (the SDK pinned in its `package.json`, installed with npm into `target/sandboxd-compat-ts`)
+//! against real runc sandboxes of the default image (built once per CI run into
+//! `SANDBOXD_TEST_IMAGE_DIR`, default `target/sandbox-images`).
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -70,7 +73,7 @@ pub(crate) fn run_with(python: &Path, path: &std::ffi::OsStr) -> Result<(), Stri
         let _ = child.kill();
         return Err(format!("sandboxd did not print its api_url (got {api:?})"));
     }
-    let result = sh(Command::new(python)
+    let python_suite = sh(Command::new(python)
         .env("PATH", path)
         .args([
             "-m",
@@ -82,6 +85,16 @@ pub(crate) fn run_with(python: &Path, path: &std::ffi::OsStr) -> Result<(), Stri
         ])
         .env("SANDBOXD_API_URL", &api)
         .env("SANDBOXD_API_KEY_FOR_TESTS", KEY));
+    // The TypeScript suite runs even when the Python one failed: both verdicts count.
+    let ts_suite = ensure_ts_sdk().and_then(|modules| {
+        sh(Command::new("node")
+            .env("PATH", path)
+            .env("NODE_PATH", modules)
+            .args(["--test", "tests/sandboxd-compat/ts/sdk.test.cjs"])
+            .env("SANDBOXD_API_URL", &api)
+            .env("SANDBOXD_API_KEY_FOR_TESTS", KEY))
+    });
+    let result = python_suite.and(ts_suite);
     // Sandboxes outlive sandboxd by design; the suite's must not outlive the suite: delete
     // whatever a failed test left, through the API, before stopping sandboxd.
     let cleanup = sh(Command::new(python).args(["-c", CLEANUP, &api, KEY]));
@@ -104,6 +117,36 @@ def call(method, path):
 for sb in call("GET", "/sandbox?limit=200")["items"]:
     call("DELETE", "/sandbox/" + sb["id"])
 "#;
+
+/// Installs the official TypeScript SDK pinned in `tests/sandboxd-compat/ts/package.json` into
+/// `target/sandboxd-compat-ts` with npm (once; again when the manifest changes) and returns its
+/// `node_modules` (the suite is CommonJS, so `NODE_PATH` finds it).
+fn ensure_ts_sdk() -> Result<std::path::PathBuf, String> {
+    let prefix = root().join("target").join("sandboxd-compat-ts");
+    let modules = prefix.join("node_modules");
+    let manifest = root()
+        .join("tests")
+        .join("sandboxd-compat")
+        .join("ts")
+        .join("package.json");
+    let wanted = std::fs::read_to_string(&manifest)
+        .map_err(|e| format!("cannot read {}: {e}", manifest.display()))?;
+    let stamp = prefix.join(".installed");
+    if modules.join("@daytonaio").join("sdk").exists()
+        && std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str())
+    {
+        return Ok(modules);
+    }
+    std::fs::create_dir_all(&prefix)
+        .map_err(|e| format!("cannot create {}: {e}", prefix.display()))?;
+    std::fs::copy(&manifest, prefix.join("package.json"))
+        .map_err(|e| format!("cannot copy {}: {e}", manifest.display()))?;
+    sh(Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(&prefix))?;
+    std::fs::write(&stamp, wanted).map_err(|e| format!("cannot write {}: {e}", stamp.display()))?;
+    Ok(modules)
+}
 
 /// The shared image dir (built once per run; the first user builds it).
 fn image_dir(target: &Path) -> std::path::PathBuf {

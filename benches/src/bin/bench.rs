@@ -64,7 +64,7 @@ enum Cmd {
         #[arg(long, default_value_t = 10)]
         reps: usize,
     },
-    /// Runs figures 2-8 against a `processd` started here, each beside its floor.
+    /// Runs figures 2-9 against a `processd` started here, each beside its floor.
     E2e {
         /// The `processd` binary.
         #[arg(long)]
@@ -78,7 +78,7 @@ enum Cmd {
         /// Why `processd` is not available (every figure then says so).
         #[arg(long)]
         processd_missing: Option<String>,
-        /// Run only these figures (2-8), e.g. `--only 2,4`.
+        /// Run only these figures (2-9), e.g. `--only 2,4`.
         #[arg(long, value_delimiter = ',')]
         only: Vec<u32>,
     },

@@ -64,12 +64,13 @@ pub fn select_shell() -> PathBuf {
     PathBuf::from("/bin/sh")
 }
 
-/// The environment a child starts with: the daemon's own, minus its secrets and settings,
-/// plus `extra` (which wins).
+/// The environment a child starts with: the daemon's own, minus its secrets and settings, then
+/// the `POST /env` overlay, plus `extra` (which wins).
 pub fn child_env<'a>(
     extra: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> HashMap<String, String> {
     let mut env: HashMap<String, String> = std::env::vars().filter(|(k, _)| !scrubbed(k)).collect();
+    crate::info::env::apply(&mut env);
     for (k, v) in extra {
         env.insert(k.to_owned(), v.to_owned());
     }
@@ -98,6 +99,38 @@ pub fn cloexec_inherited_fds() {
                 libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
             }
         }
+    }
+}
+
+/// Whether this daemon runs with a non-zero `oom_score_adj` its children must not inherit (a
+/// sandbox's processd is protected from the sandbox's own OOM; what it runs is not). Read at
+/// each spawn (a few µs): sandboxd sets it from outside after processd has started.
+fn oom_score_adjusted() -> bool {
+    std::fs::read_to_string("/proc/self/oom_score_adj").is_ok_and(|v| v.trim() != "0")
+}
+
+/// Makes the child of `cmd` set its `oom_score_adj` back to 0 before exec when the daemon's is
+/// not 0, so commands get no OOM protection from the daemon (raising one's own score needs no
+/// privilege). Without an adjusted score no hook is installed (a hook costs fork+exec instead
+/// of posix_spawn).
+#[allow(unsafe_code)] // pre_exec: std's only door to code between fork and exec
+pub fn reset_oom_score_in_child(cmd: &mut tokio::process::Command) {
+    if !oom_score_adjusted() {
+        return;
+    }
+    // SAFETY: the hook runs in the forked child before exec and only makes the syscalls
+    // open(2), write(2) and close(2) on a static path and a static buffer: async-signal-safe,
+    // no allocation, no lock.
+    unsafe {
+        cmd.pre_exec(|| {
+            let fd = nix::fcntl::open(
+                c"/proc/self/oom_score_adj",
+                nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )?;
+            nix::unistd::write(&fd, b"0")?;
+            Ok(())
+        });
     }
 }
 

@@ -80,10 +80,12 @@ pub fn track<T, E>(
     Ok((child, tracked))
 }
 
-/// Spawns a tokio child through [`track`].
+/// Spawns a tokio child through [`track`] (its `oom_score_adj` reset to 0, see
+/// [`crate::proc::reset_oom_score_in_child`]).
 pub fn spawn(
     cmd: &mut tokio::process::Command,
 ) -> std::io::Result<(tokio::process::Child, Option<Tracked>)> {
+    crate::proc::reset_oom_score_in_child(cmd);
     track(|| cmd.spawn(), tokio::process::Child::id)
 }
 

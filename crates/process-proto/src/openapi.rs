@@ -94,6 +94,17 @@ pub struct Op {
     params: &'static [Param],
     body: In,
     out: Out,
+    not_fuzzed: Option<&'static str>,
+}
+
+impl Op {
+    /// Marks the operation as left out of the schemathesis run (`cargo xtask schemathesis`),
+    /// for `reason`: the document says so (`x-not-fuzzed`), and the run reads it from there.
+    #[must_use]
+    pub const fn not_fuzzed(mut self, reason: &'static str) -> Op {
+        self.not_fuzzed = Some(reason);
+        self
+    }
 }
 
 /// An operation.
@@ -115,6 +126,7 @@ pub const fn op(
         params,
         body,
         out,
+        not_fuzzed: None,
     }
 }
 
@@ -133,6 +145,9 @@ pub fn operation(o: &Op, error: &str, error_about: &str) -> Value {
     let mut op = Map::new();
     op.insert("tags".into(), json!([o.tag]));
     op.insert("summary".into(), json!(o.summary));
+    if let Some(reason) = o.not_fuzzed {
+        op.insert("x-not-fuzzed".into(), json!(reason));
+    }
     op.insert(
         "operationId".into(),
         json!(format!(

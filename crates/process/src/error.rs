@@ -20,9 +20,12 @@ pub enum ErrorKind {
     Connect,
     /// A deadline passed: the client's request timeout, or the daemon's command timeout (408).
     Timeout,
-    /// The daemon refused the credentials (401) or the action (403).
+    /// The daemon refused the credentials (401, also a git remote's `GIT_AUTH_FAILED`) or the
+    /// action (403).
     Unauthorized,
-    /// The session, command, PTY or context does not exist (404).
+    /// The daemon's user may not read or change a path (`FILE_ACCESS_DENIED`, 403).
+    AccessDenied,
+    /// The session, command, PTY, context, file, repository or branch does not exist (404).
     NotFound,
     /// It already exists (409).
     Conflict,
@@ -153,6 +156,29 @@ impl Error {
     /// A stream (logs, PTY) ended abnormally.
     pub fn is_closed(&self) -> bool {
         self.inner.kind == ErrorKind::Closed
+    }
+
+    /// A path may not be read or changed by the daemon's user (`FILE_ACCESS_DENIED`), or the
+    /// daemon refused the action (any 403).
+    pub fn is_access_denied(&self) -> bool {
+        self.inner.kind == ErrorKind::AccessDenied || self.status() == Some(403)
+    }
+
+    /// A git push was rejected as non-fast-forward, or a pull found diverged history
+    /// (`GIT_PUSH_REJECTED`): fetch and integrate first.
+    pub fn is_push_rejected(&self) -> bool {
+        self.code() == Some(&ErrorCode::GitPushRejected)
+    }
+
+    /// Local changes in the work tree block the git operation (`GIT_DIRTY_WORKTREE`): commit
+    /// or restore them first.
+    pub fn is_dirty_worktree(&self) -> bool {
+        self.code() == Some(&ErrorCode::GitDirtyWorktree)
+    }
+
+    /// A git merge could not be done as a fast-forward (`GIT_MERGE_CONFLICT`).
+    pub fn is_merge_conflict(&self) -> bool {
+        self.code() == Some(&ErrorCode::GitMergeConflict)
     }
 
     /// The HTTP status the daemon answered with, if the error came from a response.
@@ -499,18 +525,38 @@ impl Context {
 
 fn kind_of(status: StatusCode, code: Option<&ErrorCode>) -> ErrorKind {
     match code {
-        Some(ErrorCode::ProcessNotFound | ErrorCode::NotFound) => return ErrorKind::NotFound,
+        Some(
+            ErrorCode::ProcessNotFound
+            | ErrorCode::NotFound
+            | ErrorCode::FileNotFound
+            | ErrorCode::GitRepoNotFound
+            | ErrorCode::GitBranchNotFound,
+        ) => return ErrorKind::NotFound,
+        Some(ErrorCode::FileAccessDenied) => return ErrorKind::AccessDenied,
         Some(ErrorCode::ProcessExecutionTimeout | ErrorCode::RequestTimeout) => {
             return ErrorKind::Timeout
         }
         Some(ErrorCode::SessionEnded | ErrorCode::CommandAlreadyCompleted | ErrorCode::Gone) => {
             return ErrorKind::Gone
         }
-        Some(ErrorCode::Conflict) => return ErrorKind::Conflict,
-        Some(ErrorCode::Unauthorized | ErrorCode::Forbidden) => return ErrorKind::Unauthorized,
-        Some(ErrorCode::BadRequest | ErrorCode::InvalidRequestBody) => {
-            return ErrorKind::BadRequest
+        Some(
+            ErrorCode::Conflict
+            | ErrorCode::GitBranchExists
+            | ErrorCode::GitPushRejected
+            | ErrorCode::GitDirtyWorktree
+            | ErrorCode::GitMergeConflict,
+        ) => return ErrorKind::Conflict,
+        Some(ErrorCode::Unauthorized | ErrorCode::Forbidden | ErrorCode::GitAuthFailed) => {
+            return ErrorKind::Unauthorized
         }
+        Some(
+            ErrorCode::BadRequest
+            | ErrorCode::InvalidRequestBody
+            | ErrorCode::InvalidFilePath
+            | ErrorCode::GitRemoteRejected,
+        ) => return ErrorKind::BadRequest,
+        Some(ErrorCode::FileReadFailed) => return ErrorKind::Server,
+        Some(ErrorCode::GitTransportFailed) => return ErrorKind::Transport,
         _ => {}
     }
     match status.as_u16() {
@@ -552,6 +598,61 @@ mod tests {
             v["code"] = c.into();
         }
         serde_json::to_vec(&v).unwrap()
+    }
+
+    /// Every file-system and git code of the toolbox spec (§1.3) gets the kind and predicate
+    /// a caller branches on.
+    #[test]
+    fn file_and_git_codes_map_to_kinds() {
+        let ctx = Context::new("git");
+        let cases: [(u16, &str, ErrorKind); 13] = [
+            (404, "FILE_NOT_FOUND", ErrorKind::NotFound),
+            (403, "FILE_ACCESS_DENIED", ErrorKind::AccessDenied),
+            (400, "INVALID_FILE_PATH", ErrorKind::BadRequest),
+            (500, "FILE_READ_FAILED", ErrorKind::Server),
+            (401, "GIT_AUTH_FAILED", ErrorKind::Unauthorized),
+            (404, "GIT_REPO_NOT_FOUND", ErrorKind::NotFound),
+            (404, "GIT_BRANCH_NOT_FOUND", ErrorKind::NotFound),
+            (409, "GIT_BRANCH_EXISTS", ErrorKind::Conflict),
+            (409, "GIT_PUSH_REJECTED", ErrorKind::Conflict),
+            (409, "GIT_DIRTY_WORKTREE", ErrorKind::Conflict),
+            (409, "GIT_MERGE_CONFLICT", ErrorKind::Conflict),
+            (502, "GIT_TRANSPORT_FAILED", ErrorKind::Transport),
+            (422, "GIT_REMOTE_REJECTED", ErrorKind::BadRequest),
+        ];
+        for (status, code, kind) in cases {
+            let err = ctx.response_error(
+                StatusCode::from_u16(status).unwrap(),
+                &envelope(status, Some(code), "m"),
+            );
+            assert_eq!(err.kind(), kind, "{code}");
+            assert_eq!(err.code().map(ErrorCode::as_str), Some(code));
+            assert_eq!(
+                err.is_access_denied(),
+                code == "FILE_ACCESS_DENIED",
+                "{code}"
+            );
+            assert_eq!(
+                err.is_push_rejected(),
+                code == "GIT_PUSH_REJECTED",
+                "{code}"
+            );
+            assert_eq!(
+                err.is_dirty_worktree(),
+                code == "GIT_DIRTY_WORKTREE",
+                "{code}"
+            );
+            assert_eq!(
+                err.is_merge_conflict(),
+                code == "GIT_MERGE_CONFLICT",
+                "{code}"
+            );
+        }
+        let forbidden = ctx.response_error(
+            StatusCode::FORBIDDEN,
+            &envelope(403, Some("FORBIDDEN"), "no"),
+        );
+        assert!(forbidden.is_access_denied() && forbidden.is_unauthorized());
     }
 
     #[test]

@@ -204,6 +204,16 @@ impl Sandbox {
     pub fn process(&self) -> &Client {
         &self.process
     }
+
+    /// The file system of this sandbox (`sandbox.fs`), through the toolbox proxy.
+    pub fn fs(&self) -> crate::Fs<'_> {
+        self.process.fs()
+    }
+
+    /// Git in this sandbox (`sandbox.git`), through the toolbox proxy.
+    pub fn git(&self) -> crate::Git<'_> {
+        self.process.git()
+    }
 }
 
 /// Reads the environment variable, treating empty as unset.

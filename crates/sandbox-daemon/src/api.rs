@@ -134,6 +134,8 @@ pub fn router(manager: Manager, edge: EdgeConfig) -> Router {
     };
     let api = Router::new()
         .route("/openapi.json", get(openapi))
+        .route("/socket.io", get(socket_io))
+        .route("/socket.io/", get(socket_io))
         .route("/sandbox", post(create).get(list))
         .route("/sandbox/{id}", get(get_one).delete(delete))
         .route("/sandbox/{id}/start", post(start))
@@ -263,7 +265,10 @@ async fn envelope(req: Request, next: Next) -> Response {
 /// Bearer check (constant time) when a key is configured; otherwise (loopback only) the Host
 /// must be a loopback name, so a web page cannot reach us through DNS rebinding.
 async fn authenticate(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    // The Socket.IO channel carries its token in its CONNECT packet (checked there).
+    let socket_io = matches!(req.uri().path(), "/api/socket.io" | "/api/socket.io/");
     match &state.api_key {
+        Some(_) if socket_io => {}
         Some(key) => {
             if !bearer_matches(req.headers(), key) {
                 return ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized").into_response();
@@ -283,8 +288,6 @@ async fn authenticate(State(state): State<AppState>, req: Request, next: Next) -
 }
 
 fn bearer_matches(headers: &HeaderMap, key: &str) -> bool {
-    use sha2::Digest;
-    use subtle::ConstantTimeEq;
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let (Some(value), None) = (values.next(), values.next()) else {
         return false;
@@ -292,9 +295,43 @@ fn bearer_matches(headers: &HeaderMap, key: &str) -> bool {
     let Some(given) = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")) else {
         return false;
     };
+    token_matches(key, given.trim())
+}
+
+/// Constant-time comparison of a presented token with the key.
+fn token_matches(key: &str, given: &str) -> bool {
+    use sha2::Digest;
+    use subtle::ConstantTimeEq;
     let a = sha2::Sha256::digest(key.as_bytes());
-    let b = sha2::Sha256::digest(given.trim().as_bytes());
+    let b = sha2::Sha256::digest(given.as_bytes());
     a.ct_eq(&b).into()
+}
+
+/// `GET /api/socket.io/`: the SDKs' event channel (WebSocket transport only), see
+/// [`crate::events`].
+async fn socket_io(State(state): State<AppState>, req: Request) -> Response {
+    use axum::extract::FromRequestParts;
+    let (mut parts, _) = req.into_parts();
+    let Ok(incoming) =
+        fastwebsockets::upgrade::IncomingUpgrade::from_request_parts(&mut parts, &()).await
+    else {
+        return ApiError::bad_request(
+            "this Socket.IO endpoint speaks the websocket transport only (transport=websocket)",
+        )
+        .into_response();
+    };
+    let (resp, fut) = match incoming.upgrade() {
+        Ok(pair) => pair,
+        Err(e) => {
+            return ApiError::bad_request(format!("invalid WebSocket upgrade: {e}")).into_response()
+        }
+    };
+    let check: crate::events::TokenCheck = match state.api_key.clone() {
+        Some(key) => Box::new(move |token| token_matches(&key, token)),
+        None => Box::new(|_| true),
+    };
+    tokio::spawn(crate::events::serve(state.manager.clone(), check, fut));
+    resp.map(|_| Body::empty())
 }
 
 fn host_is_loopback(headers: &HeaderMap) -> bool {

@@ -6,6 +6,7 @@
 //! - [`manager`]: the state machine, per-sandbox serialisation, activity and the monitor
 //!   (auto-stop, auto-delete, crashed `processd`).
 //! - [`store`]: the SQLite record of every sandbox (survives restarts and SIGKILL).
+//! - `events`: the Socket.IO subset the SDKs use for `sandbox.state.updated` events.
 //! - `proxy`: streaming HTTP/WebSocket forwarding to a sandbox's Unix socket.
 //! - [`provider`]: the [`provider::Provider`] seam; `provider::local` runs sandboxes with runc,
 //!   [`provider::unisolated`] is a test-only provider without isolation.
@@ -13,6 +14,7 @@
 
 pub mod api;
 pub mod config;
+mod events;
 pub mod manager;
 pub mod openapi;
 pub mod provider;

@@ -185,7 +185,22 @@ struct Inner {
     store: Store,
     config: ManagerConfig,
     sandboxes: Mutex<HashMap<String, Arc<Entry>>>,
+    events: tokio::sync::broadcast::Sender<StateEvent>,
 }
+
+/// A sandbox changed state (what the SDKs' `sandbox.state.updated` event carries).
+#[derive(Debug, Clone)]
+pub struct StateEvent {
+    /// The sandbox after the change.
+    pub sandbox: Sandbox,
+    /// The state before.
+    pub old_state: SandboxState,
+    /// The state now.
+    pub new_state: SandboxState,
+}
+
+/// State events buffered per subscriber before a slow one starts missing them.
+const EVENT_BUFFER: usize = 256;
 
 impl std::fmt::Debug for Manager {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -252,6 +267,7 @@ impl Manager {
                 store,
                 config,
                 sandboxes: Mutex::new(HashMap::new()),
+                events: tokio::sync::broadcast::channel(EVENT_BUFFER).0,
             }),
         };
         for record in records {
@@ -318,6 +334,23 @@ impl Manager {
         &self.inner.config
     }
 
+    /// Every state change from now on (a lagging receiver skips what it missed).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<StateEvent> {
+        self.inner.events.subscribe()
+    }
+
+    fn emit(&self, sandbox: Sandbox, old_state: SandboxState) {
+        let new_state = sandbox.state.clone().unwrap_or(SandboxState::Unknown);
+        if new_state != old_state {
+            // No subscriber is not an error.
+            let _ = self.inner.events.send(StateEvent {
+                sandbox,
+                old_state,
+                new_state,
+            });
+        }
+    }
+
     fn find(&self, id_or_name: &str) -> Result<Arc<Entry>, ManagerError> {
         let map = lock(&self.inner.sandboxes);
         if let Some(e) = map.get(id_or_name) {
@@ -368,13 +401,20 @@ impl Manager {
     }
 
     fn save(&self, entry: &Entry, change: impl FnOnce(&mut Record)) -> Result<(), ManagerError> {
-        let mut record = entry.record();
-        change(&mut record);
-        record.updated_ms = now_ms();
-        record.activity_ms = record
-            .activity_ms
-            .max(entry.last_activity.load(Ordering::Relaxed));
-        self.inner.store.put(&record)?;
+        let old_state = {
+            let mut record = entry.record();
+            let old_state = SandboxState::parse(&record.state);
+            change(&mut record);
+            record.updated_ms = now_ms();
+            record.activity_ms = record
+                .activity_ms
+                .max(entry.last_activity.load(Ordering::Relaxed));
+            self.inner.store.put(&record)?;
+            old_state
+        };
+        if entry.state() != old_state && self.inner.events.receiver_count() > 0 {
+            self.emit(self.dto(entry), old_state);
+        }
         Ok(())
     }
 
@@ -756,6 +796,7 @@ impl Manager {
         tracing::info!(%id, "sandbox deleted");
         let mut dto = self.dto(entry);
         dto.state = Some(SandboxState::Destroyed);
+        self.emit(dto.clone(), SandboxState::Destroying);
         Ok(dto)
     }
 

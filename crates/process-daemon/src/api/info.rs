@@ -1,5 +1,5 @@
-//! Info, port, system and proxy routes (spec toolbox §6.1, I1–I5, I7–I10) over the
-//! [`crate::info`] domain.
+//! Info, port, system and proxy routes (spec toolbox §6.1, I1–I10) over the [`crate::info`]
+//! domain (`POST /env` over [`crate::info::env`]).
 
 use axum::body::Body;
 use axum::extract::{FromRef, Path as UrlPath, State};
@@ -8,8 +8,8 @@ use axum::routing::{any, get, post};
 use axum::Router;
 use http::StatusCode;
 use process_proto::wire::{
-    DirResponse, InitRequest, IsPortInUseResponse, MessageResponse, PortList, VersionResponse,
-    PORT_CHECK_RANGE,
+    DirResponse, InitRequest, IsPortInUseResponse, MessageResponse, PortList, UpdateEnvRequest,
+    VersionResponse, PORT_CHECK_RANGE,
 };
 
 use super::toolbox::{blocking, json, read_bytes, Ctx};
@@ -28,6 +28,7 @@ where
         .route("/work-dir", get(work_dir))
         .route("/version", get(version))
         .route("/init", post(init))
+        .route("/env", post(update_env))
         .route("/port", get(ports))
         .route("/port/{port}/in-use", get(port_in_use))
         .route("/system/metrics", get(metrics))
@@ -73,6 +74,23 @@ async fn init(ctx: Ctx, body: Body) -> Response {
             StatusCode::OK,
             &MessageResponse {
                 message: "Auth token set and telemetry initialized successfully".to_owned(),
+            },
+        ),
+        Err(e) => ctx.fail(e),
+    }
+}
+
+async fn update_env(ctx: Ctx, body: Body) -> Response {
+    let parsed = read_bytes(body).await.and_then(|b| {
+        serde_json::from_slice::<UpdateEnvRequest>(&b).map_err(ApiError::invalid_body)
+    });
+    match parsed
+        .and_then(|req| info::env::update(&req).map_err(|e| ApiError::bad_request(e.to_string())))
+    {
+        Ok(()) => json(
+            StatusCode::OK,
+            &MessageResponse {
+                message: "Environment updated successfully".to_owned(),
             },
         ),
         Err(e) => ctx.fail(e),

@@ -214,6 +214,7 @@ impl<'a> Run<'a> {
         use tokio::io::AsyncWriteExt;
         let bin = git_bin()?;
         let mut cmd = tokio::process::Command::new(&bin.program);
+        crate::proc::reset_oom_score_in_child(&mut cmd);
         cmd.env_clear();
         cmd.envs(crate::proc::child_env([
             ("LC_ALL", "C"),

@@ -2,6 +2,8 @@
 //! (IPv4 and IPv6, sorted: the original missed IPv6 listeners and answered in random order),
 //! a port probe, system metrics from `/proc` and `statvfs`, and the loopback reverse proxy.
 
+pub(crate) mod env;
+
 use std::path::Path;
 use std::time::Duration;
 

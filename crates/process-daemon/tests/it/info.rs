@@ -1,5 +1,5 @@
 //! Info, port, system and proxy routes (spec toolbox §6.1), including the fixed faults: IPv6
-//! listeners are listed and `/port` is sorted.
+//! listeners are listed and `/port` is sorted; `POST /env`.
 
 use http::{Method, StatusCode};
 use serde_json::json;
@@ -124,4 +124,51 @@ async fn proxy_forwards_to_a_loopback_port() {
         .as_str()
         .unwrap()
         .starts_with("proxy upstream error"));
+}
+
+/// `POST /env` (I6, `sandbox.update_env`): processes started afterwards see the change (set,
+/// unset, `unsetValuePrefix`); invalid names are refused and change nothing.
+#[tokio::test]
+async fn update_env_reaches_processes_started_afterwards() {
+    let d = TestDaemon::start().await;
+    let exec = |cmd: &'static str| {
+        let d = &d;
+        async move {
+            d.post("/process/execute", &json!({"command": cmd}))
+                .await
+                .json()["result"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        }
+    };
+    let r = d
+        .post(
+            "/env",
+            &json!({"set": {"IT_ENV_A": "one", "IT_ENV_P": "ph:x"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.json()["message"].is_string());
+    assert_eq!(exec("printf %s \"$IT_ENV_A/$IT_ENV_P\"").await, "one/ph:x");
+    let r = d
+        .post(
+            "/env",
+            &json!({"unset": ["IT_ENV_A"], "unsetValuePrefix": "ph:", "set": {"IT_ENV_Q": "ph:kept"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        exec("printf %s \"${IT_ENV_A-gone}/${IT_ENV_P-gone}/$IT_ENV_Q\"").await,
+        "gone/gone/ph:kept"
+    );
+    let r = d
+        .post("/env", &json!({"set": {"IT_ENV_B": "x", "BAD=NAME": "y"}}))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(exec("printf %s \"${IT_ENV_B-unset}\"").await, "unset");
+    let r = d
+        .call_raw(Method::POST, "/env", bytes::Bytes::from_static(b"{"), &[])
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }

@@ -95,6 +95,32 @@ pub enum ErrorCode {
     InternalServerError,
     /// `UNAUTHORIZED` (401).
     Unauthorized,
+    /// `FILE_NOT_FOUND` (404): a file or directory does not exist.
+    FileNotFound,
+    /// `FILE_ACCESS_DENIED` (403): the daemon's user may not read or change the path.
+    FileAccessDenied,
+    /// `INVALID_FILE_PATH` (400): an empty path, or a directory where a file is needed.
+    InvalidFilePath,
+    /// `FILE_READ_FAILED` (500): a file could not be read.
+    FileReadFailed,
+    /// `GIT_AUTH_FAILED` (401): the remote refused the credentials (or none were given).
+    GitAuthFailed,
+    /// `GIT_REPO_NOT_FOUND` (404): no repository at the path or remote.
+    GitRepoNotFound,
+    /// `GIT_BRANCH_NOT_FOUND` (404): the branch does not exist.
+    GitBranchNotFound,
+    /// `GIT_BRANCH_EXISTS` (409): the branch already exists.
+    GitBranchExists,
+    /// `GIT_PUSH_REJECTED` (409): a non-fast-forward push (or divergent pull).
+    GitPushRejected,
+    /// `GIT_DIRTY_WORKTREE` (409): local changes block the operation.
+    GitDirtyWorktree,
+    /// `GIT_MERGE_CONFLICT` (409): a fast-forward merge is not possible.
+    GitMergeConflict,
+    /// `GIT_TRANSPORT_FAILED` (502): the remote could not be reached.
+    GitTransportFailed,
+    /// `GIT_REMOTE_REJECTED` (422): the remote refused the update.
+    GitRemoteRejected,
     /// Any other code, verbatim.
     Unknown(String),
 }
@@ -116,6 +142,19 @@ impl ErrorCode {
             ErrorCode::RequestTimeout => "REQUEST_TIMEOUT",
             ErrorCode::InternalServerError => "INTERNAL_SERVER_ERROR",
             ErrorCode::Unauthorized => "UNAUTHORIZED",
+            ErrorCode::FileNotFound => "FILE_NOT_FOUND",
+            ErrorCode::FileAccessDenied => "FILE_ACCESS_DENIED",
+            ErrorCode::InvalidFilePath => "INVALID_FILE_PATH",
+            ErrorCode::FileReadFailed => "FILE_READ_FAILED",
+            ErrorCode::GitAuthFailed => "GIT_AUTH_FAILED",
+            ErrorCode::GitRepoNotFound => "GIT_REPO_NOT_FOUND",
+            ErrorCode::GitBranchNotFound => "GIT_BRANCH_NOT_FOUND",
+            ErrorCode::GitBranchExists => "GIT_BRANCH_EXISTS",
+            ErrorCode::GitPushRejected => "GIT_PUSH_REJECTED",
+            ErrorCode::GitDirtyWorktree => "GIT_DIRTY_WORKTREE",
+            ErrorCode::GitMergeConflict => "GIT_MERGE_CONFLICT",
+            ErrorCode::GitTransportFailed => "GIT_TRANSPORT_FAILED",
+            ErrorCode::GitRemoteRejected => "GIT_REMOTE_REJECTED",
             ErrorCode::Unknown(s) => s,
         }
     }
@@ -136,6 +175,19 @@ impl ErrorCode {
             "REQUEST_TIMEOUT" => ErrorCode::RequestTimeout,
             "INTERNAL_SERVER_ERROR" => ErrorCode::InternalServerError,
             "UNAUTHORIZED" => ErrorCode::Unauthorized,
+            "FILE_NOT_FOUND" => ErrorCode::FileNotFound,
+            "FILE_ACCESS_DENIED" => ErrorCode::FileAccessDenied,
+            "INVALID_FILE_PATH" => ErrorCode::InvalidFilePath,
+            "FILE_READ_FAILED" => ErrorCode::FileReadFailed,
+            "GIT_AUTH_FAILED" => ErrorCode::GitAuthFailed,
+            "GIT_REPO_NOT_FOUND" => ErrorCode::GitRepoNotFound,
+            "GIT_BRANCH_NOT_FOUND" => ErrorCode::GitBranchNotFound,
+            "GIT_BRANCH_EXISTS" => ErrorCode::GitBranchExists,
+            "GIT_PUSH_REJECTED" => ErrorCode::GitPushRejected,
+            "GIT_DIRTY_WORKTREE" => ErrorCode::GitDirtyWorktree,
+            "GIT_MERGE_CONFLICT" => ErrorCode::GitMergeConflict,
+            "GIT_TRANSPORT_FAILED" => ErrorCode::GitTransportFailed,
+            "GIT_REMOTE_REJECTED" => ErrorCode::GitRemoteRejected,
             other => ErrorCode::Unknown(other.to_owned()),
         }
     }
@@ -143,14 +195,26 @@ impl ErrorCode {
     /// The HTTP status the daemon pairs with this code, if it is a known one.
     pub fn http_status(&self) -> Option<u16> {
         Some(match self {
-            ErrorCode::BadRequest | ErrorCode::InvalidRequestBody => 400,
-            ErrorCode::Unauthorized => 401,
-            ErrorCode::Forbidden => 403,
-            ErrorCode::ProcessNotFound | ErrorCode::NotFound => 404,
+            ErrorCode::BadRequest | ErrorCode::InvalidRequestBody | ErrorCode::InvalidFilePath => {
+                400
+            }
+            ErrorCode::Unauthorized | ErrorCode::GitAuthFailed => 401,
+            ErrorCode::Forbidden | ErrorCode::FileAccessDenied => 403,
+            ErrorCode::ProcessNotFound
+            | ErrorCode::NotFound
+            | ErrorCode::FileNotFound
+            | ErrorCode::GitRepoNotFound
+            | ErrorCode::GitBranchNotFound => 404,
             ErrorCode::ProcessExecutionTimeout | ErrorCode::RequestTimeout => 408,
-            ErrorCode::Conflict => 409,
+            ErrorCode::Conflict
+            | ErrorCode::GitBranchExists
+            | ErrorCode::GitPushRejected
+            | ErrorCode::GitDirtyWorktree
+            | ErrorCode::GitMergeConflict => 409,
             ErrorCode::SessionEnded | ErrorCode::CommandAlreadyCompleted | ErrorCode::Gone => 410,
-            ErrorCode::InternalServerError => 500,
+            ErrorCode::GitRemoteRejected => 422,
+            ErrorCode::InternalServerError | ErrorCode::FileReadFailed => 500,
+            ErrorCode::GitTransportFailed => 502,
             ErrorCode::Unknown(_) => return None,
         })
     }

@@ -1,5 +1,6 @@
 //! Info, port and system endpoints (spec toolbox §6.1): [`DirResponse`] (`/user-home-dir`,
 //! `/project-dir`, `/work-dir`), [`VersionResponse`], [`InitRequest`], [`MessageResponse`],
+//! [`UpdateEnvRequest`] (`POST /env`),
 //! [`PortList`], [`IsPortInUseResponse`], [`SystemMetrics`]. Plain data, fields public.
 
 use serde::{Deserialize, Serialize};
@@ -40,6 +41,28 @@ pub struct MessageResponse {
     /// What happened.
     #[serde(default)]
     pub message: String,
+}
+
+/// `POST /env` (`sandbox.update_env`): changes the environment processes started afterwards
+/// inherit (exec, code-run, sessions, PTYs, interpreter contexts); running ones keep theirs.
+/// Applied in order: `unset`, then `unsetValuePrefix`, then `set`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UpdateEnvRequest {
+    /// Variables to set (name → value).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set: Option<std::collections::BTreeMap<String, String>>,
+    /// Names to remove before `set` is applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unset: Option<Vec<String>>,
+    /// Removes every variable whose value starts with this prefix and whose name is not a key
+    /// of `set` (the runner reconciles secret placeholders with it).
+    #[serde(
+        default,
+        rename = "unsetValuePrefix",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub unset_value_prefix: Option<String>,
 }
 
 /// `GET /port`: TCP ports in LISTEN state (IPv4 and IPv6), ascending.

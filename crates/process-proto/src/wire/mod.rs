@@ -41,7 +41,7 @@ pub use git::{
 };
 pub use info::{
     DirResponse, InitRequest, IsPortInUseResponse, MessageResponse, PortList, SystemMetrics,
-    VersionResponse, PORT_CHECK_RANGE,
+    UpdateEnvRequest, VersionResponse, PORT_CHECK_RANGE,
 };
 pub use interpreter::{
     CreateContextRequest, InterpreterContext, InterpreterFrame, InterpreterFrameType,

@@ -391,11 +391,14 @@ fn error_envelopes() {
         "REQUEST_TIMEOUT",
         "INTERNAL_SERVER_ERROR",
         "UNAUTHORIZED",
-        "GIT_AUTH_FAILED",
+        "A_CODE_FROM_A_NEWER_DAEMON",
     ] {
         let code = ErrorCode::parse(c);
         assert_eq!(serde_json::to_value(&code).unwrap(), json!(c));
-        assert_eq!(code.http_status().is_none(), c == "GIT_AUTH_FAILED");
+        assert_eq!(
+            code.http_status().is_none(),
+            c == "A_CODE_FROM_A_NEWER_DAEMON"
+        );
     }
     // Additive fields.
     let e = ErrorResponse::new(
@@ -413,6 +416,34 @@ fn error_envelopes() {
     assert_eq!(v["timedOut"], true);
     assert_eq!(v["code"], "PROCESS_EXECUTION_TIMEOUT");
     assert!(serde_json::to_value(&e).unwrap().get("timedOut").is_none());
+}
+
+/// The file-system and git codes of the toolbox spec (§1.3) round-trip with their statuses
+/// (the SDK raises `DaytonaFileNotFoundError`, `DaytonaGitAuthFailedError`, … from them).
+#[test]
+fn file_and_git_error_codes() {
+    for (c, status) in [
+        ("FILE_NOT_FOUND", 404),
+        ("FILE_ACCESS_DENIED", 403),
+        ("INVALID_FILE_PATH", 400),
+        ("FILE_READ_FAILED", 500),
+        ("GIT_AUTH_FAILED", 401),
+        ("GIT_REPO_NOT_FOUND", 404),
+        ("GIT_BRANCH_NOT_FOUND", 404),
+        ("GIT_BRANCH_EXISTS", 409),
+        ("GIT_PUSH_REJECTED", 409),
+        ("GIT_DIRTY_WORKTREE", 409),
+        ("GIT_MERGE_CONFLICT", 409),
+        ("GIT_TRANSPORT_FAILED", 502),
+        ("GIT_REMOTE_REJECTED", 422),
+    ] {
+        let code = ErrorCode::parse(c);
+        assert!(!matches!(code, ErrorCode::Unknown(_)), "{c} is not known");
+        assert_eq!(code.as_str(), c);
+        assert_eq!(code.http_status(), Some(status), "{c}");
+        let back: ErrorCode = serde_json::from_value(json!(c)).unwrap();
+        assert_eq!(back, code);
+    }
 }
 
 #[test]

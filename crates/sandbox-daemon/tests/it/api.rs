@@ -93,10 +93,11 @@ async fn errors_use_the_envelope_with_the_right_status() {
     let (st, body) = s.call("GET", "/api/xyz", None).await;
     assert_envelope(st, &body, 404, "/api/xyz");
     assert_eq!(body["message"], "Cannot GET /api/xyz");
-    let (st, _) = s
-        .call("GET", "/api/socket.io/?EIO=4&transport=websocket", None)
+    // Socket.IO without the WebSocket upgrade (the polling transport) is refused clearly.
+    let (st, body) = s
+        .call("GET", "/api/socket.io/?EIO=4&transport=polling", None)
         .await;
-    assert_eq!(st, 404);
+    assert_envelope(st, &body, 400, "/api/socket.io/");
     let (st, body) = raw(
         &s.addr,
         "POST",
@@ -378,4 +379,113 @@ async fn labels_intervals_activity_and_resize() {
         )
         .await;
     assert_eq!(st, 400, "disk only grows while stopped");
+}
+
+/// A minimal WebSocket client over a raw TCP stream (text frames, masked as clients must).
+struct Ws(tokio::net::TcpStream);
+
+impl Ws {
+    async fn connect(addr: &str, path: &str) -> Ws {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let req = format!(
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        tcp.write_all(req.as_bytes()).await.unwrap();
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut b = [0u8; 1];
+            tcp.read_exact(&mut b).await.unwrap();
+            head.push(b[0]);
+        }
+        let head = String::from_utf8_lossy(&head);
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        Ws(tcp)
+    }
+
+    async fn send(&mut self, text: &str) {
+        use tokio::io::AsyncWriteExt;
+        let mask = [1u8, 2, 3, 4];
+        let len = text.len();
+        assert!(len < 126);
+        let mut frame = vec![0x81, 0x80 | len as u8];
+        frame.extend_from_slice(&mask);
+        frame.extend(text.bytes().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        self.0.write_all(&frame).await.unwrap();
+    }
+
+    /// The next text message (server frames are unmasked); `None` on close.
+    async fn recv(&mut self) -> Option<String> {
+        use tokio::io::AsyncReadExt;
+        loop {
+            let mut h = [0u8; 2];
+            tokio::time::timeout(
+                std::time::Duration::from_secs(30),
+                self.0.read_exact(&mut h),
+            )
+            .await
+            .expect("a frame within 30 s")
+            .ok()?;
+            let mut len = u64::from(h[1] & 0x7f);
+            if len == 126 {
+                let mut b = [0u8; 2];
+                self.0.read_exact(&mut b).await.ok()?;
+                len = u64::from(u16::from_be_bytes(b));
+            } else if len == 127 {
+                let mut b = [0u8; 8];
+                self.0.read_exact(&mut b).await.ok()?;
+                len = u64::from_be_bytes(b);
+            }
+            let mut payload = vec![0u8; usize::try_from(len).unwrap()];
+            self.0.read_exact(&mut payload).await.ok()?;
+            match h[0] & 0x0f {
+                0x1 => return Some(String::from_utf8(payload).unwrap()),
+                0x8 => return None,
+                _ => {}
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn socket_io_authenticates_and_pushes_state_events() {
+    let s = Server::start();
+    let path =
+        "/api/socket.io/?source=sdk-typescript-legacy&sdkVersion=0.218.0&EIO=4&transport=websocket";
+    // A wrong token in the CONNECT packet is refused (the upgrade itself carries no key).
+    let mut bad = Ws::connect(&s.addr, path).await;
+    assert!(bad.recv().await.unwrap().starts_with("0{"));
+    bad.send(r#"40{"token":"wrong"}"#).await;
+    assert_eq!(bad.recv().await.unwrap(), r#"44{"message":"Unauthorized"}"#);
+
+    let mut ws = Ws::connect(&s.addr, path).await;
+    let open = ws.recv().await.unwrap();
+    let open: Value = serde_json::from_str(open.strip_prefix('0').unwrap()).unwrap();
+    assert_eq!(open["upgrades"], json!([]), "{open}");
+    assert!(open["pingInterval"].as_u64().unwrap() > 0);
+    ws.send(&format!(r#"40{{"token":"{KEY}"}}"#)).await;
+    let accepted = ws.recv().await.unwrap();
+    assert!(accepted.starts_with(r#"40{"sid":""#), "{accepted}");
+    // A client ping is answered.
+    ws.send("2").await;
+    assert_eq!(ws.recv().await.unwrap(), "3");
+    // Every state change of a sandbox is pushed, with the DTO.
+    let sb = s.create(json!({})).await;
+    let id = sb["id"].as_str().unwrap();
+    let event = ws.recv().await.unwrap();
+    let event: Value = serde_json::from_str(event.strip_prefix("42").unwrap()).unwrap();
+    assert_eq!(event[0], "sandbox.state.updated");
+    assert_eq!(event[1]["sandbox"]["id"], id);
+    assert_eq!(event[1]["newState"], "started", "{event}");
+    assert_eq!(event[1]["sandbox"]["state"], "started");
+    let (st, _) = s.call("DELETE", &format!("/api/sandbox/{id}"), None).await;
+    assert_eq!(st, 200);
+    let mut states = Vec::new();
+    while states.last().map(String::as_str) != Some("destroyed") {
+        let event = ws.recv().await.unwrap();
+        let event: Value = serde_json::from_str(event.strip_prefix("42").unwrap()).unwrap();
+        states.push(event[1]["newState"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(states, ["destroying", "destroyed"]);
 }

@@ -1,10 +1,12 @@
-//! Lifecycle: stop/start keeps files, delete removes everything, serialised concurrent calls,
-//! a crashed processd → error → startable, restart after SIGKILL re-adopts, auto-stop.
+//! Lifecycle through the API on real runc sandboxes: stop/start keeps files, delete removes
+//! everything (counted on the host), serialised concurrent calls, a crashed processd → error →
+//! startable, restart after SIGKILL re-adopts, auto-stop.
 
 use std::time::Duration;
 
 use serde_json::json;
 
+use crate::require_sandboxes;
 use crate::support::{eventually, pid_alive, Server};
 
 async fn exec(s: &Server, id: &str, command: &str) -> serde_json::Value {
@@ -21,7 +23,8 @@ async fn exec(s: &Server, id: &str, command: &str) -> serde_json::Value {
 
 #[tokio::test]
 async fn stop_start_keeps_files_and_delete_removes_everything() {
-    let s = Server::start();
+    require_sandboxes!();
+    let s = Server::runc().await;
     let sb = s.create(json!({"env": {"A": "1"}})).await;
     let id = sb["id"].as_str().unwrap();
     exec(&s, id, "echo kept > file.txt").await;
@@ -72,14 +75,17 @@ async fn stop_start_keeps_files_and_delete_removes_everything() {
         "{body}"
     );
     assert!(!pid_alive(pid));
-    assert!(!s.unisolated_dir(id).exists(), "files removed");
+    assert!(!s.sandbox_dir(id).exists(), "files removed");
+    let left = s.leftovers(id);
+    assert!(left.is_empty(), "delete left: {left:#?}");
     let (st, _) = s.call("GET", &format!("/api/sandbox/{id}"), None).await;
     assert_eq!(st, 404);
 }
 
 #[tokio::test]
 async fn force_stop_kills_at_once_and_ephemeral_stop_deletes() {
-    let s = Server::start();
+    require_sandboxes!();
+    let s = Server::runc().await;
     let sb = s.create(json!({})).await;
     let id = sb["id"].as_str().unwrap();
     // A processd that ignores nothing, but a child that traps TERM must not delay a force stop.
@@ -107,7 +113,8 @@ async fn force_stop_kills_at_once_and_ephemeral_stop_deletes() {
 
 #[tokio::test]
 async fn concurrent_start_stop_delete_are_serialized() {
-    let s = Server::start();
+    require_sandboxes!();
+    let s = Server::runc().await;
     let sb = s.create(json!({})).await;
     let id = sb["id"].as_str().unwrap().to_owned();
     let mut requests: Vec<(&str, String)> = (0..12)
@@ -145,14 +152,17 @@ async fn concurrent_start_stop_delete_are_serialized() {
     // The delete ran: nothing is left, and no processd survived.
     let (st, _) = s.call("GET", &format!("/api/sandbox/{id}"), None).await;
     assert_eq!(st, 404);
-    assert!(!s.unisolated_dir(&id).exists());
+    assert!(!s.sandbox_dir(&id).exists());
+    let left = s.leftovers(&id);
+    assert!(left.is_empty(), "delete left: {left:#?}");
     let (_, list) = s.call("GET", "/api/sandbox", None).await;
     assert_eq!(list["items"].as_array().unwrap().len(), 0);
 }
 
 #[tokio::test]
 async fn crashed_processd_is_an_error_with_a_reason_and_can_start_again() {
-    let s = Server::start_with(Some(crate::support::KEY), &["--test-monitor-ms", "100"]);
+    require_sandboxes!();
+    let s = Server::runc_with(&["--test-monitor-ms", "100"]).await;
     let sb = s.create(json!({})).await;
     let id = sb["id"].as_str().unwrap();
     let pid = s.pid_of(id).unwrap();
@@ -191,7 +201,8 @@ async fn crashed_processd_is_an_error_with_a_reason_and_can_start_again() {
 
 #[tokio::test]
 async fn sigkilled_sandboxd_restarts_and_keeps_every_sandbox() {
-    let mut s = Server::start();
+    require_sandboxes!();
+    let mut s = Server::runc().await;
     let running = s.create(json!({"name": "running"})).await;
     let stopped = s.create(json!({"name": "stopped"})).await;
     let rid = running["id"].as_str().unwrap().to_owned();
@@ -223,10 +234,8 @@ async fn sigkilled_sandboxd_restarts_and_keeps_every_sandbox() {
 #[tokio::test]
 async fn auto_stop_stops_idle_sandboxes_but_not_busy_ones() {
     // One "minute" = 300 ms.
-    let s = Server::start_with(
-        Some(crate::support::KEY),
-        &["--test-minute-ms", "300", "--test-monitor-ms", "50"],
-    );
+    require_sandboxes!();
+    let s = Server::runc_with(&["--test-minute-ms", "300", "--test-monitor-ms", "50"]).await;
     let idle = s.create(json!({"autoStopInterval": 1})).await;
     let busy = s.create(json!({"autoStopInterval": 1})).await;
     let never = s.create(json!({"autoStopInterval": 0})).await;

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use sandbox_daemon::provider::local::image::HOST_ID_BASE;
+use sandbox_daemon::provider::local::spec::PROCESSD_OOM_SCORE_ADJ;
 use sandbox_daemon::provider::local::LocalProvider;
 use sandbox_daemon::provider::{Endpoint, Observed, Provider, Resources};
 
@@ -190,6 +191,72 @@ async fn a_memory_hog_is_killed_at_the_limit_and_the_sandbox_keeps_working() {
     assert_eq!(limit.trim(), (2u64 << 30).to_string());
     let quota = ok(&ep, "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us").await;
     assert_eq!(quota.trim(), "200000");
+    t.provider.delete(&spec.id).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn processd_is_protected_from_the_sandbox_oom_and_its_commands_are_not() {
+    require_sandboxes!();
+    let t = TestProvider::new().await;
+    let spec = t.spec("oom");
+    let ep = t.up(&spec).await;
+    let path = format!("/proc/{}/oom_score_adj", t.init_pid(&spec.id));
+    let pid1: i32 = std::fs::read_to_string(&path)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // Lowering a score needs CAP_SYS_RESOURCE, which some hosts (this CI's container) drop.
+    let can_lower = std::process::Command::new("sh")
+        .args(["-c", "echo -1 > /proc/self/oom_score_adj"])
+        .status()
+        .unwrap()
+        .success();
+    let expected = if can_lower {
+        PROCESSD_OOM_SCORE_ADJ
+    } else {
+        eprintln!("this host cannot lower oom_score_adj: processd runs unprotected (checked)");
+        assert_eq!(pid1, 0);
+        // Still check that commands do not inherit processd's score: give it one (raising
+        // needs no privilege).
+        std::fs::write(&path, "500").unwrap();
+        500
+    };
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap().trim(),
+        expected.to_string()
+    );
+    // A command (and what it starts) is back at 0: the kernel picks it, not processd.
+    assert_eq!(
+        ok(
+            &ep,
+            "cat /proc/1/oom_score_adj; cat /proc/self/oom_score_adj; sh -c 'cat /proc/self/oom_score_adj'"
+        )
+        .await,
+        format!("{expected}\n0\n0\n")
+    );
+    // So do session commands.
+    let (st, _) = crate::local_support::call(
+        &ep,
+        "POST",
+        "/process/session",
+        Some(serde_json::json!({"sessionId": "s"})),
+    )
+    .await;
+    assert_eq!(st, 201);
+    let (st, out) = crate::local_support::call(
+        &ep,
+        "POST",
+        "/process/session/s/exec",
+        Some(serde_json::json!({"command": "cat /proc/self/oom_score_adj"})),
+    )
+    .await;
+    assert_eq!(st, 200, "{out}");
+    assert_eq!(
+        out["stdout"].as_str().unwrap_or_default().trim(),
+        "0",
+        "{out}"
+    );
     t.provider.delete(&spec.id).await.unwrap();
 }
 

@@ -97,7 +97,65 @@ pub struct TestProvider {
     pub image: ImageRef,
 }
 
+/// Deletes every sandbox under `state_dir` (container, slirp4netns, mount, cgroup, files) with
+/// a provider of its own, on a thread of its own (callable from `Drop` inside a runtime).
+/// Panics if one cannot be deleted: a leak must fail the test run, not go unseen.
+pub fn delete_all_sandboxes(state_dir: &Path) {
+    let state_dir = state_dir.to_path_buf();
+    let result = std::thread::spawn(move || -> Result<(), String> {
+        if !state_dir.join("sandboxes").exists() {
+            return Ok(());
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        let mut config = LocalConfig::new(&state_dir, image_dir());
+        let (bin, args) = processd();
+        config.processd = bin;
+        config.processd_args = args;
+        let provider = LocalProvider::new(config).map_err(|e| e.to_string())?;
+        rt.block_on(async {
+            for id in provider.sandbox_ids() {
+                provider
+                    .delete(&id)
+                    .await
+                    .map_err(|e| format!("cannot delete leftover sandbox {id}: {e}"))?;
+            }
+            Ok(())
+        })
+    })
+    .join();
+    match result {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) if !std::thread::panicking() => panic!("{e}"),
+        Ok(Err(e)) => eprintln!("cleanup: {e}"),
+        Err(_) => eprintln!("cleanup: the cleanup thread panicked"),
+    }
+}
+
+impl Drop for TestProvider {
+    fn drop(&mut self) {
+        // A failed assertion must not leak a running sandbox (container, mount, cgroup).
+        delete_all_sandboxes(&self.provider.config().state_dir);
+    }
+}
+
 impl TestProvider {
+    /// Builds the default image into the shared image dir unless it is there.
+    pub async fn ensure_image() {
+        let state = tempfile::Builder::new()
+            .prefix("sbx-img-")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let mut config = LocalConfig::new(state.path(), image_dir());
+        let (bin, args) = processd();
+        config.processd = bin;
+        config.processd_args = args;
+        let provider = LocalProvider::new(config).unwrap();
+        default_image(&provider).await;
+    }
+
     pub async fn new() -> TestProvider {
         Self::with(|_| {}).await
     }

@@ -5,11 +5,13 @@ use std::collections::BTreeMap;
 
 use process::{CreateSandboxParams, Resources, Sandboxes};
 
+use crate::require_sandboxes;
 use crate::support::{Server, KEY};
 
 #[tokio::test]
 async fn rust_client_lifecycle_and_process_through_the_proxy() {
-    let s = Server::start();
+    require_sandboxes!();
+    let s = Server::runc().await;
     let sandboxes = Sandboxes::connect(&s.api, KEY).unwrap();
     let sb = sandboxes
         .create(
@@ -81,7 +83,8 @@ async fn rust_client_lifecycle_and_process_through_the_proxy() {
 
 #[tokio::test]
 async fn large_bodies_stream_through_the_proxy() {
-    let s = Server::start();
+    require_sandboxes!();
+    let s = Server::runc().await;
     let sandboxes = Sandboxes::connect(&s.api, KEY).unwrap();
     let sb = sandboxes.create(CreateSandboxParams::new()).await.unwrap();
     // 4 MiB of output comes back whole.

@@ -1,4 +1,5 @@
-//! A running `sandboxd` for one test, and a small HTTP helper that returns status and JSON.
+//! A running `sandboxd` for one test (on real runc sandboxes, or on the unisolated test provider
+//! for tests of the HTTP surface only), and a small HTTP helper that returns status and JSON.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -19,6 +20,15 @@ pub(crate) struct Server {
     pub(crate) state: tempfile::TempDir,
     pub(crate) key: Option<String>,
     extra: Vec<String>,
+    /// Sandboxes are runc containers (else plain processes of the unisolated test provider).
+    runc: bool,
+}
+
+/// Which provider a test server runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Unisolated,
+    Runc,
 }
 
 fn bin() -> PathBuf {
@@ -31,11 +41,39 @@ impl Server {
     }
 
     pub(crate) fn start_with(key: Option<&str>, extra: &[&str]) -> Server {
+        Server::start_kind(Kind::Unisolated, key, extra)
+    }
+
+    /// A server whose sandboxes are real runc containers of the default image (callers check
+    /// `require_sandboxes!()` first). Every sandbox it made is deleted when it is dropped.
+    pub(crate) async fn runc() -> Server {
+        Server::runc_with(&[]).await
+    }
+
+    /// [`Server::runc`] with extra flags.
+    pub(crate) async fn runc_with(extra: &[&str]) -> Server {
+        // The image is built once per image dir (by whichever test comes first).
+        crate::local_support::TestProvider::ensure_image().await;
+        Server::start_kind(Kind::Runc, Some(KEY), extra)
+    }
+
+    fn start_kind(kind: Kind, key: Option<&str>, extra: &[&str]) -> Server {
+        // In /tmp: traversable by the sandboxes' mapped uid, and short (socket paths).
         let state = tempfile::Builder::new()
             .prefix("sandboxd-it-")
-            .tempdir()
+            .tempdir_in("/tmp")
             .expect("tempdir");
-        let extra: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
+        let mut extra: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
+        if kind == Kind::Runc {
+            extra.push("--image-dir".into());
+            extra.push(crate::local_support::image_dir().display().to_string());
+            if let Some(processd) = std::env::var_os("SANDBOXD_TEST_PROCESSD") {
+                extra.push("--processd".into());
+                extra.push(PathBuf::from(processd).display().to_string());
+            }
+        } else {
+            extra.push("--test-unisolated-provider".into());
+        }
         let (child, api) = spawn(&state.path().to_path_buf(), key, &extra, "127.0.0.1:0");
         let addr = api
             .trim_start_matches("http://")
@@ -48,6 +86,7 @@ impl Server {
             state,
             key: key.map(str::to_owned),
             extra,
+            runc: kind == Kind::Runc,
         }
     }
 
@@ -86,14 +125,27 @@ impl Server {
         sb
     }
 
-    pub(crate) fn unisolated_dir(&self, id: &str) -> PathBuf {
-        self.state.path().join("unisolated").join(id)
+    /// The provider's directory of sandbox `id` (gone once it is deleted).
+    pub(crate) fn sandbox_dir(&self, id: &str) -> PathBuf {
+        if self.runc {
+            self.state.path().join("sandboxes").join(id)
+        } else {
+            self.state.path().join("unisolated").join(id)
+        }
     }
 
+    /// Host pid of the sandbox's processd.
     pub(crate) fn pid_of(&self, id: &str) -> Option<i32> {
-        std::fs::read_to_string(self.unisolated_dir(id).join("pid"))
+        let file = if self.runc { "init.pid" } else { "pid" };
+        std::fs::read_to_string(self.sandbox_dir(id).join(file))
             .ok()
             .and_then(|s| s.trim().parse().ok())
+    }
+
+    /// Everything of sandbox `id` left on the host (runc servers only; see `leftovers`).
+    pub(crate) fn leftovers(&self, id: &str) -> Vec<String> {
+        assert!(self.runc, "leftovers are counted on runc servers");
+        crate::local_support::leftovers(self.state.path(), id)
     }
 }
 
@@ -102,6 +154,10 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
         // Sandboxes outlive sandboxd by design; a test's must not outlive the test.
+        if self.runc {
+            crate::local_support::delete_all_sandboxes(self.state.path());
+            return;
+        }
         if let Ok(dirs) = std::fs::read_dir(self.state.path().join("unisolated")) {
             for dir in dirs.flatten() {
                 if let Some(pid) = std::fs::read_to_string(dir.path().join("pid"))
@@ -120,19 +176,13 @@ impl Drop for Server {
 
 fn spawn(state: &PathBuf, key: Option<&str>, extra: &[String], listen: &str) -> (Child, String) {
     let mut cmd = Command::new(bin());
-    cmd.args([
-        "--listen",
-        listen,
-        "--test-unisolated-provider",
-        "--log-level",
-        "warn",
-    ])
-    .arg("--state-dir")
-    .arg(state)
-    .args(extra)
-    .env_remove("SANDBOXD_API_KEY")
-    .stdout(Stdio::piped())
-    .stderr(Stdio::inherit());
+    cmd.args(["--listen", listen, "--log-level", "warn"])
+        .arg("--state-dir")
+        .arg(state)
+        .args(extra)
+        .env_remove("SANDBOXD_API_KEY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
     if let Some(k) = key {
         cmd.args(["--api-key", k]);
     }

@@ -480,6 +480,7 @@ impl LocalProvider {
         let state = self.runc.state(id).await?.ok_or_else(|| {
             ProviderError::Runtime(format!("runc lost sandbox {id} after create"))
         })?;
+        protect_from_oom(state.pid);
         if !spec.network_block_all {
             let net_log = std::fs::OpenOptions::new()
                 .create(true)
@@ -529,6 +530,24 @@ impl LocalProvider {
                 )));
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
+/// Lowers the `oom_score_adj` of the sandbox's init (processd) so it survives the sandbox's own
+/// OOM. Written from the host: lowering needs `CAP_SYS_RESOURCE` in the initial user namespace
+/// (as root, the kernel also lowers the floor, so its children may raise theirs back to 0).
+/// Where sandboxd lacks that capability (some container hosts drop it) the sandbox still runs,
+/// unprotected, and a warning says so once.
+fn protect_from_oom(pid: i32) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let path = format!("/proc/{pid}/oom_score_adj");
+    if let Err(e) = std::fs::write(&path, spec::PROCESSD_OOM_SCORE_ADJ.to_string()) {
+        if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            tracing::warn!(
+                error = %e,
+                "cannot protect processd from the sandbox's own OOM (sandboxd lacks CAP_SYS_RESOURCE?); sandboxes run without that protection"
+            );
         }
     }
 }

@@ -136,6 +136,12 @@ fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Result<Mount,
         .map_err(oci)
 }
 
+/// `oom_score_adj` of the sandbox's PID 1 (processd), set by sandboxd between `runc create` and
+/// `runc start`: last to go when the sandbox runs out of memory, yet not unkillable (-1000
+/// would leave the kernel nothing to kill in a full cgroup holding only processd). Its
+/// children reset theirs to 0 before exec, so they get no such protection.
+pub const PROCESSD_OOM_SCORE_ADJ: i32 = -999;
+
 /// Builds the sandbox's `config.json`.
 pub fn build(p: &BundleParams) -> Result<Spec, ProviderError> {
     let mut env: BTreeMap<String, String> = BTreeMap::new();
@@ -194,6 +200,8 @@ pub fn build(p: &BundleParams) -> Result<Spec, ProviderError> {
             .build()
             .map_err(oci)?])
         .no_new_privileges(true)
+        // No `oomScoreAdj` here: runc 1.1 writes it from inside the user namespace, where
+        // lowering it is refused (EACCES); sandboxd sets it from the host instead.
         .build()
         .map_err(oci)?;
 
