@@ -88,6 +88,7 @@ pub mod interpreter;
 mod leftovers;
 mod listen;
 mod oneshot;
+pub mod openapi;
 pub mod proc;
 pub mod pty;
 pub mod reaper;

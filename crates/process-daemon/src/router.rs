@@ -34,7 +34,8 @@ pub(crate) fn router(daemon: Daemon) -> Router {
         .merge(api::interpreter::routes())
         .merge(api::fs::routes())
         .merge(api::git::routes())
-        .merge(api::info::routes());
+        .merge(api::info::routes())
+        .merge(crate::openapi::routes());
     with_layers(routes, daemon)
 }
 
