@@ -55,6 +55,7 @@ impl From<SessionError> for ApiError {
                 ApiError::conflict(err)
             }
             SessionError::Ended => ApiError::session_ended(err.to_string()),
+            SessionError::TooMany(_) => ApiError::too_many_requests(err),
             SessionError::Completed(_) => ApiError::new(
                 StatusCode::GONE,
                 "COMMAND_ALREADY_COMPLETED",
@@ -104,6 +105,7 @@ async fn entrypoint_logs(
     let rec = command_of(&session, ENTRYPOINT_COMMAND_ID)?;
     crate::api::follow::logs(
         daemon.config().ws_write_deadline,
+        &daemon.inner.log_reads,
         flavor,
         &query,
         upgrade,
@@ -124,6 +126,7 @@ async fn logs(
     let entry = session.id() == ENTRYPOINT_SESSION_ID;
     crate::api::follow::logs(
         daemon.config().ws_write_deadline,
+        &daemon.inner.log_reads,
         flavor,
         &query,
         upgrade,
