@@ -630,8 +630,8 @@ impl Sessions {
         if map.contains_key(id) {
             return Err(SessionError::Exists);
         }
-        let counted = map.keys().filter(|k| *k != ENTRYPOINT_SESSION).count();
-        if id != ENTRYPOINT_SESSION && counted >= self.cap {
+        let counted = map.keys().filter(|k| *k != ENTRYPOINT_SESSION_ID).count();
+        if id != ENTRYPOINT_SESSION_ID && counted >= self.cap {
             return Err(SessionError::TooMany(self.cap));
         }
         let dir = self.root.join(uuid::Uuid::new_v4().to_string());
