@@ -2,7 +2,7 @@
 
 use crate::util::{cargo, ensure_ts_runtime, ensure_venv, hermetic_home, path_with, root, sh};
 
-/// Runs fmt, clippy, tidy, the test suites (with the compat venv's Python for chart capture),
+/// Runs fmt, clippy, tidy, the unused-dependency check, the test suites (with the compat venv's Python for chart capture),
 /// the official-SDK compatibility suite, the examples, the fuzz targets (briefly) and the quick
 /// benchmarks (figures written to `target/BENCHMARKS.quick.md`, not asserted).
 fn run_ci_steps(python: &std::path::Path) -> Result<(), String> {
@@ -18,6 +18,7 @@ fn run_ci_steps(python: &std::path::Path) -> Result<(), String> {
         "warnings",
     ]))?;
     crate::tidy::run()?;
+    crate::machete::run(&[])?;
     // Sandbox tests: one default image per run in a shared dir (built by the first test that
     // needs it, the others wait on its lock), and the processd binary this run built.
     sh(hermetic_home(&mut cargo())?

@@ -48,9 +48,15 @@ pub fn processes_with_env(key: &str, value: &str) -> Vec<Pid> {
         .collect()
 }
 
-/// The shell every exec, code-run, session and PTY uses (spec §8.2): the first of zsh, bash
-/// listed in `/etc/shells` and present, else `$SHELL`, else `/bin/sh`.
+/// The shell every exec, code-run, session and PTY uses (spec §8.2), chosen once per process
+/// by [`choose_shell`] (it used to read `/etc/shells` on every request).
 pub fn select_shell() -> PathBuf {
+    static SHELL: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    SHELL.get_or_init(choose_shell).clone()
+}
+
+/// The first of zsh, bash listed in `/etc/shells` and present, else `$SHELL`, else `/bin/sh`.
+fn choose_shell() -> PathBuf {
     let listed = std::fs::read_to_string("/etc/shells").unwrap_or_default();
     for candidate in ["/usr/bin/zsh", "/bin/zsh", "/usr/bin/bash", "/bin/bash"] {
         let in_list = listed.lines().any(|l| l.trim() == candidate);

@@ -149,12 +149,73 @@ fn package_root(program: &Path, name: &str) -> Option<PathBuf> {
         .map(Path::to_path_buf)
 }
 
+/// The one rule for the Python interpreter, shared by code-run and interpreter contexts and
+/// applied once per daemon: `Config::python` if set, else the real executable behind `python3`
+/// (then `python`) on `PATH` (`sys.executable`, so a pyenv-style shim is paid for once), else
+/// plain `python3`.
+#[derive(Debug, Clone)]
+pub(crate) struct Python {
+    configured: Option<PathBuf>,
+    resolved: std::sync::Arc<OnceCell<PathBuf>>,
+}
+
+impl Python {
+    /// A resolver that prefers `configured`.
+    pub(crate) fn new(configured: Option<PathBuf>) -> Python {
+        Python {
+            configured,
+            resolved: std::sync::Arc::default(),
+        }
+    }
+
+    /// The interpreter, resolved on first use.
+    pub(crate) async fn get(&self) -> PathBuf {
+        self.resolved
+            .get_or_init(|| resolve_python(self.configured.as_deref()))
+            .await
+            .clone()
+    }
+
+    /// The interpreter if it has been resolved already.
+    pub(crate) fn resolved(&self) -> Option<PathBuf> {
+        self.resolved.get().cloned()
+    }
+}
+
+/// Applies [`Python`]'s rule (the probe is tracked by the reaper registry and bounded).
+async fn resolve_python(configured: Option<&Path>) -> PathBuf {
+    if let Some(path) = configured {
+        return path.to_path_buf();
+    }
+    for name in ["python3", "python"] {
+        let mut cmd = tokio::process::Command::new(name);
+        cmd.args(["-c", "import sys; print(sys.executable)"])
+            .env_clear()
+            .envs(crate::proc::child_env([]))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true);
+        let Ok((child, _tracked)) = crate::reaper::spawn(&mut cmd) else {
+            continue;
+        };
+        let probe = child.wait_with_output();
+        if let Ok(Ok(out)) = tokio::time::timeout(std::time::Duration::from_secs(30), probe).await {
+            let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            if out.status.success() && !path.is_empty() {
+                tracing::info!(python = %path, "resolved the Python interpreter");
+                return PathBuf::from(path);
+            }
+        }
+    }
+    PathBuf::from("python3")
+}
+
 /// Runtime discovery and shipped helper files.
 #[derive(Debug)]
 pub(crate) struct Runtimes {
-    configured_python: Option<PathBuf>,
     configured_typescript: Option<PathBuf>,
-    python: OnceCell<PathBuf>,
+    python: Python,
     typescript: OnceCell<Option<TsRuntime>>,
     chart_runner: PathBuf,
     argv_fix: PathBuf,
@@ -181,9 +242,8 @@ impl Runtimes {
         let argv_fix_deferred = dir.join("argv_fix_deferred.js");
         std::fs::write(&argv_fix_deferred, ARGV_FIX_DEFERRED_JS)?;
         Ok(Runtimes {
-            configured_python: python,
             configured_typescript: typescript,
-            python: OnceCell::new(),
+            python: Python::new(python),
             typescript: OnceCell::new(),
             chart_runner,
             argv_fix,
@@ -209,37 +269,14 @@ impl Runtimes {
         }
     }
 
-    /// The Python interpreter: `--python`/`PROCESSD_PYTHON`, else `python3` from PATH resolved
-    /// to its real executable (`sys.executable`, which skips pyenv-style shims), once.
+    /// The Python interpreter code-run and interpreter contexts use (see [`Python`]).
     pub(crate) async fn python(&self) -> PathBuf {
-        self.python
-            .get_or_init(|| async {
-                if let Some(p) = &self.configured_python {
-                    return p.clone();
-                }
-                let out = tokio::process::Command::new("python3")
-                    .args(["-c", "import sys; print(sys.executable)"])
-                    .env_clear()
-                    .envs(crate::proc::child_env([]))
-                    .stdin(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::null())
-                    .output()
-                    .await;
-                match out {
-                    Ok(o) if o.status.success() => {
-                        let path = String::from_utf8_lossy(&o.stdout).trim().to_owned();
-                        if path.is_empty() {
-                            PathBuf::from("python3")
-                        } else {
-                            tracing::info!(python = %path, "resolved the Python interpreter");
-                            PathBuf::from(path)
-                        }
-                    }
-                    _ => PathBuf::from("python3"),
-                }
-            })
-            .await
-            .clone()
+        self.python.get().await
+    }
+
+    /// The shared resolver (the interpreter registry holds a clone).
+    pub(crate) fn python_resolver(&self) -> Python {
+        self.python.clone()
     }
 
     /// The TypeScript runtime, found once: the configured one (its kind by file name), else

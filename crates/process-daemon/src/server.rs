@@ -86,7 +86,7 @@ impl Daemon {
         )
         .map_err(|e| Error::io("cannot write the code-run helper files", e))?;
         let pty = pty::PtyManager::new(&config);
-        let interpreter = interpreter::InterpreterManager::new(&config);
+        let interpreter = interpreter::InterpreterManager::new(&config, runtimes.python_resolver());
         let log_reads = Arc::new(tokio::sync::Semaphore::new(config.max_log_reads.max(1)));
         let execs = Arc::new(tokio::sync::Semaphore::new(config.max_execs.max(1)));
         let daemon = Daemon {

@@ -18,23 +18,27 @@
 //!
 //! # Map
 //!
-//! - [`wire`]: requests, responses, WebSocket messages ([`ExecuteRequest`] … [`InterpreterFrame`]),
-//!   the error envelope ([`ErrorResponse`], [`ErrorCode`]), close codes ([`CloseCode`]), the PTY
-//!   control messages and close reason ([`PtyControl`], [`PtyCloseReason`], [`exit_reason`]) and
-//!   the WebSocket subprotocol tokens ([`encode_envs_token`], [`envs_from_subprotocols`]).
+//! - [`wire`]: requests, responses, WebSocket messages ([`wire::ExecuteRequest`] …
+//!   [`wire::InterpreterFrame`]), the error envelope ([`ErrorResponse`], [`wire::ErrorCode`]),
+//!   close codes ([`wire::CloseCode`]), the PTY control messages and close reason
+//!   ([`wire::PtyControl`], [`wire::PtyCloseReason`], [`wire::exit_reason`]), the WebSocket
+//!   subprotocol tokens ([`wire::encode_envs_token`], [`wire::envs_from_subprotocols`]) and every
+//!   endpoint's path template ([`wire::endpoint`]).
 //! - [`log`]: [`Muxer`] (daemon), [`Demuxer`] (bytes), [`TextDemuxer`] (text), one-shot
 //!   [`demux_log`] and [`parse_session_command_logs`].
-//! - [`chart`]: [`Chart`] with typed elements per [`ChartType`].
-//! - [`artifact`]: [`ArtifactScanner`] (streaming) and [`strip_artifacts`] (one shot).
+//! - [`chart`]: [`Chart`] with typed elements per [`chart::ChartType`].
+//! - [`artifact`]: [`artifact::ArtifactScanner`] (streaming) and [`artifact::strip_artifacts`]
+//!   (one shot).
 //! - [`multipart`]: `multipart/form-data` framing: the streaming [`MultipartDecoder`] (bulk
 //!   download on the client, bulk upload in the daemon) and the part encoders.
 //!
-//! Errors are small enums per operation, `Clone + PartialEq`: [`WireError`], [`DemuxError`],
-//! [`ChartError`], [`ArtifactError`], [`EnvsTokenError`].
+//! Errors are small enums per operation, `Clone + PartialEq`: [`WireError`],
+//! [`log::DemuxError`], [`chart::ChartError`], [`artifact::ArtifactError`],
+//! [`wire::EnvsTokenError`].
 //!
 //! # Using the codecs
 //!
-//! The streaming decoders ([`Demuxer`], [`TextDemuxer`], [`ArtifactScanner`]) have the
+//! The streaming decoders ([`Demuxer`], [`TextDemuxer`], [`artifact::ArtifactScanner`]) have the
 //! `tokio_util::codec::Decoder` shape without the dependency: append received bytes to a
 //! `BytesMut`, call `decode` until it returns nothing, wait for more input; at the end call
 //! `decode_eof` until it returns nothing. Results never depend on how the input was chunked.
@@ -76,7 +80,8 @@
 //! assert_eq!((resp.exit_code, resp.result.as_str()), (3, ""));
 //! ```
 //!
-//! Everything public is also re-exported at the crate root.
+//! The crate root re-exports only the headline names; everything else is reached through its
+//! module (`process_proto::wire::…`, `process_proto::log::…`).
 #![forbid(unsafe_code)]
 
 pub mod artifact;
@@ -88,31 +93,10 @@ pub mod openapi;
 mod serde_util;
 pub mod wire;
 
-pub use artifact::{
-    strip_artifacts, strip_artifacts_with_errors, Artifact, ArtifactError, ArtifactScanner,
-    ScanEvent, ARTIFACT_PREFIX,
-};
-pub use chart::{
-    BarElement, BoxElement, Chart, ChartElement, ChartError, ChartType, PieElement, PointsElement,
-    Tick,
-};
+pub use artifact::ARTIFACT_PREFIX;
+pub use chart::Chart;
 pub use log::{
-    demux_log, demux_log_text, parse_session_command_logs, DemuxError, Demuxer, LogChunk, Muxer,
-    OutputStream, TextDemuxer, Unlabelled, STDERR_MARKER, STDOUT_MARKER,
+    demux_log, parse_session_command_logs, Demuxer, LogChunk, Muxer, OutputStream, TextDemuxer,
 };
-pub use multipart::{MultipartDecoder, MultipartError};
-pub use wire::{
-    close, decode_envs_token, encode_envs_token, envs_from_subprotocols, exit_reason,
-    offers_exit_control, sdk_version_from_subprotocols, subprotocols, CloseCode, CodeRunArtifacts,
-    CodeRunRequest, CodeRunResponse, Command, CreateContextRequest, CreateSessionRequest,
-    EnvsTokenError, ErrorCode, ErrorResponse, ExecuteRequest, ExecuteResponse, InterpreterContext,
-    InterpreterFrame, InterpreterFrameType, InterpreterRequest, Language, ListContextsResponse,
-    PtyCloseReason, PtyControl, PtyCreateRequest, PtyCreateResponse, PtyListResponse,
-    PtyResizeRequest, PtySessionInfo, Session, SessionCommandLogsResponse,
-    SessionCommandSignalRequest, SessionExecuteRequest, SessionExecuteResponse,
-    SessionSendInputRequest, WireError, LOG_OFFSET_PROTOCOL, PTY_ENVS_PROTOCOL_PREFIX,
-    PTY_EXIT_CONTROL_PROTOCOL, SDK_VERSION_PROTOCOL_PREFIX,
-};
-
-/// Alias of [`WireError`], the error of decoding a wire message.
-pub type DecodeError = WireError;
+pub use multipart::MultipartDecoder;
+pub use wire::{ErrorResponse, WireError};

@@ -70,8 +70,7 @@ use crate::Config;
 /// Registry of interpreter contexts (the `default` one included, once used).
 pub struct InterpreterManager {
     workdir: PathBuf,
-    configured_python: Option<PathBuf>,
-    python: tokio::sync::OnceCell<PathBuf>,
+    python: crate::runtimes::Python,
     contexts: Mutex<HashMap<String, Arc<Context>>>,
     /// Most contexts at once (`default` not counted).
     max: usize,
@@ -80,11 +79,10 @@ pub struct InterpreterManager {
 impl InterpreterManager {
     /// An empty registry. Starts no process: the `default` context's worker starts on its
     /// first run.
-    pub fn new(config: &Config) -> InterpreterManager {
+    pub(crate) fn new(config: &Config, python: crate::runtimes::Python) -> InterpreterManager {
         InterpreterManager {
             workdir: config.workdir.clone(),
-            configured_python: config.python.clone(),
-            python: tokio::sync::OnceCell::new(),
+            python,
             contexts: Mutex::new(HashMap::new()),
             max: config.max_contexts.max(1),
         }
@@ -100,12 +98,9 @@ impl InterpreterManager {
         self.contexts.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The interpreter workers run (resolved once).
+    /// The interpreter workers run (the daemon's one resolution, shared with code-run).
     pub(crate) async fn python(&self) -> PathBuf {
-        self.python
-            .get_or_init(|| worker::resolve_python(self.configured_python.as_deref()))
-            .await
-            .clone()
+        self.python.get().await
     }
 
     /// `POST /process/interpreter/context`.
@@ -192,9 +187,8 @@ impl InterpreterManager {
         if id != DEFAULT_CONTEXT_ID {
             return Err(InterpreterError::RunContextNotFound(id.to_owned()));
         }
-        let python = match self.python.get() {
-            Some(p) => p.clone(),
-            None => return Err(InterpreterError::PythonUnresolved),
+        let Some(python) = self.python.resolved() else {
+            return Err(InterpreterError::PythonUnresolved);
         };
         let context = Arc::new(Context::start(
             DEFAULT_CONTEXT_ID.to_owned(),
@@ -204,5 +198,23 @@ impl InterpreterManager {
         ));
         contexts.insert(DEFAULT_CONTEXT_ID.to_owned(), context.clone());
         Ok(context)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Code-run and interpreter contexts share the daemon's one Python resolution.
+    #[tokio::test]
+    async fn the_interpreter_uses_the_code_run_resolution() {
+        let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let mut config = crate::Config::new(dirs.0.path(), dirs.1.path());
+        config.python = Some("/opt/py/bin/python3".into());
+        let daemon = crate::Daemon::new(config).unwrap();
+        assert!(daemon.inner.interpreter.python.resolved().is_none());
+        daemon.runtimes().python().await;
+        assert_eq!(
+            daemon.inner.interpreter.python.resolved(),
+            Some("/opt/py/bin/python3".into())
+        );
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -293,34 +293,4 @@ impl Control {
             }
         }
     }
-}
-
-/// Resolves the Python interpreter to launch: `configured` if given, else the real executable
-/// behind `python3` (or `python`) on `PATH`, so a pyenv-style shim is paid for once, not per
-/// worker.
-pub(crate) async fn resolve_python(configured: Option<&Path>) -> PathBuf {
-    if let Some(path) = configured {
-        return path.to_path_buf();
-    }
-    for name in ["python3", "python"] {
-        let mut cmd = tokio::process::Command::new(name);
-        cmd.args(["-c", "import sys; print(sys.executable)"])
-            .env_clear()
-            .envs(child_env([]))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true);
-        let Ok((child, _tracked)) = crate::reaper::spawn(&mut cmd) else {
-            continue;
-        };
-        let probe = child.wait_with_output();
-        if let Ok(Ok(out)) = tokio::time::timeout(Duration::from_secs(30), probe).await {
-            let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-            if out.status.success() && !path.is_empty() {
-                return PathBuf::from(path);
-            }
-        }
-    }
-    PathBuf::from("python3")
 }

@@ -313,7 +313,7 @@ fn interpreter_frames() {
             f
         );
     }
-    let chart = process_proto::Chart::new(process_proto::ChartType::Line);
+    let chart = process_proto::Chart::new(process_proto::chart::ChartType::Line);
     let f = InterpreterFrame::chart(chart.clone());
     let v: Value = serde_json::from_str(&f.to_json()).unwrap();
     assert_eq!(v["type"], "chart");
