@@ -5,6 +5,7 @@
 use axum::extract::State;
 use axum::routing::{get, post};
 use http::{Response, StatusCode};
+use process_proto::wire::endpoint;
 use process_proto::wire::{
     envs_from_subprotocols, offers_exit_control, PtyCreateRequest, PtyCreateResponse,
     PtyListResponse, PtyResizeRequest, PtySessionInfo, MAX_DIMENSION,
@@ -12,7 +13,9 @@ use process_proto::wire::{
 
 use crate::error::{json_response, ApiError};
 use crate::http::{Json, PathParams, QueryMap, WsUpgrade};
-use crate::pty::{self, check_envs, lock, remove_if_same, spec, PtySession, ResizeError};
+use crate::pty::{
+    self, check_envs, lock, remove_if_same, spec, InsertError, PtySession, ResizeError,
+};
 use crate::router::AppRouter;
 use crate::ws;
 use crate::{Body, Daemon};
@@ -20,12 +23,12 @@ use crate::{Body, Daemon};
 /// The PTY routes; the collection also answers with a trailing slash.
 pub(crate) fn routes() -> AppRouter {
     AppRouter::new()
-        .route("/process/pty", get(list).post(create))
+        .route(endpoint::PTYS.template(), get(list).post(create))
         .route("/process/pty/", get(list).post(create))
-        .route("/process/pty/create-connect", get(create_connect))
-        .route("/process/pty/{id}", get(info).delete(kill))
-        .route("/process/pty/{id}/connect", get(connect))
-        .route("/process/pty/{id}/resize", post(resize))
+        .route(endpoint::PTY_CREATE_CONNECT.template(), get(create_connect))
+        .route(endpoint::PTY.template(), get(info).delete(kill))
+        .route(endpoint::PTY_CONNECT.template(), get(connect))
+        .route(endpoint::PTY_RESIZE.template(), post(resize))
 }
 
 fn info_of(session: &PtySession) -> PtySessionInfo {
@@ -104,12 +107,10 @@ async fn create(
         lazy,
     ));
     let manager = &daemon.inner.pty;
-    if !manager.insert(&session) {
-        return Err(ApiError::conflict(format!(
-            "PTY session with ID '{}' already exists",
-            body.id
-        )));
-    }
+    manager.insert(&session).map_err(|err| match err {
+        InsertError::Exists(_) => ApiError::conflict(err),
+        InsertError::TooMany(_) => ApiError::too_many_requests(err),
+    })?;
     if !lazy {
         if let Err(err) = manager.start(&session) {
             remove_if_same(&manager.sessions, &session);
@@ -238,11 +239,14 @@ async fn create_connect(
         false,
     ));
     let manager = &daemon.inner.pty;
-    if !manager.insert(&session) {
-        return plain_error(
-            StatusCode::CONFLICT,
-            &format!("PTY session with ID '{id}' already exists"),
-        );
+    match manager.insert(&session) {
+        Ok(()) => {}
+        Err(err @ InsertError::Exists(_)) => {
+            return plain_error(StatusCode::CONFLICT, &err.to_string());
+        }
+        Err(err @ InsertError::TooMany(_)) => {
+            return plain_error(StatusCode::TOO_MANY_REQUESTS, &err.to_string());
+        }
     }
     let Some((resp, fut)) = offer.and_then(|o| o.accept().ok()) else {
         remove_if_same(&manager.sessions, &session);
