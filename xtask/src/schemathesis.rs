@@ -11,6 +11,7 @@
 //! operations not fuzzed are those the documents mark `x-not-fuzzed`, with the reason (the run
 //! prints them).
 
+use std::fmt::Write as _;
 use std::process::Command;
 
 use crate::util::{built_binary, ensure_venv_at, root, sh};
@@ -50,10 +51,11 @@ fn plan(doc: &std::path::Path) -> Result<(Vec<String>, String), String> {
                 .collect();
             if !server_errors.is_empty() {
                 let listed: Vec<String> = server_errors.iter().map(|s| format!("{s:?}")).collect();
-                config.push_str(&format!(
+                let _ = write!(
+                    config,
                     "\n[[operations]]\ninclude-operation-id = {id:?}\nchecks.not_a_server_error.expected-statuses = [\"2xx\", \"3xx\", \"4xx\", {}]\n",
                     listed.join(", ")
-                ));
+                );
             }
         }
     }
