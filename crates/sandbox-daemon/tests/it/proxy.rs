@@ -1,5 +1,6 @@
 //! The toolbox proxy through the Rust client (`process::Sandboxes`): exec, sessions with log
-//! following (WebSocket), PTYs (WebSocket), streamed request bodies, auth headers.
+//! following (WebSocket), PTYs (WebSocket), streamed request bodies, auth headers, and the file
+//! system and git (`Sandbox::fs()`, `Sandbox::git()`).
 
 use std::collections::BTreeMap;
 
