@@ -43,6 +43,8 @@ struct Sizes {
     pty_keys: usize,
     idle_sessions: usize,
     ptys: usize,
+    /// Size of the log fetched whole by the log-GET memory figure.
+    log_get_bytes: u64,
     group_budget: Duration,
 }
 
@@ -61,6 +63,7 @@ impl Sizes {
                 pty_keys: 100,
                 idle_sessions: 100,
                 ptys: 20,
+                log_get_bytes: 32 << 20,
                 group_budget: Duration::from_mins(1),
             }
         } else {
@@ -76,6 +79,7 @@ impl Sizes {
                 pty_keys: 500,
                 idle_sessions: 1000,
                 ptys: 200,
+                log_get_bytes: 256 << 20,
                 group_budget: Duration::from_mins(4),
             }
         }
@@ -177,7 +181,9 @@ async fn run_group(group: u32, opts: &Opts, sizes: Sizes) -> Result<Vec<Row>, Bo
         _ => {
             drop(client);
             drop(daemon);
-            scale(opts, max_log, sizes).await
+            let mut rows = scale(opts, max_log, sizes).await?;
+            rows.extend(log_get_memory(opts, sizes.log_get_bytes).await?);
+            Ok(rows)
         }
     }
 }
@@ -786,6 +792,112 @@ async fn scale(opts: &Opts, max_log: u64, sizes: Sizes) -> Result<Vec<Row>, BoxE
     opened?;
     rows.push(row?);
     Ok(rows)
+}
+
+/// Figure 8 (issue 13 item 1): the daemon's peak memory (VmHWM over its RSS before) during
+/// whole-log GETs (modern JSON answer) of one command's `bytes`-long log: one GET, then four
+/// at once. A fresh daemon; the client reads and discards the bodies.
+async fn log_get_memory(opts: &Opts, bytes: u64) -> Result<Vec<Row>, BoxError> {
+    let daemon = Processd::start(&opts.processd, opts.python.as_deref(), bytes.max(256 << 20))?;
+    let client = Client::connect(daemon.url.clone())?;
+    client.create_session("biglog").await?;
+    // Three quarters stdout (quotes and backslashes to escape), then stderr: 2 markers.
+    let out = bytes * 3 / 4 - 3;
+    let err = bytes - out - 6;
+    let script = format!(
+        "yes 'a log line with \"quotes\" and \\ backslashes' | head -c {out}; yes err | head -c {err} >&2"
+    );
+    let started = client
+        .execute_session_command("biglog", CommandRequest::new(&script).run_async(true))
+        .await?;
+    let t = Instant::now();
+    loop {
+        let cmd = client
+            .get_session_command("biglog", &started.cmd_id)
+            .await?;
+        if let Some(code) = cmd.exit_code {
+            if code != 0 {
+                return Err(format!("the log producer exited {code}").into());
+            }
+            break;
+        }
+        if t.elapsed() > Duration::from_mins(2) {
+            return Err("the log producer did not finish within 2 min".into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let addr = daemon.url.trim_start_matches("http://").to_owned();
+    let path = format!("/process/session/biglog/command/{}/logs", started.cmd_id);
+    let mib = bytes >> 20;
+    let mut rows = Vec::new();
+    for (n, what) in [
+        (
+            1,
+            format!("one whole-log GET (JSON) of a {mib} MiB session command log"),
+        ),
+        (
+            4,
+            format!("four concurrent whole-log GETs (JSON) of a {mib} MiB log"),
+        ),
+    ] {
+        let before = daemon.rss_kib().ok_or("cannot read the daemon's RSS")?;
+        daemon.reset_peak()?;
+        let t = Instant::now();
+        let got = futures_util::future::join_all((0..n).map(|_| raw_get(&addr, &path))).await;
+        let secs = t.elapsed().as_secs_f64();
+        for body in got {
+            let body = body?;
+            if body < bytes {
+                return Err(
+                    format!("a log GET returned {body} bytes for a {bytes}-byte log").into(),
+                );
+            }
+        }
+        let peak = daemon.peak_kib().ok_or("cannot read the daemon's VmHWM")?;
+        let grown = peak.saturating_sub(before) as f64 / 1024.0;
+        let mut row = Row::plain(
+            8,
+            format!("daemon peak memory (VmHWM) during {what} ({secs:.1} s)"),
+            format!(
+                "{:.1} MiB (+{grown:.1} MiB over its RSS before)",
+                peak as f64 / 1024.0
+            ),
+            "before streaming (issue 13): +1.25 GiB for one GET of 256 MiB",
+        );
+        row.target = "growth ≤ 32 MiB".into();
+        row.verdict = if grown <= 32.0 { "met" } else { "missed" }.into();
+        rows.push(row);
+    }
+    let _ = client.delete_session("biglog").await;
+    Ok(rows)
+}
+
+/// `GET path` on a fresh connection; the response's length in bytes (head included), read and
+/// discarded. Fails unless the status is 200.
+async fn raw_get(addr: &str, path: &str) -> Result<u64, BoxError> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await?;
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut total = 0u64;
+    let mut head = Vec::new();
+    loop {
+        let n = s.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        if head.len() < 12 {
+            head.extend_from_slice(&buf[..n.min(12)]);
+        }
+        total += n as u64;
+    }
+    if !head.starts_with(b"HTTP/1.1 200") {
+        return Err(format!("log GET answered {:?}", String::from_utf8_lossy(&head)).into());
+    }
+    Ok(total)
 }
 
 /// The daemon's (RSS KiB, open fds).

@@ -4,6 +4,7 @@ mod bench;
 mod ci;
 mod compat;
 mod fuzz;
+mod openapi;
 mod sandboxd_compat;
 mod tidy;
 mod util;
@@ -17,6 +18,7 @@ commands:
   bench    benchmarks beside their floors; writes BENCHMARKS.md (`--quick [--debug]`: target/BENCHMARKS.quick.md)
   ci       fmt, clippy -D warnings, tidy, all tests, SDK compat suite, examples, fuzz, bench --quick
   compat   the official Python SDK (daytona==0.226.1) against a real processd
+  openapi  rewrite openapi/processd.json and openapi/sandboxd.json from the code (cargo test fails when they are stale)
   sandboxd-compat  the official Python SDK (sync + async) against a real sandboxd (api_url + api_key only)
   fuzz     build the cargo-fuzz targets and run each (`--smoke`: 10 s each, as CI; or SECONDS)
   venv     create/refresh the Python venv the tests use (target/compat-venv)
@@ -29,6 +31,7 @@ fn main() -> ExitCode {
         Some("ci") => ci::run(&args[1..]),
         Some("compat") => compat::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
+        Some("openapi") => openapi::run(&args[1..]),
         Some("sandboxd-compat") => sandboxd_compat::run(&args[1..]),
         Some("venv") => util::ensure_venv().map(|_| ()),
         Some("tidy") => tidy::run(),

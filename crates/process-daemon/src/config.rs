@@ -46,10 +46,39 @@ pub struct Cli {
     /// Cap on one session command's on-disk log, in bytes.
     #[arg(long, env = "PROCESSD_MAX_LOG_BYTES", default_value_t = 256 * 1024 * 1024)]
     pub max_log_bytes: u64,
+    /// How many whole-log GETs of long logs (over 256 KiB) may stream at once; more get 429.
+    #[arg(long, env = "PROCESSD_MAX_LOG_READS", default_value_t = 8)]
+    pub max_log_reads: usize,
+    /// Most sessions at once (the entrypoint's not counted); more get 429.
+    #[arg(long, env = "PROCESSD_MAX_SESSIONS", default_value_t = 128)]
+    pub max_sessions: usize,
+    /// Most PTY sessions at once; more get 429.
+    #[arg(long, env = "PROCESSD_MAX_PTYS", default_value_t = 64)]
+    pub max_ptys: usize,
+    /// Most interpreter contexts at once (each is a Python process; `default` not counted);
+    /// more get 429.
+    #[arg(long, env = "PROCESSD_MAX_CONTEXTS", default_value_t = 32)]
+    pub max_contexts: usize,
+    /// Most one-shot commands (`/process/execute`, `/process/code-run`) running at once; more
+    /// get 429.
+    #[arg(long, env = "PROCESSD_MAX_EXECS", default_value_t = 64)]
+    pub max_execs: usize,
+    /// Most client connections at once; past that a new connection is answered 429 and closed.
+    #[arg(long, env = "PROCESSD_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
     /// Leave processes a previous incarnation (on this state dir) left running alive instead of
     /// killing them at startup.
     #[arg(long, env = "PROCESSD_KEEP_LEFTOVERS")]
     pub keep_leftovers: bool,
+    /// A browser origin (`scheme://host[:port]`) allowed besides the daemon's own
+    /// (`http://127.0.0.1:PORT`, `http://localhost:PORT`, `http://[::1]:PORT`); repeat the flag,
+    /// or separate origins with commas in the variable.
+    #[arg(
+        long = "allow-origin",
+        env = "PROCESSD_ALLOW_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub allow_origins: Vec<String>,
     /// Entrypoint command: when given, runs in the `entrypoint` session.
     #[arg(trailing_var_arg = true)]
     pub entrypoint: Vec<String>,
@@ -113,8 +142,22 @@ pub struct Config {
     pub max_output_bytes: u64,
     /// Cap on one session command's on-disk log, in bytes.
     pub max_log_bytes: u64,
+    /// How many whole-log GETs of long logs may stream at once (more get 429).
+    pub max_log_reads: usize,
+    /// Most sessions at once, the entrypoint's not counted (more get 429).
+    pub max_sessions: usize,
+    /// Most PTY sessions at once (more get 429).
+    pub max_ptys: usize,
+    /// Most interpreter contexts at once, `default` not counted (more get 429).
+    pub max_contexts: usize,
+    /// Most one-shot commands running at once (more get 429).
+    pub max_execs: usize,
+    /// Most client connections at once (more are answered 429 and closed).
+    pub max_connections: usize,
     /// Entrypoint argv (empty: no entrypoint session).
     pub entrypoint: Vec<String>,
+    /// Browser origins accepted besides the daemon's own loopback origin (`--allow-origin`).
+    pub allowed_origins: Vec<String>,
     /// Kill, at startup, every process a previous incarnation on this state dir left running
     /// (identified by pid and start time, tag and cgroup). Off in [`Config::new`] (an embedded
     /// daemon changes nothing outside its own state); on for the `processd` binary.
@@ -142,7 +185,14 @@ impl Config {
             typescript: None,
             max_output_bytes: 16 * 1024 * 1024,
             max_log_bytes: 256 * 1024 * 1024,
+            max_log_reads: 8,
+            max_sessions: 128,
+            max_ptys: 64,
+            max_contexts: 32,
+            max_execs: 64,
+            max_connections: 1024,
             entrypoint: Vec::new(),
+            allowed_origins: Vec::new(),
             kill_leftovers: false,
             reap_orphans: false,
             ws_write_deadline: crate::ws::WRITE_DEADLINE,
@@ -187,7 +237,14 @@ impl Config {
             typescript: cli.typescript,
             max_output_bytes: cli.max_output_bytes,
             max_log_bytes: cli.max_log_bytes,
+            max_log_reads: cli.max_log_reads,
+            max_sessions: cli.max_sessions,
+            max_ptys: cli.max_ptys,
+            max_contexts: cli.max_contexts,
+            max_execs: cli.max_execs,
+            max_connections: cli.max_connections,
             entrypoint: cli.entrypoint,
+            allowed_origins: cli.allow_origins,
             kill_leftovers: !cli.keep_leftovers,
             reap_orphans: true,
             ws_write_deadline: crate::ws::WRITE_DEADLINE,

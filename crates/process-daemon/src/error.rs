@@ -119,6 +119,15 @@ impl ApiError {
     pub fn session_ended(msg: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::GONE, "SESSION_ENDED", msg)
     }
+    /// 429 `TOO_MANY_REQUESTS` (a cap is reached; rendered with `Retry-After: 1`), message
+    /// prefixed `too many requests: `.
+    pub fn too_many_requests(msg: impl std::fmt::Display) -> ApiError {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TOO_MANY_REQUESTS",
+            format!("too many requests: {msg}"),
+        )
+    }
     /// 500 `INTERNAL_SERVER_ERROR`, message prefixed `internal server error: `.
     pub fn internal(msg: impl std::fmt::Display) -> ApiError {
         ApiError::new(
@@ -149,7 +158,14 @@ impl ApiError {
                 obj.entry(k).or_insert(v);
             }
         }
-        json_response(self.status, &body)
+        let mut resp = json_response(self.status, &body);
+        if self.status == StatusCode::TOO_MANY_REQUESTS {
+            resp.headers_mut().insert(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from_static("1"),
+            );
+        }
+        resp
     }
 }
 

@@ -23,7 +23,7 @@
 //! let mut conn = std::net::TcpStream::connect(addr)?;
 //! write!(
 //!     conn,
-//!     "POST /process/execute HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+//!     "POST /process/execute HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
 //!      Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
 //!     body.len()
 //! )?;
@@ -66,9 +66,11 @@
 //!   commands that were running then are reported `lost`. A command can be signalled alone
 //!   (`…/command/{cid}/signal`) or given a `timeout`, without harming the session shell.
 //! * **everywhere**: a bearer token (when configured) guards every route but `GET /health`,
-//!   WebSocket upgrades included; browser origins other than loopback are refused; children
-//!   get fds 0–2 only and an environment without `PROCESSD_*`; the daemon is a child
-//!   subreaper and reaps orphans without stealing its own children's statuses; requests
+//!   WebSocket upgrades included; without a token a TCP listener answers only requests whose
+//!   `Host` is a loopback name with its port (DNS rebinding: 421 otherwise); browser origins
+//!   other than the daemon's own (plus `--allow-origin`) are refused; children get fds 0–2
+//!   only and an environment without `PROCESSD_*`; the daemon is a child subreaper and reaps
+//!   orphans without stealing its own children's statuses; requests
 //!   without `X-Daytona-SDK-Version` get the modern response shapes.
 #![deny(unsafe_code)] // only `pty::sys` (pre_exec + TIOCSCTTY/TIOCSWINSZ) and the inherited `--listen fd:N` socket opt out, with SAFETY notes
 
@@ -86,6 +88,7 @@ pub mod interpreter;
 mod leftovers;
 mod listen;
 mod oneshot;
+pub mod openapi;
 pub mod proc;
 pub mod pty;
 pub mod reaper;

@@ -17,6 +17,7 @@ fn main() -> std::process::ExitCode {
         std::env::remove_var(key);
     }
     process_daemon::init_tracing(&cli.log_level);
+    raise_fd_limit();
     let config = match Config::from_cli(cli) {
         Ok(config) => config,
         Err(err) => {
@@ -45,5 +46,20 @@ fn main() -> std::process::ExitCode {
             eprintln!("processd: {err}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// Raises the soft limit on open descriptors to the hard limit: every connection, session,
+/// PTY and log follower holds descriptors, and a daemon that runs out refuses work it could do.
+fn raise_fd_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => {
+            if let Err(err) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                tracing::warn!(soft, hard, error = %err, "cannot raise the open-file limit");
+            }
+        }
+        Ok(_) => {}
+        Err(err) => tracing::warn!(error = %err, "cannot read the open-file limit"),
     }
 }

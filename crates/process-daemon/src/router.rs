@@ -1,6 +1,6 @@
 //! The route table and the layers every request passes: the envelope renderer, tracing (a span
-//! per request naming the matched route), panic catching, the body limit, the Bearer check
-//! and the Origin check.
+//! per request naming the matched route), panic catching, the body limit, the Bearer check,
+//! the Host check (DNS rebinding) and the Origin check.
 //!
 //! A route family is one `routes()` function in `api/` merged here.
 
@@ -34,7 +34,8 @@ pub(crate) fn router(daemon: Daemon) -> Router {
         .merge(api::interpreter::routes())
         .merge(api::fs::routes())
         .merge(api::git::routes())
-        .merge(api::info::routes());
+        .merge(api::info::routes())
+        .merge(crate::openapi::routes());
     with_layers(routes, daemon)
 }
 
@@ -89,8 +90,13 @@ async fn envelope(req: Request, next: Next) -> Response<Body> {
     }
 }
 
-/// `GET /health` is open; everything else needs the token (WebSocket upgrades included) and
-/// an acceptable `Origin`.
+/// The port of the TCP listener a request arrived on (a request extension; absent for Unix
+/// sockets and in-memory connections, which no web page can reach).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TcpPort(pub(crate) u16);
+
+/// `GET /health` is open; everything else needs the token (WebSocket upgrades included), a
+/// loopback `Host` (TCP without a token) and an acceptable `Origin`.
 async fn guard(State(daemon): State<Daemon>, req: Request, next: Next) -> Response<Body> {
     if req.method() == http::Method::GET && req.uri().path() == "/health" {
         return json_response(StatusCode::OK, &serde_json::json!({"status": "ok"}));
@@ -98,8 +104,26 @@ async fn guard(State(daemon): State<Daemon>, req: Request, next: Next) -> Respon
     if !authorized(&daemon, req.headers()) {
         return ApiError::unauthorized().into_response();
     }
-    if !origin_allowed(req.headers()) {
-        return ApiError::forbidden("cross-origin requests are not allowed").into_response();
+    let port = req.extensions().get::<TcpPort>().map(|p| p.0);
+    if let (None, Some(port)) = (&daemon.config().token, port) {
+        if !host_is_loopback(req.headers(), port) {
+            return ApiError::new(
+                StatusCode::MISDIRECTED_REQUEST,
+                "MISDIRECTED_REQUEST",
+                format!(
+                    "this processd has no token and only answers requests addressed to \
+                     127.0.0.1:{port}, localhost:{port} or [::1]:{port} (a foreign Host is how \
+                     DNS rebinding reaches a local daemon); set --token to serve other names"
+                ),
+            )
+            .into_response();
+        }
+    }
+    if !origin_allowed(req.headers(), port, &daemon.config().allowed_origins) {
+        return ApiError::forbidden(
+            "cross-origin requests are not allowed (only the daemon's own origin and those given with --allow-origin)",
+        )
+        .into_response();
     }
     next.run(req).await
 }
@@ -125,22 +149,52 @@ fn authorized(daemon: &Daemon, headers: &http::HeaderMap) -> bool {
     a.ct_eq(&b).into()
 }
 
-/// Whether a browser `Origin` is acceptable: absent (SDKs, CLIs), or a loopback origin. Any
-/// other origin (a web page trying cross-site WebSocket hijacking or DNS rebinding) is refused.
-fn origin_allowed(headers: &http::HeaderMap) -> bool {
+/// Whether `host` names a loopback address: `localhost`, `127.0.0.1` or `[::1]`.
+fn loopback_name(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost") || host == "127.0.0.1" || host == "[::1]"
+}
+
+/// Whether the one `Host` header names this daemon on loopback: a loopback name with the
+/// listener's port (the port may be left out only when it is 80, as HTTP allows).
+fn host_is_loopback(headers: &http::HeaderMap, port: u16) -> bool {
+    let mut values = headers.get_all(http::header::HOST).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return false;
+    };
+    let Some(auth) = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.parse::<http::uri::Authority>().ok())
+    else {
+        return false;
+    };
+    loopback_name(auth.host()) && auth.port_u16().unwrap_or(80) == port
+}
+
+/// Whether a browser `Origin` is acceptable: absent (SDKs, CLIs), the daemon's own origin
+/// (`http://` + a loopback name + the listener's port) or one of `allowed` (`--allow-origin`).
+/// Any other origin (a web page trying cross-site WebSocket hijacking) is refused.
+fn origin_allowed(headers: &http::HeaderMap, port: Option<u16>, allowed: &[String]) -> bool {
     let Some(origin) = headers.get(http::header::ORIGIN) else {
         return true;
     };
     let Ok(origin) = origin.to_str() else {
         return false;
     };
+    if allowed
+        .iter()
+        .any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(origin))
+    {
+        return true;
+    }
     let Ok(uri) = origin.parse::<http::Uri>() else {
         return false;
     };
-    matches!(
-        uri.host(),
-        Some("localhost" | "127.0.0.1" | "[::1]" | "::1")
-    )
+    let own_port = |p: u16| uri.port_u16().unwrap_or(80) == p;
+    uri.scheme() == Some(&http::uri::Scheme::HTTP)
+        && uri.path_and_query().is_none_or(|pq| pq.as_str() == "/")
+        && uri.host().is_some_and(loopback_name)
+        && port.is_some_and(own_port)
 }
 
 /// The daemon's request service: the router, as a hyper and a tower service over any request
@@ -148,13 +202,22 @@ fn origin_allowed(headers: &http::HeaderMap) -> bool {
 #[derive(Clone)]
 pub struct DaemonService {
     router: Router,
+    tcp_port: Option<TcpPort>,
 }
 
 impl DaemonService {
     pub(crate) fn new(daemon: Daemon) -> DaemonService {
         DaemonService {
             router: router(daemon),
+            tcp_port: None,
         }
+    }
+
+    /// The same service for connections accepted on a TCP listener bound to `port` (the Host
+    /// and Origin checks compare against it).
+    pub(crate) fn on_tcp_port(mut self, port: u16) -> DaemonService {
+        self.tcp_port = Some(TcpPort(port));
+        self
     }
 }
 
@@ -171,7 +234,11 @@ where
 
     fn call(&self, req: http::Request<B>) -> Self::Future {
         let router = self.router.clone();
-        Box::pin(router.oneshot(req.map(Body::new)))
+        let mut req = req.map(Body::new);
+        if let Some(port) = self.tcp_port {
+            req.extensions_mut().insert(port);
+        }
+        Box::pin(router.oneshot(req))
     }
 }
 

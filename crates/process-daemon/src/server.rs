@@ -7,7 +7,9 @@ use std::sync::Arc;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::Semaphore;
 
+use crate::error::ApiError;
 use crate::listen::Listener;
 use crate::runtimes::Runtimes;
 use crate::session::Sessions;
@@ -27,6 +29,10 @@ pub(crate) struct Inner {
     pub(crate) sessions: Sessions,
     pub(crate) runtimes: Runtimes,
     pub(crate) store: Arc<crate::store::Store>,
+    /// Permits for whole-log GETs that stream (`Config::max_log_reads`).
+    pub(crate) log_reads: Arc<tokio::sync::Semaphore>,
+    /// Permits for one-shot commands running at once (`Config::max_execs`).
+    pub(crate) execs: Arc<tokio::sync::Semaphore>,
     _lock: crate::leftovers::StateLock,
 }
 
@@ -68,6 +74,7 @@ impl Daemon {
             &config.state_dir,
             &config.workdir,
             config.max_log_bytes,
+            config.max_sessions,
             store.clone(),
         )
         .map_err(|e| Error::io("cannot prepare the sessions directory", e))?;
@@ -80,8 +87,12 @@ impl Daemon {
         .map_err(|e| Error::io("cannot write the code-run helper files", e))?;
         let pty = pty::PtyManager::new(&config);
         let interpreter = interpreter::InterpreterManager::new(&config);
+        let log_reads = Arc::new(tokio::sync::Semaphore::new(config.max_log_reads.max(1)));
+        let execs = Arc::new(tokio::sync::Semaphore::new(config.max_execs.max(1)));
         let daemon = Daemon {
             inner: Arc::new(Inner {
+                log_reads,
+                execs,
                 config,
                 pty,
                 interpreter,
@@ -151,34 +162,76 @@ where
         .await
 }
 
-/// Serves one accepted connection in a task.
-fn spawn_connection<I>(service: &DaemonService, io: I, peer: String)
+/// Serves one accepted connection in a task, holding one of `limit`'s permits while it lasts;
+/// without a permit left the connection's request is answered 429 and the connection closed.
+fn spawn_connection<I>(service: &DaemonService, limit: &Arc<Semaphore>, io: I, peer: String)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = service.clone();
+    let permit = limit.clone().try_acquire_owned();
     tokio::spawn(async move {
+        let Ok(_permit) = permit else {
+            tracing::debug!(%peer, "connection limit reached: answering 429");
+            let _ = refuse(io).await;
+            return;
+        };
         if let Err(err) = serve_io(service, io).await {
             tracing::debug!(%peer, error = %err, "connection ended with an error");
         }
     });
 }
 
+/// Answers a connection over the limit: its first request gets 429 with the envelope (and
+/// `Connection: close`), then the connection ends.
+async fn refuse<I>(io: I) -> Result<(), hyper::Error>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(
+        |req: http::Request<hyper::body::Incoming>| async move {
+            let mut resp = ApiError::too_many_requests(
+            "the daemon serves as many connections as its limit allows (--max-connections): retry once one has closed",
+        )
+        .render(req.method(), req.uri().path());
+            resp.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+            Ok::<_, std::convert::Infallible>(resp)
+        },
+    );
+    hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(std::time::Duration::from_secs(10))
+        .keep_alive(false)
+        .serve_connection(TokioIo::new(io), service)
+        .await
+}
+
 /// Accepts connections on `listener` (TCP, Unix, or adopted: see [`Listener`]) forever,
 /// serving each with `daemon`.
 pub async fn serve(listener: impl Into<Listener>, daemon: Daemon) -> Result<(), Error> {
     let listener = listener.into();
-    let service = daemon.service();
+    let mut service = daemon.service();
+    if let Listener::Tcp(l) = &listener {
+        let port = l
+            .local_addr()
+            .map_err(|e| Error::io("cannot read the listening address", e))?
+            .port();
+        service = service.on_tcp_port(port);
+    }
+    let limit = Arc::new(Semaphore::new(daemon.config().max_connections.max(1)));
     loop {
         let accepted = match &listener {
             Listener::Tcp(l) => l.accept().await.map(|(stream, peer)| {
                 let _ = stream.set_nodelay(true);
-                spawn_connection(&service, stream, peer.to_string());
+                spawn_connection(&service, &limit, stream, peer.to_string());
             }),
             Listener::Unix(l) => l
                 .accept()
                 .await
-                .map(|(stream, _)| spawn_connection(&service, stream, "unix".to_owned())),
+                .map(|(stream, _)| spawn_connection(&service, &limit, stream, "unix".to_owned())),
         };
         if let Err(err) = accepted {
             // EMFILE and friends: back off briefly instead of spinning.

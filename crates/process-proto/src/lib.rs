@@ -83,6 +83,8 @@ pub mod artifact;
 pub mod chart;
 pub mod log;
 pub mod multipart;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 mod serde_util;
 pub mod wire;
 

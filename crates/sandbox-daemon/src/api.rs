@@ -133,6 +133,7 @@ pub fn router(manager: Manager, edge: EdgeConfig) -> Router {
         api_key: edge.api_key.filter(|k| !k.is_empty()).map(Arc::from),
     };
     let api = Router::new()
+        .route("/openapi.json", get(openapi))
         .route("/socket.io", get(socket_io))
         .route("/socket.io/", get(socket_io))
         .route("/sandbox", post(create).get(list))
@@ -348,6 +349,12 @@ async fn not_found(method: Method, uri: http::Uri) -> ApiError {
         StatusCode::NOT_FOUND,
         format!("Cannot {method} {}", uri.path()),
     )
+}
+
+/// `GET /api/openapi.json`: this server's OpenAPI document.
+#[allow(clippy::unused_async)] // an axum handler
+async fn openapi() -> Response {
+    json(StatusCode::OK, &crate::openapi::document())
 }
 
 #[allow(clippy::unused_async)] // an axum handler

@@ -16,6 +16,7 @@ pub mod api;
 pub mod config;
 mod events;
 pub mod manager;
+pub mod openapi;
 pub mod provider;
 mod proxy;
 pub mod store;

@@ -179,12 +179,24 @@ fn resolve_cwd(daemon: &Daemon, cwd: Option<&str>) -> Result<PathBuf, String> {
 /// Commands up to this many bytes are passed inline (`shell -c -- command`).
 const INLINE_SCRIPT_MAX: usize = 64 * 1024;
 
+/// A permit to run one one-shot command, held until the answer is ready; 429 when
+/// `max_execs` are running.
+fn exec_permit(daemon: &Daemon) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    daemon.inner.execs.clone().try_acquire_owned().map_err(|_| {
+        ApiError::too_many_requests(format!(
+            "{} one-shot commands are running, the daemon's limit (--max-execs): retry when one has finished",
+            daemon.config().max_execs
+        ))
+    })
+}
+
 /// `POST /process/execute`.
 async fn execute(
     State(daemon): State<Daemon>,
     Json(body): Json<ExecuteRequest>,
 ) -> Result<Response<Body>, ApiError> {
     let daemon = &daemon;
+    let _running = exec_permit(daemon)?;
     if body.command.trim().is_empty() {
         return Err(ApiError::bad_request(
             "command cannot be empty or whitespace-only",
@@ -275,6 +287,7 @@ async fn code_run(
     Json(body): Json<CodeRunRequest>,
 ) -> Result<Response<Body>, ApiError> {
     let daemon = &daemon;
+    let _running = exec_permit(daemon)?;
     validate_envs(body.envs.as_ref())?;
     let argv: Vec<OsString> = body
         .argv

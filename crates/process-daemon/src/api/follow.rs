@@ -1,6 +1,13 @@
 //! `GET …/logs`: the whole log as JSON (or text for legacy clients), or with
 //! `Upgrade: websocket` a stream of binary frames (spec §4).
 //!
+//! A whole-log answer of a log longer than [`STREAM_ABOVE`] is streamed: a blocking task reads
+//! the log in 64 KiB chunks (three passes for the JSON: `output`, `stdout`, `stderr`), demuxes
+//! and escapes them incrementally (`LogsJsonEncoder`, byte-identical to the one-piece answer)
+//! and hands them to the body through a 4-chunk channel, so a GET costs a few hundred KiB
+//! whatever the log's size. At most `max_log_reads` such answers stream at once; past that the
+//! GET is 429 `TOO_MANY_REQUESTS` (with `Retry-After`).
+//!
 //! `?offset=N` (additive) starts the stream at byte N of what this follower is sent (see
 //! `process_proto::wire::LOG_OFFSET_PROTOCOL`), so a client resumes a dropped follow exactly.
 //!
@@ -12,7 +19,9 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use http::{Response, StatusCode};
+use process_proto::log::LogsJsonEncoder;
 use process_proto::wire::close::CloseCode;
 
 use crate::api::session::text_response;
@@ -25,12 +34,21 @@ use crate::Body;
 /// Largest data frame sent to a follower (backlog is coalesced up to this size).
 pub(crate) const MAX_FRAME: usize = 64 * 1024;
 
+/// Whole-log answers of logs longer than this are streamed (and count against the limit of
+/// concurrent streamed reads); shorter ones are answered in one piece.
+pub(crate) const STREAM_ABOVE: u64 = 256 * 1024;
+
+/// Bytes read from the log at a time when streaming a whole-log answer.
+const READ_CHUNK: usize = 64 * 1024;
+
 /// Largest message a follower may send (they send none; anything bigger is refused unread).
 const FOLLOWER_MESSAGE: usize = 64 * 1024;
 
-/// Answers `GET …/logs` for `rec`. `entrypoint` logs are never marker-stripped.
+/// Answers `GET …/logs` for `rec`. `entrypoint` logs are never marker-stripped. `reads`
+/// bounds how many long whole-log answers stream at once.
 pub(crate) fn logs(
     deadline: std::time::Duration,
+    reads: &Arc<tokio::sync::Semaphore>,
     mut flavor: Flavor,
     query: &QueryMap,
     upgrade: WsUpgrade,
@@ -60,6 +78,10 @@ pub(crate) fn logs(
         });
         return Ok(resp);
     }
+    let len = rec.log.state().len;
+    if len > STREAM_ABOVE {
+        return streamed(reads, flavor, rec, len);
+    }
     let log = rec
         .log
         .read_all()
@@ -72,6 +94,94 @@ pub(crate) fn logs(
         Flavor::SkipDemux => text_response(log),
         Flavor::Combined => text_response(strip_markers(&log)),
     })
+}
+
+/// The whole-log answer for the first `len` bytes of `rec`'s log, streamed (see the module
+/// docs); 429 when `reads` has no permit left.
+fn streamed(
+    reads: &Arc<tokio::sync::Semaphore>,
+    flavor: Flavor,
+    rec: Arc<CommandRec>,
+    len: u64,
+) -> Result<Response<Body>, ApiError> {
+    let permit = reads.clone().try_acquire_owned().map_err(|_| {
+        ApiError::too_many_requests(
+            "too many log reads are streaming at once (see --max-log-reads); retry when one has ended",
+        )
+    })?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        if let Err(err) = produce(&rec, len, flavor, &tx) {
+            tracing::warn!(error = %err, log = %rec.log.path().display(), "reading a log for a GET failed");
+            let _ = tx.blocking_send(Err(err));
+        }
+    });
+    let stream =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) });
+    let mut resp = Response::new(Body::from_stream(stream));
+    let content_type = if flavor == Flavor::Modern {
+        "application/json; charset=utf-8"
+    } else {
+        "text/plain; charset=utf-8"
+    };
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(content_type),
+    );
+    Ok(resp)
+}
+
+/// Writes the answer's body into `tx` (blocking); returns early once the client has gone.
+fn produce(
+    rec: &CommandRec,
+    len: u64,
+    flavor: Flavor,
+    tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+) -> std::io::Result<()> {
+    let send = |buf: &mut Vec<u8>| -> bool {
+        buf.is_empty()
+            || tx
+                .blocking_send(Ok(Bytes::from(std::mem::take(buf))))
+                .is_ok()
+    };
+    let mut out = Vec::new();
+    match flavor {
+        Flavor::Modern => {
+            let mut enc = LogsJsonEncoder::new();
+            loop {
+                let whole = rec.log.read_range(len, READ_CHUNK, |chunk| {
+                    enc.push(chunk, &mut out);
+                    send(&mut out)
+                })?;
+                if !whole {
+                    return Ok(());
+                }
+                let more = enc.end_pass(&mut out);
+                if !send(&mut out) || !more {
+                    return Ok(());
+                }
+            }
+        }
+        Flavor::SkipDemux => {
+            rec.log.read_range(len, READ_CHUNK, |chunk| {
+                out.extend_from_slice(chunk);
+                send(&mut out)
+            })?;
+        }
+        Flavor::Combined => {
+            let mut stripper = MarkerStripper::default();
+            let whole = rec.log.read_range(len, READ_CHUNK, |chunk| {
+                out = stripper.push(chunk);
+                send(&mut out)
+            })?;
+            if whole {
+                out = stripper.finish();
+                send(&mut out);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Removes every stdout/stderr marker (legacy "combined output").

@@ -25,6 +25,7 @@ impl From<InterpreterError> for ApiError {
             InterpreterError::WorkerStart(_) | InterpreterError::PythonUnresolved => {
                 ApiError::internal(err)
             }
+            InterpreterError::TooMany(_) => ApiError::too_many_requests(err),
         }
     }
 }

@@ -12,7 +12,9 @@ use process_proto::wire::{
 
 use crate::error::{json_response, ApiError};
 use crate::http::{Json, PathParams, QueryMap, WsUpgrade};
-use crate::pty::{self, check_envs, lock, remove_if_same, spec, PtySession, ResizeError};
+use crate::pty::{
+    self, check_envs, lock, remove_if_same, spec, InsertError, PtySession, ResizeError,
+};
 use crate::router::AppRouter;
 use crate::ws;
 use crate::{Body, Daemon};
@@ -104,12 +106,10 @@ async fn create(
         lazy,
     ));
     let manager = &daemon.inner.pty;
-    if !manager.insert(&session) {
-        return Err(ApiError::conflict(format!(
-            "PTY session with ID '{}' already exists",
-            body.id
-        )));
-    }
+    manager.insert(&session).map_err(|err| match err {
+        InsertError::Exists(_) => ApiError::conflict(err),
+        InsertError::TooMany(_) => ApiError::too_many_requests(err),
+    })?;
     if !lazy {
         if let Err(err) = manager.start(&session) {
             remove_if_same(&manager.sessions, &session);
@@ -238,11 +238,14 @@ async fn create_connect(
         false,
     ));
     let manager = &daemon.inner.pty;
-    if !manager.insert(&session) {
-        return plain_error(
-            StatusCode::CONFLICT,
-            &format!("PTY session with ID '{id}' already exists"),
-        );
+    match manager.insert(&session) {
+        Ok(()) => {}
+        Err(err @ InsertError::Exists(_)) => {
+            return plain_error(StatusCode::CONFLICT, &err.to_string());
+        }
+        Err(err @ InsertError::TooMany(_)) => {
+            return plain_error(StatusCode::TOO_MANY_REQUESTS, &err.to_string());
+        }
     }
     let Some((resp, fut)) = offer.and_then(|o| o.accept().ok()) else {
         remove_if_same(&manager.sessions, &session);

@@ -50,6 +50,7 @@ impl From<SessionError> for ApiError {
                 ApiError::conflict(err)
             }
             SessionError::Ended => ApiError::session_ended(err.to_string()),
+            SessionError::TooMany(_) => ApiError::too_many_requests(err),
             SessionError::Completed(_) => ApiError::new(
                 StatusCode::GONE,
                 "COMMAND_ALREADY_COMPLETED",
@@ -99,6 +100,7 @@ async fn entrypoint_logs(
     let rec = command_of(&session, ENTRYPOINT_COMMAND)?;
     crate::api::follow::logs(
         daemon.config().ws_write_deadline,
+        &daemon.inner.log_reads,
         flavor,
         &query,
         upgrade,
@@ -119,6 +121,7 @@ async fn logs(
     let entry = session.id() == ENTRYPOINT_SESSION;
     crate::api::follow::logs(
         daemon.config().ws_write_deadline,
+        &daemon.inner.log_reads,
         flavor,
         &query,
         upgrade,

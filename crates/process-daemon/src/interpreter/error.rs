@@ -22,6 +22,9 @@ pub(crate) enum InterpreterError {
     /// A run named a context that does not exist.
     #[error("context not found: {0}")]
     RunContextNotFound(String),
+    /// As many contexts as allowed exist already.
+    #[error("the daemon already runs {0} interpreter contexts, its limit (--max-contexts): delete one first")]
+    TooMany(usize),
     /// The default context was used before Python was resolved.
     #[error("failed to get default context: Python is not resolved yet")]
     PythonUnresolved,

@@ -73,6 +73,8 @@ pub struct InterpreterManager {
     configured_python: Option<PathBuf>,
     python: tokio::sync::OnceCell<PathBuf>,
     contexts: Mutex<HashMap<String, Arc<Context>>>,
+    /// Most contexts at once (`default` not counted).
+    max: usize,
 }
 
 impl InterpreterManager {
@@ -84,6 +86,7 @@ impl InterpreterManager {
             configured_python: config.python.clone(),
             python: tokio::sync::OnceCell::new(),
             contexts: Mutex::new(HashMap::new()),
+            max: config.max_contexts.max(1),
         }
     }
 
@@ -119,6 +122,9 @@ impl InterpreterManager {
             Some(c) => self.workdir.join(c),
             None => self.workdir.clone(),
         };
+        if self.counted() >= self.max {
+            return Err(InterpreterError::TooMany(self.max));
+        }
         let python = self.python().await;
         let worker = worker::Worker::spawn(&python, &cwd)
             .await
@@ -126,8 +132,29 @@ impl InterpreterManager {
         let id = uuid::Uuid::new_v4().to_string();
         let context = Arc::new(Context::start(id.clone(), cwd, python, Some(worker)));
         let described = context.describe();
-        self.lock().insert(id, context);
+        // Concurrent creates may have filled the registry while this worker started.
+        let refused = {
+            let mut contexts = self.lock();
+            if contexts.keys().filter(|k| *k != DEFAULT_CONTEXT_ID).count() >= self.max {
+                Some(context)
+            } else {
+                contexts.insert(id, context);
+                None
+            }
+        };
+        if let Some(context) = refused {
+            context.shutdown().await;
+            return Err(InterpreterError::TooMany(self.max));
+        }
         Ok(described)
+    }
+
+    /// How many contexts count against the limit (all but `default`).
+    fn counted(&self) -> usize {
+        self.lock()
+            .keys()
+            .filter(|k| *k != DEFAULT_CONTEXT_ID)
+            .count()
     }
 
     /// `GET /process/interpreter/context`: every context but `default`, oldest first.

@@ -38,13 +38,27 @@ type Sessions = Arc<Mutex<HashMap<String, Arc<PtySession>>>>;
 /// Registry of PTY sessions. A session is removed as soon as its shell exits (or it is killed).
 pub struct PtyManager {
     pub(crate) sessions: Sessions,
+    /// Most sessions at once.
+    max: usize,
+}
+
+/// Why a PTY session cannot be registered.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum InsertError {
+    /// The id names a session already.
+    #[error("PTY session with ID '{0}' already exists")]
+    Exists(String),
+    /// As many sessions as allowed exist already.
+    #[error("the daemon already runs {0} PTY sessions, its limit (--max-ptys): kill one first")]
+    TooMany(usize),
 }
 
 impl PtyManager {
-    /// An empty registry.
-    pub fn new(_config: &Config) -> PtyManager {
+    /// An empty registry holding at most `config.max_ptys` sessions.
+    pub fn new(config: &Config) -> PtyManager {
         PtyManager {
             sessions: Arc::default(),
+            max: config.max_ptys.max(1),
         }
     }
 
@@ -58,14 +72,17 @@ impl PtyManager {
         lock(&self.sessions).get(id).cloned()
     }
 
-    /// Registers `session`; `false` if its id is taken.
-    pub(crate) fn insert(&self, session: &Arc<PtySession>) -> bool {
+    /// Registers `session`, unless its id is taken or the registry is full.
+    pub(crate) fn insert(&self, session: &Arc<PtySession>) -> Result<(), InsertError> {
         let mut sessions = lock(&self.sessions);
         if sessions.contains_key(&session.spec.id) {
-            return false;
+            return Err(InsertError::Exists(session.spec.id.clone()));
+        }
+        if sessions.len() >= self.max {
+            return Err(InsertError::TooMany(self.max));
         }
         sessions.insert(session.spec.id.clone(), session.clone());
-        true
+        Ok(())
     }
 
     /// Starts `session`; it leaves the registry when its shell exits.

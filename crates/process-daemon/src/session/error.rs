@@ -8,6 +8,9 @@ pub(crate) enum SessionError {
     /// The session id is unusable (the message says why).
     #[error("invalid session ID: {0}")]
     InvalidId(&'static str),
+    /// As many sessions as allowed exist already.
+    #[error("the daemon already runs {0} sessions, its limit (--max-sessions): delete one first")]
+    TooMany(usize),
     /// A session with this id exists already.
     #[error("session already exists")]
     Exists,

@@ -191,6 +191,34 @@ impl CommandLog {
         Ok(buf)
     }
 
+    /// Hands the first `upto` bytes of the log (never past what is written) to `each`, in
+    /// order, at most `chunk` bytes at a time through one reused buffer. Stops early, returning
+    /// `Ok(false)`, when `each` returns `false`.
+    pub(crate) fn read_range(
+        &self,
+        upto: u64,
+        chunk: usize,
+        mut each: impl FnMut(&[u8]) -> bool,
+    ) -> std::io::Result<bool> {
+        let end = upto.min(self.state().len);
+        let mut buf = vec![0u8; chunk.max(1)];
+        let mut offset = 0;
+        while offset < end {
+            let want = usize::try_from(end - offset)
+                .unwrap_or(usize::MAX)
+                .min(buf.len());
+            let n = self.reader.read_at(&mut buf[..want], offset)?;
+            if n == 0 {
+                break;
+            }
+            offset += n as u64;
+            if !each(&buf[..n]) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// The whole log as written so far.
     pub(crate) fn read_all(&self) -> std::io::Result<Vec<u8>> {
         self.read_at(0, usize::MAX)

@@ -461,6 +461,8 @@ pub(crate) struct Sessions {
     root: PathBuf,
     workdir: PathBuf,
     max_log: u64,
+    /// Most sessions at once (the entrypoint's not counted).
+    cap: usize,
     store: Arc<Store>,
     map: Mutex<HashMap<String, Arc<Session>>>,
 }
@@ -472,6 +474,7 @@ impl Sessions {
         state_dir: &Path,
         workdir: &Path,
         max_log: u64,
+        max_sessions: usize,
         store: Arc<Store>,
     ) -> std::io::Result<Sessions> {
         let root = state_dir.join("sessions");
@@ -483,6 +486,7 @@ impl Sessions {
             root,
             workdir: workdir.to_owned(),
             max_log,
+            cap: max_sessions,
             store,
             map: Mutex::new(HashMap::new()),
         })
@@ -626,6 +630,10 @@ impl Sessions {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if map.contains_key(id) {
             return Err(SessionError::Exists);
+        }
+        let counted = map.keys().filter(|k| *k != ENTRYPOINT_SESSION).count();
+        if id != ENTRYPOINT_SESSION && counted >= self.cap {
+            return Err(SessionError::TooMany(self.cap));
         }
         let dir = self.root.join(uuid::Uuid::new_v4().to_string());
         std::fs::DirBuilder::new()

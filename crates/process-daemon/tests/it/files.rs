@@ -589,7 +589,8 @@ async fn cut_upload_leaves_no_half_file() {
         let head = format!("--{b}\r\nContent-Disposition: form-data; name=\"files[0].path\"\r\n\r\n{dest}\r\n--{b}\r\nContent-Disposition: form-data; name=\"files[0].file\"; filename=\"f\"\r\n\r\n");
         let mut s = tokio::net::TcpStream::connect(d.addr).await.unwrap();
         let req = format!(
-            "POST /files/bulk-upload HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary={b}\r\nContent-Length: 10000000\r\n\r\n{head}"
+            "POST /files/bulk-upload HTTP/1.1\r\nHost: {}\r\nContent-Type: multipart/form-data; boundary={b}\r\nContent-Length: 10000000\r\n\r\n{head}",
+            d.addr
         );
         s.write_all(req.as_bytes()).await.unwrap();
         s.write_all(&vec![b'z'; 3 * 1024 * 1024]).await.unwrap();
@@ -807,7 +808,7 @@ async fn transfers_stream_in_bounded_daemon_memory() {
     // Warm up (allocator arenas, first request paths), then take the baseline.
     let mut s = connect().await;
     let warm = http::Request::post("/files/bulk-upload")
-        .header("host", "x")
+        .header("host", addr.as_str())
         .header("content-type", "multipart/form-data; boundary=wb")
         .body(
             http_body_util::Full::new(Bytes::from(httpx_body(
@@ -831,7 +832,7 @@ async fn transfers_stream_in_bounded_daemon_memory() {
     let body = http_body_util::StreamBody::new(futures_util::stream::iter(chunks));
     let mut s = connect().await;
     let req = http::Request::post("/files/bulk-upload")
-        .header("host", "x")
+        .header("host", addr.as_str())
         .header("content-type", format!("multipart/form-data; boundary={b}"))
         .body(BodyExt::boxed(body))
         .unwrap();
@@ -846,7 +847,7 @@ async fn transfers_stream_in_bounded_daemon_memory() {
 
     let mut s = connect().await;
     let req = http::Request::post("/files/bulk-download")
-        .header("host", "x")
+        .header("host", addr.as_str())
         .header("content-type", "application/json")
         .body(http_body_util::Full::new(Bytes::from_static(br#"{"paths":["big.bin"]}"#)).boxed())
         .unwrap();

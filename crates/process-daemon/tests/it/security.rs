@@ -175,15 +175,129 @@ async fn foreign_origins_are_refused() {
             "{origin}"
         );
     }
+    // Loopback, but another port: another local web app, not this daemon.
+    let r = d
+        .call(
+            Method::POST,
+            "/process/execute",
+            Some(&json!({"command": "true"})),
+            &[("origin", "http://localhost:3000")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.json()["code"], "FORBIDDEN");
+    let port = d.addr.port();
+    for own in [
+        format!("http://127.0.0.1:{port}"),
+        format!("http://localhost:{port}"),
+        format!("http://[::1]:{port}"),
+    ] {
+        let r = d
+            .call(
+                Method::POST,
+                "/process/execute",
+                Some(&json!({"command": "echo ok"})),
+                &[("origin", own.as_str())],
+            )
+            .await;
+        assert_eq!(r.json()["result"], "ok\n", "{own}");
+    }
+    d.stop().await;
+    // `--allow-origin` adds origins (exactly those).
+    let d =
+        TestDaemon::start_with(|c| c.allowed_origins = vec!["http://localhost:3000".into()]).await;
+    for (origin, status) in [
+        ("http://localhost:3000", StatusCode::OK),
+        ("http://localhost:3001", StatusCode::FORBIDDEN),
+    ] {
+        let r = d
+            .call(
+                Method::POST,
+                "/process/execute",
+                Some(&json!({"command": "true"})),
+                &[("origin", origin)],
+            )
+            .await;
+        assert_eq!(r.status, status, "{origin}");
+    }
+    d.stop().await;
+}
+
+/// DNS rebinding: without a token, a TCP listener answers only requests addressed to a
+/// loopback name with its own port; a page on `evil.example` that rebinds to 127.0.0.1 sends
+/// `Host: evil.example:PORT` and gets 421 with the envelope, WebSocket upgrades included.
+#[tokio::test]
+async fn foreign_host_values_are_refused_without_a_token() {
+    let d = TestDaemon::start().await;
+    let port = d.addr.port();
+    let foreign = [
+        format!("evil.example:{port}"),
+        "evil.example".to_owned(),
+        format!("127.0.0.1.evil.example:{port}"),
+        format!("localhost.evil.example:{port}"),
+        "127.0.0.1:1".to_owned(),
+        format!("10.0.0.1:{port}"),
+        "localhost".to_owned(),
+    ];
+    for host in &foreign {
+        for path in ["/process/session", "/pty", "/process/execute"] {
+            let (method, body) = if path == "/process/execute" {
+                (Method::POST, Some(json!({"command": "true"})))
+            } else {
+                (Method::GET, None)
+            };
+            let r = d
+                .call(method, path, body.as_ref(), &[("host", host.as_str())])
+                .await;
+            assert_eq!(r.status, StatusCode::MISDIRECTED_REQUEST, "{host} {path}");
+            let env = r.json();
+            assert_eq!(env["code"], "MISDIRECTED_REQUEST", "{host}");
+            assert_eq!(env["path"], path);
+            assert!(env["message"].as_str().unwrap().contains("--token"));
+        }
+        let ws = d
+            .ws("/process/interpreter/execute", &[("host", host.as_str())])
+            .await;
+        assert_eq!(
+            ws.err().map(|r| r.status),
+            Some(StatusCode::MISDIRECTED_REQUEST),
+            "{host}"
+        );
+    }
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("LocalHost:{port}"),
+        format!("[::1]:{port}"),
+    ] {
+        let r = d
+            .call(
+                Method::POST,
+                "/process/execute",
+                Some(&json!({"command": "echo ok"})),
+                &[("host", host.as_str())],
+            )
+            .await;
+        assert_eq!(r.json()["result"], "ok\n", "{host}");
+    }
+    // `/health` tells nothing and stays open (probes use any name).
+    let r = d
+        .call(Method::GET, "/health", None, &[("host", "evil.example")])
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    d.stop().await;
+    // With a token the token is the guard: any Host is served.
+    let d = TestDaemon::start_with(|c| c.token = Some("t0k".into())).await;
     let r = d
         .call(
             Method::POST,
             "/process/execute",
             Some(&json!({"command": "echo ok"})),
-            &[("origin", "http://localhost:3000")],
+            &[("host", "sandbox.example"), ("authorization", "Bearer t0k")],
         )
         .await;
     assert_eq!(r.json()["result"], "ok\n");
+    d.stop().await;
 }
 
 #[tokio::test]

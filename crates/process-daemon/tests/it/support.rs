@@ -150,10 +150,10 @@ impl TestDaemon {
                 .await
                 .expect("handshake");
             tokio::spawn(conn);
-            let mut req = Request::builder()
-                .method(method)
-                .uri(path)
-                .header("host", self.addr.to_string());
+            let mut req = Request::builder().method(method).uri(path);
+            if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+                req = req.header("host", self.addr.to_string());
+            }
             let typed = headers
                 .iter()
                 .any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
@@ -200,10 +200,11 @@ impl TestDaemon {
         let stream = tokio::net::TcpStream::connect(self.addr)
             .await
             .expect("connect");
-        let mut req = Request::builder()
-            .method(Method::GET)
-            .uri(path)
-            .header("host", self.addr.to_string())
+        let mut req = Request::builder().method(Method::GET).uri(path);
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+            req = req.header("host", self.addr.to_string());
+        }
+        req = req
             .header("upgrade", "websocket")
             .header("connection", "upgrade")
             .header(

@@ -162,6 +162,7 @@ impl<'de> Deserialize<'de> for SandboxState {
 
 /// A volume mount of a sandbox: `{"volumeId", "mountPath", "subpath"?}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct SandboxVolume {
@@ -179,6 +180,7 @@ pub struct SandboxVolume {
 ///
 /// Every key the Python SDK requires is always serialised; optional keys only when set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct Sandbox {
@@ -227,9 +229,11 @@ pub struct Sandbox {
     pub disk: u32,
     /// Current state (drives every SDK wait).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub state: Option<SandboxState>,
     /// The state the control plane is working towards.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub desired_state: Option<SandboxState>,
     /// Why the sandbox is in `error`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -329,6 +333,7 @@ impl Sandbox {
 /// `GET /sandbox` answer (spec §4.2): `{"items", "nextCursor"?}`. The SDK follows `nextCursor`
 /// until it is absent, `null` or empty.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct ListSandboxesResponse {
@@ -349,6 +354,7 @@ impl ListSandboxesResponse {
 
 /// `buildInfo` of a create request: `{"dockerfileContent", "contextHashes"?}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct BuildInfo {
@@ -382,6 +388,7 @@ impl BuildInfo {
 
 /// `POST /sandbox` body (spec §5.1.1). Every key is optional; unknown keys are ignored.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct CreateSandbox {
@@ -456,6 +463,7 @@ impl CreateSandbox {
 
 /// `POST /sandbox/{id}/resize` body: only the given keys.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct ResizeSandbox {
@@ -486,6 +494,7 @@ impl ResizeSandbox {
 
 /// `PUT /sandbox/{id}/labels` body and the part of its answer the SDK reads: `{"labels"}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct SandboxLabels {
     /// All labels (replaces the previous set).
@@ -502,6 +511,7 @@ impl SandboxLabels {
 
 /// `{"url"}`: the answer of `GET /sandbox/{id}/toolbox-proxy-url`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct Url {
     /// The URL.
@@ -518,6 +528,7 @@ impl Url {
 /// The control plane's error envelope (spec §2.6), on every non-2xx answer:
 /// `{"path", "timestamp", "statusCode", "error", "message", "code"?}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct ControlError {

@@ -259,6 +259,7 @@ pub const ERROR_SOURCE_DAEMON: &str = "DAYTONA_DAEMON";
 /// as 0). Use [`ErrorResponse::parse_lenient`] for a body of unknown shape (legacy `{"error": msg}`,
 /// text, empty).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct ErrorResponse {
@@ -273,6 +274,7 @@ pub struct ErrorResponse {
     pub source: Option<String>,
     /// The typed error code, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub code: Option<ErrorCode>,
     /// RFC 3339 timestamp with nanoseconds, formatted by the caller (no clock here).
     #[serde(default, deserialize_with = "null_as_default")]

@@ -11,6 +11,7 @@ use crate::serde_util::null_as_default;
 
 /// `POST /process/execute` body: `{"command", "cwd"?, "envs"?, "timeout"?}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct ExecuteRequest {
     /// Shell command text (written to the shell's stdin by the daemon). Must not be blank.
@@ -110,6 +111,7 @@ struct Additive {
 ///
 /// Reading accepts the legacy `code` when `exitCode` is absent, and `result: null` as `""`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", try_from = "RawExecuteResponse")]
 #[non_exhaustive]
 pub struct ExecuteResponse {
@@ -269,11 +271,13 @@ impl<'de> Deserialize<'de> for Language {
 
 /// `POST /process/code-run` body: `{"code", "language", "argv"?, "envs"?, "timeout"?}` (no cwd).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct CodeRunRequest {
     /// Program source.
     pub code: String,
     /// Language to run it with.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub language: Language,
     /// Program arguments (the official daemon joins them with spaces, unquoted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -335,10 +339,12 @@ impl CodeRunRequest {
 
 /// The `artifacts` object of a [`CodeRunResponse`]: `{"charts"?: [Chart]}`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct CodeRunArtifacts {
     /// Charts captured from matplotlib (`null`/absent reads as empty).
     #[serde(default, deserialize_with = "null_as_default")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
     pub charts: Vec<Chart>,
 }
 
@@ -354,6 +360,7 @@ impl CodeRunArtifacts {
 ///
 /// `result` has the artifact lines removed. `artifacts` is omitted when there is no chart.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", try_from = "RawCodeRunResponse")]
 #[non_exhaustive]
 pub struct CodeRunResponse {

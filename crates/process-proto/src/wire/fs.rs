@@ -16,6 +16,7 @@ use crate::serde_util::null_as_default;
 /// permission bits as `%04o` (`"0644"`), `owner`/`group` numeric ids as decimal strings,
 /// `modTime` Go's `time.Time.String()` and `modifiedAt` RFC 3339 with nanoseconds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct FileInfo {
     /// Base name of the path as given.
@@ -49,6 +50,7 @@ pub struct FileInfo {
 
 /// One match of `GET /files/find`: a line containing the pattern.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Match {
     /// The file, as walked (relative if the request path was).
     pub file: String,
@@ -60,6 +62,7 @@ pub struct Match {
 
 /// The answer of `GET /files/search`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SearchFilesResponse {
     /// Matching paths, as walked.
     #[serde(default, deserialize_with = "null_as_default")]
@@ -68,6 +71,7 @@ pub struct SearchFilesResponse {
 
 /// The body of `POST /files/replace`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ReplaceRequest {
     /// Files to edit, in order.
@@ -80,6 +84,7 @@ pub struct ReplaceRequest {
 
 /// One file's outcome in the answer of `POST /files/replace`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReplaceResult {
     /// The file, as requested.
     pub file: String,
@@ -92,6 +97,7 @@ pub struct ReplaceResult {
 
 /// The body of `POST /files/bulk-download`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FilesDownloadRequest {
     /// Paths to download, in order (non-empty).
     pub paths: Vec<String>,
@@ -99,6 +105,7 @@ pub struct FilesDownloadRequest {
 
 /// One written file in an [`UploadFilesResponse`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UploadedFileEntry {
     /// The destination path, as sent.
     pub path: String,
@@ -108,6 +115,7 @@ pub struct UploadedFileEntry {
 
 /// The answer of `POST /files/bulk-upload` (also on 400: it is not the error envelope).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UploadFilesResponse {
     /// Per-file errors, `"<dest>: <what failed>"`; omitted when none.
     #[serde(
@@ -123,6 +131,7 @@ pub struct UploadFilesResponse {
 
 /// The answer of `POST /files/upload-v2`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UploadedFile {
     /// Base name of `path`.
     pub name: String,

@@ -10,6 +10,7 @@ use crate::serde_util::null_as_default;
 
 /// `POST /git/clone`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GitCloneRequest {
     /// Remote URL.
     pub url: String,
@@ -37,6 +38,7 @@ pub struct GitCloneRequest {
 
 /// `POST /git/add`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GitAddRequest {
     /// Work tree.
     pub path: String,
@@ -47,6 +49,7 @@ pub struct GitAddRequest {
 
 /// `POST /git/commit`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GitCommitRequest {
     /// Work tree.
     pub path: String,
@@ -63,6 +66,7 @@ pub struct GitCommitRequest {
 
 /// The answer of `POST /git/commit`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GitCommitResponse {
     /// The new commit's id (40 hex digits).
     pub hash: String,
@@ -70,6 +74,7 @@ pub struct GitCommitResponse {
 
 /// `POST /git/push` (and, without `set_upstream`, `POST /git/pull`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GitPushRequest {
     /// Work tree.
     pub path: String,
@@ -92,6 +97,7 @@ pub struct GitPushRequest {
 
 /// `POST /git/pull`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GitPullRequest {
     /// Work tree.
     pub path: String,
@@ -111,6 +117,7 @@ pub struct GitPullRequest {
 
 /// `POST /git/branches` and `DELETE /git/branches` (a JSON body on DELETE).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GitBranchRequest {
     /// Work tree.
     pub path: String,
@@ -120,6 +127,7 @@ pub struct GitBranchRequest {
 
 /// `POST /git/checkout`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GitCheckoutRequest {
     /// Work tree.
     pub path: String,
@@ -129,6 +137,7 @@ pub struct GitCheckoutRequest {
 
 /// `POST /git/init`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GitInitRequest {
     /// Directory to initialise.
     pub path: String,
@@ -142,6 +151,7 @@ pub struct GitInitRequest {
 
 /// `POST /git/reset`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GitResetRequest {
     /// Work tree.
     pub path: String,
@@ -158,6 +168,7 @@ pub struct GitResetRequest {
 
 /// `POST /git/restore`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GitRestoreRequest {
     /// Work tree.
     pub path: String,
@@ -177,6 +188,7 @@ pub struct GitRestoreRequest {
 
 /// `POST /git/remotes`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GitAddRemoteRequest {
     /// Work tree.
     pub path: String,
@@ -194,6 +206,7 @@ pub struct GitAddRemoteRequest {
 
 /// `POST /git/config`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GitSetConfigRequest {
     /// `section.name` or `section.sub.name`.
     pub key: String,
@@ -209,6 +222,7 @@ pub struct GitSetConfigRequest {
 
 /// `POST /git/config/user`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GitConfigureUserRequest {
     /// `user.name`.
     pub name: String,
@@ -224,6 +238,7 @@ pub struct GitConfigureUserRequest {
 
 /// `POST /git/credentials`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GitAuthenticateRequest {
     /// User name.
     pub username: String,
@@ -239,6 +254,7 @@ pub struct GitAuthenticateRequest {
 
 /// The answer of `GET /git/config`: `{}` when the key is unset.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GitConfigResponse {
     /// The value, if set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -316,6 +332,7 @@ impl<'de> Deserialize<'de> for GitFileState {
 
 /// One changed file in [`GitStatus`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FileStatus {
     /// Path relative to the repository root.
     pub name: String,
@@ -323,13 +340,16 @@ pub struct FileStatus {
     #[serde(default)]
     pub extra: String,
     /// State in the index.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub staging: GitFileState,
     /// State in the work tree.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub worktree: GitFileState,
 }
 
 /// The answer of `GET /git/status`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct GitStatus {
     /// Current branch (the unborn branch's name before the first commit; `HEAD` when detached).
@@ -356,6 +376,7 @@ pub struct GitStatus {
 
 /// The answer of `GET /git/branches`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ListBranchResponse {
     /// Local branches (short names; always a list).
     #[serde(default, deserialize_with = "null_as_default")]
@@ -367,6 +388,7 @@ pub struct ListBranchResponse {
 
 /// One remote in [`ListRemotesResponse`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GitRemote {
     /// Remote name.
     pub name: String,
@@ -376,6 +398,7 @@ pub struct GitRemote {
 
 /// The answer of `GET /git/remotes`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ListRemotesResponse {
     /// Remotes (always a list).
     #[serde(default, deserialize_with = "null_as_default")]
@@ -384,6 +407,7 @@ pub struct ListRemotesResponse {
 
 /// One commit of `GET /git/history`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GitCommitInfo {
     /// Commit id.
     pub hash: String,

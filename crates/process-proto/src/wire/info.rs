@@ -9,6 +9,7 @@ use crate::serde_util::null_as_default;
 
 /// `{"dir": string}`: `GET /user-home-dir`, `/project-dir`, `/work-dir`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DirResponse {
     /// The directory.
     #[serde(default)]
@@ -17,6 +18,7 @@ pub struct DirResponse {
 
 /// `GET /version`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VersionResponse {
     /// The daemon's build version.
     #[serde(default)]
@@ -25,6 +27,7 @@ pub struct VersionResponse {
 
 /// `POST /init` (runner only).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InitRequest {
     /// Auth token.
     #[serde(default)]
@@ -33,6 +36,7 @@ pub struct InitRequest {
 
 /// `{"message": string}`, the answer of `POST /init`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MessageResponse {
     /// What happened.
     #[serde(default)]
@@ -43,6 +47,7 @@ pub struct MessageResponse {
 /// inherit (exec, code-run, sessions, PTYs, interpreter contexts); running ones keep theirs.
 /// Applied in order: `unset`, then `unsetValuePrefix`, then `set`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UpdateEnvRequest {
     /// Variables to set (name → value).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -62,6 +67,7 @@ pub struct UpdateEnvRequest {
 
 /// `GET /port`: TCP ports in LISTEN state (IPv4 and IPv6), ascending.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PortList {
     /// The ports.
     #[serde(default, deserialize_with = "null_as_default")]
@@ -70,6 +76,7 @@ pub struct PortList {
 
 /// `GET /port/{port}/in-use`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct IsPortInUseResponse {
     /// Whether something listens on the port.
@@ -81,6 +88,7 @@ pub const PORT_CHECK_RANGE: std::ops::RangeInclusive<u16> = 3000..=9999;
 
 /// `GET /system/metrics` (every field optional for the SDK; ours always sends all).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SystemMetrics {
     /// Logical CPUs.

@@ -21,6 +21,7 @@ pub const DEFAULT_TIMEOUT_SECS: i64 = 600;
 
 /// `POST /process/interpreter/context` body: `{"cwd"?, "language"?}` (only `python`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct CreateContextRequest {
     /// Working directory (default: the daemon's work dir).
@@ -54,6 +55,7 @@ impl CreateContextRequest {
 
 /// An interpreter context: `{"id", "cwd", "createdAt", "active", "language"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct InterpreterContext {
@@ -90,6 +92,7 @@ impl InterpreterContext {
 
 /// `GET /process/interpreter/context` answer: `{"contexts": [InterpreterContext]}`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct ListContextsResponse {
     /// Contexts other than `default`, in no particular order.
@@ -107,6 +110,7 @@ impl ListContextsResponse {
 /// The first (text) message of `GET /process/interpreter/execute`:
 /// `{"code", "contextId"?, "envs"?, "timeout"?}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct InterpreterRequest {
@@ -231,10 +235,12 @@ impl<'de> Deserialize<'de> for InterpreterFrameType {
 /// assert_eq!(f.to_json(), r#"{"type":"stdout","text":"1\n","name":"","value":"","traceback":""}"#);
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct InterpreterFrame {
     /// The frame type (wire key `type`).
     #[serde(rename = "type")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub kind: InterpreterFrameType,
     /// Output text (`stdout`/`stderr`) or control word (`control`).
     #[serde(default, deserialize_with = "null_as_default")]
@@ -250,6 +256,7 @@ pub struct InterpreterFrame {
     pub traceback: String,
     /// The chart of a `chart` frame (extension).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub chart: Option<Chart>,
 }
 

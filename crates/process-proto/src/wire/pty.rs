@@ -20,6 +20,7 @@ pub const MAX_DIMENSION: u16 = 1000;
 
 /// `POST /process/pty` body: `{"id", "cwd"?, "envs"?, "cols"?, "rows"?, "lazyStart"?}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct PtyCreateRequest {
@@ -88,6 +89,7 @@ impl PtyCreateRequest {
 
 /// `POST /process/pty` answer: `{"sessionId"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct PtyCreateResponse {
@@ -107,6 +109,7 @@ impl PtyCreateResponse {
 /// A PTY session: `{"id", "cwd", "envs", "cols", "rows", "createdAt", "active", "lazyStart"}`
 /// (every field required by the SDK).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct PtySessionInfo {
@@ -158,6 +161,7 @@ impl PtySessionInfo {
 
 /// `GET /process/pty` answer: `{"sessions": [PtySessionInfo]}`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct PtyListResponse {
     /// Live sessions, in no particular order.
@@ -174,6 +178,7 @@ impl PtyListResponse {
 
 /// `POST /process/pty/{id}/resize` body: `{"cols", "rows"}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct PtyResizeRequest {
     /// New width.
@@ -357,6 +362,7 @@ pub fn exit_reason(exit_code: i32) -> Option<String> {
 /// assert_eq!(PtyCloseReason::for_exit(0).to_json(), r#"{"exitCode":0}"#);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct PtyCloseReason {

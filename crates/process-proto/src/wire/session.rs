@@ -18,6 +18,7 @@ pub const LOG_OFFSET_PROTOCOL: &str = "X-Process-Log-Offset";
 
 /// `POST /process/session` body: `{"sessionId"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct CreateSessionRequest {
@@ -36,6 +37,7 @@ impl CreateSessionRequest {
 
 /// A session: `{"sessionId", "commands": [Command]}` (`commands` always an array).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct Session {
@@ -58,6 +60,7 @@ impl Session {
 
 /// A command of a session: `{"id", "command", "exitCode"?}` (`exitCode` absent while running).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct Command {
@@ -100,6 +103,7 @@ impl Command {
 /// `POST /process/session/{id}/exec` body:
 /// `{"command", "runAsync"?, "async"? (deprecated alias), "suppressInputEcho"?}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct SessionExecuteRequest {
@@ -171,6 +175,7 @@ impl SessionExecuteRequest {
 /// Async (202): only `cmdId`. Sync (200): `output` raw with markers, `stdout`/`stderr` demuxed,
 /// `exitCode`. The SDK requires `cmdId` to be a string: a daemon always sets it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct SessionExecuteResponse {
@@ -227,6 +232,7 @@ impl SessionExecuteResponse {
 /// async command's subshell tree, a sync command's programs), never the session shell. 204 on
 /// success, 410 once the command has finished.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct SessionCommandSignalRequest {
     /// The signal; `None` means `KILL`.
@@ -245,6 +251,7 @@ impl SessionCommandSignalRequest {
 
 /// `POST /process/session/{id}/command/{cid}/input` body: `{"data"}` (non-empty).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct SessionSendInputRequest {
     /// Text to write to the command's stdin (the daemon appends `\n` if missing).
@@ -263,6 +270,7 @@ impl SessionSendInputRequest {
 /// `output` is the raw log with markers; build one from log bytes with
 /// [`parse_session_command_logs`](crate::log::parse_session_command_logs).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct SessionCommandLogsResponse {
     /// Raw log text, markers included.

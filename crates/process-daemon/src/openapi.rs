@@ -1,0 +1,302 @@
+//! processd's OpenAPI 3.1 document (served at `GET /openapi.json`, committed as
+//! `openapi/processd.json`): schemas derived with utoipa from `process-proto`'s wire types,
+//! operations from the table below, which a test checks against every route in `api/`.
+
+use process_proto::openapi::{op, path, query, required, In, Op, Out, Param};
+use serde_json::{json, Value};
+use utoipa::OpenApi;
+
+use process_proto::wire;
+
+/// The wire types the document names (their schemas come from their `ToSchema` derives).
+#[derive(OpenApi)]
+#[openapi(components(schemas(
+    wire::ErrorResponse,
+    wire::ExecuteRequest,
+    wire::ExecuteResponse,
+    wire::CodeRunRequest,
+    wire::CodeRunResponse,
+    wire::CodeRunArtifacts,
+    wire::CreateSessionRequest,
+    wire::Session,
+    wire::Command,
+    wire::SessionExecuteRequest,
+    wire::SessionExecuteResponse,
+    wire::SessionCommandSignalRequest,
+    wire::SessionSendInputRequest,
+    wire::PtyCreateRequest,
+    wire::PtyCreateResponse,
+    wire::PtySessionInfo,
+    wire::PtyListResponse,
+    wire::PtyResizeRequest,
+    wire::CreateContextRequest,
+    wire::InterpreterContext,
+    wire::ListContextsResponse,
+    wire::InterpreterRequest,
+    wire::InterpreterFrame,
+    wire::FileInfo,
+    wire::Match,
+    wire::SearchFilesResponse,
+    wire::ReplaceRequest,
+    wire::ReplaceResult,
+    wire::FilesDownloadRequest,
+    wire::UploadedFileEntry,
+    wire::UploadFilesResponse,
+    wire::GitCloneRequest,
+    wire::GitAddRequest,
+    wire::GitCommitRequest,
+    wire::GitCommitResponse,
+    wire::GitPushRequest,
+    wire::GitPullRequest,
+    wire::GitBranchRequest,
+    wire::GitCheckoutRequest,
+    wire::GitInitRequest,
+    wire::GitResetRequest,
+    wire::GitRestoreRequest,
+    wire::GitAddRemoteRequest,
+    wire::GitSetConfigRequest,
+    wire::GitConfigureUserRequest,
+    wire::GitAuthenticateRequest,
+    wire::GitConfigResponse,
+    wire::GitStatus,
+    wire::FileStatus,
+    wire::ListBranchResponse,
+    wire::GitRemote,
+    wire::ListRemotesResponse,
+    wire::GitCommitInfo,
+    wire::DirResponse,
+    wire::VersionResponse,
+    wire::InitRequest,
+    wire::UpdateEnvRequest,
+    wire::MessageResponse,
+    wire::PortList,
+    wire::IsPortInUseResponse,
+    wire::SystemMetrics,
+)))]
+struct Schemas;
+
+const SID: Param = path("sid", "The session id.");
+const CID: Param = path("cid", "The command id.");
+const PTY: Param = path("id", "The PTY session id.");
+const PATH_Q: Param = required(
+    "path",
+    "string",
+    "A path (relative paths are under the work dir).",
+);
+const REPO: Param = required("path", "string", "The repository directory.");
+
+/// Every operation processd serves.
+pub(crate) const OPS: &[Op] = &[
+    op("get", "/health", "info", "Liveness: always `{\"status\":\"ok\"}`, no token needed.", &[], In::Nothing, Out::Json(200, "")),
+    op("get", "/openapi.json", "info", "This document.", &[], In::Nothing, Out::Json(200, "")),
+    op("get", "/version", "info", "The daemon's version.", &[], In::Nothing, Out::Json(200, "VersionResponse")),
+    op("post", "/init", "info", "Accepts the SDK's telemetry token (not kept).", &[], In::Json("InitRequest"), Out::Json(200, "MessageResponse")),
+    op("post", "/env", "info", "Change the environment of processes started afterwards (`unset`, then `unsetValuePrefix`, then `set`); running ones keep theirs.", &[], In::Json("UpdateEnvRequest"), Out::Json(200, "MessageResponse")),
+    op("get", "/user-home-dir", "info", "The user's home directory.", &[], In::Nothing, Out::Json(200, "DirResponse")),
+    op("get", "/project-dir", "info", "The project directory (the home directory).", &[], In::Nothing, Out::Json(200, "DirResponse")),
+    op("get", "/work-dir", "info", "The daemon's working directory.", &[], In::Nothing, Out::Json(200, "DirResponse")),
+    op("get", "/port", "info", "Ports listened on in the sandbox.", &[], In::Nothing, Out::Json(200, "PortList")),
+    op("get", "/port/{port}/in-use", "info", "Whether a port is listened on.", &[path("port", "A TCP port.")], In::Nothing, Out::Json(200, "IsPortInUseResponse")),
+    op("get", "/system/metrics", "info", "CPU, memory and disk figures of the sandbox.", &[], In::Nothing, Out::Json(200, "SystemMetrics")),
+    op("get", "/proxy/{port}", "info", "HTTP proxy to 127.0.0.1:{port} in the sandbox (any method).", &[path("port", "A TCP port.")], In::Nothing, Out::Proxied).not_fuzzed("A proxy: it answers what the sandbox's own server on that port answers, which this document cannot describe."),
+    op("get", "/proxy/{port}/", "info", "HTTP proxy to 127.0.0.1:{port} in the sandbox (any method).", &[path("port", "A TCP port.")], In::Nothing, Out::Proxied).not_fuzzed("A proxy: it answers what the sandbox's own server on that port answers, which this document cannot describe."),
+    op("get", "/proxy/{port}/{rest}", "info", "HTTP proxy to 127.0.0.1:{port}/{rest} in the sandbox (any method).", &[path("port", "A TCP port."), path("rest", "The upstream path.")], In::Nothing, Out::Proxied).not_fuzzed("A proxy: it answers what the sandbox's own server on that port answers, which this document cannot describe."),
+    // process
+    op("post", "/process/execute", "process", "Run a command to its end (`timeout` in seconds; `splitOutput` adds `stdout`/`stderr`).", &[], In::Json("ExecuteRequest"), Out::Json(200, "ExecuteResponse")),
+    op("post", "/process/code-run", "process", "Run code (python, javascript, typescript) with chart capture.", &[], In::Json("CodeRunRequest"), Out::Json(200, "CodeRunResponse")),
+    // sessions
+    op("get", "/process/session", "session", "List sessions.", &[], In::Nothing, Out::JsonList(200, "Session")),
+    op("post", "/process/session", "session", "Create a session.", &[], In::Json("CreateSessionRequest"), Out::Empty(201)),
+    op("get", "/process/session/", "session", "List sessions (trailing slash).", &[], In::Nothing, Out::JsonList(200, "Session")),
+    op("post", "/process/session/", "session", "Create a session (trailing slash).", &[], In::Json("CreateSessionRequest"), Out::Empty(201)),
+    op("get", "/process/session/entrypoint", "session", "The entrypoint session.", &[], In::Nothing, Out::Json(200, "Session")),
+    op("delete", "/process/session/entrypoint", "session", "Delete the entrypoint session.", &[], In::Nothing, Out::Empty(204)),
+    op("get", "/process/session/entrypoint/logs", "session", "The entrypoint's logs (`follow=true` upgrades to a WebSocket).", &[query("follow", "boolean", "Stream live over a WebSocket.")], In::Nothing, Out::Upgrade("The logs as text, or a WebSocket of log frames with `follow=true`.")),
+    op("get", "/process/session/{sid}", "session", "A session and its commands.", &[SID], In::Nothing, Out::Json(200, "Session")),
+    op("delete", "/process/session/{sid}", "session", "Delete a session (ends its shell and commands).", &[SID], In::Nothing, Out::Empty(204)),
+    op("post", "/process/session/{sid}/exec", "session", "Run a command in a session (`runAsync`/`async`: 202 at once).", &[SID], In::Json("SessionExecuteRequest"), Out::Json(200, "SessionExecuteResponse")),
+    op("get", "/process/session/{sid}/command/{cid}", "session", "A command of a session.", &[SID, CID], In::Nothing, Out::Json(200, "Command")),
+    op("post", "/process/session/{sid}/command/{cid}/input", "session", "Write to a running command's stdin.", &[SID, CID], In::Json("SessionSendInputRequest"), Out::Empty(204)),
+    op("post", "/process/session/{sid}/command/{cid}/signal", "session", "Signal a running command (default SIGTERM).", &[SID, CID], In::JsonOrEmpty("SessionCommandSignalRequest"), Out::Empty(204)),
+    op("get", "/process/session/{sid}/command/{cid}/logs", "session", "A command's logs: text (labelled streams), or a WebSocket with `follow=true`.", &[SID, CID, query("follow", "boolean", "Stream live over a WebSocket.")], In::Nothing, Out::Upgrade("The logs as text, or a WebSocket of log frames with `follow=true`.")),
+    // pty
+    op("get", "/process/pty", "pty", "List PTY sessions.", &[], In::Nothing, Out::Json(200, "PtyListResponse")),
+    op("post", "/process/pty", "pty", "Create a PTY session.", &[], In::Json("PtyCreateRequest"), Out::Json(201, "PtyCreateResponse")),
+    op("get", "/process/pty/", "pty", "List PTY sessions (trailing slash).", &[], In::Nothing, Out::Json(200, "PtyListResponse")),
+    op("post", "/process/pty/", "pty", "Create a PTY session (trailing slash).", &[], In::Json("PtyCreateRequest"), Out::Json(201, "PtyCreateResponse")),
+    op("get", "/process/pty/create-connect", "pty", "Create a PTY and connect to it in one WebSocket upgrade.", &[], In::Nothing, Out::Upgrade("A WebSocket carrying the terminal's bytes.")).not_fuzzed("WebSocket only: schemathesis speaks plain HTTP (without `Upgrade` the route answers 400; the daemon's tests cover the upgrade)."),
+    op("get", "/process/pty/{id}", "pty", "A PTY session.", &[PTY], In::Nothing, Out::Json(200, "PtySessionInfo")),
+    op("delete", "/process/pty/{id}", "pty", "Kill a PTY session.", &[PTY], In::Nothing, Out::Json(200, "")),
+    op("get", "/process/pty/{id}/connect", "pty", "Connect to a PTY (WebSocket; the scrollback is replayed first).", &[PTY], In::Nothing, Out::Upgrade("A WebSocket carrying the terminal's bytes.")).not_fuzzed("WebSocket only: schemathesis speaks plain HTTP (without `Upgrade` the route answers 400; the daemon's tests cover the upgrade)."),
+    op("post", "/process/pty/{id}/resize", "pty", "Resize a PTY.", &[PTY], In::Json("PtyResizeRequest"), Out::Json(200, "PtySessionInfo")),
+    // interpreter
+    op("get", "/process/interpreter/context", "interpreter", "List interpreter contexts.", &[], In::Nothing, Out::Json(200, "ListContextsResponse")),
+    op("post", "/process/interpreter/context", "interpreter", "Create an interpreter context.", &[], In::JsonOrEmpty("CreateContextRequest"), Out::Json(200, "InterpreterContext")),
+    op("delete", "/process/interpreter/context/{id}", "interpreter", "Delete an interpreter context.", &[path("id", "The context id.")], In::Nothing, Out::Json(200, "")),
+    op("get", "/process/interpreter/execute", "interpreter", "Run code in a context: a WebSocket; the first message is an `InterpreterRequest`, then `InterpreterFrame`s.", &[], In::Nothing, Out::Upgrade("A WebSocket of InterpreterFrame JSON messages.")).not_fuzzed("WebSocket only: schemathesis speaks plain HTTP (without `Upgrade` the route answers 400; the daemon's tests cover the upgrade)."),
+    // files
+    op("get", "/files", "files", "List a directory (`depth` walks deeper).", &[PATH_Q, query("depth", "integer", "Levels to walk (>= 1).")], In::Nothing, Out::JsonList(200, "FileInfo")),
+    op("delete", "/files", "files", "Delete a file, or a directory with `recursive=true`.", &[PATH_Q, query("recursive", "boolean", "Delete a directory and its contents.")], In::Nothing, Out::Empty(204)),
+    op("get", "/files/", "files", "List a directory (trailing slash).", &[PATH_Q, query("depth", "integer", "Levels to walk (>= 1).")], In::Nothing, Out::JsonList(200, "FileInfo")),
+    op("delete", "/files/", "files", "Delete (trailing slash).", &[PATH_Q, query("recursive", "boolean", "Delete a directory and its contents.")], In::Nothing, Out::Empty(204)),
+    op("get", "/files/info", "files", "A file's details.", &[PATH_Q], In::Nothing, Out::Json(200, "FileInfo")),
+    op("post", "/files/folder", "files", "Create a directory and its parents.", &[PATH_Q, required("mode", "string", "Octal mode, e.g. 755.")], In::Nothing, Out::Empty(201)),
+    op("post", "/files/move", "files", "Move or rename.", &[required("source", "string", "From."), required("destination", "string", "To.")], In::Nothing, Out::Empty(200)),
+    op("post", "/files/permissions", "files", "Set mode, owner and/or group.", &[PATH_Q, query("mode", "string", "Octal mode."), query("owner", "string", "User name or uid."), query("group", "string", "Group name or gid.")], In::Nothing, Out::Empty(200)),
+    op("get", "/files/find", "files", "Lines containing a literal pattern.", &[PATH_Q, required("pattern", "string", "The text.")], In::Nothing, Out::JsonList(200, "Match")),
+    op("get", "/files/search", "files", "Paths whose name matches a glob.", &[PATH_Q, required("pattern", "string", "A glob.")], In::Nothing, Out::Json(200, "SearchFilesResponse")),
+    op("post", "/files/replace", "files", "Replace text in files.", &[], In::Json("ReplaceRequest"), Out::JsonList(200, "ReplaceResult")),
+    op("post", "/files/bulk-upload", "files", "Upload files: parts `files[i].path` then `files[i].file`, each written atomically. A 400 carries `UploadFilesResponse`, not the envelope.", &[], In::Multipart("`files[i].path` (text) and `files[i].file` (bytes) pairs."), Out::Json(200, "UploadFilesResponse")),
+    op("post", "/files/bulk-download", "files", "Download files as multipart parts (`file` parts, or `error` parts with a JSON envelope).", &[], In::Json("FilesDownloadRequest"), Out::Multipart(200, "One part per requested path, in order.")),
+    op("post", "/files/upload-v2", "files", "Upload one file (raw body or multipart `file`).", &[PATH_Q], In::Multipart("A `file` part (or a raw body)."), Out::Json(200, "")),
+    op("post", "/files/upload", "files", "Upload one file (the legacy multipart form).", &[PATH_Q], In::Multipart("A `file` part."), Out::Empty(200)),
+    op("get", "/files/download", "files", "Download one file (Range supported).", &[PATH_Q], In::Nothing, Out::Binary(200, "The file's bytes.")),
+    // git
+    op("post", "/git/clone", "git", "Clone a repository.", &[], In::Json("GitCloneRequest"), Out::Empty(200)),
+    op("post", "/git/add", "git", "Stage files.", &[], In::Json("GitAddRequest"), Out::Empty(200)),
+    op("post", "/git/commit", "git", "Commit.", &[], In::Json("GitCommitRequest"), Out::Json(200, "GitCommitResponse")),
+    op("post", "/git/push", "git", "Push.", &[], In::Json("GitPushRequest"), Out::Empty(200)),
+    op("post", "/git/pull", "git", "Pull.", &[], In::Json("GitPullRequest"), Out::Empty(200)),
+    op("get", "/git/status", "git", "Status of a repository.", &[REPO], In::Nothing, Out::Json(200, "GitStatus")),
+    op("get", "/git/branches", "git", "Branches.", &[REPO], In::Nothing, Out::Json(200, "ListBranchResponse")),
+    op("post", "/git/branches", "git", "Create a branch.", &[], In::Json("GitBranchRequest"), Out::Empty(201)),
+    op("delete", "/git/branches", "git", "Delete a branch.", &[], In::Json("GitBranchRequest"), Out::Empty(204)),
+    op("post", "/git/checkout", "git", "Check out a branch or commit.", &[], In::Json("GitCheckoutRequest"), Out::Empty(200)),
+    op("get", "/git/history", "git", "Commit history.", &[REPO], In::Nothing, Out::JsonList(200, "GitCommitInfo")),
+    op("post", "/git/init", "git", "Create a repository.", &[], In::Json("GitInitRequest"), Out::Empty(200)),
+    op("post", "/git/reset", "git", "Reset.", &[], In::Json("GitResetRequest"), Out::Empty(200)),
+    op("post", "/git/restore", "git", "Restore files.", &[], In::Json("GitRestoreRequest"), Out::Empty(200)),
+    op("get", "/git/remotes", "git", "Remotes.", &[REPO], In::Nothing, Out::Json(200, "ListRemotesResponse")),
+    op("post", "/git/remotes", "git", "Add a remote.", &[], In::Json("GitAddRemoteRequest"), Out::Empty(200)),
+    op("get", "/git/config", "git", "Read a config key.", &[query("path", "string", "The repository (absent: global)."), required("key", "string", "The key."), query("scope", "string", "local or global.")], In::Nothing, Out::Json(200, "GitConfigResponse")),
+    op("post", "/git/config", "git", "Set a config key.", &[], In::Json("GitSetConfigRequest"), Out::Empty(200)),
+    op("post", "/git/config/user", "git", "Set user.name and user.email.", &[], In::Json("GitConfigureUserRequest"), Out::Empty(200)),
+    op("post", "/git/credentials", "git", "Store credentials for a host.", &[], In::Json("GitAuthenticateRequest"), Out::Empty(200)),
+];
+
+/// The document, as JSON.
+pub fn document() -> Value {
+    let mut doc = serde_json::to_value(Schemas::openapi()).unwrap_or_else(|_| json!({}));
+    doc["openapi"] = json!("3.1.0");
+    doc["info"] = json!({
+        "title": "processd",
+        "version": env!("CARGO_PKG_VERSION"),
+        "description": "The Daytona toolbox API as processd serves it. Every route but /health needs `Authorization: Bearer TOKEN` when the daemon has a token. Quirk the SDKs depend on: an unknown path or a wrong method answers the original's (gin's) plain-text `404 page not found` (Content-Type text/plain), not the JSON envelope. WebSocket routes are GET requests with `Upgrade: websocket` and answer 101. Operations marked `x-not-fuzzed` are left out of the schemathesis run in CI (`cargo xtask schemathesis`), for the reason given there.",
+        "license": { "name": "Apache-2.0", "identifier": "Apache-2.0" },
+    });
+    doc["paths"] = process_proto::openapi::paths(
+        OPS,
+        "ErrorResponse",
+        "An error: the envelope `{statusCode, message, source, code, timestamp, path, method}` (Daytona's shape; `code` and the exec fields are additive).",
+    );
+    doc["components"]["securitySchemes"] = json!({
+        "bearer": { "type": "http", "scheme": "bearer" }
+    });
+    doc["security"] = json!([{ "bearer": [] }, {}]);
+    doc
+}
+
+/// `GET /openapi.json`.
+pub(crate) fn routes() -> crate::router::AppRouter {
+    crate::router::AppRouter::new().route(
+        "/openapi.json",
+        axum::routing::get(|| async {
+            crate::error::json_response(http::StatusCode::OK, &document())
+        }),
+    )
+}
+
+/// The document as the committed file holds it (pretty, with a final newline).
+pub fn document_text() -> String {
+    let mut s = serde_json::to_string_pretty(&document()).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn committed() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../openapi/processd.json")
+    }
+
+    /// `openapi/processd.json` is what the code generates; `cargo xtask openapi` rewrites it
+    /// (it runs this test with `UPDATE_OPENAPI=1`).
+    #[test]
+    fn the_committed_document_is_current() {
+        let now = document_text();
+        if std::env::var_os("UPDATE_OPENAPI").is_some() {
+            std::fs::create_dir_all(committed().parent().unwrap()).unwrap();
+            std::fs::write(committed(), &now).unwrap();
+        }
+        let file = std::fs::read_to_string(committed()).unwrap_or_default();
+        assert!(
+            file == now,
+            "openapi/processd.json is stale: run `cargo xtask openapi` and commit it"
+        );
+    }
+
+    /// Every `.route("PATH", METHOD(..)…)` in `src/api/` is in the document with each of its
+    /// methods (`any` routes as GET), and the document names no route the router lacks.
+    #[test]
+    fn every_route_is_documented() {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/api");
+        let mut routed = BTreeSet::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let src = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            routed.extend(process_proto::openapi::routes_in(&src));
+        }
+        routed.insert(("get".to_owned(), "/health".to_owned()));
+        routed.insert(("get".to_owned(), "/openapi.json".to_owned()));
+        let documented: BTreeSet<(String, String)> = OPS
+            .iter()
+            .map(|o| (o.method.to_owned(), o.path.to_owned()))
+            .collect();
+        let missing: Vec<_> = routed.difference(&documented).collect();
+        let extra: Vec<_> = documented.difference(&routed).collect();
+        assert!(
+            missing.is_empty(),
+            "routes missing from the document: {missing:?}"
+        );
+        assert!(extra.is_empty(), "documented but not routed: {extra:?}");
+        assert!(
+            routed.len() > 60,
+            "the route scan found too few routes: {routed:?}"
+        );
+    }
+
+    /// `GET /openapi.json` through the whole router (its layers included) serves the document.
+    #[tokio::test]
+    async fn the_document_is_served() {
+        use tower::ServiceExt;
+        let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let daemon = crate::Daemon::new(crate::Config::new(dirs.0.path(), dirs.1.path())).unwrap();
+        let req = http::Request::get("/openapi.json")
+            .body(crate::Body::empty())
+            .unwrap();
+        let resp = crate::router::router(daemon).oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), http::StatusCode::OK);
+        let body = axum::body::to_bytes(resp.into_body(), 16 << 20)
+            .await
+            .unwrap();
+        let served: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(served, document());
+    }
+
+    /// Every schema an operation names exists in the components.
+    #[test]
+    fn every_reference_resolves() {
+        let doc = document();
+        let text = doc.to_string();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        for part in text.split("#/components/schemas/").skip(1) {
+            let name: String = part.chars().take_while(|c| *c != '"').collect();
+            assert!(schemas.contains_key(&name), "unresolved schema {name}");
+        }
+        assert_eq!(doc["openapi"], "3.1.0");
+    }
+}
