@@ -44,8 +44,9 @@ pub struct ApiError {
     pub code: Option<&'static str>,
     /// The message, as the SDK shows it to the user.
     pub message: String,
-    /// Additive fields merged into the envelope (e.g. the partial output of a timed-out exec).
-    pub extra: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The partial run of a timed-out exec: the 408's additive fields (proto's
+    /// `ErrorResponse::with_partial_run`).
+    pub partial_run: Option<Box<process_proto::wire::ExecuteResponse>>,
 }
 
 impl ApiError {
@@ -55,14 +56,15 @@ impl ApiError {
             status,
             code: Some(code),
             message: message.into(),
-            extra: None,
+            partial_run: None,
         }
     }
 
-    /// Adds fields to the envelope (they never replace the envelope's own fields).
+    /// Adds the partial run of a timed-out exec to the envelope (`exitCode`, `result`,
+    /// `stdout`/`stderr`, `timedOut`, `truncated`/`totalBytes`).
     #[must_use]
-    pub fn with_extra(mut self, extra: serde_json::Map<String, serde_json::Value>) -> ApiError {
-        self.extra = Some(extra);
+    pub fn with_partial_run(mut self, run: process_proto::wire::ExecuteResponse) -> ApiError {
+        self.partial_run = Some(Box::new(run));
         self
     }
 
@@ -142,21 +144,19 @@ impl ApiError {
         let timestamp = time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default();
-        let mut body = serde_json::json!({
-            "statusCode": self.status.as_u16(),
-            "message": self.message,
-            "source": "DAYTONA_DAEMON",
-            "timestamp": timestamp,
-            "path": path,
-            "method": method.as_str(),
-        });
-        if let Some(obj) = body.as_object_mut() {
-            if let Some(code) = self.code {
-                obj.insert("code".into(), serde_json::Value::from(code));
-            }
-            for (k, v) in self.extra.into_iter().flatten() {
-                obj.entry(k).or_insert(v);
-            }
+        // The one envelope type of the protocol crate, written here and read by the client.
+        let mut body = process_proto::wire::ErrorResponse::new(
+            self.status.as_u16(),
+            self.message,
+            timestamp,
+            path,
+            method.as_str(),
+        );
+        if let Some(code) = self.code {
+            body = body.with_code(process_proto::wire::ErrorCode::parse(code));
+        }
+        if let Some(run) = &self.partial_run {
+            body = body.with_partial_run(run);
         }
         let mut resp = json_response(self.status, &body);
         if self.status == StatusCode::TOO_MANY_REQUESTS {

@@ -165,21 +165,18 @@ fn older_than(v: (u64, u64, u64, bool), major: u64, minor: u64) -> bool {
 /// The client's SDK version header value, or the `X-Daytona-SDK-Version~v` subprotocol token.
 pub(crate) fn sdk_version(headers: &HeaderMap) -> Option<String> {
     if let Some(v) = headers
-        .get("x-daytona-sdk-version")
+        .get(process_proto::wire::endpoint::SDK_VERSION_HEADER)
         .and_then(|v| v.to_str().ok())
     {
         return Some(v.to_owned());
     }
-    headers
-        .get_all(http::header::SEC_WEBSOCKET_PROTOCOL)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .find_map(|t| {
-            t.trim()
-                .strip_prefix("X-Daytona-SDK-Version~")
-                .map(str::to_owned)
-        })
+    process_proto::wire::sdk_version_from_subprotocols(
+        headers
+            .get_all(http::header::SEC_WEBSOCKET_PROTOCOL)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    )
+    .map(str::to_owned)
 }
 
 /// Whether an explicit SDK version is one that expects `$HOME` as the session cwd (< 0.103).

@@ -41,6 +41,14 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Handles
+//!
+//! Besides the SDK-named flat methods (which take ids), sessions have handles:
+//! [`Client::create_session`] / [`Client::session`] give a [`SessionHandle`] (`exec`, `spawn`),
+//! and [`SessionHandle::spawn`] a [`CommandHandle`] (`logs`, `input`, `wait` → [`ExitStatus`]).
+//! The flat methods are a mirror on top of the handles: one code path. For scripts without an
+//! async runtime, `process::blocking` (feature `blocking`) wraps the same calls.
+//!
 //! # Map of the API
 //!
 //! | SDK (`sandbox.process.…`) | [`Client`] |
@@ -73,6 +81,8 @@
 //! [`proto`] is the door to the wire types.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "blocking")]
+pub mod blocking;
 mod chart;
 mod client;
 #[cfg(feature = "embedded")]
@@ -81,6 +91,7 @@ mod error;
 mod exec;
 mod fs;
 mod git;
+mod handles;
 pub mod interpreter;
 mod logs;
 mod pty;
@@ -103,6 +114,7 @@ pub use error::{Error, ErrorKind};
 pub use exec::{CodeRun, CodeRunParams, Exec, ExecOutput, ExecutionArtifacts, SplitOutput};
 pub use fs::{ByteStream, FileUpload, Fs, Permissions, UploadSource};
 pub use git::{Auth, CloneOptions, Git};
+pub use handles::{CommandHandle, SessionHandle};
 pub use interpreter::{
     CodeInterpreter, ExecutionError, ExecutionResult, InterpreterContext, RunCode, RunEvent,
 };

@@ -13,13 +13,12 @@ use bytes::Bytes;
 use futures_util::Stream as _;
 use http::Method;
 use process_proto::wire::{
-    encode_envs_token, PtyCloseReason, PtyControl, PtyListResponse, PtyResizeRequest,
-    PtySessionInfo, MAX_DIMENSION, PTY_EXIT_CONTROL_PROTOCOL,
+    encode_envs_token, endpoint, PtyClientState, PtyListResponse, PtyResizeRequest, PtySessionInfo,
+    PtyTextEvent, MAX_DIMENSION, PTY_EXIT_CONTROL_PROTOCOL,
 };
 use process_transport::ws::{CloseFrame, Message, WsReceiver, WsSender};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::client::segment;
 use crate::error::{Context, ErrorKind};
 use crate::{Client, Error};
 
@@ -154,7 +153,7 @@ fn create_connect_path(id: &str, size: PtySize, cwd: Option<&str>) -> String {
     if let Some(cwd) = cwd.filter(|c| !c.is_empty()) {
         query.append_pair("cwd", cwd);
     }
-    format!("/process/pty/create-connect?{}", query.finish())
+    format!("{}?{}", endpoint::PTY_CREATE_CONNECT, query.finish())
 }
 
 /// An open connection to a PTY: send input, read output, resize, kill, wait for the exit code.
@@ -181,9 +180,8 @@ pub struct PtyHandle {
     output: WsReceiver,
     /// Output that arrived before `connected`.
     early: VecDeque<Bytes>,
-    result: PtyResult,
-    connected: bool,
-    ended: bool,
+    /// The protocol state (sans-IO, in `process_proto`): attached, ended, exit code, error.
+    state: PtyClientState,
     ctx: Context,
 }
 
@@ -191,8 +189,7 @@ impl std::fmt::Debug for PtyHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PtyHandle")
             .field("session_id", &self.input.session_id)
-            .field("connected", &self.connected)
-            .field("result", &self.result)
+            .field("state", &self.state)
             .finish_non_exhaustive()
     }
 }
@@ -266,9 +263,7 @@ impl PtyHandle {
             },
             output,
             early: VecDeque::new(),
-            result: PtyResult::default(),
-            connected: false,
-            ended: false,
+            state: PtyClientState::new(),
             ctx,
         };
         match tokio::time::timeout(CONNECT_TIMEOUT, handle.await_connected()).await {
@@ -287,40 +282,40 @@ impl PtyHandle {
     }
 
     async fn await_connected(&mut self) -> Result<(), Error> {
-        while !self.connected && !self.ended {
+        while !self.state.is_connected() && !self.state.is_ended() {
             match self.output.recv().await {
                 Some(Ok(Message::Binary(data))) => self.early.push_back(data),
-                Some(Ok(Message::Text(text))) => match PtyControl::parse(&text) {
-                    Some(PtyControl::Error { error }) => {
-                        self.ended = true;
+                Some(Ok(Message::Text(text))) => match self.state.handle_text(&text) {
+                    PtyTextEvent::Error(error) => {
+                        self.state.handle_lost(None);
                         return Err(self.ctx.in_band_error(&error));
                     }
-                    Some(control) => self.on_control(control),
-                    None => self.early.push_back(Bytes::from(text)),
+                    PtyTextEvent::Output => self.early.push_back(Bytes::from(text)),
+                    _ => {}
                 },
                 Some(Ok(Message::Close(frame))) => {
                     self.on_close(frame.as_ref());
                     // An instantly exiting shell may close before `connected`: that is a
                     // connection whose result is known, not a failure.
-                    if self.result.exit_code.is_none() {
+                    if self.state.exit_code().is_none() {
                         return Err(Error::new(
                             ErrorKind::Closed,
                             format!(
                                 "{}: PTY session '{}' closed during setup: {}",
                                 self.ctx.op,
                                 self.input.session_id,
-                                self.result.error.as_deref().unwrap_or("no reason given")
+                                self.state.error().unwrap_or("no reason given")
                             ),
                         ));
                     }
                 }
                 Some(Ok(_)) => {}
                 Some(Err(err)) => {
-                    self.ended = true;
+                    self.state.handle_lost(Some(err.to_string()));
                     return Err(self.ctx.stream_error(err));
                 }
                 None => {
-                    self.ended = true;
+                    self.state.handle_lost(None);
                     return Err(self
                         .ctx
                         .stream_error(process_transport::Error::ConnectionLost));
@@ -330,50 +325,17 @@ impl PtyHandle {
         Ok(())
     }
 
-    fn on_control(&mut self, control: PtyControl) {
-        match control {
-            PtyControl::Connected => self.connected = true,
-            PtyControl::Exited {
-                exit_code,
-                exit_reason,
-            } => {
-                self.connected = true;
-                self.result.exit_code = Some(exit_code);
-                if exit_reason.is_some() {
-                    self.result.error = exit_reason;
-                }
-            }
-            PtyControl::Error { error } => self.result.error = Some(error),
-            _ => {}
-        }
+    fn on_close(&mut self, frame: Option<&CloseFrame>) {
+        self.state.handle_close(
+            frame.map(|f| f.code),
+            frame.map(|f| f.reason.as_str()).unwrap_or_default(),
+        );
     }
 
-    fn on_close(&mut self, frame: Option<&CloseFrame>) {
-        self.ended = true;
-        let code = frame.map(|f| f.code);
-        let reason = frame.map(|f| f.reason.as_str()).unwrap_or_default();
-        if let Some(exit) = PtyCloseReason::parse(reason) {
-            self.result.exit_code = Some(exit.exit_code);
-            if exit.exit_reason.is_some() {
-                self.result.error = exit.exit_reason;
-            }
-        } else if let Ok(serde_json::Value::Object(map)) =
-            serde_json::from_str::<serde_json::Value>(reason)
-        {
-            if let Some(serde_json::Value::String(e)) = map.get("error") {
-                self.result.error = Some(e.clone());
-            }
-        } else if !reason.is_empty() && code != Some(1000) && self.result.error.is_none() {
-            self.result.error = Some(reason.to_owned());
-        }
-        if self.result.exit_code.is_none() {
-            match code {
-                Some(1000) | None => self.result.exit_code = Some(0),
-                Some(other) if self.result.error.is_none() => {
-                    self.result.error = Some(format!("connection closed with code {other}"));
-                }
-                Some(_) => {}
-            }
+    fn result(&self) -> PtyResult {
+        PtyResult {
+            exit_code: self.state.exit_code(),
+            error: self.state.error().map(str::to_owned),
         }
     }
 
@@ -388,30 +350,23 @@ impl PtyHandle {
             return Poll::Ready(Some(Ok(data)));
         }
         loop {
-            if self.ended {
+            if self.state.is_ended() {
                 return Poll::Ready(None);
             }
             match std::task::ready!(Pin::new(&mut self.output).poll_next(cx)) {
                 Some(Ok(Message::Binary(data))) => return Poll::Ready(Some(Ok(data))),
-                Some(Ok(Message::Text(text))) => match PtyControl::parse(&text) {
-                    Some(control) => self.on_control(control),
-                    None => return Poll::Ready(Some(Ok(Bytes::from(text)))),
-                },
+                Some(Ok(Message::Text(text))) => {
+                    if self.state.handle_text(&text) == PtyTextEvent::Output {
+                        return Poll::Ready(Some(Ok(Bytes::from(text))));
+                    }
+                }
                 Some(Ok(Message::Close(frame))) => self.on_close(frame.as_ref()),
                 Some(Ok(_)) => {}
                 Some(Err(err)) => {
-                    self.ended = true;
-                    if self.result.error.is_none() {
-                        self.result.error = Some(err.to_string());
-                    }
+                    self.state.handle_lost(Some(err.to_string()));
                     return Poll::Ready(Some(Err(self.ctx.stream_error(err))));
                 }
-                None => {
-                    self.ended = true;
-                    if self.result.exit_code.is_none() && self.result.error.is_none() {
-                        self.result.error = Some("connection lost".to_owned());
-                    }
-                }
+                None => self.state.handle_lost(None),
             }
         }
     }
@@ -434,7 +389,7 @@ impl PtyHandle {
                 Err(_) => break,
             }
         }
-        Ok(self.result.clone())
+        Ok(self.result())
     }
 
     /// The PTY's id.
@@ -444,17 +399,17 @@ impl PtyHandle {
 
     /// The exit code, once known.
     pub fn exit_code(&self) -> Option<i32> {
-        self.result.exit_code
+        self.state.exit_code()
     }
 
     /// Why the PTY ended, for non-zero exits and failures.
     pub fn error(&self) -> Option<&str> {
-        self.result.error.as_deref()
+        self.state.error()
     }
 
     /// Whether the PTY is still attached and running.
     pub fn is_connected(&self) -> bool {
-        !self.ended && self.result.exit_code.is_none() && !self.input.tx.is_closed()
+        !self.state.is_ended() && self.state.exit_code().is_none() && !self.input.tx.is_closed()
     }
 
     /// Sends input: keystrokes, text, control bytes (`"\x03"` is Ctrl-C) (SDK: `send_input`).
@@ -524,7 +479,7 @@ impl PtyIo {
 
     /// How the PTY ended, once the reader has reached the end.
     pub fn result(&self) -> PtyResult {
-        self.handle.result.clone()
+        self.handle.result()
     }
 
     fn poll_pending_write(&mut self, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
@@ -635,7 +590,7 @@ impl Client {
     /// to one PTY; each receives the output from the moment it attaches.
     pub async fn connect_pty_session(&self, id: &str) -> Result<PtyHandle, Error> {
         let ctx = Context::new("connect_pty_session").pty(id);
-        let path = format!("/process/pty/{}/connect", segment(id));
+        let path = endpoint::PTY_CONNECT.path(&[id]);
         let ws = self
             .open_websocket(&ctx, &path, &[PTY_EXIT_CONTROL_PROTOCOL])
             .await?;
@@ -645,7 +600,10 @@ impl Client {
     /// The live PTYs, in no particular order (SDK: `list_pty_sessions`).
     pub async fn list_pty_sessions(&self) -> Result<Vec<PtySessionInfo>, Error> {
         let list: PtyListResponse = self
-            .get_json(&Context::new("list_pty_sessions"), "/process/pty")
+            .get_json(
+                &Context::new("list_pty_sessions"),
+                endpoint::PTYS.template(),
+            )
             .await?;
         Ok(list.sessions)
     }
@@ -653,8 +611,7 @@ impl Client {
     /// A PTY's size, working directory, environment and state (SDK: `get_pty_session_info`).
     pub async fn get_pty_session_info(&self, id: &str) -> Result<PtySessionInfo, Error> {
         let ctx = Context::new("get_pty_session_info").pty(id);
-        self.get_json(&ctx, &format!("/process/pty/{}", segment(id)))
-            .await
+        self.get_json(&ctx, &endpoint::PTY.path(&[id])).await
     }
 
     /// Resizes a PTY and returns its updated info (SDK: `resize_pty_session`).
@@ -668,7 +625,7 @@ impl Client {
         self.send_json(
             &ctx,
             Method::POST,
-            &format!("/process/pty/{}/resize", segment(id)),
+            &endpoint::PTY_RESIZE.path(&[id]),
             &PtyResizeRequest::new(size.cols, size.rows),
             None,
         )
@@ -680,14 +637,8 @@ impl Client {
     /// end with exit code 137 (SDK: `kill_pty_session`).
     pub async fn kill_pty_session(&self, id: &str) -> Result<(), Error> {
         let ctx = Context::new("kill_pty_session").pty(id);
-        self.send(
-            &ctx,
-            Method::DELETE,
-            &format!("/process/pty/{}", segment(id)),
-            None,
-            None,
-        )
-        .await?;
+        self.send(&ctx, Method::DELETE, &endpoint::PTY.path(&[id]), None, None)
+            .await?;
         Ok(())
     }
 }

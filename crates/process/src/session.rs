@@ -9,13 +9,14 @@ use futures_util::StreamExt;
 use http::Method;
 use process_proto::log::{parse_session_command_logs, OutputStream};
 use process_proto::wire::{
-    self, Command, CreateSessionRequest, Session, SessionCommandLogsResponse,
-    SessionSendInputRequest, ENTRYPOINT_COMMAND_ID, ENTRYPOINT_SESSION_ID,
+    self, endpoint, Command, CreateSessionRequest, Session, SessionCommandLogsResponse,
+    ENTRYPOINT_COMMAND_ID, ENTRYPOINT_SESSION_ID,
 };
 use process_transport::timeout::RequestTimeout;
 
-use crate::client::{segment, Answer};
+use crate::client::Answer;
 use crate::error::Context;
+use crate::handles::SessionHandle;
 use crate::logs::LogStream;
 use crate::{Client, Error};
 
@@ -130,6 +131,15 @@ pub struct SessionExec {
 }
 
 impl SessionExec {
+    pub(crate) fn new(client: Client, session_id: String, request: CommandRequest) -> SessionExec {
+        SessionExec {
+            client,
+            session_id,
+            request,
+            timeout: None,
+        }
+    }
+
     /// Gives up waiting after `timeout` (client side only: sessions have no server-side
     /// timeout, so the command keeps running — follow it with its id from
     /// [`Client::get_session`], or delete the session to stop it). The error's
@@ -152,7 +162,7 @@ impl IntoFuture for SessionExec {
             if self.request.suppress_input_echo {
                 body = body.with_suppress_input_echo(true);
             }
-            let path = format!("/process/session/{}/exec", segment(&self.session_id));
+            let path = endpoint::SESSION_EXEC.path(&[&self.session_id]);
             let answer = self
                 .client
                 .send_json(
@@ -169,7 +179,7 @@ impl IntoFuture for SessionExec {
     }
 }
 
-fn logs_of(answer: &Answer, ctx: &Context) -> Result<SessionCommandLogsResponse, Error> {
+pub(crate) fn logs_of(answer: &Answer, ctx: &Context) -> Result<SessionCommandLogsResponse, Error> {
     if answer.is_json() || answer.body.first() == Some(&b'{') {
         answer.json(ctx)
     } else {
@@ -180,7 +190,8 @@ fn logs_of(answer: &Answer, ctx: &Context) -> Result<SessionCommandLogsResponse,
 
 impl Client {
     /// Creates a session: a shell that keeps its state between commands (SDK:
-    /// `create_session`).
+    /// `create_session`). Returns its [`SessionHandle`]; the flat methods taking a session id
+    /// work as well.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -194,30 +205,39 @@ impl Client {
     /// client.delete_session("my-session").await?;
     /// # Ok(()) }
     /// ```
-    pub async fn create_session(&self, session_id: &str) -> Result<(), Error> {
+    pub async fn create_session(&self, session_id: &str) -> Result<SessionHandle, Error> {
         let ctx = Context::new("create_session").session(session_id);
         self.send_json(
             &ctx,
             Method::POST,
-            "/process/session",
+            endpoint::SESSIONS.template(),
             &CreateSessionRequest::new(session_id),
             None,
         )
         .await?;
-        Ok(())
+        Ok(self.session(session_id))
+    }
+
+    /// The handle of an existing session (nothing is sent): [`SessionHandle::exec`],
+    /// [`SessionHandle::spawn`], [`SessionHandle::command`].
+    pub fn session(&self, session_id: &str) -> SessionHandle {
+        SessionHandle::new(self.clone(), session_id)
     }
 
     /// The session and the commands it ran (SDK: `get_session`).
     pub async fn get_session(&self, session_id: &str) -> Result<Session, Error> {
         let ctx = Context::new("get_session").session(session_id);
-        self.get_json(&ctx, &format!("/process/session/{}", segment(session_id)))
+        self.get_json(&ctx, &endpoint::SESSION.path(&[session_id]))
             .await
     }
 
     /// Every session except the entrypoint's, in no particular order (SDK: `list_sessions`).
     pub async fn list_sessions(&self) -> Result<Vec<Session>, Error> {
-        self.get_json(&Context::new("list_sessions"), "/process/session")
-            .await
+        self.get_json(
+            &Context::new("list_sessions"),
+            endpoint::SESSIONS.template(),
+        )
+        .await
     }
 
     /// Ends the session's shell and everything it started, and forgets it (SDK:
@@ -227,7 +247,7 @@ impl Client {
         self.send(
             &ctx,
             Method::DELETE,
-            &format!("/process/session/{}", segment(session_id)),
+            &endpoint::SESSION.path(&[session_id]),
             None,
             None,
         )
@@ -246,12 +266,7 @@ impl Client {
         session_id: &str,
         request: impl Into<CommandRequest>,
     ) -> SessionExec {
-        SessionExec {
-            client: self.clone(),
-            session_id: session_id.to_owned(),
-            request: request.into(),
-            timeout: None,
-        }
+        self.session(session_id).exec(request)
     }
 
     /// A command of a session, with its exit code once it has ended (SDK:
@@ -261,18 +276,7 @@ impl Client {
         session_id: &str,
         command_id: &str,
     ) -> Result<Command, Error> {
-        let ctx = Context::new("get_session_command")
-            .session(session_id)
-            .command(command_id);
-        self.get_json(
-            &ctx,
-            &format!(
-                "/process/session/{}/command/{}",
-                segment(session_id),
-                segment(command_id)
-            ),
-        )
-        .await
+        self.session(session_id).command(command_id).info().await
     }
 
     /// A command's whole log so far: `stdout`, `stderr`, and the raw marked `output` (SDK:
@@ -282,16 +286,7 @@ impl Client {
         session_id: &str,
         command_id: &str,
     ) -> Result<SessionCommandLogsResponse, Error> {
-        let ctx = Context::new("get_session_command_logs")
-            .session(session_id)
-            .command(command_id);
-        let path = format!(
-            "/process/session/{}/command/{}/logs",
-            segment(session_id),
-            segment(command_id)
-        );
-        let answer = self.send(&ctx, Method::GET, &path, None, None).await?;
-        logs_of(&answer, &ctx)
+        self.session(session_id).command(command_id).output().await
     }
 
     /// Follows a command's log from its beginning until the command ends, as a `Stream` of
@@ -326,22 +321,18 @@ impl Client {
         session_id: &str,
         command_id: &str,
     ) -> Result<LogStream, Error> {
-        let ctx = Context::new("stream_session_command_logs")
-            .session(session_id)
-            .command(command_id);
-        let path = format!(
-            "/process/session/{}/command/{}/logs?follow=true",
-            segment(session_id),
-            segment(command_id)
-        );
-        self.resumable_follow(ctx, path).await
+        self.session(session_id).command(command_id).logs().await
     }
 
     /// Opens a log follow at `path`; when the daemon selects
     /// [`LOG_OFFSET_PROTOCOL`](process_proto::wire::LOG_OFFSET_PROTOCOL), a dropped connection
     /// is reopened at the offset already received (up to
     /// [`MAX_RECONNECTS`](crate::logs::MAX_RECONNECTS) failed tries in a row, with backoff).
-    async fn resumable_follow(&self, ctx: Context, path: String) -> Result<LogStream, Error> {
+    pub(crate) async fn resumable_follow(
+        &self,
+        ctx: Context,
+        path: String,
+    ) -> Result<LogStream, Error> {
         let protocols = [process_proto::wire::LOG_OFFSET_PROTOCOL];
         let ws = self.open_websocket(&ctx, &path, &protocols).await?;
         let resumable = ws.protocol() == Some(process_proto::wire::LOG_OFFSET_PROTOCOL);
@@ -448,34 +439,18 @@ impl Client {
         command_id: &str,
         data: &str,
     ) -> Result<(), Error> {
-        let ctx = Context::new("send_session_command_input")
-            .session(session_id)
-            .command(command_id);
-        if data.is_empty() {
-            return Err(Error::invalid_input(
-                "send_session_command_input: the daemon refuses empty input; send at least a newline",
-            ));
-        }
-        self.send_json(
-            &ctx,
-            Method::POST,
-            &format!(
-                "/process/session/{}/command/{}/input",
-                segment(session_id),
-                segment(command_id)
-            ),
-            &SessionSendInputRequest::new(data),
-            None,
-        )
-        .await?;
-        Ok(())
+        self.session(session_id)
+            .command(command_id)
+            .input(data)
+            .await
     }
 
     /// The entrypoint session: the one running the command the daemon was started with (SDK:
     /// `get_entrypoint_session`). Not found when there is none.
     pub async fn get_entrypoint_session(&self) -> Result<Session, Error> {
         let ctx = Context::new("get_entrypoint_session").session(ENTRYPOINT_SESSION_ID);
-        self.get_json(&ctx, "/process/session/entrypoint").await
+        self.get_json(&ctx, endpoint::ENTRYPOINT_SESSION.template())
+            .await
     }
 
     /// The entrypoint command's whole log so far (SDK: `get_entrypoint_logs`).
@@ -487,7 +462,7 @@ impl Client {
             .send(
                 &ctx,
                 Method::GET,
-                "/process/session/entrypoint/logs",
+                endpoint::ENTRYPOINT_LOGS.template(),
                 None,
                 None,
             )
@@ -502,11 +477,8 @@ impl Client {
         let ctx = Context::new("stream_entrypoint_logs")
             .session(ENTRYPOINT_SESSION_ID)
             .command(ENTRYPOINT_COMMAND_ID);
-        self.resumable_follow(
-            ctx,
-            "/process/session/entrypoint/logs?follow=true".to_owned(),
-        )
-        .await
+        self.resumable_follow(ctx, format!("{}?follow=true", endpoint::ENTRYPOINT_LOGS))
+            .await
     }
 
     /// Follows the entrypoint command's log with callbacks (SDK:

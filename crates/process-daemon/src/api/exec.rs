@@ -17,6 +17,7 @@
 //!   them unquoted into shell text, so they are word-split and expanded there);
 //! * Python charts come from our own capture module over a private file, never from stdout.
 
+use process_proto::wire::endpoint;
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -39,8 +40,8 @@ use crate::{proc, Body, Daemon};
 /// `POST /process/execute`, `POST /process/code-run`.
 pub(crate) fn routes() -> AppRouter {
     AppRouter::new()
-        .route("/process/execute", post(execute))
-        .route("/process/code-run", post(code_run))
+        .route(endpoint::EXECUTE.template(), post(execute))
+        .route(endpoint::CODE_RUN.template(), post(code_run))
 }
 
 /// Checks environment variable names (`^[A-Za-z_][A-Za-z0-9_]*$`).
@@ -133,24 +134,19 @@ fn text(bytes: Vec<u8>) -> String {
 
 /// The 408 error of a timed-out command, with its partial output as additive fields.
 fn timeout_error(exit_code: i32, r: &Rendered) -> ApiError {
-    let mut extra = serde_json::Map::new();
-    extra.insert("exitCode".into(), exit_code.into());
-    extra.insert("result".into(), r.result.clone().into());
+    let mut run = ExecuteResponse::new(exit_code, r.result.clone());
     if let Some((stdout, stderr)) = &r.split {
-        extra.insert("stdout".into(), stdout.clone().into());
-        extra.insert("stderr".into(), stderr.clone().into());
+        run = run.with_split(stdout.clone(), stderr.clone());
     }
-    extra.insert("timedOut".into(), true.into());
     if r.truncated {
-        extra.insert("truncated".into(), true.into());
-        extra.insert("totalBytes".into(), r.total.into());
+        run = run.with_truncation(true, r.total);
     }
     ApiError::new(
         StatusCode::REQUEST_TIMEOUT,
         "PROCESS_EXECUTION_TIMEOUT",
         "command execution timeout",
     )
-    .with_extra(extra)
+    .with_partial_run(run)
 }
 
 /// Resolves the request's cwd against the daemon's work dir; `Err` carries the official

@@ -4,6 +4,7 @@
 use axum::extract::State;
 use axum::routing::{delete, get};
 use http::{Response, StatusCode};
+use process_proto::wire::endpoint;
 use process_proto::wire::CreateContextRequest;
 
 use crate::error::{json_response, ApiError};
@@ -34,11 +35,14 @@ impl From<InterpreterError> for ApiError {
 pub(crate) fn routes() -> AppRouter {
     AppRouter::new()
         .route(
-            "/process/interpreter/context",
+            endpoint::INTERPRETER_CONTEXTS.template(),
             get(list_contexts).post(create_context),
         )
-        .route("/process/interpreter/context/{id}", delete(delete_context))
-        .route("/process/interpreter/execute", get(execute))
+        .route(
+            endpoint::INTERPRETER_CONTEXT.template(),
+            delete(delete_context),
+        )
+        .route(endpoint::INTERPRETER_EXECUTE.template(), get(execute))
 }
 
 /// `POST /process/interpreter/context`; an empty body means every default.

@@ -5,6 +5,7 @@
 use axum::extract::State;
 use axum::routing::{get, post};
 use http::{Response, StatusCode};
+use process_proto::wire::endpoint;
 use process_proto::wire::{
     envs_from_subprotocols, offers_exit_control, PtyCreateRequest, PtyCreateResponse,
     PtyListResponse, PtyResizeRequest, PtySessionInfo, MAX_DIMENSION,
@@ -22,12 +23,12 @@ use crate::{Body, Daemon};
 /// The PTY routes; the collection also answers with a trailing slash.
 pub(crate) fn routes() -> AppRouter {
     AppRouter::new()
-        .route("/process/pty", get(list).post(create))
+        .route(endpoint::PTYS.template(), get(list).post(create))
         .route("/process/pty/", get(list).post(create))
-        .route("/process/pty/create-connect", get(create_connect))
-        .route("/process/pty/{id}", get(info).delete(kill))
-        .route("/process/pty/{id}/connect", get(connect))
-        .route("/process/pty/{id}/resize", post(resize))
+        .route(endpoint::PTY_CREATE_CONNECT.template(), get(create_connect))
+        .route(endpoint::PTY.template(), get(info).delete(kill))
+        .route(endpoint::PTY_CONNECT.template(), get(connect))
+        .route(endpoint::PTY_RESIZE.template(), post(resize))
 }
 
 fn info_of(session: &PtySession) -> PtySessionInfo {

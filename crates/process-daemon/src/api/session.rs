@@ -1,6 +1,7 @@
 //! Session endpoints (spec §2 endpoints 3–12): create, list, get, delete, exec, command, input,
 //! logs, and the entrypoint session's endpoints.
 
+use process_proto::wire::endpoint;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -15,7 +16,8 @@ use crate::error::{empty_response, full, json_response, ApiError};
 use crate::http::{Flavor, Json, JsonOrDefault, LegacyCwd, PathParams, QueryMap, WsUpgrade};
 use crate::router::AppRouter;
 use crate::session::{
-    validate_session_id, CommandRec, Session, SessionError, ENTRYPOINT_COMMAND, ENTRYPOINT_SESSION,
+    validate_session_id, CommandRec, Session, SessionError, ENTRYPOINT_COMMAND_ID,
+    ENTRYPOINT_SESSION_ID,
 };
 use crate::{Body, Daemon};
 
@@ -23,20 +25,23 @@ use crate::{Body, Daemon};
 /// `{sid}`; the collection also answers with a trailing slash.
 pub(crate) fn routes() -> AppRouter {
     AppRouter::new()
-        .route("/process/session", get(list).post(create))
+        .route(endpoint::SESSIONS.template(), get(list).post(create))
         .route("/process/session/", get(list).post(create))
         .route(
-            "/process/session/entrypoint",
-            get(|d: State<Daemon>| async move { get_session(&d, ENTRYPOINT_SESSION) })
-                .delete(|d: State<Daemon>| async move { delete(&d, ENTRYPOINT_SESSION).await }),
+            endpoint::ENTRYPOINT_SESSION.template(),
+            get(|d: State<Daemon>| async move { get_session(&d, ENTRYPOINT_SESSION_ID) })
+                .delete(|d: State<Daemon>| async move { delete(&d, ENTRYPOINT_SESSION_ID).await }),
         )
-        .route("/process/session/entrypoint/logs", get(entrypoint_logs))
-        .route("/process/session/{sid}", get(get_one).delete(delete_one))
-        .route("/process/session/{sid}/exec", post(exec))
-        .route("/process/session/{sid}/command/{cid}", get(command))
-        .route("/process/session/{sid}/command/{cid}/input", post(input))
-        .route("/process/session/{sid}/command/{cid}/signal", post(signal))
-        .route("/process/session/{sid}/command/{cid}/logs", get(logs))
+        .route(endpoint::ENTRYPOINT_LOGS.template(), get(entrypoint_logs))
+        .route(
+            endpoint::SESSION.template(),
+            get(get_one).delete(delete_one),
+        )
+        .route(endpoint::SESSION_EXEC.template(), post(exec))
+        .route(endpoint::SESSION_COMMAND.template(), get(command))
+        .route(endpoint::SESSION_COMMAND_INPUT.template(), post(input))
+        .route(endpoint::SESSION_COMMAND_SIGNAL.template(), post(signal))
+        .route(endpoint::SESSION_COMMAND_LOGS.template(), get(logs))
 }
 
 /// Each session refusal with its status and Daytona code (messages as the original's).
@@ -96,8 +101,8 @@ async fn entrypoint_logs(
     query: QueryMap,
     upgrade: WsUpgrade,
 ) -> Result<Response<Body>, ApiError> {
-    let session = lookup(&daemon, ENTRYPOINT_SESSION)?;
-    let rec = command_of(&session, ENTRYPOINT_COMMAND)?;
+    let session = lookup(&daemon, ENTRYPOINT_SESSION_ID)?;
+    let rec = command_of(&session, ENTRYPOINT_COMMAND_ID)?;
     crate::api::follow::logs(
         daemon.config().ws_write_deadline,
         &daemon.inner.log_reads,
@@ -118,7 +123,7 @@ async fn logs(
 ) -> Result<Response<Body>, ApiError> {
     let session = lookup(&daemon, &session_id(sid)?)?;
     let rec = command_of(&session, &cid)?;
-    let entry = session.id() == ENTRYPOINT_SESSION;
+    let entry = session.id() == ENTRYPOINT_SESSION_ID;
     crate::api::follow::logs(
         daemon.config().ws_write_deadline,
         &daemon.inner.log_reads,
@@ -187,7 +192,7 @@ async fn create(
     if body.session_id.is_empty() {
         return Err(ApiError::invalid_body("sessionId is required"));
     }
-    if body.session_id == ENTRYPOINT_SESSION {
+    if body.session_id == ENTRYPOINT_SESSION_ID {
         return Err(ApiError::bad_request(
             "provided session ID is reserved and cannot be created/overridden",
         ));
@@ -203,7 +208,7 @@ async fn create(
 }
 
 async fn delete(daemon: &Daemon, sid: &str) -> Result<Response<Body>, ApiError> {
-    if sid == ENTRYPOINT_SESSION {
+    if sid == ENTRYPOINT_SESSION_ID {
         return Err(ApiError::bad_request("can't delete entrypoint session"));
     }
     daemon
@@ -222,7 +227,7 @@ async fn exec(
 ) -> Result<Response<Body>, ApiError> {
     let daemon = &daemon;
     let sid = &session_id(sid)?;
-    if sid == ENTRYPOINT_SESSION {
+    if sid == ENTRYPOINT_SESSION_ID {
         return Err(ApiError::bad_request(
             "can't execute command in entrypoint session",
         ));
@@ -291,7 +296,7 @@ async fn input(
 ) -> Result<Response<Body>, ApiError> {
     let daemon = &daemon;
     let (sid, cid) = (&session_id(sid)?, &cid);
-    if sid == ENTRYPOINT_SESSION {
+    if sid == ENTRYPOINT_SESSION_ID {
         return Err(ApiError::bad_request(
             "can't send input to a command in entrypoint session",
         ));

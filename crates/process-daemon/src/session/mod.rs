@@ -34,10 +34,7 @@ use tokio_util::sync::CancellationToken;
 use crate::store::{CommandRow, Op, SessionRow, Store};
 use log::CommandLog;
 
-/// The reserved id of the entrypoint session.
-pub(crate) const ENTRYPOINT_SESSION: &str = "entrypoint";
-/// The id of the entrypoint session's command.
-pub(crate) const ENTRYPOINT_COMMAND: &str = "entrypoint_command";
+pub(crate) use process_proto::wire::{ENTRYPOINT_COMMAND_ID, ENTRYPOINT_SESSION_ID};
 
 /// How long `send input` waits for a command to take its input before answering that it does
 /// not read (its pipe is full): short, so a client learns at once instead of blocking.
@@ -500,7 +497,9 @@ impl Sessions {
     pub(crate) fn restore(&self, rows: Vec<SessionRow>) {
         let mut kept = std::collections::HashSet::new();
         for row in rows {
-            if row.id == ENTRYPOINT_SESSION || !row.dir.starts_with(&self.root) || !row.dir.is_dir()
+            if row.id == ENTRYPOINT_SESSION_ID
+                || !row.dir.starts_with(&self.root)
+                || !row.dir.is_dir()
             {
                 self.store.send(Op::SessionDeleted { id: row.id });
                 continue;
@@ -631,8 +630,8 @@ impl Sessions {
         if map.contains_key(id) {
             return Err(SessionError::Exists);
         }
-        let counted = map.keys().filter(|k| *k != ENTRYPOINT_SESSION).count();
-        if id != ENTRYPOINT_SESSION && counted >= self.cap {
+        let counted = map.keys().filter(|k| *k != ENTRYPOINT_SESSION_ID).count();
+        if id != ENTRYPOINT_SESSION_ID && counted >= self.cap {
             return Err(SessionError::TooMany(self.cap));
         }
         let dir = self.root.join(uuid::Uuid::new_v4().to_string());
@@ -641,7 +640,7 @@ impl Sessions {
             .create(&dir)
             .map_err(SessionError::Create)?;
         let cwd = cwd.unwrap_or_else(|| self.workdir.clone());
-        let persist = id != ENTRYPOINT_SESSION;
+        let persist = id != ENTRYPOINT_SESSION_ID;
         if persist {
             self.store.send(Op::SessionCreated {
                 id: id.to_owned(),
@@ -670,7 +669,7 @@ impl Sessions {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .values()
-            .filter(|s| s.id() != ENTRYPOINT_SESSION)
+            .filter(|s| s.id() != ENTRYPOINT_SESSION_ID)
             .cloned()
             .collect();
         v.sort_by(|a, b| a.id().cmp(b.id()));
@@ -693,13 +692,13 @@ impl Sessions {
 
     /// Starts the entrypoint session running `argv` (spec §8.9).
     pub(crate) fn start_entrypoint(&self, argv: &[String]) -> Result<(), SessionError> {
-        let session = self.create(ENTRYPOINT_SESSION, None)?;
+        let session = self.create(ENTRYPOINT_SESSION_ID, None)?;
         let command = argv
             .iter()
             .map(|a| shell::quote(Path::new(a)))
             .collect::<Vec<_>>()
             .join(" ");
-        session.submit(ENTRYPOINT_COMMAND.to_owned(), command, true, true, None)?;
+        session.submit(ENTRYPOINT_COMMAND_ID.to_owned(), command, true, true, None)?;
         Ok(())
     }
 

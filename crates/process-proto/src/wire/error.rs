@@ -415,3 +415,44 @@ impl fmt::Display for ErrorResponse {
         f.write_str(")")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_408_partial_run_is_written_and_read_by_one_type() {
+        let run = crate::wire::ExecuteResponse::new(-1, "before\n")
+            .with_split("before\n", "")
+            .with_truncation(true, 12345);
+        let env = ErrorResponse::new(
+            408,
+            "command execution timeout",
+            "T",
+            "/process/execute",
+            "POST",
+        )
+        .with_code(ErrorCode::ProcessExecutionTimeout)
+        .with_partial_run(&run);
+        let json: serde_json::Value = serde_json::to_value(&env).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "statusCode": 408, "message": "command execution timeout", "source": "DAYTONA_DAEMON",
+                "code": "PROCESS_EXECUTION_TIMEOUT", "timestamp": "T", "path": "/process/execute",
+                "method": "POST", "exitCode": -1, "result": "before\n", "stdout": "before\n",
+                "stderr": "", "timedOut": true, "truncated": true, "totalBytes": 12345
+            })
+        );
+        let back = ErrorResponse::parse_lenient(408, json.to_string().as_bytes());
+        assert_eq!(back, env);
+        // Without a cap there are no truncation keys, and no split without splitOutput.
+        let plain = ErrorResponse::new(408, "m", "T", "/p", "POST")
+            .with_partial_run(&crate::wire::ExecuteResponse::new(137, "x"));
+        let json = serde_json::to_value(&plain).unwrap();
+        for absent in ["truncated", "totalBytes", "stdout", "stderr", "code"] {
+            assert!(json.get(absent).is_none(), "{absent} in {json}");
+        }
+        assert_eq!(json["exitCode"], 137);
+    }
+}

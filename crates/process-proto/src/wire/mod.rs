@@ -13,6 +13,7 @@
 
 pub mod close;
 pub mod control;
+pub mod endpoint;
 mod error;
 mod exec;
 mod fs;
@@ -20,6 +21,7 @@ mod git;
 mod info;
 mod interpreter;
 mod pty;
+mod pty_client;
 mod session;
 
 pub use close::CloseCode;
@@ -55,6 +57,7 @@ pub use pty::{
     DEFAULT_COLS, DEFAULT_ROWS, MAX_DIMENSION, MAX_ENVS_TOKEN_LEN, PTY_ENVS_PROTOCOL_PREFIX,
     PTY_EXIT_CONTROL_PROTOCOL, SDK_VERSION_PROTOCOL_PREFIX,
 };
+pub use pty_client::{PtyClientState, PtyTextEvent};
 pub use session::{
     Command, CreateSessionRequest, Session, SessionCommandLogsResponse,
     SessionCommandSignalRequest, SessionExecuteRequest, SessionExecuteResponse,

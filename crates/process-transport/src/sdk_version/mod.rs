@@ -29,15 +29,16 @@ use http::{HeaderValue, Request};
 
 pub use self::layer::SdkVersionLayer;
 
-/// The protocol version this client speaks: the official Python SDK release whose wire format
-/// it matches (spec §1.1). Any value ≥ 0.167.0 selects the modern response shapes.
-pub const SDK_VERSION: &str = "0.226.1";
+/// The protocol version this client speaks (defined once, in `process_proto`).
+pub use process_proto::wire::endpoint::SDK_VERSION;
 
-/// The `X-Daytona-SDK-Version` header.
-pub const SDK_VERSION_HEADER: HeaderName = HeaderName::from_static("x-daytona-sdk-version");
+/// The `X-Daytona-SDK-Version` header (its name is defined in `process_proto`).
+pub const SDK_VERSION_HEADER: HeaderName =
+    HeaderName::from_static(process_proto::wire::endpoint::SDK_VERSION_HEADER);
 
-/// The `X-Daytona-Source` header.
-pub const SOURCE_HEADER: HeaderName = HeaderName::from_static("x-daytona-source");
+/// The `X-Daytona-Source` header (its name is defined in `process_proto`).
+pub const SOURCE_HEADER: HeaderName =
+    HeaderName::from_static(process_proto::wire::endpoint::SOURCE_HEADER);
 
 /// Adds the identification headers to requests that do not carry them yet.
 #[derive(Clone, Debug)]

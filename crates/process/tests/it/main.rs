@@ -5,6 +5,7 @@
 
 mod support;
 
+mod blocking;
 mod code_run;
 mod errors;
 mod exec;

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use process::CommandRequest;
+use futures_util::StreamExt;
+use process::{CommandRequest, OutputStream};
 
 use crate::support::{Fixture, Kind};
 
@@ -13,6 +14,8 @@ crate::both_transports!(
     entrypoint_session_and_logs,
     no_entrypoint_is_not_found,
     ids_with_spaces_and_slashes_roundtrip,
+    session_and_command_handles,
+    wait_on_a_killed_command_reports_the_signal,
 );
 
 async fn lifecycle_and_state(kind: Kind) {
@@ -201,4 +204,76 @@ async fn ids_with_spaces_and_slashes_roundtrip(kind: Kind) {
         "my session é"
     );
     c.delete_session("my session é").await.unwrap();
+}
+
+async fn session_and_command_handles(kind: Kind) {
+    let f = Fixture::start(kind).await;
+    let s = f.client.create_session("handles").await.unwrap();
+    assert_eq!(s.id(), "handles");
+    s.exec("cd /tmp").await.unwrap();
+    assert_eq!(s.exec("pwd").await.unwrap().stdout, "/tmp\n");
+    let job = s
+        .spawn("read line; echo \"got $line\"; echo err >&2; exit 5")
+        .await
+        .unwrap();
+    assert_eq!(job.session().id(), "handles");
+    job.input("hello").await.unwrap();
+    let status = job.wait().await.unwrap();
+    assert_eq!(status.code(), 5);
+    assert!(!status.success());
+    let out = job.output().await.unwrap();
+    assert!(out.stdout.contains("got hello\n"), "{out:?}");
+    assert_eq!(out.stderr, "err\n");
+    // The log of an ended command replays whole and then ends.
+    let mut logs = job.logs().await.unwrap().text();
+    let mut err = String::new();
+    while let Some(piece) = logs.next().await {
+        let piece = piece.unwrap();
+        if piece.stream == OutputStream::Stderr {
+            err.push_str(&piece.text);
+        }
+    }
+    assert_eq!(err, "err\n");
+    // The flat SDK mirror sees the same command, and a handle made from the id is the same.
+    let cmd = f
+        .client
+        .get_session_command("handles", job.id())
+        .await
+        .unwrap();
+    assert_eq!(cmd.exit_code, Some(5));
+    assert_eq!(s.command(job.id()).wait().await.unwrap().code(), 5);
+    assert_eq!(
+        f.client
+            .session("handles")
+            .info()
+            .await
+            .unwrap()
+            .commands
+            .len(),
+        3
+    );
+    s.delete().await.unwrap();
+    assert!(f
+        .client
+        .get_session("handles")
+        .await
+        .unwrap_err()
+        .is_not_found());
+}
+
+async fn wait_on_a_killed_command_reports_the_signal(kind: Kind) {
+    let f = Fixture::start(kind).await;
+    let s = f.client.create_session("sig").await.unwrap();
+    let job = s.spawn("sleep 30").await.unwrap();
+    let killer = s
+        .spawn("sleep 0.2; pkill -TERM -f 'sleep 30'")
+        .await
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(20), job.wait())
+        .await
+        .expect("wait returns once the command is killed")
+        .unwrap();
+    assert!(!status.success(), "{status}");
+    drop(killer);
+    s.delete().await.unwrap();
 }
