@@ -87,6 +87,21 @@ fn cp(src: &Path, dst: &Path) -> Result<f64, BoxError> {
     Ok(secs)
 }
 
+/// The faster of two `cp` runs, one taken before and one after a timed transfer: on a shared
+/// machine one copy can land in a writeback stall; the ratio is to the better floor.
+fn floor_text(before: f64, after: f64, bytes: f64) -> (f64, String) {
+    let best = before.min(after);
+    (
+        best,
+        format!(
+            "`cp` of the same file {} (best of one before {} and one after {})",
+            rate(bytes / best),
+            rate(bytes / before),
+            rate(bytes / after)
+        ),
+    )
+}
+
 /// The daemon's peak memory during `f`, as (peak MiB, growth MiB over its RSS before).
 async fn peak_during<T>(
     daemon: &Processd,
@@ -165,11 +180,12 @@ pub async fn run(
         Ok(t.elapsed().as_secs_f64())
     })
     .await?;
+    let (cp_up, floor) = floor_text(cp_up, cp(&src, &local.path().join("cp-up.bin"))?, bytes);
     rows.push(Row::ratio(
         GROUP,
         format!("upload of a {mib} MiB file through our client (`fs().upload_file_from_path`)"),
         rate(bytes / secs),
-        format!("`cp` of the same file {}", rate(bytes / cp_up)),
+        floor,
         cp_up / secs,
         Some((Better::Higher, 0.5)),
     ));
@@ -192,11 +208,16 @@ pub async fn run(
         Ok(t.elapsed().as_secs_f64())
     })
     .await?;
+    let (cp_down, floor) = floor_text(
+        cp_down,
+        cp(&work.join("up.bin"), &local.path().join("cp-down.bin"))?,
+        bytes,
+    );
     rows.push(Row::ratio(
         GROUP,
         format!("download of a {mib} MiB file through our client (`fs().download_file_to`)"),
         rate(bytes / secs),
-        format!("`cp` of the same file {}", rate(bytes / cp_down)),
+        floor,
         cp_down / secs,
         Some((Better::Higher, 0.5)),
     ));
@@ -271,13 +292,14 @@ async fn python_rows(
         run("upload", src.to_path_buf(), PathBuf::from("py-up.bin")),
     )
     .await?;
+    let (cp_up, floor) = floor_text(cp_up, cp(src, &dst.with_extension("cp"))?, bytes);
     rows.push(Row::ratio(
         GROUP,
         format!(
             "upload of a {mib} MiB file through the Python SDK (`fs.upload_file(local_path, …)`)"
         ),
         rate(bytes / secs),
-        format!("`cp` of the same file {}", rate(bytes / cp_up)),
+        floor,
         cp_up / secs,
         None,
     ));
@@ -297,11 +319,12 @@ async fn python_rows(
         return Err("the file downloaded by the Python SDK differs from its source".into());
     }
     std::fs::remove_file(dst)?;
+    let (cp_down, floor) = floor_text(cp_down, cp(src, &dst.with_extension("cp"))?, bytes);
     rows.push(Row::ratio(
         GROUP,
         format!("download of a {mib} MiB file through the Python SDK (`fs.download_file(…, local_path)`)"),
         rate(bytes / secs),
-        format!("`cp` of the same file {}", rate(bytes / cp_down)),
+        floor,
         cp_down / secs,
         None,
     ));

@@ -2,8 +2,13 @@
 
 use crate::util::{cargo, ensure_ts_runtime, ensure_venv, hermetic_home, path_with, root, sh};
 
+<<<<<<< HEAD
 /// Runs fmt, clippy, tidy, the unused-dependency check, the test suites (with the compat venv's Python for chart capture),
 /// the official-SDK compatibility suite, the examples, the fuzz targets (briefly) and the quick
+=======
+/// Runs fmt, clippy, tidy, the test suites (with the compat venv's Python for chart capture),
+/// the official-SDK compatibility suite, schemathesis against both servers, the examples, the fuzz targets (briefly) and the quick
+>>>>>>> main
 /// benchmarks (figures written to `target/BENCHMARKS.quick.md`, not asserted).
 fn run_ci_steps(python: &std::path::Path) -> Result<(), String> {
     // The daemon under test finds `tsx` on PATH for TypeScript code-run.
@@ -39,6 +44,8 @@ fn run_ci_steps(python: &std::path::Path) -> Result<(), String> {
         .env("PROCESSD_PYTHON", python))?;
     crate::compat::run_with(python, &path)?;
     crate::sandboxd_compat::run_with(python, &path)?;
+    // The API fuzzer against both servers (isolated: no network, read-only machine).
+    crate::schemathesis::run(&[])?;
     run_examples(python, &path)?;
     crate::fuzz::run_for(crate::fuzz::SMOKE_SECONDS)?;
     // The short benchmark run: it must work end to end; its figures are not asserted.

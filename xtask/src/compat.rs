@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::util::{cargo, ensure_ts_runtime, ensure_venv, path_with, root, sh};
+use crate::util::{built_binary, ensure_ts_runtime, ensure_venv, path_with, root, sh};
 
 /// The bearer token the compat daemon requires (loopback only; it proves the SDK's auth header
 /// reaches us and that the daemon enforces it).
@@ -20,17 +20,7 @@ pub(crate) fn run(_args: &[String]) -> Result<(), String> {
 }
 
 pub(crate) fn run_with(python: &Path, path: &std::ffi::OsStr) -> Result<(), String> {
-    sh(cargo().args([
-        "build",
-        "--quiet",
-        "-p",
-        "process-daemon",
-        "--bin",
-        "processd",
-    ]))?;
-    let target =
-        std::env::var("CARGO_TARGET_DIR").map_or_else(|_| root().join("target"), Into::into);
-    let bin = target.join("debug").join("processd");
+    let bin = built_binary("process-daemon", "processd")?;
     let scratch = root().join("target").join("compat-scratch");
     let _ = std::fs::remove_dir_all(&scratch);
     let workdir = scratch.join("work");

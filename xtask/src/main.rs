@@ -7,6 +7,7 @@ mod fuzz;
 mod machete;
 mod openapi;
 mod sandboxd_compat;
+mod schemathesis;
 mod tidy;
 mod util;
 
@@ -22,6 +23,7 @@ commands:
   openapi  rewrite openapi/processd.json and openapi/sandboxd.json from the code (cargo test fails when they are stale)
   sandboxd-compat  the official Python SDK (sync + async) against a real sandboxd (api_url + api_key only)
   machete  unused dependencies (cargo-machete, installed if missing)
+  schemathesis  the API fuzzer against processd and sandboxd (isolated: unshare, read-only mounts, no network); `[EXAMPLES]` per operation
   fuzz     build the cargo-fuzz targets and run each (`--smoke`: 10 s each, as CI; or SECONDS)
   venv     create/refresh the Python venv the tests use (target/compat-venv)
 ";
@@ -37,6 +39,7 @@ fn main() -> ExitCode {
         Some("machete") => machete::run(&args[1..]),
         Some("sandboxd-compat") => sandboxd_compat::run(&args[1..]),
         Some("venv") => util::ensure_venv().map(|_| ()),
+        Some("schemathesis") => schemathesis::run(&args[1..]),
         Some("tidy") => tidy::run(),
         _ => {
             eprint!("{USAGE}");

@@ -65,15 +65,30 @@ pub(crate) fn hermetic_home(cmd: &mut Command) -> Result<&mut Command, String> {
     Ok(cmd)
 }
 
+/// Builds `bin` of `package` (debug) and returns its path.
+pub(crate) fn built_binary(package: &str, bin: &str) -> Result<PathBuf, String> {
+    sh(cargo().args(["build", "--quiet", "-p", package, "--bin", bin]))?;
+    let target =
+        std::env::var("CARGO_TARGET_DIR").map_or_else(|_| root().join("target"), Into::into);
+    Ok(target.join("debug").join(bin))
+}
+
 /// Creates `target/compat-venv` with `tests/compat/requirements.txt` installed (once; again
 /// when the requirements change) and returns its Python interpreter.
 pub(crate) fn ensure_venv() -> Result<PathBuf, String> {
-    let root = root();
-    let venv = root.join("target").join("compat-venv");
+    ensure_venv_at(
+        "compat-venv",
+        &root().join("tests").join("compat").join("requirements.txt"),
+    )
+}
+
+/// Creates `target/NAME` with the pinned requirements file `reqs` installed (once; again when
+/// the file changes) and returns its Python interpreter.
+pub(crate) fn ensure_venv_at(name: &str, reqs: &Path) -> Result<PathBuf, String> {
+    let venv = root().join("target").join(name);
     let python = venv.join("bin").join("python");
-    let reqs = root.join("tests").join("compat").join("requirements.txt");
     let stamp = venv.join(".requirements.installed");
-    let wanted = std::fs::read_to_string(&reqs)
+    let wanted = std::fs::read_to_string(reqs)
         .map_err(|e| format!("cannot read {}: {e}", reqs.display()))?;
     if python.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
         return Ok(python);
@@ -89,7 +104,7 @@ pub(crate) fn ensure_venv() -> Result<PathBuf, String> {
             "--disable-pip-version-check",
             "-r",
         ])
-        .arg(&reqs))?;
+        .arg(reqs))?;
     std::fs::write(&stamp, wanted).map_err(|e| format!("cannot write {}: {e}", stamp.display()))?;
     Ok(python)
 }

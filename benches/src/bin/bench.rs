@@ -78,7 +78,7 @@ enum Cmd {
         /// Why `processd` is not available (every figure then says so).
         #[arg(long)]
         processd_missing: Option<String>,
-        /// Run only these figures (2-9), e.g. `--only 2,4`.
+        /// Run only these figures (2-10; 10 is figure 8's whole-log GET memory), e.g. `--only 2,4`.
         #[arg(long, value_delimiter = ',')]
         only: Vec<u32>,
     },

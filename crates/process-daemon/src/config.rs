@@ -50,10 +50,10 @@ pub struct Cli {
     #[arg(long, env = "PROCESSD_MAX_LOG_READS", default_value_t = 8)]
     pub max_log_reads: usize,
     /// Most sessions at once (the entrypoint's not counted); more get 429.
-    #[arg(long, env = "PROCESSD_MAX_SESSIONS", default_value_t = 128)]
+    #[arg(long, env = "PROCESSD_MAX_SESSIONS", default_value_t = 1024)]
     pub max_sessions: usize,
     /// Most PTY sessions at once; more get 429.
-    #[arg(long, env = "PROCESSD_MAX_PTYS", default_value_t = 64)]
+    #[arg(long, env = "PROCESSD_MAX_PTYS", default_value_t = 256)]
     pub max_ptys: usize,
     /// Most interpreter contexts at once (each is a Python process; `default` not counted);
     /// more get 429.
@@ -61,10 +61,10 @@ pub struct Cli {
     pub max_contexts: usize,
     /// Most one-shot commands (`/process/execute`, `/process/code-run`) running at once; more
     /// get 429.
-    #[arg(long, env = "PROCESSD_MAX_EXECS", default_value_t = 64)]
+    #[arg(long, env = "PROCESSD_MAX_EXECS", default_value_t = 256)]
     pub max_execs: usize,
     /// Most client connections at once; past that a new connection is answered 429 and closed.
-    #[arg(long, env = "PROCESSD_MAX_CONNECTIONS", default_value_t = 1024)]
+    #[arg(long, env = "PROCESSD_MAX_CONNECTIONS", default_value_t = 4096)]
     pub max_connections: usize,
     /// Leave processes a previous incarnation (on this state dir) left running alive instead of
     /// killing them at startup.
@@ -186,11 +186,11 @@ impl Config {
             max_output_bytes: 16 * 1024 * 1024,
             max_log_bytes: 256 * 1024 * 1024,
             max_log_reads: 8,
-            max_sessions: 128,
-            max_ptys: 64,
+            max_sessions: 1024,
+            max_ptys: 256,
             max_contexts: 32,
-            max_execs: 64,
-            max_connections: 1024,
+            max_execs: 256,
+            max_connections: 4096,
             entrypoint: Vec::new(),
             allowed_origins: Vec::new(),
             kill_leftovers: false,

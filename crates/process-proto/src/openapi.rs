@@ -95,6 +95,15 @@ pub struct Op {
     body: In,
     out: Out,
     not_fuzzed: Option<&'static str>,
+    also: Option<Also>,
+}
+
+/// One more documented answer of an operation, beside its success and the envelope default.
+#[derive(Debug, Clone, Copy)]
+pub struct Also {
+    status: u16,
+    about: &'static str,
+    envelope: bool,
 }
 
 impl Op {
@@ -103,6 +112,31 @@ impl Op {
     #[must_use]
     pub const fn not_fuzzed(mut self, reason: &'static str) -> Op {
         self.not_fuzzed = Some(reason);
+        self
+    }
+
+    /// Documents one more answer: `status` with the error envelope, for `about` (e.g. a 502
+    /// from a remote the sandbox cannot reach). The schemathesis run accepts a documented 5xx
+    /// answer of an operation as that operation's expected behaviour.
+    #[must_use]
+    pub const fn also_error(mut self, status: u16, about: &'static str) -> Op {
+        self.also = Some(Also {
+            status,
+            about,
+            envelope: true,
+        });
+        self
+    }
+
+    /// Documents one more answer: `status` with no body (a quirk of the original the SDKs
+    /// see, e.g. a bare 400).
+    #[must_use]
+    pub const fn also_empty(mut self, status: u16, about: &'static str) -> Op {
+        self.also = Some(Also {
+            status,
+            about,
+            envelope: false,
+        });
         self
     }
 }
@@ -127,6 +161,7 @@ pub const fn op(
         body,
         out,
         not_fuzzed: None,
+        also: None,
     }
 }
 
@@ -239,6 +274,14 @@ pub fn operation(o: &Op, error: &str, error_about: &str) -> Value {
     };
     if code != 0 {
         responses.insert(code.to_string(), ok);
+    }
+    if let Some(also) = o.also {
+        let answer = if also.envelope {
+            json!({ "description": also.about, "content": json_content(schema_ref(error)) })
+        } else {
+            json!({ "description": also.about })
+        };
+        responses.insert(also.status.to_string(), answer);
     }
     responses.insert(
         "default".into(),

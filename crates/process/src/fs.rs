@@ -17,7 +17,7 @@ use process_proto::wire::{
 };
 use process_proto::wire::{FileInfo, Match, UploadedFileEntry};
 use process_transport::{Body, BoxError};
-use tokio::io::{AsyncRead, AsyncWriteExt};
+use tokio::io::AsyncRead;
 
 use crate::client::Client;
 use crate::error::{Context, Error, ErrorKind};
@@ -370,13 +370,18 @@ impl Fs<'_> {
             parts.push(match f.source {
                 UploadSource::Bytes(b) => once(b),
                 UploadSource::Path(p) => {
-                    let file = tokio::fs::File::open(&p).await.map_err(|e| {
-                        Error::invalid_input(format!(
-                            "upload_files: cannot open {}: {e}",
-                            p.display()
-                        ))
-                    })?;
-                    reader_stream(Box::pin(file))
+                    let path = p.clone();
+                    let file = tokio::task::spawn_blocking(move || std::fs::File::open(path))
+                        .await
+                        .map_err(std::io::Error::other)
+                        .and_then(|r| r)
+                        .map_err(|e| {
+                            Error::invalid_input(format!(
+                                "upload_files: cannot open {}: {e}",
+                                p.display()
+                            ))
+                        })?;
+                    file_stream(file)
                 }
                 UploadSource::Reader(r) => reader_stream(r),
             });
@@ -522,18 +527,23 @@ impl Fs<'_> {
                 local.display()
             ))
         };
-        let mut out = tokio::io::BufWriter::with_capacity(
-            1 << 20,
-            tokio::fs::File::create(&tmp).await.map_err(io)?,
-        );
+        let file = {
+            let tmp = tmp.clone();
+            tokio::task::spawn_blocking(move || std::fs::File::create(tmp))
+                .await
+                .map_err(std::io::Error::other)
+                .and_then(|r| r)
+                .map_err(io)?
+        };
+        let mut out = FileWriter::new(file);
         let mut n = 0u64;
         let result: Result<(), Error> = async {
             while let Some(chunk) = s.next().await {
                 let chunk = chunk?;
                 n += chunk.len() as u64;
-                out.write_all(&chunk).await.map_err(io)?;
+                out.write(chunk).await.map_err(io)?;
             }
-            out.flush().await.map_err(io)
+            out.finish().await.map_err(io)
         }
         .await;
         if let Err(e) = result {
@@ -591,6 +601,127 @@ fn random16() -> [u8; 16] {
         half.copy_from_slice(&h.finish().to_le_bytes());
     }
     out
+}
+
+/// Size of the reads of an uploaded file and of the writes of a downloaded one.
+const FILE_CHUNK: usize = 512 * 1024;
+
+/// A local file's bytes as body frames, read on a blocking thread (started when the body is
+/// first polled, so a request with many files holds one thread at a time) straight into the
+/// buffers hyper writes to the socket. At most 4 chunks are buffered.
+fn file_stream(file: std::fs::File) -> ChunkStream {
+    Box::pin(
+        futures_util::stream::once(async move {
+            let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
+            tokio::task::spawn_blocking(move || read_file_into(file, &tx));
+            futures_util::stream::unfold(
+                rx,
+                |mut rx| async move { rx.recv().await.map(|c| (c, rx)) },
+            )
+        })
+        .flatten()
+        .map(|c| {
+            c.map(http_body::Frame::data)
+                .map_err(|e| Box::new(e) as BoxError)
+        }),
+    )
+}
+
+fn read_file_into(mut file: std::fs::File, tx: &tokio::sync::mpsc::Sender<std::io::Result<Bytes>>) {
+    use std::io::Read;
+    loop {
+        let mut chunk = vec![0u8; FILE_CHUNK];
+        let mut got = 0;
+        while got < FILE_CHUNK {
+            match file.read(&mut chunk[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            }
+        }
+        if got == 0 {
+            return;
+        }
+        chunk.truncate(got);
+        if tx.blocking_send(Ok(Bytes::from(chunk))).is_err() || got < FILE_CHUNK {
+            return;
+        }
+    }
+}
+
+/// Writes chunks to a local file on a blocking thread, so the download keeps being read while
+/// the disk write runs; small chunks are gathered first. At most 4 chunks are queued.
+struct FileWriter {
+    tx: Option<tokio::sync::mpsc::Sender<Bytes>>,
+    pending: BytesMut,
+    writer: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl FileWriter {
+    fn new(file: std::fs::File) -> FileWriter {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+        let writer = tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            let mut file = file;
+            while let Some(chunk) = rx.blocking_recv() {
+                file.write_all(&chunk)?;
+            }
+            Ok(())
+        });
+        FileWriter {
+            tx: Some(tx),
+            pending: BytesMut::new(),
+            writer: Some(writer),
+        }
+    }
+
+    async fn write(&mut self, data: Bytes) -> std::io::Result<()> {
+        if self.pending.is_empty() && data.len() >= FILE_CHUNK / 2 {
+            return self.send(data).await;
+        }
+        self.pending.extend_from_slice(&data);
+        if self.pending.len() >= FILE_CHUNK / 2 {
+            let chunk = self.pending.split().freeze();
+            self.send(chunk).await?;
+        }
+        Ok(())
+    }
+
+    async fn send(&mut self, chunk: Bytes) -> std::io::Result<()> {
+        let Some(tx) = self.tx.as_ref() else {
+            return Err(std::io::Error::other("the file writer has stopped"));
+        };
+        if tx.send(chunk).await.is_err() {
+            self.tx = None;
+            return Err(self
+                .join()
+                .await
+                .err()
+                .unwrap_or_else(|| std::io::Error::other("the file writer stopped early")));
+        }
+        Ok(())
+    }
+
+    async fn join(&mut self) -> std::io::Result<()> {
+        let writer = self
+            .writer
+            .take()
+            .ok_or_else(|| std::io::Error::other("the file writer has stopped"))?;
+        writer.await.map_err(std::io::Error::other)?
+    }
+
+    async fn finish(mut self) -> std::io::Result<()> {
+        if !self.pending.is_empty() {
+            let chunk = self.pending.split().freeze();
+            self.send(chunk).await?;
+        }
+        self.tx = None;
+        self.join().await
+    }
 }
 
 fn reader_stream(r: Pin<Box<dyn AsyncRead + Send>>) -> ChunkStream {

@@ -64,7 +64,7 @@ pub(crate) fn shell_command(args: &[String]) -> String {
 }
 
 /// `a` quoted for a POSIX shell (left bare when it is only safe characters).
-fn quote(a: &str) -> String {
+pub(crate) fn quote(a: &str) -> String {
     let safe = !a.is_empty()
         && a.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b));

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use process::proto::wire::Language;
-use process::Chart;
+use process::{Chart, CommandRequest};
 
 use crate::cli::{ExecArgs, RunArgs};
 use crate::connect::{process_client, shell_command};
@@ -38,9 +38,13 @@ fn timed_out(e: &process::Error, secs: u64) -> ExitCode {
     ExitCode::from(EXIT_TIMEOUT)
 }
 
-/// `sbx exec ID -- CMD…`.
+/// `sbx exec ID -- CMD…`: without `--json` the output streams as the command produces it
+/// ([`exec_live`]); with it, one result object at the end.
 pub(crate) async fn exec(ctx: &Ctx, args: ExecArgs) -> Result<ExitCode, SbxError> {
     let client = process_client(&ctx.conn, &args.id).await?;
+    if !ctx.json {
+        return exec_live(&client, &args).await;
+    }
     let mut call = client
         .exec(shell_command(&args.command))
         .envs(args.env)
@@ -85,6 +89,106 @@ pub(crate) async fn exec(ctx: &Ctx, args: ExecArgs) -> Result<ExitCode, SbxError
         None => emit(false, resp.result.as_bytes()),
     }
     Ok(exit_status(resp.exit_code))
+}
+
+/// The exit code when a command ended without one (killed by a signal the daemon did not
+/// record): sbx's own error code.
+const NO_EXIT_CODE: u8 = crate::error::EXIT_SBX;
+
+/// Live `sbx exec`: the command runs in a session of its own (created here, deleted on every
+/// exit path, which also ends the command), `--cwd` and `--env` applied first by a synchronous
+/// `cd`/`export` in that session (a failure there is exit 126, as the one-shot exec's), then the
+/// command asynchronously with stdin `/dev/null`, its log followed (resuming after a dropped
+/// connection) so each chunk reaches our stdout or stderr when the daemon has it.
+async fn exec_live(client: &process::Client, args: &ExecArgs) -> Result<ExitCode, SbxError> {
+    let session = format!("sbx-exec-{}", crate::session::short_id());
+    client
+        .create_session(&session)
+        .await
+        .map_err(|e| SbxError::remote("exec", e))?;
+    let outcome = tokio::select! {
+        r = run_in_session(client, &session, args) => r,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("sbx: interrupted: the command is being stopped");
+            Ok(ExitCode::from(130))
+        }
+    };
+    // Deleting the session ends the command if it still runs (a timeout, Ctrl-C, an error).
+    let _ = client.delete_session(&session).await;
+    outcome
+}
+
+async fn run_in_session(
+    client: &process::Client,
+    session: &str,
+    args: &ExecArgs,
+) -> Result<ExitCode, SbxError> {
+    let mut setup = Vec::new();
+    if let Some(cwd) = &args.cwd {
+        setup.push(format!("cd -- {}", crate::connect::quote(cwd)));
+    }
+    for (key, value) in &args.env {
+        if !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            || key.starts_with(|c: char| c.is_ascii_digit())
+        {
+            return Err(SbxError::Usage(format!(
+                "--env {key}=…: a variable name is letters, digits and '_', not starting with a digit"
+            )));
+        }
+        setup.push(format!("export {key}={}", crate::connect::quote(value)));
+    }
+    if !setup.is_empty() {
+        let resp = client
+            .execute_session_command(session, CommandRequest::new(setup.join(" && ")))
+            .await
+            .map_err(|e| SbxError::remote("exec", e))?;
+        if resp.exit_code != Some(0) {
+            return Err(SbxError::CannotRun(format!(
+                "cannot run the command: {}",
+                resp.stderr.trim_end()
+            )));
+        }
+    }
+    // `{ …\n}`: the user's text as it is, its stdin /dev/null as the one-shot exec's.
+    let text = format!("{{ {}\n}} </dev/null", shell_command(&args.command));
+    let cmd = client
+        .execute_session_command(session, CommandRequest::new(text).run_async(true))
+        .await
+        .map_err(|e| SbxError::remote("exec", e))?;
+    let follow = crate::session::follow_logs(client, session, &cmd.cmd_id);
+    if let Some(secs) = args.timeout {
+        if tokio::time::timeout(Duration::from_secs(secs), follow)
+            .await
+            .is_err()
+        {
+            eprintln!("sbx: the command did not finish within {secs}s and was killed");
+            return Ok(ExitCode::from(EXIT_TIMEOUT));
+        }
+    } else {
+        follow.await?;
+    }
+    exit_code_of(client, session, &cmd.cmd_id).await
+}
+
+/// The exit code of a command whose log has ended (the daemon records it as the command
+/// ends; a few short waits cover a status that lands just after the log's end).
+async fn exit_code_of(
+    client: &process::Client,
+    session: &str,
+    cmd_id: &str,
+) -> Result<ExitCode, SbxError> {
+    for attempt in 0..50u32 {
+        let command = client
+            .get_session_command(session, cmd_id)
+            .await
+            .map_err(|e| SbxError::remote("exec", e))?;
+        if let Some(code) = command.exit_code {
+            return Ok(exit_status(code));
+        }
+        tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt.min(10)) + 10)).await;
+    }
+    eprintln!("sbx: the command ended without an exit code");
+    Ok(ExitCode::from(NO_EXIT_CODE))
 }
 
 /// The language of `file` by extension.

@@ -146,7 +146,7 @@ pub(crate) fn short_id() -> String {
 /// Follows a command's logs until it ends. The daemon replays the log from its start on every
 /// connection, so after a dropped connection sbx reconnects and skips, per stream, the bytes
 /// it already printed: nothing is lost or printed twice.
-async fn follow_logs(
+pub(crate) async fn follow_logs(
     client: &process::Client,
     session: &str,
     command_id: &str,

@@ -17,11 +17,10 @@ use process_proto::wire::{
     self, ErrorResponse, FilesDownloadRequest, ReplaceRequest, UploadFilesResponse, UploadedFile,
     UploadedFileEntry,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::toolbox::{blocking, empty, json, read_bytes, read_json, stream_json_list, Ctx, Params};
 use crate::error::ApiError;
-use crate::fs::transfer::{content_type_for, open_download, upload_target, TempFile};
+use crate::fs::transfer::{content_type_for, open_download, upload_target, FileSink, TempFile};
 use crate::fs::{self, FsError};
 use crate::Daemon;
 
@@ -203,7 +202,7 @@ struct Writing {
     target: PathBuf,
     existing: Option<std::fs::Metadata>,
     temp: TempFile,
-    out: tokio::io::BufWriter<tokio::fs::File>,
+    out: FileSink,
     bytes: u64,
 }
 
@@ -227,28 +226,32 @@ impl Writing {
             target,
             existing,
             temp,
-            out: tokio::io::BufWriter::with_capacity(1024 * 1024, tokio::fs::File::from_std(file)),
+            out: FileSink::new(file),
             bytes: 0,
         })
     }
 
-    async fn write(&mut self, data: &[u8]) -> Result<(), String> {
+    async fn write(&mut self, data: Bytes) -> Result<(), String> {
         self.bytes += data.len() as u64;
         self.out
-            .write_all(data)
+            .write(data)
             .await
             .map_err(|e| format!("write: {}", fs::errno_text(&e)))
     }
 
-    async fn finish(mut self) -> Result<UploadedFileEntry, String> {
-        self.out
-            .flush()
+    /// Renames the complete temp file over the target. No `fsync` first: atomicity (a reader
+    /// sees the old file or the whole new one; a cut upload leaves nothing) comes from the
+    /// rename, and the original daemon does not sync either. Flushing 1 GiB to disk before
+    /// answering would cost more than the transfer itself; a caller that needs durability
+    /// across a power cut can `sync` in the sandbox.
+    async fn finish(self) -> Result<UploadedFileEntry, String> {
+        let file = self
+            .out
+            .finish()
             .await
             .map_err(|e| format!("write: {}", fs::errno_text(&e)))?;
-        let file = self.out.into_inner().into_std().await;
         let (temp, target, existing) = (self.temp, self.target, self.existing);
         tokio::task::spawn_blocking(move || {
-            file.sync_data().ok();
             drop(file);
             temp.commit(&target, existing.as_ref())
         })
@@ -344,7 +347,7 @@ async fn bulk_upload(State(d): State<Daemon>, headers: HeaderMap, body: Body) ->
                         }
                     }
                     Current::File(w) => {
-                        if let Err(e) = w.write(&data).await {
+                        if let Err(e) = w.write(data).await {
                             resp.errors.push(format!("{}: {e}", w.dest));
                             current = Current::Skip; // dropping the writer removes the temp file
                         }
@@ -436,7 +439,7 @@ async fn upload_single(
                     }
                     Some(Event::Data(data)) => {
                         if let (true, Some(w)) = (in_file, writer.as_mut()) {
-                            w.write(&data).await.map_err(io_err)?;
+                            w.write(data).await.map_err(io_err)?;
                         }
                     }
                     Some(Event::PartEnd) => {
@@ -469,7 +472,7 @@ async fn upload_single(
         let mut w = Writing::start(&wd, &path).await.map_err(io_err)?;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| ApiError::bad_request(format!("reading body: {e}")))?;
-            w.write(&chunk).await.map_err(io_err)?;
+            w.write(chunk).await.map_err(io_err)?;
         }
         w.finish().await.map_err(io_err)?;
     }
@@ -510,7 +513,7 @@ async fn upload_legacy(
 }
 
 /// Size of the reads that feed a download.
-const READ_CHUNK: usize = 256 * 1024;
+const READ_CHUNK: usize = 512 * 1024;
 
 /// The per-part error envelope of bulk download.
 fn error_part(err: FsError, path: &str) -> Vec<u8> {
@@ -603,37 +606,55 @@ async fn send_parts(
                     ],
                 );
                 send(Bytes::from(head)).await?;
-                // Exactly `len` bytes: a file that grows is cut at the announced length, one
-                // that shrinks ends the response without the closing boundary.
-                let mut file = tokio::fs::File::from_std(file).take(len);
-                let mut left = len;
-                while left > 0 {
-                    let mut chunk = BytesMut::with_capacity(READ_CHUNK.min(left as usize));
-                    match file.read_buf(&mut chunk).await {
-                        Ok(0) => {
-                            let _ = tx
-                                .send(Err(std::io::Error::other(format!(
-                                    "{path}: file shrank while being sent"
-                                ))))
-                                .await;
-                            return Err(Stop);
-                        }
-                        Ok(n) => {
-                            left -= n as u64;
-                            send(chunk.freeze()).await?;
-                        }
-                        Err(e) => {
-                            let _ = tx.send(Err(e)).await;
-                            return Err(Stop);
-                        }
-                    }
-                }
+                // Read on a blocking thread straight into the buffers hyper sends.
+                let (tx2, p2) = (tx.clone(), path.clone());
+                tokio::task::spawn_blocking(move || send_file(file, len, &p2, &tx2))
+                    .await
+                    .map_err(|_| Stop)??;
             }
         }
     }
     let mut close = Vec::new();
     multipart::write_close(&mut close, boundary, false);
     send(Bytes::from(close)).await
+}
+
+/// Sends exactly `len` bytes of `file`: a file that grows is cut at the announced length, one
+/// that shrinks ends the response (with an error) without the closing boundary.
+fn send_file(
+    mut file: std::fs::File,
+    len: u64,
+    path: &str,
+    tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+) -> Result<(), Stop> {
+    use std::io::Read;
+    let mut left = len;
+    while left > 0 {
+        let want = usize::try_from(left).map_or(READ_CHUNK, |l| l.min(READ_CHUNK));
+        let mut chunk = vec![0u8; want];
+        let mut got = 0;
+        while got < want {
+            match file.read(&mut chunk[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return Err(Stop);
+                }
+            }
+        }
+        if got == 0 {
+            let _ = tx.blocking_send(Err(std::io::Error::other(format!(
+                "{path}: file shrank while being sent"
+            ))));
+            return Err(Stop);
+        }
+        chunk.truncate(got);
+        left -= got as u64;
+        tx.blocking_send(Ok(Bytes::from(chunk))).map_err(|_| Stop)?;
+    }
+    Ok(())
 }
 
 async fn download(

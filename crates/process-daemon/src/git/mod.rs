@@ -334,6 +334,16 @@ pub(crate) fn classify(what: &str, stderr: &str) -> GitError {
     let has = |needles: &[&str]| needles.iter().any(|n| lower.contains(n));
     if has(&["not a git repository"]) {
         GitError::RepoNotFound("repository does not exist".to_owned())
+    } else if has(&["must be run in a work tree"]) {
+        GitError::BadRequest(format!(
+            "{what}: the repository is bare (it has no work tree to operate on)"
+        ))
+    } else if has(&[
+        "url using bad/illegal format",
+        "malformed url",
+        "url rejected",
+    ]) {
+        GitError::BadRequest(format!("{what}: not a valid repository URL: {text}"))
     } else if has(&[
         "authentication failed",
         "could not read username",
@@ -419,6 +429,32 @@ mod tests {
         };
         assert_eq!(redact("bad tok here", Some(&c)), "bad ***** here");
         assert!(!format!("{c:?}").contains("tok"));
+    }
+
+    /// Found by schemathesis: a bare repository's status and an unusable URL were 500 and 502.
+    #[test]
+    fn a_bare_repository_and_a_malformed_url_are_the_callers_errors() {
+        assert!(matches!(
+            classify(
+                "status failed",
+                "fatal: this operation must be run in a work tree"
+            ),
+            GitError::BadRequest(_)
+        ));
+        assert!(matches!(
+            classify(
+                "clone failed",
+                "Cloning into 'x'...\nfatal: unable to access 'https://a b/': URL using bad/illegal format or missing URL"
+            ),
+            GitError::BadRequest(_)
+        ));
+        assert!(matches!(
+            classify(
+                "clone failed",
+                "fatal: unable to access 'https://h/': Could not resolve host: h"
+            ),
+            GitError::Transport(_)
+        ));
     }
 
     #[test]

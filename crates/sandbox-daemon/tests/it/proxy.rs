@@ -1,5 +1,6 @@
 //! The toolbox proxy through the Rust client (`process::Sandboxes`): exec, sessions with log
-//! following (WebSocket), PTYs (WebSocket), streamed request bodies, auth headers.
+//! following (WebSocket), PTYs (WebSocket), streamed request bodies, auth headers, and the file
+//! system and git (`Sandbox::fs()`, `Sandbox::git()`).
 
 use std::collections::BTreeMap;
 
@@ -108,5 +109,107 @@ async fn large_bodies_stream_through_the_proxy() {
     )
     .await;
     assert_eq!((st, body["result"].as_str()), (200, Some("ok\n")), "{body}");
+    sandboxes.delete(&sb).await.unwrap();
+}
+
+/// `Sandbox::fs()` and `Sandbox::git()` through the proxy on a runc sandbox: a streamed
+/// upload and download that come back identical, the listing/search/replace/move/delete
+/// calls, a not-found error with its kind, and clone → commit → push → branches against a
+/// bare repository inside the sandbox (`file://`).
+#[tokio::test]
+async fn fs_and_git_through_the_proxy() {
+    require_sandboxes!();
+    let s = Server::runc().await;
+    let sandboxes = Sandboxes::connect(&s.api, KEY).unwrap();
+    let sb = sandboxes.create(CreateSandboxParams::new()).await.unwrap();
+    let fs = sb.fs();
+    fs.create_folder("data", "755").await.unwrap();
+    let big: Vec<u8> = (0..8u32 << 20).map(|i| (i % 251) as u8).collect();
+    let up = fs.upload_file(big.clone(), "data/big.bin").await.unwrap();
+    assert_eq!(up.bytes, 8 << 20);
+    fs.upload_file(&b"hello needle\nsecond\n"[..], "data/a.txt")
+        .await
+        .unwrap();
+    assert!(fs.download_file("data/big.bin").await.unwrap() == big);
+    assert_eq!(
+        fs.get_file_info("data/big.bin").await.unwrap().size,
+        8 << 20
+    );
+    let mut names: Vec<String> = fs
+        .list_files("data")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| f.name)
+        .collect();
+    names.sort();
+    assert_eq!(names, ["a.txt", "big.bin"]);
+    let found = fs.find_files("data", "needle").await.unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(
+        (found[0].line, found[0].content.as_str()),
+        (1, "hello needle")
+    );
+    let searched = fs.search_files("data", "*.txt").await.unwrap();
+    assert!(
+        searched.len() == 1 && searched[0].ends_with("data/a.txt"),
+        "{searched:?}"
+    );
+    let replaced = fs
+        .replace_in_files(&["data/a.txt"], "needle", "pin")
+        .await
+        .unwrap();
+    assert!(replaced[0].success, "{replaced:?}");
+    fs.move_files("data/a.txt", "data/b.txt").await.unwrap();
+    assert_eq!(
+        &fs.download_file("data/b.txt").await.unwrap()[..],
+        b"hello pin\nsecond\n"
+    );
+    fs.delete_file("data/big.bin", false).await.unwrap();
+    let gone = fs.download_file("data/big.bin").await.unwrap_err();
+    assert!(gone.is_not_found(), "{gone}");
+
+    // git: a bare remote inside the sandbox, cloned, committed to, pushed back.
+    let seeded = sb
+        .process()
+        .exec(
+            "set -e; git init -q -b main /tmp/seed; cd /tmp/seed; echo one > one.txt; git add .; \
+             git -c user.name=t -c user.email=t@example.com commit -qm init; \
+             git clone -q --bare /tmp/seed /tmp/remote.git; echo ok",
+        )
+        .await
+        .unwrap();
+    assert_eq!(seeded.result, "ok\n", "{seeded:?}");
+    let git = sb.git();
+    git.clone(
+        "file:///tmp/remote.git",
+        "repo",
+        process::CloneOptions::default(),
+    )
+    .await
+    .unwrap();
+    fs.upload_file(&b"two\n"[..], "repo/two.txt").await.unwrap();
+    let st = git.status("repo").await.unwrap();
+    assert_eq!(st.current_branch, "main");
+    assert!(st.file_status.iter().any(|f| f.name == "two.txt"), "{st:?}");
+    git.add("repo", &["two.txt"]).await.unwrap();
+    let hash = git
+        .commit("repo", "add two", "Ann", "ann@example.com")
+        .await
+        .unwrap();
+    assert!(!hash.is_empty());
+    git.push("repo", None).await.unwrap();
+    let log = sb
+        .process()
+        .exec("git -C /tmp/remote.git log -1 --format=%s/%an")
+        .await
+        .unwrap();
+    assert_eq!(log.result, "add two/Ann\n");
+    git.create_branch("repo", "feature").await.unwrap();
+    let br = git.branches("repo").await.unwrap();
+    assert!(br.branches.iter().any(|b| b == "feature"), "{br:?}");
+    git.checkout_branch("repo", "main").await.unwrap();
+    git.delete_branch("repo", "feature").await.unwrap();
+    assert_eq!(git.branches("repo").await.unwrap().branches, ["main"]);
     sandboxes.delete(&sb).await.unwrap();
 }

@@ -216,3 +216,47 @@ async fn completions_are_generated() {
         &stdout[..200.min(stdout.len())]
     );
 }
+
+/// `sbx exec` prints output as the command produces it: the command writes `ready`, then waits
+/// for a file that the test creates only after reading `ready` from sbx's stdout. Were the
+/// output held back until the end, the test would read nothing until the command gave up
+/// waiting (after 60 s) and printed `gave up` instead of `saw the file`.
+#[tokio::test(flavor = "multi_thread")]
+async fn exec_streams_output_while_the_command_runs() {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+    let d = TestDaemon::start(None).await;
+    let flag = d.workdir.path().join("go");
+    let script = format!(
+        "echo ready; echo to-stderr >&2; i=0; while [ ! -e {0} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; \
+         if [ -e {0} ]; then echo 'saw the file'; else echo 'gave up'; fi; exit 3",
+        flag.display()
+    );
+    let mut child = tokio::process::Command::new(crate::support::sbx_bin())
+        .args(["--daemon", &d.url, "exec", "local", "--", &script])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).await.unwrap();
+    assert_eq!(first, "ready\n");
+    std::fs::write(&flag, b"").unwrap();
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).await.unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .await
+        .unwrap();
+    let status = child.wait().await.unwrap();
+    assert_eq!(rest, "saw the file\n");
+    assert_eq!(stderr, "to-stderr\n");
+    assert_eq!(status.code(), Some(3));
+    d.stop().await;
+}

@@ -85,19 +85,47 @@ async fn logs_of_an_async_command_and_its_exit_code() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn follow_resumes_after_dropped_connections_without_loss_or_repeats() {
-    let d = TestDaemon::start(None).await;
+    // With a token: a daemon without one answers only its own Host (the proxy's differs).
+    let d = TestDaemon::start(Some("follow-token")).await;
     let proxy = Proxy::start(&d.url).await;
-    d.sbx(&["session", "create", "local", "long"]).await;
+    d.sbx(&[
+        "--token",
+        "follow-token",
+        "session",
+        "create",
+        "local",
+        "long",
+    ])
+    .await;
     let script = "for i in $(seq 1 40); do echo out$i; echo err$i >&2; sleep 0.05; done";
     let out = d
-        .sbx(&["session", "exec", "local", "long", "--async", "--", script])
+        .sbx(&[
+            "--token",
+            "follow-token",
+            "session",
+            "exec",
+            "local",
+            "long",
+            "--async",
+            "--",
+            script,
+        ])
         .await;
     let cmd_id = text(&out).0.trim().to_owned();
     let url = proxy.url.clone();
     let follow = tokio::spawn(async move {
         sbx_with(
             &url,
-            &["session", "logs", "local", "long", &cmd_id, "-f"],
+            &[
+                "--token",
+                "follow-token",
+                "session",
+                "logs",
+                "local",
+                "long",
+                &cmd_id,
+                "-f",
+            ],
             None,
         )
         .await
