@@ -2,13 +2,9 @@
 
 use crate::util::{cargo, ensure_ts_runtime, ensure_venv, hermetic_home, path_with, root, sh};
 
-<<<<<<< HEAD
-/// Runs fmt, clippy, tidy, the unused-dependency check, the test suites (with the compat venv's Python for chart capture),
-/// the official-SDK compatibility suite, the examples, the fuzz targets (briefly) and the quick
-=======
-/// Runs fmt, clippy, tidy, the test suites (with the compat venv's Python for chart capture),
-/// the official-SDK compatibility suite, schemathesis against both servers, the examples, the fuzz targets (briefly) and the quick
->>>>>>> main
+/// Runs fmt, clippy, tidy, the unused-dependency check, the test suites (with the compat venv's
+/// Python for chart capture), the official-SDK compatibility suite, schemathesis against both
+/// servers, the examples, the fuzz targets (briefly) and the quick
 /// benchmarks (figures written to `target/BENCHMARKS.quick.md`, not asserted).
 fn run_ci_steps(python: &std::path::Path) -> Result<(), String> {
     // The daemon under test finds `tsx` on PATH for TypeScript code-run.

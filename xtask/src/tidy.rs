@@ -24,6 +24,7 @@ const DAEMON_EDGE: &[&str] = &[
     "ws.rs",
     "server.rs",
     "lib.rs",
+    "openapi.rs",
 ];
 
 /// The crates that mean HTTP or WebSocket.
