@@ -1,6 +1,7 @@
 """`Process.exec` of the official SDK against processd (spec §2 endpoint 1, §8.1)."""
 
 import time
+import uuid
 
 import pytest
 from daytona import (
@@ -50,11 +51,14 @@ def test_exec_timeout_raises_the_timeout_error(process):
 
 
 def test_exec_background_process_does_not_block(process):
+    # The background child's pid goes to a file of this test's own, so the cleanup kills
+    # exactly that process (never, by name, whatever else on the machine is sleeping).
+    pidfile = f"/tmp/compat-bg-{uuid.uuid4().hex}.pid"
     started = time.monotonic()
-    response = process.exec("sleep 30 & echo hi")
+    response = process.exec(f"sleep 30 & echo $! > {pidfile}; echo hi")
     assert response.result == "hi\n"
     assert time.monotonic() - started < 15
-    process.exec("pkill -f 'sleep 30' || true")
+    process.exec(f"kill $(cat {pidfile}); rm -f {pidfile}")
 
 
 def test_exec_reading_stdin_does_not_swallow_the_script(process):

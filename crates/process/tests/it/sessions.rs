@@ -264,9 +264,14 @@ async fn session_and_command_handles(kind: Kind) {
 async fn wait_on_a_killed_command_reports_the_signal(kind: Kind) {
     let f = Fixture::start(kind).await;
     let s = f.client.create_session("sig").await.unwrap();
-    let job = s.spawn("sleep 30").await.unwrap();
+    // Session commands share the session shell's `$$`: the pid file is this session's own, so
+    // the killer signals exactly the job's process (never, by name, anything else on the host).
+    let job = s
+        .spawn("sleep 30 & echo $! > /tmp/sig-$$.pid; wait $!")
+        .await
+        .unwrap();
     let killer = s
-        .spawn("sleep 0.2; pkill -TERM -f 'sleep 30'")
+        .spawn("until [ -s /tmp/sig-$$.pid ]; do sleep 0.05; done; kill -TERM \"$(cat /tmp/sig-$$.pid)\"; rm -f /tmp/sig-$$.pid")
         .await
         .unwrap();
     let status = tokio::time::timeout(Duration::from_secs(20), job.wait())
