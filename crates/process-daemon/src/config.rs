@@ -159,7 +159,9 @@ pub struct Config {
     pub max_execs: usize,
     /// Most client connections at once (more are answered 429 and closed).
     pub max_connections: usize,
-    /// Warm shells kept ready for `/process/execute` (0: none; see `--warm-shells`).
+    /// Warm shells kept ready for `/process/execute` (0: none; see `--warm-shells`). 0 in
+    /// [`Config::new`] (an embedded daemon starts no processes of its own accord); 2 by default
+    /// for the `processd` binary.
     pub warm_shells: usize,
     /// Entrypoint argv (empty: no entrypoint session).
     pub entrypoint: Vec<String>,
@@ -198,7 +200,7 @@ impl Config {
             max_contexts: 32,
             max_execs: 256,
             max_connections: 4096,
-            warm_shells: 2,
+            warm_shells: 0,
             entrypoint: Vec::new(),
             allowed_origins: Vec::new(),
             kill_leftovers: false,

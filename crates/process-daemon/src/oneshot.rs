@@ -80,6 +80,8 @@ pub(crate) struct Started {
     pub out: Option<Pipe>,
     /// stderr, when read apart.
     pub err: Option<Pipe>,
+    /// Dropped once the command is done (the warm pool refills then).
+    pub done: Option<Box<dyn Send>>,
 }
 
 /// Starts `spec`'s process (a fresh one: `posix_spawn`, no hook between fork and exec).
@@ -124,6 +126,7 @@ pub(crate) fn spawn(spec: &OneShot) -> std::io::Result<Started> {
         run_id,
         out,
         err,
+        done: None,
     })
 }
 
@@ -147,6 +150,7 @@ pub(crate) async fn collect(
         run_id,
         mut out,
         mut err,
+        done,
     } = started;
     let pid = child
         .id()
@@ -156,7 +160,12 @@ pub(crate) async fn collect(
     let mut stdout = Capped::new(max_output);
     let mut stderr = Capped::new(max_output);
     let mut obuf = vec![0u8; 64 * 1024];
-    let mut ebuf = vec![0u8; 64 * 1024];
+    // The second buffer only when stderr has a pipe of its own.
+    let mut ebuf = if err.is_some() {
+        vec![0u8; 64 * 1024]
+    } else {
+        Vec::new()
+    };
 
     let far = Instant::now() + Duration::from_hours(24 * 365);
     let timeout_at = timeout.map_or(far, |t| Instant::now() + t);
@@ -223,6 +232,7 @@ pub(crate) async fn collect(
         }
     }
     drop(tracked);
+    drop(done);
     let abandoned = out.is_some() || err.is_some();
     if timed_out {
         // Whatever survived SIGTERM (the main process is gone, its group may not be) gets

@@ -132,7 +132,10 @@ impl Daemon {
 
     /// How many warm shells are waiting for an `execute` right now (0 with the pool off).
     pub fn warm_shells_ready(&self) -> usize {
-        self.inner.warm.as_ref().map_or(0, crate::warm::WarmPool::ready)
+        self.inner
+            .warm
+            .as_ref()
+            .map_or(0, crate::warm::WarmPool::ready)
     }
 
     /// The daemon's configuration.

@@ -37,6 +37,9 @@ use tokio::sync::Notify;
 use crate::oneshot::{Pipe, Started};
 use crate::proc;
 
+/// How long after a shell was taken its replacement starts at the latest.
+const REFILL_DELAY: Duration = Duration::from_millis(10);
+
 /// A pool of warm shells; dropping it kills the shells still waiting.
 pub(crate) struct WarmPool {
     inner: Arc<PoolInner>,
@@ -147,9 +150,9 @@ impl WarmPool {
                 self.inner.lock().push_front(shell);
                 return None;
             };
-            self.inner.wake.notify_one();
-            // A shell that died while waiting (killed from outside) is replaced.
+            // A shell that died while waiting (killed from outside) is replaced at once.
             if !shell.alive() {
+                self.inner.wake.notify_one();
                 continue;
             }
             let payload = format!("{:08}{line}", line.len());
@@ -160,7 +163,16 @@ impl WarmPool {
                 continue;
             }
             drop(stdin);
-            return shell.into_started(split);
+            // Its replacement starts when this command is done, so that starting a shell does
+            // not compete with a short command and its answer for the CPU, or after
+            // `REFILL_DELAY` for a longer one.
+            let refill = Refill(self.inner.wake.clone());
+            let wake = self.inner.wake.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(REFILL_DELAY).await;
+                wake.notify_one();
+            });
+            return shell.into_started(split, refill);
         }
     }
 }
@@ -178,7 +190,7 @@ impl WarmShell {
             .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
-    fn into_started(mut self, split: bool) -> Option<Started> {
+    fn into_started(mut self, split: bool, refill: Refill) -> Option<Started> {
         let mut child = self.child.take()?;
         let out = child.stdout.take().map(|p| Box::new(p) as Pipe);
         // Unless split, the shell moved stderr onto stdout's pipe: its own stderr pipe ends.
@@ -194,7 +206,17 @@ impl WarmShell {
             run_id: std::mem::take(&mut self.run_id),
             out,
             err,
+            done: Some(Box::new(refill)),
         })
+    }
+}
+
+/// Wakes the refill task when dropped (when the command that took a shell is done).
+struct Refill(Arc<Notify>);
+
+impl Drop for Refill {
+    fn drop(&mut self) {
+        self.0.notify_one();
     }
 }
 
@@ -206,7 +228,13 @@ async fn refill(pool: Weak<PoolInner>, wake: Arc<Notify>) {
         {
             let Some(inner) = pool.upgrade() else { return };
             while !inner.closed.load(Ordering::SeqCst) && inner.lock().len() < inner.size {
-                match spawn_shell(&inner.shell, &inner.workdir) {
+                // posix_spawn holds its thread until the child has exec'd (vfork): never a
+                // runtime worker that could be answering a request meanwhile.
+                let (shell, workdir) = (inner.shell.clone(), inner.workdir.clone());
+                let spawned = tokio::task::spawn_blocking(move || spawn_shell(&shell, &workdir))
+                    .await
+                    .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+                match spawned {
                     Ok(Some(shell)) => {
                         failures = 0;
                         let mut ready = inner.lock();
@@ -225,7 +253,10 @@ async fn refill(pool: Weak<PoolInner>, wake: Arc<Notify>) {
                 }
             }
         }
-        if pool.upgrade().is_none_or(|p| p.closed.load(Ordering::SeqCst)) {
+        if pool
+            .upgrade()
+            .is_none_or(|p| p.closed.load(Ordering::SeqCst))
+        {
             return;
         }
         if failures > 0 {
@@ -247,8 +278,8 @@ async fn refill(pool: Weak<PoolInner>, wake: Arc<Notify>) {
 fn boot_script(underscore: &str) -> String {
     format!(
         "read -r -N 8 BASH_EXECUTION_STRING && read -r -N \"$BASH_EXECUTION_STRING\" \
-         BASH_EXECUTION_STRING && eval \"$BASH_EXECUTION_STRING\" || exit 0; : {}; \
-         eval \"$BASH_EXECUTION_STRING\"",
+         BASH_EXECUTION_STRING && eval -- \"$BASH_EXECUTION_STRING\" || exit 0; : {}; \
+         eval -- \"$BASH_EXECUTION_STRING\"",
         ansi_quote(underscore)
     )
 }
@@ -332,7 +363,10 @@ fn setup_line(
         line.push_str(&ansi_quote(v));
         line.push_str("; ");
     }
-    let mut unset: Vec<&String> = started.keys().filter(|k| !wanted.contains_key(*k)).collect();
+    let mut unset: Vec<&String> = started
+        .keys()
+        .filter(|k| !wanted.contains_key(*k))
+        .collect();
     unset.sort();
     for k in unset {
         if matters_at_startup(k) || !valid_name(k) {
@@ -437,7 +471,14 @@ fn matters_at_startup(k: &str) -> bool {
         proc::RUN_ID_ENV,
     ];
     const PREFIXES: &[&str] = &[
-        "BASH", "LC_", "LD_", "HIST", "COMP", "GLIBC_", "MALLOC_", "READLINE_",
+        "BASH",
+        "LC_",
+        "LD_",
+        "HIST",
+        "COMP",
+        "GLIBC_",
+        "MALLOC_",
+        "READLINE_",
     ];
     EXACT.contains(&k) || PREFIXES.iter().any(|p| k.starts_with(p))
 }
@@ -491,10 +532,21 @@ mod tests {
     #[test]
     fn start_up_variables_and_nuls_take_the_cold_path() {
         let started = env(&[("PATH", "/bin")]);
-        for key in ["BASH_ENV", "ENV", "SHELLOPTS", "LD_PRELOAD", "LC_ALL", "LANG", "_"] {
+        for key in [
+            "BASH_ENV",
+            "ENV",
+            "SHELLOPTS",
+            "LD_PRELOAD",
+            "LC_ALL",
+            "LANG",
+            "_",
+        ] {
             let mut wanted = started.clone();
             wanted.insert(key.to_owned(), "x".to_owned());
-            assert!(setup_line("true", &started, &wanted, false).is_none(), "{key}");
+            assert!(
+                setup_line("true", &started, &wanted, false).is_none(),
+                "{key}"
+            );
         }
         let mut nul = started.clone();
         nul.insert("A".to_owned(), "a\0b".to_owned());

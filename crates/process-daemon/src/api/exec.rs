@@ -229,20 +229,19 @@ async fn execute(
         (Some(pool), None) => pool.launch(&body.command, &cwd, &env, split).await,
         _ => None,
     };
-    let outcome = match warm {
-        Some(started) => Ok(oneshot::collect(started, timeout, max_output(daemon), split).await),
-        None => {
-            let spec = OneShot {
-                program: proc::select_shell(),
-                args,
-                cwd,
-                env,
-                timeout,
-                max_output: max_output(daemon),
-                split,
-            };
-            oneshot::run(spec).await
-        }
+    let outcome = if let Some(started) = warm {
+        Ok(oneshot::collect(started, timeout, max_output(daemon), split).await)
+    } else {
+        let spec = OneShot {
+            program: proc::select_shell(),
+            args,
+            cwd,
+            env,
+            timeout,
+            max_output: max_output(daemon),
+            split,
+        };
+        oneshot::run(spec).await
     };
     if let Some(dir) = dir {
         let _ = std::fs::remove_dir_all(&dir);

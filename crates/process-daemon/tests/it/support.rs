@@ -297,7 +297,9 @@ impl TestDaemon {
     /// Waits until `n` warm shells are waiting (30 s limit).
     pub async fn warm_ready(&self, n: usize) {
         assert!(
-            eventually(Duration::from_secs(30), || self.daemon.warm_shells_ready() >= n).await,
+            eventually(Duration::from_secs(30), || self.daemon.warm_shells_ready()
+                >= n)
+            .await,
             "the warm pool did not fill ({} of {n})",
             self.daemon.warm_shells_ready()
         );

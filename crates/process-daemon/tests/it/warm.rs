@@ -12,13 +12,15 @@ use serde_json::{json, Value};
 use crate::support::{eventually, processes_with, unique_seconds, TestDaemon};
 
 /// Prints `WARM` or `COLD` first (whether this shell is a warm one: its command line is the
-/// pool's boot script), then everything a command can observe about its shell.
-const DUMP: &str = r#"tr '\0' ' ' < /proc/$$/cmdline | grep -q 'read -r -N 8' && echo WARM || echo COLD
-echo "start: _=[$_] ?=$? #=$# 0=$0 -=$- LINENO=$LINENO sub=$BASH_SUBSHELL seconds_small=$(( SECONDS < 2 ))"
+/// pool's boot script; the state at the command's start is captured before that), then
+/// everything a command can observe about its shell.
+const DUMP: &str = r#"start="_=[$_] ?=$? #=$# 0=$0 -=$- LINENO=$LINENO sub=$BASH_SUBSHELL seconds_small=$(( SECONDS < 2 ))"
+tr '\0' ' ' < /proc/$$/cmdline | grep -q 'read -r -[N] 8' && echo WARM || echo COLD
+echo "start: $start"
 echo "exec_string=[$BASH_EXECUTION_STRING]" | head -c 40; echo
 stat=$(cat /proc/$$/stat); stat=${stat##*) }; set -- $stat
 echo "pgid_is_self=$(( $3 == $$ )) pid_is_bashpid=$(( $$ == BASHPID )) ppid=$PPID nice=${17}"
-echo "fds=$(cd /proc/$$/fd && echo *)"
+echo "fds:"; ls /proc/$$/fd; echo ":fds"
 echo "stdin=$(readlink /proc/$$/fd/0)"
 [ "$(readlink /proc/$$/fd/1)" = "$(readlink /proc/$$/fd/2)" ] && echo "stdout_is_stderr=1" || echo "stdout_is_stderr=0"
 grep -h '^flags' /proc/$$/fdinfo/0 /proc/$$/fdinfo/1 /proc/$$/fdinfo/2
@@ -32,7 +34,8 @@ set -o; shopt; trap -p; alias; declare -F; hash; jobs; dirs; umask; umask -S
 echo "--- limits"
 ulimit -a; ulimit -Ha
 echo "--- proc"
-grep -E '^(Sig(Blk|Ign|Cgt)|Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs|Seccomp)' /proc/$$/status
+grep -E '^(Sig(Ign|Cgt)|Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs|Seccomp)' /proc/$$/status
+grep -E '^Sig(Blk|Ign)' /proc/self/status
 cat /proc/$$/oom_score_adj /proc/$$/cgroup
 echo "--- cwd"
 pwd; pwd -P; echo "PWD=$PWD OLDPWD=${OLDPWD-unset}"
@@ -50,9 +53,14 @@ async fn exec_warm(d: &TestDaemon, body: Value) -> (StatusCode, Value) {
     exec(d, body).await
 }
 
+/// A daemon with the pool of the `processd` binary's default size (2).
+async fn warm_daemon() -> TestDaemon {
+    TestDaemon::start_with(|c| c.warm_shells = 2).await
+}
+
 /// A warm daemon and a cold one (`--warm-shells 0`) on the same work dir.
 async fn warm_and_cold() -> (TestDaemon, TestDaemon) {
-    let warm = TestDaemon::start().await;
+    let warm = warm_daemon().await;
     let workdir = warm.workdir.path().to_owned();
     let cold = TestDaemon::start_with(|c| {
         c.workdir = workdir;
@@ -64,6 +72,38 @@ async fn warm_and_cold() -> (TestDaemon, TestDaemon) {
 
 fn result(body: &Value) -> String {
     body["result"].as_str().unwrap_or_default().to_owned()
+}
+
+/// The descriptors a child of this test process starts with: 0–2 plus any the test harness
+/// left inheritable (e.g. a terminal multiplexer's); what a fresh shell has, and all it has.
+fn expected_fds() -> String {
+    let mut fds = vec![0, 1, 2];
+    for entry in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
+        let Some(fd) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        // `flags:` in fdinfo is octal and includes O_CLOEXEC (0o2000000) for close-on-exec fds.
+        let inherited = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}"))
+            .ok()
+            .and_then(|info| {
+                let flags = info.lines().find_map(|l| l.strip_prefix("flags:"))?;
+                u32::from_str_radix(flags.trim(), 8).ok()
+            })
+            .is_some_and(|flags| flags & 0o2_000_000 == 0);
+        if fd > 2 && inherited {
+            fds.push(fd);
+        }
+    }
+    // As `ls` lists them.
+    let mut names: Vec<String> = fds.iter().map(ToString::to_string).collect();
+    names.sort();
+    let mut listed = names.join("\n");
+    listed.push('\n');
+    listed
 }
 
 /// The dump without its WARM/COLD line.
@@ -81,7 +121,10 @@ async fn a_warm_shell_sees_exactly_what_a_fresh_shell_sees() {
         assert_eq!((s1, s2), (StatusCode::OK, StatusCode::OK));
         let (w, c) = (result(&w), result(&c));
         assert!(w.starts_with("WARM\n"), "not served warm:\n{w}");
-        assert!(c.starts_with("COLD\n"), "the cold daemon used a warm shell:\n{c}");
+        assert!(
+            c.starts_with("COLD\n"),
+            "the cold daemon used a warm shell:\n{c}"
+        );
         assert_eq!(
             observed(&w),
             observed(&c),
@@ -91,10 +134,10 @@ async fn a_warm_shell_sees_exactly_what_a_fresh_shell_sees() {
         let me = std::process::id();
         for line in [
             "start: _=[",
-            "?=0 #=0 0=/usr/bin/bash -=hBc LINENO=2 sub=0 seconds_small=1",
+            "?=0 #=0 0=/usr/bin/bash -=hBc LINENO=1 sub=0 seconds_small=1",
             "pgid_is_self=1 pid_is_bashpid=1",
             &format!("ppid={me} "),
-            "\nfds=0 1 2\n",
+            &format!("\nfds:\n{}:fds\n", expected_fds()),
             "\nstdin=/dev/null\n",
             if split {
                 "stdout_is_stderr=0"
@@ -123,13 +166,17 @@ async fn request_environments_are_honoured_exactly() {
     assert!(w.starts_with("WARM\n"), "{w}");
     assert_eq!(observed(&w), observed(&c));
     assert!(w.contains("declare -x EMPTY=\"\""), "{w}");
-    let (_, odd) = exec_warm(&warm, json!({"command": "printf %s \"$ODD\"", "envs": envs})).await;
+    let (_, odd) = exec_warm(
+        &warm,
+        json!({"command": "printf %s \"$ODD\"", "envs": envs}),
+    )
+    .await;
     assert_eq!(result(&odd), "a b'c\"$d\\e\nf\u{1}\u{7f}é");
 }
 
 #[tokio::test]
 async fn nothing_of_an_earlier_exec_remains() {
-    let d = TestDaemon::start().await;
+    let d = warm_daemon().await;
     let (_, baseline) = exec_warm(&d, json!({"command": DUMP})).await;
     let baseline = result(&baseline);
     // More execs than the pool holds, each changing every piece of shell state it can.
@@ -152,8 +199,9 @@ async fn nothing_of_an_earlier_exec_remains() {
 
 #[tokio::test]
 async fn requests_a_warm_shell_cannot_reproduce_take_the_cold_path() {
-    let d = TestDaemon::start().await;
-    let first = "tr '\\0' ' ' < /proc/$$/cmdline | grep -q 'read -r -N 8' && echo WARM || echo COLD";
+    let d = warm_daemon().await;
+    let first =
+        "tr '\\0' ' ' < /proc/$$/cmdline | grep -q 'read -r -[N] 8' && echo WARM || echo COLD";
     // BASH_ENV is read at start-up: only a fresh shell honours it.
     let rc = d.workdir.path().join("rc.sh");
     std::fs::write(&rc, "echo from-bash-env\n").unwrap();
@@ -182,8 +230,8 @@ async fn requests_a_warm_shell_cannot_reproduce_take_the_cold_path() {
     // What it can reproduce is served warm.
     let (_, b) = exec_warm(&d, json!({"command": first, "envs": {"MY_VAR": "1"}})).await;
     assert_eq!(result(&b), "WARM\n");
-    // The pool is off: always cold.
-    let off = TestDaemon::start_with(|c| c.warm_shells = 0).await;
+    // The pool is off (the default of an embedded daemon): always cold.
+    let off = TestDaemon::start().await;
     let (_, b) = exec(&off, json!({"command": first})).await;
     assert_eq!(result(&b), "COLD\n");
     assert_eq!(off.daemon.warm_shells_ready(), 0);
@@ -191,11 +239,11 @@ async fn requests_a_warm_shell_cannot_reproduce_take_the_cold_path() {
 
 #[tokio::test]
 async fn a_warm_timeout_kills_the_whole_tree_with_partial_output() {
-    let d = TestDaemon::start().await;
+    let d = warm_daemon().await;
     let m = unique_seconds();
     let marker = format!("sleep {m}");
     let cmd = format!(
-        "tr '\\0' ' ' < /proc/$$/cmdline | grep -q 'read -r -N 8' && echo WARM; \
+        "tr '\\0' ' ' < /proc/$$/cmdline | grep -q 'read -r -[N] 8' && echo WARM; \
          echo partial; echo oops >&2; trap '' TERM; sleep {m} & (setsid sleep {m} &); wait"
     );
     let (status, body) = exec_warm(
@@ -208,14 +256,16 @@ async fn a_warm_timeout_kills_the_whole_tree_with_partial_output() {
     assert_eq!(body["stdout"], "WARM\npartial\n");
     assert_eq!(body["stderr"], "oops\n");
     assert!(
-        eventually(Duration::from_secs(10), || processes_with(&marker).is_empty()).await,
+        eventually(Duration::from_secs(10), || processes_with(&marker)
+            .is_empty())
+        .await,
         "processes of the timed-out warm command survived"
     );
 }
 
 #[tokio::test]
 async fn warm_execs_keep_stdin_exit_codes_and_background_semantics() {
-    let d = TestDaemon::start().await;
+    let d = warm_daemon().await;
     let (_, b) = exec_warm(&d, json!({"command": "cat; head -n1; echo after"})).await;
     assert_eq!(result(&b), "after\n");
     let (_, b) = exec_warm(&d, json!({"command": "exit 7"})).await;
@@ -224,6 +274,9 @@ async fn warm_execs_keep_stdin_exit_codes_and_background_semantics() {
     assert_eq!(b["exitCode"], 137);
     let (_, b) = exec_warm(&d, json!({"command": "if"})).await;
     assert_eq!(b["exitCode"], 2);
+    // A leading `-` is the command's, not an option of `eval`.
+    let (_, b) = exec_warm(&d, json!({"command": "-x 2>/dev/null; echo ran"})).await;
+    assert_eq!(result(&b), "ran\n");
     let m = unique_seconds();
     let started = std::time::Instant::now();
     let (_, b) = exec_warm(&d, json!({"command": format!("sleep {m} & echo hi")})).await;
