@@ -238,7 +238,7 @@ async fn exec(
     let session = lookup(daemon, sid)?;
     let is_async = body.is_async();
     let rec = session.submit(
-        uuid::Uuid::new_v4().to_string(),
+        None,
         body.command.clone(),
         is_async,
         body.suppresses_input_echo(),
