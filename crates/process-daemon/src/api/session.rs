@@ -256,6 +256,12 @@ async fn exec(
     if session.is_deleted() {
         return Err(ApiError::bad_request("session cancelled"));
     }
+    // A long log is streamed, as a whole-log GET is: memory does not grow with it.
+    if let Some(answer) =
+        crate::api::follow::exec_streamed(&daemon.inner.log_reads, flavor, &rec, exit_code).await
+    {
+        return Ok(answer);
+    }
     let log = rec
         .log
         .read_all()
