@@ -253,7 +253,7 @@ fn produce_exec(
     let mut out = exec.head();
     let head_len = out.len();
     // The encoder opens its object with `{`: the head has opened it already.
-    let mut strip = |out: &mut Vec<u8>| {
+    let strip = |out: &mut Vec<u8>| {
         if out.len() > head_len && out[head_len] == b'{' {
             out.remove(head_len);
         }

@@ -713,10 +713,14 @@ mod tests {
                 })
             })
         };
-        while !(holds(stray_pid) && holds(own_pid)
+        while !(holds(stray_pid)
+            && holds(own_pid)
             && exe_identity(&stray_pid.to_string()) != exe_identity("self"))
         {
-            assert!(std::time::Instant::now() < deadline, "children never started");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "children never started"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
         let holders = terminal_holders(&pair.slave_path);

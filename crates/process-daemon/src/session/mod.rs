@@ -229,8 +229,7 @@ impl Slot {
         let (err, err_keeper) =
             shell::open_output(&dir.join("stderr")).map_err(|e| io("stderr pipe", e))?;
         let stdin = shell::open_input(&dir.join("stdin")).map_err(|e| io("stdin pipe", e))?;
-        let log =
-            CommandLog::create(&dir.join("output.log"), max_log).map_err(|e| io("log", e))?;
+        let log = CommandLog::create(&dir.join("output.log"), max_log).map_err(|e| io("log", e))?;
         Ok(Slot {
             cid,
             dir,
@@ -421,7 +420,9 @@ impl Session {
                         slot.discard();
                     }
                 }
-                Err(err) => tracing::debug!(session = %core.id, error = %err, "cannot prepare a command's files ahead"),
+                Err(err) => {
+                    tracing::debug!(session = %core.id, error = %err, "cannot prepare a command's files ahead")
+                }
             }
         });
     }

@@ -100,7 +100,8 @@ command printf \"S %s\\n\" \"$__pd_s\"";
 
 /// The shell text that starts the async command `$__pd_c` (no `'`, as [`SYNC_TEXT`]). The
 /// background group does not keep the snapshot pipe.
-const ASYNC_TEXT: &str = "{ __pd_o=$-; set +e; ( PROCESS_COMMAND_ID=$__pd_c; export PROCESS_COMMAND_ID; \
+const ASYNC_TEXT: &str =
+    "{ __pd_o=$-; set +e; ( PROCESS_COMMAND_ID=$__pd_c; export PROCESS_COMMAND_ID; \
 case $__pd_o in *e*) set -e;; esac; . \"$__pd_d/$__pd_c/cmd.sh\" ) \
 <\"$__pd_d/$__pd_c/stdin\" >\"$__pd_d/$__pd_c/stdout\" 2>\"$__pd_d/$__pd_c/stderr\"; \
 command printf \"E %s %s\\n\" \"$__pd_c\" \"$?\"; } 2>/dev/null & \
@@ -338,7 +339,9 @@ async fn read_status(stdout: tokio::process::ChildStdout, tx: mpsc::UnboundedSen
     while let Ok(Some(line)) = lines.next_line().await {
         let mut parts = line.split(' ');
         let status = match (parts.next(), parts.next(), parts.next()) {
-            (Some("S"), Some(code), None) => Some(Status::Sync(code.trim().parse::<i32>().unwrap_or(-1))),
+            (Some("S"), Some(code), None) => {
+                Some(Status::Sync(code.trim().parse::<i32>().unwrap_or(-1)))
+            }
             (Some("E"), Some(cid), Some(code)) => Some(Status::Exit(
                 cid.to_owned(),
                 code.trim().parse::<i32>().unwrap_or(-1),

@@ -351,7 +351,11 @@ async fn a_sync_exec_answer_streams_in_bounded_daemon_memory() {
                 got["output"] == String::from_utf8_lossy(&log).as_ref(),
                 "legacy output differs"
             );
-            assert!(got["stdout"].is_null() && got["stderr"].is_null(), "{}", got["stdout"]);
+            assert!(
+                got["stdout"].is_null() && got["stderr"].is_null(),
+                "{}",
+                got["stdout"]
+            );
         }
     }
     let grown_mib = vm_hwm_kib(pid).saturating_sub(base) / 1024;
