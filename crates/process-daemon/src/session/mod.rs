@@ -421,7 +421,7 @@ impl Session {
                     }
                 }
                 Err(err) => {
-                    tracing::debug!(session = %core.id, error = %err, "cannot prepare a command's files ahead")
+                    tracing::debug!(session = %core.id, error = %err, "cannot prepare a command's files ahead");
                 }
             }
         });

@@ -312,7 +312,9 @@ impl Shell {
         }
         let env = core.dir.join("env.sh");
         if env.exists() {
-            first.push_str(&format!(". {} >/dev/null 2>&1\n", quote(&env)));
+            first.push_str(". ");
+            first.push_str(&quote(&env));
+            first.push_str(" >/dev/null 2>&1\n");
         }
         // A failure here shows up as a failed write of the next command.
         let _ = shell.stdin.write_all(first.as_bytes()).await;
