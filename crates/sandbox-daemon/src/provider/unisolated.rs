@@ -277,6 +277,26 @@ impl Provider for UnisolatedProvider {
         }
     }
 
+    async fn reconfigure(&self, spec: &SandboxSpec) -> Result<(), ProviderError> {
+        // Nothing is enforced or recorded here (the manager's record is the spec): the sandbox
+        // only has to be running.
+        let dir = self.sandbox_dir(&spec.id)?;
+        match Self::read_pid(&dir) {
+            Some(pid) if Self::is_ours(pid, &dir) => Ok(()),
+            _ => Err(ProviderError::NotFound(spec.id.clone())),
+        }
+    }
+
+    async fn list(&self) -> Result<Vec<String>, ProviderError> {
+        let entries = std::fs::read_dir(&self.dir)
+            .map_err(|e| runtime(format!("cannot list {}", self.dir.display()), &e))?;
+        Ok(entries
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect())
+    }
+
     fn name(&self) -> &'static str {
         "unisolated-test"
     }

@@ -257,6 +257,14 @@ impl LocalProvider {
             .map_err(|e| rt("the image build panicked", e))?
     }
 
+    /// Host pid of the sandbox's init (`processd`), from runc's pid file.
+    fn init_pid(&self, id: &str) -> Option<i32> {
+        std::fs::read_to_string(self.dir(id).join("init.pid"))
+            .ok()
+            .and_then(|t| t.trim().parse::<i32>().ok())
+            .filter(|pid| *pid > 0)
+    }
+
     /// Ids of the sandboxes this provider has files for.
     pub fn sandbox_ids(&self) -> Vec<String> {
         let Ok(entries) = std::fs::read_dir(self.config.state_dir.join("sandboxes")) else {
@@ -395,28 +403,44 @@ impl LocalProvider {
     /// slirp4netns, overlay mount, socket), keeping its files.
     async fn teardown(&self, id: &str) -> Result<(), ProviderError> {
         let dir = self.dir(id);
-        let init = std::fs::read_to_string(dir.join("init.pid"))
-            .ok()
-            .and_then(|t| t.trim().parse::<i32>().ok());
-        self.runc.delete(id).await?;
-        if let Some(pid) = init {
-            // Gone from the process table too (reaped by us as a subreaper, or by our init).
-            reap_or_wait(pid, Duration::from_secs(3)).await;
-            let _ = std::fs::remove_file(dir.join("init.pid"));
-        }
-        if let Ok(text) = std::fs::read_to_string(dir.join("slirp.pid")) {
-            let mut parts = text.split_whitespace().map(str::parse::<i32>);
-            if let (Some(Ok(pid)), Some(Ok(target))) = (parts.next(), parts.next()) {
-                if net::is_slirp_for(pid, target) {
-                    let _ = nix::sys::signal::kill(
-                        nix::unistd::Pid::from_raw(pid),
-                        nix::sys::signal::Signal::SIGKILL,
-                    );
-                    reap_or_wait(pid, Duration::from_secs(5)).await;
+        let init = self.init_pid(id);
+        let own = init.filter(|pid| is_own_init(*pid, id));
+        let slirp = async {
+            if let Ok(text) = std::fs::read_to_string(dir.join("slirp.pid")) {
+                let mut parts = text.split_whitespace().map(str::parse::<i32>);
+                if let (Some(Ok(pid)), Some(Ok(target))) = (parts.next(), parts.next()) {
+                    if net::is_slirp_for(pid, target) {
+                        let _ = nix::sys::signal::kill(
+                            nix::unistd::Pid::from_raw(pid),
+                            nix::sys::signal::Signal::SIGKILL,
+                        );
+                        reap_or_wait(pid, Duration::from_secs(5)).await;
+                    }
                 }
+                let _ = std::fs::remove_file(dir.join("slirp.pid"));
             }
-            let _ = std::fs::remove_file(dir.join("slirp.pid"));
-        }
+        };
+        let container = async {
+            if let Some(pid) = own {
+                // Our child (we are a subreaper): killing the pid namespace's init kills
+                // everything in it; reaping it takes no polling of runc. `runc delete` then
+                // finds it stopped and only removes its state and cgroups.
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+                reap_or_wait(pid, Duration::from_secs(5)).await;
+            }
+            let deleted = self.runc.delete(id).await;
+            if let (Some(pid), None) = (init, own) {
+                // Not our child (a sandboxd started after it): its parent reaps it.
+                reap_or_wait(pid, Duration::from_secs(3)).await;
+            }
+            deleted
+        };
+        let ((), deleted) = tokio::join!(slirp, container);
+        deleted?;
+        let _ = std::fs::remove_file(dir.join("init.pid"));
         self.unmount_root(id)?;
         let sock = self.socket_path(id);
         match std::fs::remove_file(&sock) {
@@ -550,6 +574,22 @@ fn protect_from_oom(pid: i32) {
             );
         }
     }
+}
+
+/// Whether `pid` is sandbox `id`'s init and a child of this process not yet reaped (alive or a
+/// zombie): its pid cannot be reused before we reap it, so signalling it is safe. (A pid file
+/// left from an earlier run could name any process now: the cgroup check rules that out.)
+fn is_own_init(pid: i32, id: &str) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let ppid = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+        .and_then(|p| p.parse::<u32>().ok());
+    ppid == Some(std::process::id())
+        && std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+            .is_ok_and(|c| c.contains(&format!("sandboxd/{id}")))
 }
 
 /// Waits (at most `limit`) until process `pid` has exited and left the process table: reaps it
@@ -711,6 +751,17 @@ impl Provider for LocalProvider {
         if !self.dir(id).exists() {
             return Err(ProviderError::NotFound(id.to_owned()));
         }
+        if let Some(pid) = self.init_pid(id).filter(|pid| is_own_init(*pid, id)) {
+            // Our child: signal and wait for it directly (no `runc state` polling).
+            if !force {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
+                reap_or_wait(pid, self.config.stop_grace).await;
+            }
+            return self.teardown(id).await;
+        }
         if let Some(state) = self.runc.state(id).await? {
             if matches!(state.status, Status::Running | Status::Paused) && !force {
                 self.runc.kill(id, "TERM").await?;
@@ -773,6 +824,50 @@ impl Provider for LocalProvider {
         meta.memory_gib = resources.memory_gib;
         meta.disk_gib = resources.disk_gib;
         self.write_meta(id, &meta)
+    }
+
+    async fn reconfigure(&self, spec: &SandboxSpec) -> Result<(), ProviderError> {
+        check_id(&spec.id)?;
+        check_resources(spec.resources)?;
+        let old = self.read_meta(&spec.id)?;
+        if old.image_rootfs != spec.image.rootfs
+            || old.os_user != spec.os_user
+            || old.network_block_all != spec.network_block_all
+        {
+            return Err(ProviderError::Unsupported(format!(
+                "sandbox {} was made with another image, user or network: it cannot be re-targeted",
+                spec.id
+            )));
+        }
+        let running = matches!(
+            self.runc.state(&spec.id).await?,
+            Some(s) if s.status == Status::Running
+        );
+        if !running {
+            return Err(ProviderError::Runtime(format!(
+                "sandbox {} is not running",
+                spec.id
+            )));
+        }
+        let now = Resources {
+            cpu: old.cpu,
+            memory_gib: old.memory_gib,
+            disk_gib: old.disk_gib,
+        };
+        if now != spec.resources {
+            self.resize(&spec.id, spec.resources).await?;
+        }
+        self.write_meta(&spec.id, &Self::meta_of(spec))
+    }
+
+    async fn list(&self) -> Result<Vec<String>, ProviderError> {
+        let mut ids = self.sandbox_ids();
+        for id in self.runc.list().await? {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        Ok(ids)
     }
 
     async fn observe(&self, id: &str) -> Result<Observed, ProviderError> {
