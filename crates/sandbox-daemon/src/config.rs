@@ -185,6 +185,7 @@ impl ServeConfig {
             monitor_interval: self.monitor_interval,
             daemon_version: format!("v{}", env!("CARGO_PKG_VERSION")),
             warm: self.warm,
+            warm_status: (self.warm > 0).then(|| self.state_dir.join("warm-pool")),
         }
     }
 }

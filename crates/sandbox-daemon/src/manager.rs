@@ -78,6 +78,8 @@ pub struct ManagerConfig {
     pub daemon_version: String,
     /// Started sandboxes of the default image kept ready for creates (`--warm`; 0 = none).
     pub warm: usize,
+    /// Where the warm pool lists its ready members' ids (one a line), if anywhere.
+    pub warm_status: Option<std::path::PathBuf>,
 }
 
 /// One sandbox in memory.
@@ -266,7 +268,7 @@ impl Manager {
         config: ManagerConfig,
     ) -> Result<Manager, ManagerError> {
         let records = store.all()?;
-        let warm = config.warm;
+        let (warm, status) = (config.warm, config.warm_status.clone());
         let manager = Manager {
             inner: Arc::new(Inner {
                 provider,
@@ -274,7 +276,7 @@ impl Manager {
                 config,
                 sandboxes: Mutex::new(HashMap::new()),
                 events: tokio::sync::broadcast::channel(EVENT_BUFFER).0,
-                pool: Arc::new(pool::Pool::new(warm)),
+                pool: Arc::new(pool::Pool::new(warm, status)),
             }),
         };
         for record in records {

@@ -21,6 +21,7 @@
 //!   deletes what the provider holds without a record ([`Manager::open`]).
 
 use std::collections::VecDeque;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -43,6 +44,9 @@ pub(super) struct Member {
 pub(super) struct Pool {
     /// How many members to keep ready.
     pub(super) target: usize,
+    /// A file listing the ready members' ids, one a line, rewritten at every change (for
+    /// operators, benchmarks and tests: members are not in the API).
+    status: Option<PathBuf>,
     ready: Mutex<VecDeque<Member>>,
     /// Set by shutdown: no more members are made or handed out.
     closed: AtomicBool,
@@ -53,12 +57,39 @@ pub(super) struct Pool {
 }
 
 impl Pool {
-    /// A pool that keeps `target` members (0 = no pool).
-    pub(super) fn new(target: usize) -> Pool {
+    /// A pool that keeps `target` members (0 = no pool), listing them in `status`.
+    pub(super) fn new(target: usize, status: Option<PathBuf>) -> Pool {
         Pool {
             target,
+            status,
             ..Pool::default()
         }
+    }
+
+    /// Rewrites the status file from `ready` (atomically: a reader sees the old or new list).
+    fn publish(&self, ready: &VecDeque<Member>) {
+        let Some(path) = &self.status else {
+            return;
+        };
+        let mut text = String::new();
+        for m in ready {
+            text.push_str(&m.spec.id);
+            text.push('\n');
+        }
+        let tmp = path.with_extension("tmp");
+        if let Err(err) = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path)) {
+            tracing::warn!(path = %path.display(), error = %err, "cannot write the warm pool status");
+        }
+    }
+
+    fn push(&self, member: Member, front: bool) {
+        let mut ready = lock(&self.ready);
+        if front {
+            ready.push_front(member);
+        } else {
+            ready.push_back(member);
+        }
+        self.publish(&ready);
     }
 
     /// Members ready now.
@@ -90,7 +121,9 @@ impl Pool {
                     && m.spec.os_user == os_user
                     && m.spec.network_block_all == network_block_all
             })?;
-            ready.remove(at)
+            let member = ready.remove(at);
+            self.publish(&ready);
+            member
         };
         self.wake();
         member
@@ -100,7 +133,7 @@ impl Pool {
 impl Pool {
     /// Puts back a member a create took and did not use (it was refused before touching it).
     pub(super) fn give_back(&self, member: Member) {
-        lock(&self.ready).push_front(member);
+        self.push(member, true);
     }
 }
 
@@ -124,6 +157,8 @@ impl Manager {
         if pool.target == 0 {
             return;
         }
+        // An empty list first: a file left by an earlier run names members that are gone.
+        pool.publish(&lock(&pool.ready));
         let handle = tokio::spawn(fill(Arc::downgrade(&self.inner), Arc::clone(pool)));
         *lock(&pool.filler) = Some(handle);
     }
@@ -144,7 +179,12 @@ impl Manager {
             // It finishes the member it is making (and deletes it) before it returns.
             let _ = filler.await;
         }
-        let members: Vec<Member> = lock(&pool.ready).drain(..).collect();
+        let members: Vec<Member> = {
+            let mut ready = lock(&pool.ready);
+            let members = ready.drain(..).collect();
+            pool.publish(&ready);
+            members
+        };
         for member in members {
             self.delete_member(&member.spec.id).await;
         }
@@ -227,7 +267,7 @@ async fn fill(weak: Weak<Inner>, pool: Arc<Pool>) {
                         return;
                     }
                     tracing::debug!(id = %member.spec.id, "warm pool: one more ready");
-                    lock(&pool.ready).push_back(member);
+                    pool.push(member, false);
                 }
                 Err(err) => {
                     tracing::warn!(error = %err, retry_in = ?backoff, "warm pool: cannot make a sandbox");

@@ -72,15 +72,23 @@ impl Layout {
         }
     }
 
-    /// Waits until exactly `n` sandboxes exist and every one of them answers.
-    async fn wait_for(&self, n: usize) -> BTreeSet<String> {
-        let ok = eventually(Duration::from_secs(120), || async {
-            let ids = on_disk(&self.dirs);
-            ids.len() == n && ids.iter().all(|id| healthy(&self.socket(id)))
-        })
-        .await;
-        let ids = on_disk(&self.dirs);
-        assert!(ok, "expected {n} started sandboxes, found {ids:?}");
+    /// The warm members sandboxd lists as ready (`STATE/warm-pool`).
+    fn ready(&self) -> BTreeSet<String> {
+        std::fs::read_to_string(self.dirs.parent().unwrap().join("warm-pool"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Waits until `n` members are ready; each of them answers.
+    async fn wait_ready(&self, n: usize) -> BTreeSet<String> {
+        let ok = eventually(Duration::from_secs(120), || async { self.ready().len() == n }).await;
+        let ids = self.ready();
+        assert!(ok, "expected {n} ready warm sandboxes, found {ids:?}");
+        for id in &ids {
+            assert!(healthy(&self.socket(id)), "warm sandbox {id} does not answer");
+        }
         ids
     }
 }
@@ -120,7 +128,8 @@ fn terminate(s: &mut Server) {
 async fn warm_pool_semantics_on_the_test_provider() {
     let mut s = Server::start_with(Some(KEY), &["--warm", "2", "--max-sandboxes", "3"]);
     let layout = Layout::of(&s, false);
-    let members = layout.wait_for(2).await;
+    let members = layout.wait_ready(2).await;
+    assert_eq!(on_disk(&layout.dirs), members);
     assert!(list_ids(&s).await.is_empty(), "pool members are listed");
 
     // A default create takes a member: its id, with the create's name, labels and env.
@@ -147,16 +156,17 @@ async fn warm_pool_semantics_on_the_test_provider() {
     assert_eq!(list_ids(&s).await, vec![id.clone()]);
 
     // Refilled off the request path, to N ready beside the taken one, and not past it.
-    let now = layout.wait_for(3).await;
+    let now = layout.wait_ready(2).await;
+    assert!(!now.contains(&id));
     for _ in 0..10 {
-        tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(on_disk(&layout.dirs).len() <= 3, "the pool grew past N");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let fresh: Vec<&String> = now.difference(&members).collect();
     assert_eq!(fresh.len(), 1, "{now:?} vs {members:?}");
 
     // What a member cannot be (another user) takes the cold path: a new id.
-    let before = on_disk(&layout.dirs);
+    let before = layout.ready();
     let cold = s.create(json!({"user": "root"})).await;
     let cold_id = cold["id"].as_str().unwrap().to_owned();
     assert!(!before.contains(&cold_id), "a root create took a member");
@@ -171,6 +181,7 @@ async fn warm_pool_semantics_on_the_test_provider() {
     assert_eq!(ids.len(), 3, "{ids:?}");
     tokio::time::sleep(Duration::from_millis(300)).await;
     // Three recorded + the one member left; no refill at the limit.
+    assert_eq!(layout.ready().len(), 1);
     assert_eq!(on_disk(&layout.dirs).len(), 4);
 
     // SIGKILL: the members of that run are removed by the next start (they have no record),
@@ -183,7 +194,9 @@ async fn warm_pool_semantics_on_the_test_provider() {
     s.call("DELETE", &format!("/api/sandbox/{third_id}"), None)
         .await;
     s.kill_and_restart();
-    let after = layout.wait_for(2 + 2).await;
+    layout.wait_ready(2).await;
+    let after = on_disk(&layout.dirs);
+    assert_eq!(after.len(), 2 + 2, "{after:?}");
     assert!(
         after.is_disjoint(&left_members),
         "a member of the killed run survived: {after:?}"
@@ -207,7 +220,7 @@ async fn a_warm_sandbox_is_configured_as_a_fresh_create_on_runc() {
     require_sandboxes!();
     let mut s = Server::runc_with(&["--warm", "1"]).await;
     let layout = Layout::of(&s, true);
-    let members = layout.wait_for(1).await;
+    let members = layout.wait_ready(1).await;
     let sandboxes = Sandboxes::connect(&s.api, KEY).unwrap();
     let sb = sandboxes
         .create(
@@ -237,7 +250,7 @@ async fn a_warm_sandbox_is_configured_as_a_fresh_create_on_runc() {
         .execute_session_command("s", process::CommandRequest::new("echo s-$WARM_VAR"))
         .await
         .unwrap();
-    assert_eq!(cmd.output.trim(), "s-v1");
+    assert_eq!(cmd.stdout.trim(), "s-v1");
     // code_run and an interpreter context
     let run = p
         .code_run("import os\nprint('c-' + os.environ['WARM_VAR'])")
@@ -274,9 +287,8 @@ async fn a_warm_sandbox_is_configured_as_a_fresh_create_on_runc() {
     let out = sb.process().exec("echo $WARM_VAR").await.unwrap();
     assert_eq!(out.result, "v1\n");
     // The pool refilled beside it.
-    let both = layout.wait_for(2).await;
-    assert!(both.contains(&id));
-    let member: String = both.into_iter().find(|i| *i != id).unwrap();
+    let member: String = layout.wait_ready(1).await.into_iter().next().unwrap();
+    assert_ne!(member, id);
     sandboxes.delete(&sb).await.unwrap();
     assert!(s.leftovers(&id).is_empty(), "{:#?}", s.leftovers(&id));
     // SIGTERM deletes the member, leaving nothing of it.
