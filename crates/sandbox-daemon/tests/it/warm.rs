@@ -196,7 +196,13 @@ async fn warm_pool_semantics_on_the_test_provider() {
     s.kill_and_restart();
     layout.wait_ready(2).await;
     let after = on_disk(&layout.dirs);
-    assert_eq!(after.len(), 2 + 2, "{after:?}");
+    assert_eq!(
+        after.len(),
+        2 + 2,
+        "on disk {after:?}, ready {:?}, recorded {:?}, killed run's member {left_members:?}",
+        layout.ready(),
+        list_ids(&s).await
+    );
     assert!(
         after.is_disjoint(&left_members),
         "a member of the killed run survived: {after:?}"

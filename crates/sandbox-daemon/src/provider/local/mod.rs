@@ -454,7 +454,9 @@ impl LocalProvider {
         let id = spec.id.as_str();
         let dir = self.dir(id);
         let user = SandboxUser::for_os_user(&spec.os_user)?;
-        self.teardown(id).await?;
+        if self.has_runtime_traces(id) {
+            self.teardown(id).await?;
+        }
         let meta = Self::meta_of(spec);
         self.write_meta(id, &meta)?;
         let rootfs = self.mount_root(id, &spec.image.rootfs)?;
@@ -476,9 +478,6 @@ impl LocalProvider {
         config
             .save(dir.join("config.json"))
             .map_err(|e| rt("cannot write config.json", e))?;
-        if !spec.network_block_all {
-            self.net.ensure_firewall().await?;
-        }
         let sock = self.socket_path(id);
         let listener = std::os::unix::net::UnixListener::bind(&sock)
             .map_err(|e| rt(format!("cannot create {}", sock.display()), e))?;
@@ -491,20 +490,30 @@ impl LocalProvider {
             .open(&log_path)
             .map_err(|e| rt(format!("cannot open {}", log_path.display()), e))?;
         let pid_file = dir.join("init.pid");
-        if let Err(e) = self
-            .runc
-            .create(id, &dir, &pid_file, listener.into(), log)
-            .await
-        {
+        // The egress rules are refreshed while runc sets the container up: both must be done
+        // before slirp4netns (the only way out) starts.
+        let firewall = async {
+            if spec.network_block_all {
+                Ok(())
+            } else {
+                self.net.ensure_firewall().await
+            }
+        };
+        let (created, firewall) = tokio::join!(
+            self.runc.create(id, &dir, &pid_file, listener.into(), log),
+            firewall
+        );
+        if let Err(e) = created {
             return Err(ProviderError::Runtime(format!(
                 "{e}; its output:\n{}",
                 log_tail(&log_path, 15)
             )));
         }
-        let state = self.runc.state(id).await?.ok_or_else(|| {
-            ProviderError::Runtime(format!("runc lost sandbox {id} after create"))
+        firewall?;
+        let pid = self.init_pid(id).ok_or_else(|| {
+            ProviderError::Runtime(format!("runc wrote no init pid for sandbox {id}"))
         })?;
-        protect_from_oom(state.pid);
+        protect_from_oom(pid);
         if !spec.network_block_all {
             let net_log = std::fs::OpenOptions::new()
                 .create(true)
@@ -513,7 +522,7 @@ impl LocalProvider {
                 .map_err(|e| rt("cannot open net.log", e))?;
             let child = self
                 .net
-                .start_slirp(state.pid, net_log)
+                .start_slirp(pid, net_log)
                 .await
                 .map_err(|e| {
                     ProviderError::Runtime(format!("{e}:\n{}", log_tail(&dir.join("net.log"), 10)))
@@ -521,30 +530,53 @@ impl LocalProvider {
             let slirp_pid = child.id().unwrap_or_default();
             std::fs::write(
                 dir.join("slirp.pid"),
-                format!("{slirp_pid} {}\n", state.pid),
+                format!("{slirp_pid} {pid}\n"),
             )
             .map_err(|e| rt("cannot write slirp.pid", e))?;
         }
         self.runc.start(id).await?;
-        self.wait_ready(id, &sock, &log_path).await?;
+        self.wait_ready(id, pid, &sock, &log_path).await?;
         Ok(Endpoint::Unix(sock))
     }
 
-    /// Waits until processd answers `GET /health` on its socket.
-    async fn wait_ready(&self, id: &str, sock: &Path, log: &Path) -> Result<(), ProviderError> {
+    /// Whether anything of a started sandbox may be left (runc's state, pid files, the mount,
+    /// the socket): a fresh sandbox's start skips the teardown.
+    fn has_runtime_traces(&self, id: &str) -> bool {
+        let dir = self.dir(id);
+        self.runc.knows(id)
+            || dir.join("init.pid").exists()
+            || dir.join("slirp.pid").exists()
+            || self.socket_path(id).exists()
+            || is_mounted(&dir.join("rootfs"))
+    }
+
+    /// Waits until processd (host pid `pid`) answers `GET /health` on its socket.
+    async fn wait_ready(
+        &self,
+        id: &str,
+        pid: i32,
+        sock: &Path,
+        log: &Path,
+    ) -> Result<(), ProviderError> {
         let deadline = Instant::now() + self.config.ready_timeout;
         loop {
             if let Ok(Ok(())) = tokio::time::timeout(Duration::from_secs(5), health(sock)).await {
                 return Ok(());
             }
-            match self.runc.state(id).await? {
-                Some(s) if matches!(s.status, Status::Running | Status::Created) => {}
-                _ => {
-                    return Err(ProviderError::Runtime(format!(
-                        "processd exited during start; its output:\n{}",
-                        log_tail(log, 15)
-                    )))
-                }
+            // Our child: its state is in /proc (cheaper than asking runc at every turn).
+            let running = if is_own_init(pid, id) {
+                !matches!(process_daemon::proc::proc_state(pid), Some('Z' | 'X') | None)
+            } else {
+                matches!(
+                    self.runc.state(id).await?,
+                    Some(s) if matches!(s.status, Status::Running | Status::Created)
+                )
+            };
+            if !running {
+                return Err(ProviderError::Runtime(format!(
+                    "processd exited during start; its output:\n{}",
+                    log_tail(log, 15)
+                )));
             }
             if Instant::now() > deadline {
                 return Err(ProviderError::Runtime(format!(
@@ -553,7 +585,7 @@ impl LocalProvider {
                     log_tail(log, 15)
                 )));
             }
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }
 }
@@ -726,7 +758,8 @@ impl Provider for LocalProvider {
         if !self.dir(&spec.id).join("meta.json").exists() {
             return Err(ProviderError::NotFound(spec.id.clone()));
         }
-        if let Some(state) = self.runc.state(&spec.id).await? {
+        let known = self.runc.knows(&spec.id);
+        if let Some(state) = if known { self.runc.state(&spec.id).await? } else { None } {
             let sock = self.socket_path(&spec.id);
             if matches!(state.status, Status::Running | Status::Paused)
                 && health(&sock).await.is_ok()
