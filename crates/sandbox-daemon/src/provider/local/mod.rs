@@ -265,6 +265,20 @@ impl LocalProvider {
             .filter(|pid| *pid > 0)
     }
 
+    /// For a sandbox whose init is our own child (started by this sandboxd, after `runc
+    /// start`): whether it still runs (`false`: it exited, a zombie until its teardown).
+    /// `None` when it is not our child: ask runc.
+    fn own_init_alive(&self, id: &str) -> Option<bool> {
+        let pid = self.init_pid(id)?;
+        if !is_own_init(pid, id) || !self.runc.knows(id) {
+            return None;
+        }
+        Some(!matches!(
+            process_daemon::proc::proc_state(pid),
+            Some('Z' | 'X') | None
+        ))
+    }
+
     /// Ids of the sandboxes this provider has files for.
     pub fn sandbox_ids(&self) -> Vec<String> {
         let Ok(entries) = std::fs::read_dir(self.config.state_dir.join("sandboxes")) else {
@@ -872,10 +886,13 @@ impl Provider for LocalProvider {
                 spec.id
             )));
         }
-        let running = matches!(
-            self.runc.state(&spec.id).await?,
-            Some(s) if s.status == Status::Running
-        );
+        let running = match self.own_init_alive(&spec.id) {
+            Some(alive) => alive,
+            None => matches!(
+                self.runc.state(&spec.id).await?,
+                Some(s) if s.status == Status::Running
+            ),
+        };
         if !running {
             return Err(ProviderError::Runtime(format!(
                 "sandbox {} is not running",
@@ -907,6 +924,18 @@ impl Provider for LocalProvider {
         check_id(id)?;
         if !self.dir(id).join("meta.json").exists() {
             return Ok(Observed::Missing);
+        }
+        // Our own child (started by this sandboxd): /proc says it all, without running runc
+        // (the monitor asks about every started sandbox every few seconds).
+        if let Some(alive) = self.own_init_alive(id) {
+            return Ok(if alive {
+                Observed::Running(Endpoint::Unix(self.socket_path(id)))
+            } else {
+                Observed::Failed(format!(
+                    "processd exited; its last output:\n{}",
+                    log_tail(&self.dir(id).join("processd.log"), 10)
+                ))
+            });
         }
         match self.runc.state(id).await? {
             None => Ok(Observed::Stopped),
