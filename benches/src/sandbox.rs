@@ -111,15 +111,12 @@ pub async fn run(opts: &Opts) -> Vec<Row> {
     }
     match warm(opts, &sizes).await {
         Ok(mut r) => rows.append(&mut r),
-        Err(e) => rows.push(Row::not_measured(
-            GROUP,
-            "warm pool create",
-            e.to_string(),
-        )),
+        Err(e) => rows.push(Row::not_measured(GROUP, "warm pool create", e.to_string())),
     }
     if opts.debug_sandboxd {
         for row in &mut rows {
-            row.figure.push_str(" [debug build of sandboxd: not a performance figure]");
+            row.figure
+                .push_str(" [debug build of sandboxd: not a performance figure]");
         }
     }
     rows
@@ -155,7 +152,12 @@ impl Server {
         if let Some(out) = child.stdout.take() {
             BufReader::new(out).read_line(&mut line)?;
         }
-        let api = line.trim().rsplit('=').next().unwrap_or_default().to_owned();
+        let api = line
+            .trim()
+            .rsplit('=')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
         if !api.starts_with("http://127.0.0.1:") {
             let _ = child.kill();
             let _ = child.wait();
@@ -186,7 +188,7 @@ impl Server {
         }
         let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id())?);
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_mins(1);
         loop {
             if self.child.try_wait()?.is_some() {
                 break;
@@ -296,7 +298,9 @@ fn kib(pid: i32, file: &str, field: &str) -> u64 {
 /// (processd RSS, slirp4netns RSS, processd PSS, slirp4netns PSS) of one sandbox, in KiB.
 fn sandbox_memory(server: &Server, id: &str) -> Result<[u64; 4], BoxError> {
     let dir = server.sandbox_dir(id);
-    let init: i32 = std::fs::read_to_string(dir.join("init.pid"))?.trim().parse()?;
+    let init: i32 = std::fs::read_to_string(dir.join("init.pid"))?
+        .trim()
+        .parse()?;
     let slirp: i32 = std::fs::read_to_string(dir.join("slirp.pid"))?
         .split_whitespace()
         .next()
@@ -506,7 +510,7 @@ async fn warm(opts: &Opts, sizes: &Sizes) -> Result<Vec<Row>, BoxError> {
     let wait_full = |live: usize| {
         let server = &server;
         async move {
-            let deadline = Instant::now() + Duration::from_secs(120);
+            let deadline = Instant::now() + Duration::from_mins(2);
             while !full(server, live) || !pool_ready(server) {
                 if Instant::now() > deadline {
                     return Err::<(), BoxError>("the warm pool did not fill within 120 s".into());
@@ -540,7 +544,10 @@ async fn warm(opts: &Opts, sizes: &Sizes) -> Result<Vec<Row>, BoxError> {
     rows.push(
         Row::plain(
             GROUP,
-            format!("warm pool (`sandboxd --warm {n}`): default `create()` answered, p50 (n = {})", c.n),
+            format!(
+                "warm pool (`sandboxd --warm {n}`): default `create()` answered, p50 (n = {})",
+                c.n
+            ),
             micros(c.p50),
             format!("p99 {}", micros(c.p99)),
         )

@@ -276,7 +276,7 @@ async fn fill(weak: Weak<Inner>, pool: Arc<Pool>) {
                         () = tokio::time::sleep(backoff) => {}
                         () = pool.wake.notified() => {}
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(60));
+                    backoff = (backoff * 2).min(Duration::from_mins(1));
                 }
             }
             continue;

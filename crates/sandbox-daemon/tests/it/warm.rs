@@ -83,11 +83,14 @@ impl Layout {
 
     /// Waits until `n` members are ready; each of them answers.
     async fn wait_ready(&self, n: usize) -> BTreeSet<String> {
-        let ok = eventually(Duration::from_secs(120), || async { self.ready().len() == n }).await;
+        let ok = eventually(Duration::from_mins(2), || async { self.ready().len() == n }).await;
         let ids = self.ready();
         assert!(ok, "expected {n} ready warm sandboxes, found {ids:?}");
         for id in &ids {
-            assert!(healthy(&self.socket(id)), "warm sandbox {id} does not answer");
+            assert!(
+                healthy(&self.socket(id)),
+                "warm sandbox {id} does not answer"
+            );
         }
         ids
     }
@@ -174,7 +177,10 @@ async fn warm_pool_semantics_on_the_test_provider() {
     // does not refill past the limit of user sandboxes.
     let third = s.create(json!({})).await;
     let third_id = third["id"].as_str().unwrap().to_owned();
-    assert!(before.contains(&third_id), "a default create did not take a member");
+    assert!(
+        before.contains(&third_id),
+        "a default create did not take a member"
+    );
     let (st, body) = s.call("POST", "/api/sandbox", Some(json!({}))).await;
     assert_eq!(st, 403, "{body}");
     let ids = list_ids(&s).await;
@@ -244,7 +250,10 @@ async fn a_warm_sandbox_is_configured_as_a_fresh_create_on_runc() {
         .unwrap();
     let id = sb.id().to_owned();
     assert!(members.contains(&id), "{id} was not taken from {members:?}");
-    assert_eq!((sb.name(), sb.info().cpu, sb.info().memory), ("warm-runc", 2, 2));
+    assert_eq!(
+        (sb.name(), sb.info().cpu, sb.info().memory),
+        ("warm-runc", 2, 2)
+    );
     assert_eq!(sb.info().labels["team"], "y");
     let p = sb.process();
     // exec (hostname = the id, as for a cold sandbox)
@@ -273,9 +282,13 @@ async fn a_warm_sandbox_is_configured_as_a_fresh_create_on_runc() {
     assert_eq!(got.stdout.trim(), "i-v1");
     // a PTY
     let mut pty = p.create_pty_session("term").await.unwrap();
-    pty.send_input("echo pty-$WARM_VAR; exit 0\n").await.unwrap();
+    pty.send_input("echo pty-$WARM_VAR; exit 0\n")
+        .await
+        .unwrap();
     let mut screen = Vec::new();
-    pty.wait_with(|d| screen.extend_from_slice(d)).await.unwrap();
+    pty.wait_with(|d| screen.extend_from_slice(d))
+        .await
+        .unwrap();
     assert!(
         String::from_utf8_lossy(&screen).contains("pty-v1"),
         "{}",

@@ -534,19 +534,12 @@ impl LocalProvider {
                 .append(true)
                 .open(dir.join("net.log"))
                 .map_err(|e| rt("cannot open net.log", e))?;
-            let child = self
-                .net
-                .start_slirp(pid, net_log)
-                .await
-                .map_err(|e| {
-                    ProviderError::Runtime(format!("{e}:\n{}", log_tail(&dir.join("net.log"), 10)))
-                })?;
+            let child = self.net.start_slirp(pid, net_log).await.map_err(|e| {
+                ProviderError::Runtime(format!("{e}:\n{}", log_tail(&dir.join("net.log"), 10)))
+            })?;
             let slirp_pid = child.id().unwrap_or_default();
-            std::fs::write(
-                dir.join("slirp.pid"),
-                format!("{slirp_pid} {pid}\n"),
-            )
-            .map_err(|e| rt("cannot write slirp.pid", e))?;
+            std::fs::write(dir.join("slirp.pid"), format!("{slirp_pid} {pid}\n"))
+                .map_err(|e| rt("cannot write slirp.pid", e))?;
         }
         self.runc.start(id).await?;
         self.wait_ready(id, pid, &sock, &log_path).await?;
@@ -579,7 +572,10 @@ impl LocalProvider {
             }
             // Our child: its state is in /proc (cheaper than asking runc at every turn).
             let running = if is_own_init(pid, id) {
-                !matches!(process_daemon::proc::proc_state(pid), Some('Z' | 'X') | None)
+                !matches!(
+                    process_daemon::proc::proc_state(pid),
+                    Some('Z' | 'X') | None
+                )
             } else {
                 matches!(
                     self.runc.state(id).await?,
@@ -773,7 +769,11 @@ impl Provider for LocalProvider {
             return Err(ProviderError::NotFound(spec.id.clone()));
         }
         let known = self.runc.knows(&spec.id);
-        if let Some(state) = if known { self.runc.state(&spec.id).await? } else { None } {
+        if let Some(state) = if known {
+            self.runc.state(&spec.id).await?
+        } else {
+            None
+        } {
             let sock = self.socket_path(&spec.id);
             if matches!(state.status, Status::Running | Status::Paused)
                 && health(&sock).await.is_ok()
