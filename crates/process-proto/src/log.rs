@@ -205,6 +205,7 @@ enum Scan {
 }
 
 /// Finds the leftmost complete marker of either stream.
+#[inline]
 fn scan(buf: &[u8]) -> Scan {
     let mut from = 0;
     while let Some(off) = memchr::memchr2(1, 2, &buf[from..]) {
@@ -300,10 +301,22 @@ impl Demuxer {
     ///
     /// On [`DemuxError::Unlabelled`] the `len` unlabelled bytes are at the very start of `src`
     /// (unlabelled bytes only ever precede the first marker).
+    #[inline]
     fn step(&mut self, src: &[u8], eof: bool) -> Result<Step, DemuxError> {
         let mut skip = 0;
         loop {
             let rest = &src[skip..];
+            // Fast path: in a stream, the input very often starts with a marker (a chunk ends
+            // right before one), which needs no search.
+            if let (State::In(_), [b @ (1 | 2), b1, b2, ..]) = (self.state, rest) {
+                if b1 == b && b2 == b {
+                    if let Some(stream) = OutputStream::from_marker_byte(*b) {
+                        skip += MARKER_LEN;
+                        self.state = State::In(stream);
+                        continue;
+                    }
+                }
+            }
             // In a stream, look only as far as one chunk (plus a marker's tail) so that a long
             // run without markers is scanned once, not once per chunk.
             let window = match self.state {
@@ -410,6 +423,7 @@ impl Demuxer {
     /// }
     /// assert_eq!(got, [(OutputStream::Stdout, b"out".to_vec()), (OutputStream::Stderr, b"err".to_vec())]);
     /// ```
+    #[inline]
     pub fn decode_borrowed<'a>(&mut self, src: &'a [u8]) -> Result<Borrowed<'a>, DemuxError> {
         self.step(src, false).map(|step| step.lend(src))
     }
