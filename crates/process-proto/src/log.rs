@@ -161,6 +161,18 @@ impl Muxer {
         }
     }
 
+    /// The marker to write before `len` bytes of `stream`, if one is needed, as
+    /// [`encode`](Self::encode) would write it (and the muxer then counts it as written): for
+    /// a caller that writes the marker and the data itself (e.g. one vectored write, without
+    /// copying the data). `len == 0` needs none.
+    pub fn header(&mut self, stream: OutputStream, len: usize) -> Option<[u8; MARKER_LEN]> {
+        if len == 0 || !(self.mark_every_write || self.current != Some(stream)) {
+            return None;
+        }
+        self.current = Some(stream);
+        Some(stream.marker())
+    }
+
     /// Writes `data` of `stream` into `dst`, preceded by a marker when needed. Empty `data`
     /// writes nothing. `data` is not escaped (the format has no escaping).
     pub fn encode(&mut self, stream: OutputStream, data: &[u8], dst: &mut impl BufMut) {

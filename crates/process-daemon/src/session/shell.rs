@@ -131,6 +131,9 @@ pub(crate) struct Snapshot {
     pub(crate) cwd: Vec<u8>,
 }
 
+/// How long the snapshot reader waits for the rest of a record before reading again.
+const SNAPSHOT_BATCH: Duration = Duration::from_millis(1);
+
 /// Largest snapshot field kept (a bigger one is dropped: the previous snapshot stays).
 const MAX_SNAPSHOT_FIELD: usize = 16 << 20;
 
@@ -200,6 +203,9 @@ async fn read_snapshots(core: Arc<SessionCore>, mut stderr: tokio::process::Chil
             Ok(n) => n,
         };
         let Some(snap) = parser.push(&buf[..n]) else {
+            // `export -p` writes one line per write(2): let the record arrive whole instead of
+            // waking for every line (nothing waits on it but a shell restart).
+            tokio::time::sleep(SNAPSHOT_BATCH).await;
             continue;
         };
         let changed = {
