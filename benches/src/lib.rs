@@ -12,6 +12,7 @@ pub mod demux_report;
 pub mod e2e;
 pub mod floors;
 pub mod row;
+pub mod sandbox;
 pub mod stats;
 pub mod transfer;
 

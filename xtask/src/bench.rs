@@ -177,6 +177,14 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
     rows.extend(collect_rows(&mut cmd)?);
 
+    // 10. Sandboxes: sandboxd on real runc containers (`benches/src/sandbox.rs`).
+    rows.extend(crate::bench_sandbox::rows(
+        &bench_bin,
+        &target,
+        python.as_deref(),
+        plan.quick,
+    )?);
+
     let table = render(&plan, &rows, &date, &machine, started, build_secs);
     let out = if plan.quick {
         target.join("BENCHMARKS.quick.md")
@@ -236,7 +244,7 @@ fn run_python_demux(
 }
 
 /// Runs a `bench` subcommand and parses the JSON rows it prints (other lines are echoed).
-fn collect_rows(cmd: &mut Command) -> Result<Vec<serde_json::Value>, String> {
+pub(crate) fn collect_rows(cmd: &mut Command) -> Result<Vec<serde_json::Value>, String> {
     cmd.current_dir(root()).stderr(Stdio::inherit());
     let output = cmd
         .output()
@@ -258,7 +266,7 @@ fn collect_rows(cmd: &mut Command) -> Result<Vec<serde_json::Value>, String> {
     Ok(rows)
 }
 
-const SECTIONS: [&str; 9] = [
+const SECTIONS: [&str; 10] = [
     "1. Demux throughput (client side of the log codec)",
     "2. `exec` round trip of `true`",
     "3. `exec` throughput, 8 concurrent clients",
@@ -268,6 +276,7 @@ const SECTIONS: [&str; 9] = [
     "7. PTY keystroke echo",
     "8. Scale and memory",
     "9. File transfers and listing",
+    "10. Sandboxes (`sandboxd` on runc)",
 ];
 
 fn render(

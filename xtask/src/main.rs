@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's automation, one module per subcommand (matklad's cargo-xtask).
 
 mod bench;
+mod bench_sandbox;
 mod ci;
 mod compat;
 mod fuzz;

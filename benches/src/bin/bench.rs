@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use process_benches::demux_report::{self, PythonResult};
-use process_benches::{demux, e2e, Row};
+use process_benches::{demux, e2e, sandbox, Row};
 
 #[derive(Parser)]
 #[command(about = "Benchmarks of processd and its client, each beside its floor")]
@@ -82,6 +82,30 @@ enum Cmd {
         #[arg(long, value_delimiter = ',')]
         only: Vec<u32>,
     },
+    /// Runs figure 10 (sandboxes) against a `sandboxd` started here on runc (needs root).
+    Sandbox(SandboxArgs),
+}
+
+#[derive(clap::Args)]
+struct SandboxArgs {
+    /// The `sandboxd` binary.
+    #[arg(long)]
+    sandboxd: PathBuf,
+    /// The image dir holding the default image.
+    #[arg(long)]
+    image_dir: PathBuf,
+    /// Python with the official SDK (the compat venv's).
+    #[arg(long)]
+    python: Option<PathBuf>,
+    /// Short run: smaller counts.
+    #[arg(long)]
+    quick: bool,
+    /// `sandboxd` is a debug build (figures are labelled so).
+    #[arg(long)]
+    debug_sandboxd: bool,
+    /// Why the figures cannot run (every row then says so).
+    #[arg(long)]
+    missing: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -197,6 +221,21 @@ fn run(cmd: Cmd) -> Result<Vec<Row>, String> {
                 .build()
                 .map_err(|e| format!("cannot start the runtime: {e}"))?;
             Ok(runtime.block_on(e2e::run(&opts)))
+        }
+        Cmd::Sandbox(args) => {
+            let opts = sandbox::Opts {
+                sandboxd: std::path::absolute(&args.sandboxd).unwrap_or(args.sandboxd),
+                image_dir: std::path::absolute(&args.image_dir).unwrap_or(args.image_dir),
+                python: args.python.map(|p| std::path::absolute(&p).unwrap_or(p)),
+                quick: args.quick,
+                debug_sandboxd: args.debug_sandboxd,
+                missing: args.missing,
+            };
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start the runtime: {e}"))?;
+            Ok(runtime.block_on(sandbox::run(&opts)))
         }
     }
 }

@@ -54,6 +54,11 @@ pub struct ServeArgs {
     /// Disk (GiB) of a sandbox whose create names none.
     #[arg(long, env = "SANDBOXD_DEFAULT_DISK", default_value_t = 3)]
     pub default_disk: u32,
+    /// Started sandboxes of the default image kept ready, so a create that asks for the default
+    /// image, user and network is answered at once (0 = none). Members are not listed or
+    /// counted against `--max-sandboxes`; they are deleted when sandboxd exits.
+    #[arg(long, env = "SANDBOXD_WARM", default_value_t = 0)]
+    pub warm: usize,
     /// Log filter (tracing `EnvFilter` syntax).
     #[arg(long, env = "SANDBOXD_LOG", default_value = "info")]
     pub log_level: String,
@@ -105,6 +110,8 @@ pub struct ServeConfig {
     pub minute: Duration,
     /// Monitor period.
     pub monitor_interval: Duration,
+    /// Warm pool size.
+    pub warm: usize,
     /// Whether the unisolated test provider was asked for.
     pub test_unisolated_provider: bool,
 }
@@ -147,6 +154,7 @@ impl ServeConfig {
             },
             minute: Duration::from_millis(args.test_minute_ms.max(1)),
             monitor_interval: Duration::from_millis(args.test_monitor_ms.max(10)),
+            warm: args.warm,
             test_unisolated_provider: args.test_unisolated_provider,
         })
     }
@@ -176,6 +184,8 @@ impl ServeConfig {
             minute: self.minute,
             monitor_interval: self.monitor_interval,
             daemon_version: format!("v{}", env!("CARGO_PKG_VERSION")),
+            warm: self.warm,
+            warm_status: (self.warm > 0).then(|| self.state_dir.join("warm-pool")),
         }
     }
 }

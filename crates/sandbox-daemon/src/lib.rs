@@ -66,7 +66,7 @@ pub async fn serve(
         what: "cannot read the bound address".into(),
         source,
     })?;
-    let app = build(&config, provider, addr).await?;
+    let (app, manager) = build_with_manager(&config, provider, addr).await?;
     let public = config.public_url(addr);
     println!("sandboxd ready: DAYTONA_API_URL={public}/api");
     tracing::info!(%addr, api_url = %format!("{public}/api"), "listening");
@@ -81,13 +81,16 @@ pub async fn serve(
             _ = sigterm.recv() => tracing::info!("SIGTERM: shutting down"),
         }
     };
-    axum::serve(listener, app)
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(|source| Error::Io {
             what: "the server failed".into(),
             source,
-        })
+        });
+    // Warm pool members have no record: they go with this process.
+    manager.shutdown().await;
+    served
 }
 
 /// The router over a freshly opened manager (with its monitor running).
@@ -96,6 +99,18 @@ pub async fn build(
     provider: Arc<dyn provider::Provider>,
     addr: std::net::SocketAddr,
 ) -> Result<axum::Router, Error> {
+    build_with_manager(config, provider, addr)
+        .await
+        .map(|(router, _)| router)
+}
+
+/// [`build`], also returning the manager (whose [`manager::Manager::shutdown`] deletes the
+/// warm pool when the server is done).
+pub async fn build_with_manager(
+    config: &ServeConfig,
+    provider: Arc<dyn provider::Provider>,
+    addr: std::net::SocketAddr,
+) -> Result<(axum::Router, manager::Manager), Error> {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -109,10 +124,11 @@ pub async fn build(
     let store = store::Store::open(&config.state_dir).map_err(manager::ManagerError::from)?;
     let manager = manager::Manager::open(provider, store, config.manager_config(addr)).await?;
     tokio::spawn(manager.clone().monitor());
-    Ok(api::router(
-        manager,
+    let router = api::router(
+        manager.clone(),
         api::EdgeConfig {
             api_key: config.api_key.clone(),
         },
-    ))
+    );
+    Ok((router, manager))
 }

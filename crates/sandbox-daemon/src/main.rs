@@ -193,6 +193,13 @@ fn serve(args: ServeArgs) -> ExitCode {
         // Same-user processes must not read the key from /proc/<pid>/{environ,cmdline}.
         let _ = nix::sys::prctl::set_dumpable(false);
     }
+    // Each sandbox's init (processd) is orphaned when `runc create` exits: as a subreaper we
+    // inherit it, so a stop or delete kills and reaps it at once instead of waiting for the
+    // host's init to collect the zombie (seconds on some hosts). Only the provider's teardown
+    // waits for those pids; nothing else here reaps blindly.
+    if let Err(err) = nix::sys::prctl::set_child_subreaper(true) {
+        eprintln!("sandboxd: cannot become a child subreaper ({err}); deletes will be slower");
+    }
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(code) => return code,

@@ -22,6 +22,8 @@ use process_proto::wire::control::{
 use crate::provider::{Endpoint, Observed, Provider, ProviderError, Resources, SandboxSpec};
 use crate::store::{Record, Store, StoreError};
 
+mod pool;
+
 /// Default auto-stop interval in minutes (the hosted API's).
 pub const DEFAULT_AUTO_STOP_MINUTES: i64 = 15;
 /// Default auto-archive interval in minutes (7 days).
@@ -74,6 +76,10 @@ pub struct ManagerConfig {
     pub monitor_interval: Duration,
     /// Version reported as `daemonVersion`.
     pub daemon_version: String,
+    /// Started sandboxes of the default image kept ready for creates (`--warm`; 0 = none).
+    pub warm: usize,
+    /// Where the warm pool lists its ready members' ids (one a line), if anywhere.
+    pub warm_status: Option<std::path::PathBuf>,
 }
 
 /// One sandbox in memory.
@@ -186,6 +192,7 @@ struct Inner {
     config: ManagerConfig,
     sandboxes: Mutex<HashMap<String, Arc<Entry>>>,
     events: tokio::sync::broadcast::Sender<StateEvent>,
+    pool: Arc<pool::Pool>,
 }
 
 /// A sandbox changed state (what the SDKs' `sandbox.state.updated` event carries).
@@ -261,6 +268,7 @@ impl Manager {
         config: ManagerConfig,
     ) -> Result<Manager, ManagerError> {
         let records = store.all()?;
+        let (warm, status) = (config.warm, config.warm_status.clone());
         let manager = Manager {
             inner: Arc::new(Inner {
                 provider,
@@ -268,12 +276,30 @@ impl Manager {
                 config,
                 sandboxes: Mutex::new(HashMap::new()),
                 events: tokio::sync::broadcast::channel(EVENT_BUFFER).0,
+                pool: Arc::new(pool::Pool::new(warm, status)),
             }),
         };
         for record in records {
             manager.adopt(record).await?;
         }
+        manager.remove_unrecorded().await?;
+        manager.start_pool();
         Ok(manager)
+    }
+
+    /// Deletes what the provider holds without a record: warm pool members of an earlier run
+    /// that ended without [`Manager::shutdown`] (a create records its sandbox before the
+    /// provider is touched, so nothing else can be unrecorded).
+    async fn remove_unrecorded(&self) -> Result<(), ManagerError> {
+        let ids = self.inner.provider.list().await?;
+        for id in ids {
+            if lock(&self.inner.sandboxes).contains_key(&id) {
+                continue;
+            }
+            tracing::info!(%id, "removing a sandbox without a record (a warm pool sandbox of an earlier run)");
+            self.inner.provider.delete(&id).await?;
+        }
+        Ok(())
     }
 
     async fn adopt(&self, mut record: Record) -> Result<(), ManagerError> {
@@ -294,9 +320,30 @@ impl Manager {
                 record.stopped_ms = Some(now_ms());
             }
             Observed::Running(ep) => {
-                record.state = SandboxState::Started.to_string();
-                record.error_reason = None;
-                endpoint = Some(ep);
+                // A create interrupted while it took a warm sandbox may not have given its
+                // processd the environment yet (a cold one has it from its bundle): again.
+                let env = process_proto::wire::UpdateEnvRequest {
+                    set: Some(record.env.clone()),
+                    ..Default::default()
+                };
+                let configured = if state == SandboxState::Creating && !record.env.is_empty() {
+                    crate::proxy::post_json(&ep, "/env", &env).await
+                } else {
+                    Ok(())
+                };
+                match configured {
+                    Ok(()) => {
+                        record.state = SandboxState::Started.to_string();
+                        record.error_reason = None;
+                        endpoint = Some(ep);
+                    }
+                    Err(err) => {
+                        record.state = SandboxState::Error.to_string();
+                        record.error_reason = Some(format!(
+                            "interrupted while created; its environment could not be applied: {err}"
+                        ));
+                    }
+                }
             }
             Observed::Stopped => {
                 if state != SandboxState::Error {
@@ -548,13 +595,19 @@ impl Manager {
         {
             return Err(ManagerError::BadRequest(format!("invalid user {user:?}")));
         }
-        let id = uuid::Uuid::new_v4().to_string();
-        let name = req.name.clone().unwrap_or_else(|| id.clone());
-        if name.is_empty() || name.len() > 255 || name.chars().any(char::is_control) {
-            return Err(ManagerError::BadRequest(
-                "name must be 1 to 255 printable characters".to_owned(),
-            ));
+        if let Some(name) = &req.name {
+            if name.is_empty() || name.len() > 255 || name.chars().any(char::is_control) {
+                return Err(ManagerError::BadRequest(
+                    "name must be 1 to 255 printable characters".to_owned(),
+                ));
+            }
         }
+        let network_block_all = req.network_block_all.unwrap_or(false);
+        let member = self.inner.pool.take(&image, &user, network_block_all);
+        let id = member
+            .as_ref()
+            .map_or_else(|| uuid::Uuid::new_v4().to_string(), |m| m.spec.id.clone());
+        let name = req.name.clone().unwrap_or_else(|| id.clone());
         let now = now_ms();
         let mut labels = req.labels.clone();
         labels
@@ -568,7 +621,7 @@ impl Manager {
             user,
             env: req.env.clone(),
             labels,
-            network_block_all: req.network_block_all.unwrap_or(false),
+            network_block_all,
             cpu,
             memory_gib: memory,
             disk_gib: disk,
@@ -589,15 +642,23 @@ impl Manager {
         let op = entry.op.lock().await;
         {
             let mut map = lock(&self.inner.sandboxes);
-            if map.values().any(|e| e.record().name == name) {
-                return Err(ManagerError::NameTaken(name));
-            }
-            if map.len() >= cfg.max_sandboxes {
-                return Err(ManagerError::Limit(format!(
+            let refused = if map.values().any(|e| e.record().name == name) {
+                Some(ManagerError::NameTaken(name.clone()))
+            } else if map.len() >= cfg.max_sandboxes {
+                Some(ManagerError::Limit(format!(
                     "Sandbox limit reached: {} sandboxes exist (sandboxd --max-sandboxes {}); delete one first",
                     map.len(),
                     cfg.max_sandboxes
-                )));
+                )))
+            } else {
+                None
+            };
+            if let Some(err) = refused {
+                drop(map);
+                if let Some(member) = member {
+                    self.inner.pool.give_back(member);
+                }
+                return Err(err);
             }
             self.inner.store.put(&record)?;
             map.insert(id.clone(), entry.clone());
@@ -611,18 +672,35 @@ impl Manager {
             os_user: record.user.clone(),
             network_block_all: record.network_block_all,
         };
-        let started = async {
-            self.inner.provider.create(&spec).await?;
-            self.inner.provider.start(&spec).await
-        }
-        .await;
+        let warm = match member {
+            Some(member) => match self.take_member(&spec, member).await {
+                Ok(endpoint) => Some(endpoint),
+                Err(err) => {
+                    tracing::warn!(%id, error = %err, "a warm sandbox could not be used: creating one");
+                    self.delete_member(&id).await;
+                    None
+                }
+            },
+            None => None,
+        };
+        let was_warm = warm.is_some();
+        let started = match warm {
+            Some(endpoint) => Ok(endpoint),
+            None => {
+                async {
+                    self.inner.provider.create(&spec).await?;
+                    self.inner.provider.start(&spec).await
+                }
+                .await
+            }
+        };
         match started {
             Ok(endpoint) => {
                 entry.set_endpoint(Some(endpoint));
                 entry.touch();
                 self.set_state(&entry, &SandboxState::Started)?;
                 drop(op);
-                tracing::info!(%id, %name, "sandbox created");
+                tracing::info!(%id, %name, warm = was_warm, "sandbox created");
                 Ok(self.dto(&entry))
             }
             Err(err) => {
@@ -793,6 +871,7 @@ impl Manager {
         }
         self.inner.store.remove(&id)?;
         lock(&self.inner.sandboxes).remove(&id);
+        self.inner.pool.wake();
         tracing::info!(%id, "sandbox deleted");
         let mut dto = self.dto(entry);
         dto.state = Some(SandboxState::Destroyed);

@@ -97,6 +97,30 @@ pub(crate) async fn get_json<T: DeserializeOwned>(
     serde_json::from_slice(&bytes).map_err(|e| ProxyError::Decode(e.to_string()))
 }
 
+/// `POST path` with a JSON body on `processd`; the answer's body is read and dropped.
+pub(crate) async fn post_json<T: serde::Serialize>(
+    endpoint: &Endpoint,
+    path: &str,
+    body: &T,
+) -> Result<(), ProxyError> {
+    let json = serde_json::to_vec(body).map_err(|e| ProxyError::Decode(e.to_string()))?;
+    let req = Request::post(path)
+        .header(header::HOST, "localhost")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(json))
+        .map_err(|e| ProxyError::Decode(e.to_string()))?;
+    let resp = send(endpoint, req).await?;
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await?.to_bytes();
+    if !status.is_success() {
+        return Err(ProxyError::Status {
+            status,
+            message: String::from_utf8_lossy(&bytes).into_owned(),
+        });
+    }
+    Ok(())
+}
+
 fn is_upgrade(headers: &http::HeaderMap) -> bool {
     headers.get(header::UPGRADE).is_some()
         && headers

@@ -115,6 +115,22 @@ pub trait Provider: Send + Sync + 'static {
     async fn resize(&self, id: &str, resources: Resources) -> Result<(), ProviderError>;
     /// What the runtime knows of this sandbox now.
     async fn observe(&self, id: &str) -> Result<Observed, ProviderError>;
+    /// Re-targets a started sandbox to `spec` (same id, image, user and network as the spec it
+    /// was created with; a warm pool member taken by a create): records the new spec for later
+    /// starts and applies its resources live. Environment variables are the caller's to apply
+    /// to the running `processd` (its `/env`); from the next start on they are the sandbox's
+    /// own.
+    async fn reconfigure(&self, spec: &SandboxSpec) -> Result<(), ProviderError> {
+        Err(ProviderError::Unsupported(format!(
+            "re-targeting the started sandbox {} (no warm pool with this provider)",
+            spec.id
+        )))
+    }
+    /// Ids of every sandbox the provider holds anything of (files, containers), so the control
+    /// plane can remove those it has no record of (warm pool members of an earlier run).
+    async fn list(&self) -> Result<Vec<String>, ProviderError> {
+        Ok(Vec::new())
+    }
     /// Gets the provider ready to create sandboxes of the default image (e.g. builds it when
     /// missing, reporting progress on the console). Called once when `sandboxd` starts.
     async fn prepare(&self) -> Result<(), ProviderError> {

@@ -91,6 +91,17 @@ impl UnisolatedProvider {
         cmdline.windows(needle.len()).any(|w| w == needle)
     }
 
+    /// Live processes serving this sandbox's socket (by command line).
+    fn unrecorded(dir: &Path) -> Vec<i32> {
+        std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|pid| Self::is_ours(*pid, dir))
+            .collect()
+    }
+
     async fn wait_gone(pid: i32, dir: &Path, within: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + within;
         while tokio::time::Instant::now() < deadline {
@@ -217,6 +228,13 @@ impl Provider for UnisolatedProvider {
     async fn stop(&self, id: &str, force: bool) -> Result<(), ProviderError> {
         let dir = self.sandbox_dir(id)?;
         let Some(pid) = Self::read_pid(&dir) else {
+            // A sandboxd killed between spawning processd and writing its pid file left one
+            // nobody knows by pid: find it by its socket path.
+            for pid in Self::unrecorded(&dir) {
+                let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                Self::wait_gone(pid, &dir, Duration::from_secs(5)).await;
+            }
             return Ok(());
         };
         if Self::is_ours(pid, &dir) {
@@ -275,6 +293,26 @@ impl Provider for UnisolatedProvider {
                 "processd (pid {pid}) exited unexpectedly"
             )))
         }
+    }
+
+    async fn reconfigure(&self, spec: &SandboxSpec) -> Result<(), ProviderError> {
+        // Nothing is enforced or recorded here (the manager's record is the spec): the sandbox
+        // only has to be running.
+        let dir = self.sandbox_dir(&spec.id)?;
+        match Self::read_pid(&dir) {
+            Some(pid) if Self::is_ours(pid, &dir) => Ok(()),
+            _ => Err(ProviderError::NotFound(spec.id.clone())),
+        }
+    }
+
+    async fn list(&self) -> Result<Vec<String>, ProviderError> {
+        let entries = std::fs::read_dir(&self.dir)
+            .map_err(|e| runtime(format!("cannot list {}", self.dir.display()), &e))?;
+        Ok(entries
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect())
     }
 
     fn name(&self) -> &'static str {

@@ -236,14 +236,11 @@ async fn auto_stop_stops_idle_sandboxes_but_not_busy_ones() {
     // One "minute" = 300 ms.
     require_sandboxes!();
     let s = Server::runc_with(&["--test-minute-ms", "300", "--test-monitor-ms", "50"]).await;
-    let idle = s.create(json!({"autoStopInterval": 1})).await;
-    let busy = s.create(json!({"autoStopInterval": 1})).await;
+    // `busy` gets its interval once its command runs: a create or a request can take longer
+    // than one such "minute" on a loaded machine.
+    let busy = s.create(json!({"autoStopInterval": 0})).await;
     let never = s.create(json!({"autoStopInterval": 0})).await;
-    let (idle, busy, never) = (
-        idle["id"].as_str().unwrap(),
-        busy["id"].as_str().unwrap(),
-        never["id"].as_str().unwrap(),
-    );
+    let (busy, never) = (busy["id"].as_str().unwrap(), never["id"].as_str().unwrap());
     // A running session command keeps `busy` alive although no request is in flight.
     let (st, _) = s
         .call(
@@ -264,6 +261,12 @@ async fn auto_stop_stops_idle_sandboxes_but_not_busy_ones() {
         )
         .await;
     assert_eq!(st, 202, "{body}");
+    let (st, body) = s
+        .call("POST", &format!("/api/sandbox/{busy}/autostop/1"), None)
+        .await;
+    assert!(st == 200 || st == 204, "{st} {body}");
+    let idle = s.create(json!({"autoStopInterval": 1})).await;
+    let idle = idle["id"].as_str().unwrap();
     let stopped = eventually(Duration::from_secs(10), || async {
         let (_, got) = s.call("GET", &format!("/api/sandbox/{idle}"), None).await;
         got["state"] == "stopped"

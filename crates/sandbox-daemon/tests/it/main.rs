@@ -11,3 +11,4 @@ mod local;
 mod local_support;
 mod proxy;
 mod support;
+mod warm;

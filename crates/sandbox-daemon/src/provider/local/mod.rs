@@ -257,6 +257,28 @@ impl LocalProvider {
             .map_err(|e| rt("the image build panicked", e))?
     }
 
+    /// Host pid of the sandbox's init (`processd`), from runc's pid file.
+    fn init_pid(&self, id: &str) -> Option<i32> {
+        std::fs::read_to_string(self.dir(id).join("init.pid"))
+            .ok()
+            .and_then(|t| t.trim().parse::<i32>().ok())
+            .filter(|pid| *pid > 0)
+    }
+
+    /// For a sandbox whose init is our own child (started by this sandboxd, after `runc
+    /// start`): whether it still runs (`false`: it exited, a zombie until its teardown).
+    /// `None` when it is not our child: ask runc.
+    fn own_init_alive(&self, id: &str) -> Option<bool> {
+        let pid = self.init_pid(id)?;
+        if !is_own_init(pid, id) || !self.runc.knows(id) {
+            return None;
+        }
+        Some(!matches!(
+            process_daemon::proc::proc_state(pid),
+            Some('Z' | 'X') | None
+        ))
+    }
+
     /// Ids of the sandboxes this provider has files for.
     pub fn sandbox_ids(&self) -> Vec<String> {
         let Ok(entries) = std::fs::read_dir(self.config.state_dir.join("sandboxes")) else {
@@ -395,28 +417,44 @@ impl LocalProvider {
     /// slirp4netns, overlay mount, socket), keeping its files.
     async fn teardown(&self, id: &str) -> Result<(), ProviderError> {
         let dir = self.dir(id);
-        let init = std::fs::read_to_string(dir.join("init.pid"))
-            .ok()
-            .and_then(|t| t.trim().parse::<i32>().ok());
-        self.runc.delete(id).await?;
-        if let Some(pid) = init {
-            // Gone from the process table too (reaped by us as a subreaper, or by our init).
-            reap_or_wait(pid, Duration::from_secs(3)).await;
-            let _ = std::fs::remove_file(dir.join("init.pid"));
-        }
-        if let Ok(text) = std::fs::read_to_string(dir.join("slirp.pid")) {
-            let mut parts = text.split_whitespace().map(str::parse::<i32>);
-            if let (Some(Ok(pid)), Some(Ok(target))) = (parts.next(), parts.next()) {
-                if net::is_slirp_for(pid, target) {
-                    let _ = nix::sys::signal::kill(
-                        nix::unistd::Pid::from_raw(pid),
-                        nix::sys::signal::Signal::SIGKILL,
-                    );
-                    reap_or_wait(pid, Duration::from_secs(5)).await;
+        let init = self.init_pid(id);
+        let own = init.filter(|pid| is_own_init(*pid, id));
+        let slirp = async {
+            if let Ok(text) = std::fs::read_to_string(dir.join("slirp.pid")) {
+                let mut parts = text.split_whitespace().map(str::parse::<i32>);
+                if let (Some(Ok(pid)), Some(Ok(target))) = (parts.next(), parts.next()) {
+                    if net::is_slirp_for(pid, target) {
+                        let _ = nix::sys::signal::kill(
+                            nix::unistd::Pid::from_raw(pid),
+                            nix::sys::signal::Signal::SIGKILL,
+                        );
+                        reap_or_wait(pid, Duration::from_secs(5)).await;
+                    }
                 }
+                let _ = std::fs::remove_file(dir.join("slirp.pid"));
             }
-            let _ = std::fs::remove_file(dir.join("slirp.pid"));
-        }
+        };
+        let container = async {
+            if let Some(pid) = own {
+                // Our child (we are a subreaper): killing the pid namespace's init kills
+                // everything in it; reaping it takes no polling of runc. `runc delete` then
+                // finds it stopped and only removes its state and cgroups.
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+                reap_or_wait(pid, Duration::from_secs(5)).await;
+            }
+            let deleted = self.runc.delete(id).await;
+            if let (Some(pid), None) = (init, own) {
+                // Not our child (a sandboxd started after it): its parent reaps it.
+                reap_or_wait(pid, Duration::from_secs(3)).await;
+            }
+            deleted
+        };
+        let ((), deleted) = tokio::join!(slirp, container);
+        deleted?;
+        let _ = std::fs::remove_file(dir.join("init.pid"));
         self.unmount_root(id)?;
         let sock = self.socket_path(id);
         match std::fs::remove_file(&sock) {
@@ -430,7 +468,9 @@ impl LocalProvider {
         let id = spec.id.as_str();
         let dir = self.dir(id);
         let user = SandboxUser::for_os_user(&spec.os_user)?;
-        self.teardown(id).await?;
+        if self.has_runtime_traces(id) {
+            self.teardown(id).await?;
+        }
         let meta = Self::meta_of(spec);
         self.write_meta(id, &meta)?;
         let rootfs = self.mount_root(id, &spec.image.rootfs)?;
@@ -452,9 +492,6 @@ impl LocalProvider {
         config
             .save(dir.join("config.json"))
             .map_err(|e| rt("cannot write config.json", e))?;
-        if !spec.network_block_all {
-            self.net.ensure_firewall().await?;
-        }
         let sock = self.socket_path(id);
         let listener = std::os::unix::net::UnixListener::bind(&sock)
             .map_err(|e| rt(format!("cannot create {}", sock.display()), e))?;
@@ -467,60 +504,89 @@ impl LocalProvider {
             .open(&log_path)
             .map_err(|e| rt(format!("cannot open {}", log_path.display()), e))?;
         let pid_file = dir.join("init.pid");
-        if let Err(e) = self
-            .runc
-            .create(id, &dir, &pid_file, listener.into(), log)
-            .await
-        {
+        // The egress rules are refreshed while runc sets the container up: both must be done
+        // before slirp4netns (the only way out) starts.
+        let firewall = async {
+            if spec.network_block_all {
+                Ok(())
+            } else {
+                self.net.ensure_firewall().await
+            }
+        };
+        let (created, firewall) = tokio::join!(
+            self.runc.create(id, &dir, &pid_file, listener.into(), log),
+            firewall
+        );
+        if let Err(e) = created {
             return Err(ProviderError::Runtime(format!(
                 "{e}; its output:\n{}",
                 log_tail(&log_path, 15)
             )));
         }
-        let state = self.runc.state(id).await?.ok_or_else(|| {
-            ProviderError::Runtime(format!("runc lost sandbox {id} after create"))
+        firewall?;
+        let pid = self.init_pid(id).ok_or_else(|| {
+            ProviderError::Runtime(format!("runc wrote no init pid for sandbox {id}"))
         })?;
-        protect_from_oom(state.pid);
+        protect_from_oom(pid);
         if !spec.network_block_all {
             let net_log = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(dir.join("net.log"))
                 .map_err(|e| rt("cannot open net.log", e))?;
-            let child = self
-                .net
-                .start_slirp(state.pid, net_log)
-                .await
-                .map_err(|e| {
-                    ProviderError::Runtime(format!("{e}:\n{}", log_tail(&dir.join("net.log"), 10)))
-                })?;
+            let child = self.net.start_slirp(pid, net_log).await.map_err(|e| {
+                ProviderError::Runtime(format!("{e}:\n{}", log_tail(&dir.join("net.log"), 10)))
+            })?;
             let slirp_pid = child.id().unwrap_or_default();
-            std::fs::write(
-                dir.join("slirp.pid"),
-                format!("{slirp_pid} {}\n", state.pid),
-            )
-            .map_err(|e| rt("cannot write slirp.pid", e))?;
+            std::fs::write(dir.join("slirp.pid"), format!("{slirp_pid} {pid}\n"))
+                .map_err(|e| rt("cannot write slirp.pid", e))?;
         }
         self.runc.start(id).await?;
-        self.wait_ready(id, &sock, &log_path).await?;
+        self.wait_ready(id, pid, &sock, &log_path).await?;
         Ok(Endpoint::Unix(sock))
     }
 
-    /// Waits until processd answers `GET /health` on its socket.
-    async fn wait_ready(&self, id: &str, sock: &Path, log: &Path) -> Result<(), ProviderError> {
+    /// Whether anything of a started sandbox may be left (runc's state, pid files, the mount,
+    /// the socket): a fresh sandbox's start skips the teardown.
+    fn has_runtime_traces(&self, id: &str) -> bool {
+        let dir = self.dir(id);
+        self.runc.knows(id)
+            || dir.join("init.pid").exists()
+            || dir.join("slirp.pid").exists()
+            || self.socket_path(id).exists()
+            || is_mounted(&dir.join("rootfs"))
+    }
+
+    /// Waits until processd (host pid `pid`) answers `GET /health` on its socket.
+    async fn wait_ready(
+        &self,
+        id: &str,
+        pid: i32,
+        sock: &Path,
+        log: &Path,
+    ) -> Result<(), ProviderError> {
         let deadline = Instant::now() + self.config.ready_timeout;
         loop {
             if let Ok(Ok(())) = tokio::time::timeout(Duration::from_secs(5), health(sock)).await {
                 return Ok(());
             }
-            match self.runc.state(id).await? {
-                Some(s) if matches!(s.status, Status::Running | Status::Created) => {}
-                _ => {
-                    return Err(ProviderError::Runtime(format!(
-                        "processd exited during start; its output:\n{}",
-                        log_tail(log, 15)
-                    )))
-                }
+            // Our child: its state is in /proc (cheaper than asking runc at every turn).
+            let running = if is_own_init(pid, id) {
+                !matches!(
+                    process_daemon::proc::proc_state(pid),
+                    Some('Z' | 'X') | None
+                )
+            } else {
+                matches!(
+                    self.runc.state(id).await?,
+                    Some(s) if matches!(s.status, Status::Running | Status::Created)
+                )
+            };
+            if !running {
+                return Err(ProviderError::Runtime(format!(
+                    "processd exited during start; its output:\n{}",
+                    log_tail(log, 15)
+                )));
             }
             if Instant::now() > deadline {
                 return Err(ProviderError::Runtime(format!(
@@ -529,7 +595,7 @@ impl LocalProvider {
                     log_tail(log, 15)
                 )));
             }
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }
 }
@@ -550,6 +616,22 @@ fn protect_from_oom(pid: i32) {
             );
         }
     }
+}
+
+/// Whether `pid` is sandbox `id`'s init and a child of this process not yet reaped (alive or a
+/// zombie): its pid cannot be reused before we reap it, so signalling it is safe. (A pid file
+/// left from an earlier run could name any process now: the cgroup check rules that out.)
+fn is_own_init(pid: i32, id: &str) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let ppid = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+        .and_then(|p| p.parse::<u32>().ok());
+    ppid == Some(std::process::id())
+        && std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+            .is_ok_and(|c| c.contains(&format!("sandboxd/{id}")))
 }
 
 /// Waits (at most `limit`) until process `pid` has exited and left the process table: reaps it
@@ -686,7 +768,12 @@ impl Provider for LocalProvider {
         if !self.dir(&spec.id).join("meta.json").exists() {
             return Err(ProviderError::NotFound(spec.id.clone()));
         }
-        if let Some(state) = self.runc.state(&spec.id).await? {
+        let known = self.runc.knows(&spec.id);
+        if let Some(state) = if known {
+            self.runc.state(&spec.id).await?
+        } else {
+            None
+        } {
             let sock = self.socket_path(&spec.id);
             if matches!(state.status, Status::Running | Status::Paused)
                 && health(&sock).await.is_ok()
@@ -710,6 +797,17 @@ impl Provider for LocalProvider {
         check_id(id)?;
         if !self.dir(id).exists() {
             return Err(ProviderError::NotFound(id.to_owned()));
+        }
+        if let Some(pid) = self.init_pid(id).filter(|pid| is_own_init(*pid, id)) {
+            // Our child: signal and wait for it directly (no `runc state` polling).
+            if !force {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
+                reap_or_wait(pid, self.config.stop_grace).await;
+            }
+            return self.teardown(id).await;
         }
         if let Some(state) = self.runc.state(id).await? {
             if matches!(state.status, Status::Running | Status::Paused) && !force {
@@ -775,10 +873,69 @@ impl Provider for LocalProvider {
         self.write_meta(id, &meta)
     }
 
+    async fn reconfigure(&self, spec: &SandboxSpec) -> Result<(), ProviderError> {
+        check_id(&spec.id)?;
+        check_resources(spec.resources)?;
+        let old = self.read_meta(&spec.id)?;
+        if old.image_rootfs != spec.image.rootfs
+            || old.os_user != spec.os_user
+            || old.network_block_all != spec.network_block_all
+        {
+            return Err(ProviderError::Unsupported(format!(
+                "sandbox {} was made with another image, user or network: it cannot be re-targeted",
+                spec.id
+            )));
+        }
+        let running = match self.own_init_alive(&spec.id) {
+            Some(alive) => alive,
+            None => matches!(
+                self.runc.state(&spec.id).await?,
+                Some(s) if s.status == Status::Running
+            ),
+        };
+        if !running {
+            return Err(ProviderError::Runtime(format!(
+                "sandbox {} is not running",
+                spec.id
+            )));
+        }
+        let now = Resources {
+            cpu: old.cpu,
+            memory_gib: old.memory_gib,
+            disk_gib: old.disk_gib,
+        };
+        if now != spec.resources {
+            self.resize(&spec.id, spec.resources).await?;
+        }
+        self.write_meta(&spec.id, &Self::meta_of(spec))
+    }
+
+    async fn list(&self) -> Result<Vec<String>, ProviderError> {
+        let mut ids = self.sandbox_ids();
+        for id in self.runc.list().await? {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        Ok(ids)
+    }
+
     async fn observe(&self, id: &str) -> Result<Observed, ProviderError> {
         check_id(id)?;
         if !self.dir(id).join("meta.json").exists() {
             return Ok(Observed::Missing);
+        }
+        // Our own child (started by this sandboxd): /proc says it all, without running runc
+        // (the monitor asks about every started sandbox every few seconds).
+        if let Some(alive) = self.own_init_alive(id) {
+            return Ok(if alive {
+                Observed::Running(Endpoint::Unix(self.socket_path(id)))
+            } else {
+                Observed::Failed(format!(
+                    "processd exited; its last output:\n{}",
+                    log_tail(&self.dir(id).join("processd.log"), 10)
+                ))
+            });
         }
         match self.runc.state(id).await? {
             None => Ok(Observed::Stopped),

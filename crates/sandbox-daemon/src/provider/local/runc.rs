@@ -138,6 +138,12 @@ impl Runc {
             .map(drop)
     }
 
+    /// Whether runc keeps state for this container (its directory under our `--root`): when it
+    /// does not, `runc state` would only say so, more slowly.
+    pub fn knows(&self, id: &str) -> bool {
+        self.root.join(id).exists()
+    }
+
     /// `runc state`, or `None` if runc does not know the container.
     pub async fn state(&self, id: &str) -> Result<Option<State>, ProviderError> {
         let out = self
