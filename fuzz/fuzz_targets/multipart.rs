@@ -1,12 +1,13 @@
 //! MultipartDecoder: never panics, holds a bounded buffer, and any chunking gives the same
-//! events (data merged) as the whole input at once.
+//! events (data merged) as the whole input at once, fed through `decode` (one buffer) or
+//! `decode_from` (frames lent as `Bytes`).
 #![no_main]
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use libfuzzer_sys::fuzz_target;
 use process_proto::multipart::{Event, MultipartDecoder};
 
-fn decode(pieces: &[&[u8]]) -> (Vec<String>, Result<(), String>) {
+fn decode(pieces: &[&[u8]], framed: bool) -> (Vec<String>, Result<(), String>) {
     let mut dec = MultipartDecoder::new("B0und").expect("valid boundary");
     let mut src = BytesMut::new();
     let mut events: Vec<String> = Vec::new();
@@ -22,14 +23,23 @@ fn decode(pieces: &[&[u8]]) -> (Vec<String>, Result<(), String>) {
         }
     };
     for piece in pieces {
-        src.extend_from_slice(piece);
+        let mut frame = Bytes::copy_from_slice(piece);
+        if !framed {
+            src.extend_from_slice(&frame.split_to(frame.len()));
+        }
         loop {
-            match dec.decode(&mut src) {
+            let ev = if framed {
+                dec.decode_from(&mut src, &mut frame)
+            } else {
+                dec.decode(&mut src)
+            };
+            match ev {
                 Ok(Some(ev)) => push(ev, &mut events, &mut data),
                 Ok(None) => break,
                 Err(e) => return (events, Err(e.to_string())),
             }
         }
+        assert!(frame.is_empty(), "decode_from left part of its input");
         assert!(src.len() <= 16 * 1024 + 300, "buffer held {} bytes", src.len());
     }
     loop {
@@ -47,10 +57,17 @@ fn decode(pieces: &[&[u8]]) -> (Vec<String>, Result<(), String>) {
 
 fuzz_target!(|data: &[u8]| {
     let (payload, sizes) = process_fuzz::split_input(data);
-    let chunked = decode(&process_fuzz::pieces(payload, &sizes));
-    let whole = decode(&[payload]);
+    let pieces = process_fuzz::pieces(payload, &sizes);
+    let chunked = decode(&pieces, false);
+    let framed = decode(&pieces, true);
+    let whole = decode(&[payload], false);
     // Errors may be detected at different points, but successful decodes agree exactly.
-    if chunked.1.is_ok() && whole.1.is_ok() {
-        assert_eq!(chunked, whole);
+    if whole.1.is_ok() {
+        if chunked.1.is_ok() {
+            assert_eq!(chunked, whole);
+        }
+        if framed.1.is_ok() {
+            assert_eq!(framed, whole);
+        }
     }
 });

@@ -27,8 +27,8 @@
 //! - [`log`]: [`Muxer`] (daemon), [`Demuxer`] (bytes), [`TextDemuxer`] (text), one-shot
 //!   [`demux_log`] and [`parse_session_command_logs`].
 //! - [`chart`]: [`Chart`] with typed elements per [`chart::ChartType`].
-//! - [`artifact`]: [`artifact::ArtifactScanner`] (streaming) and [`artifact::strip_artifacts`]
-//!   (one shot).
+//! - [`artifact`]: [`artifact::strip_artifacts`] (one shot) and, with the feature
+//!   `artifact-scanner`, the streaming `artifact::ArtifactScanner`.
 //! - [`multipart`]: `multipart/form-data` framing: the streaming [`MultipartDecoder`] (bulk
 //!   download on the client, bulk upload in the daemon) and the part encoders.
 //!
@@ -38,7 +38,7 @@
 //!
 //! # Using the codecs
 //!
-//! The streaming decoders ([`Demuxer`], [`TextDemuxer`], [`artifact::ArtifactScanner`]) have the
+//! The streaming decoders ([`Demuxer`], [`TextDemuxer`], `artifact::ArtifactScanner`) have the
 //! `tokio_util::codec::Decoder` shape without the dependency: append received bytes to a
 //! `BytesMut`, call `decode` until it returns nothing, wait for more input; at the end call
 //! `decode_eof` until it returns nothing. Results never depend on how the input was chunked.

@@ -161,6 +161,18 @@ impl Muxer {
         }
     }
 
+    /// The marker to write before `len` bytes of `stream`, if one is needed, as
+    /// [`encode`](Self::encode) would write it (and the muxer then counts it as written): for
+    /// a caller that writes the marker and the data itself (e.g. one vectored write, without
+    /// copying the data). `len == 0` needs none.
+    pub fn header(&mut self, stream: OutputStream, len: usize) -> Option<[u8; MARKER_LEN]> {
+        if len == 0 || !(self.mark_every_write || self.current != Some(stream)) {
+            return None;
+        }
+        self.current = Some(stream);
+        Some(stream.marker())
+    }
+
     /// Writes `data` of `stream` into `dst`, preceded by a marker when needed. Empty `data`
     /// writes nothing. `data` is not escaped (the format has no escaping).
     pub fn encode(&mut self, stream: OutputStream, data: &[u8], dst: &mut impl BufMut) {
@@ -205,6 +217,7 @@ enum Scan {
 }
 
 /// Finds the leftmost complete marker of either stream.
+#[inline]
 fn scan(buf: &[u8]) -> Scan {
     let mut from = 0;
     while let Some(off) = memchr::memchr2(1, 2, &buf[from..]) {
@@ -300,10 +313,22 @@ impl Demuxer {
     ///
     /// On [`DemuxError::Unlabelled`] the `len` unlabelled bytes are at the very start of `src`
     /// (unlabelled bytes only ever precede the first marker).
+    #[inline]
     fn step(&mut self, src: &[u8], eof: bool) -> Result<Step, DemuxError> {
         let mut skip = 0;
         loop {
             let rest = &src[skip..];
+            // Fast path: in a stream, the input very often starts with a marker (a chunk ends
+            // right before one), which needs no search.
+            if let (State::In(_), [b @ (1 | 2), b1, b2, ..]) = (self.state, rest) {
+                if b1 == b && b2 == b {
+                    if let Some(stream) = OutputStream::from_marker_byte(*b) {
+                        skip += MARKER_LEN;
+                        self.state = State::In(stream);
+                        continue;
+                    }
+                }
+            }
             // In a stream, look only as far as one chunk (plus a marker's tail) so that a long
             // run without markers is scanned once, not once per chunk.
             let window = match self.state {
@@ -410,6 +435,7 @@ impl Demuxer {
     /// }
     /// assert_eq!(got, [(OutputStream::Stdout, b"out".to_vec()), (OutputStream::Stderr, b"err".to_vec())]);
     /// ```
+    #[inline]
     pub fn decode_borrowed<'a>(&mut self, src: &'a [u8]) -> Result<Borrowed<'a>, DemuxError> {
         self.step(src, false).map(|step| step.lend(src))
     }

@@ -10,7 +10,9 @@
 //! [`MultipartDecoder::decode_eof`] until it returns `Ok(None)`. Events come out in order:
 //! [`Event::Part`] (the part's headers), any number of [`Event::Data`] (zero-copy slices of the
 //! caller's buffer), [`Event::PartEnd`], and finally [`Event::End`] at the closing delimiter.
-//! Results never depend on how the input was chunked.
+//! Results never depend on how the input was chunked. For input that arrives as `Bytes`
+//! (HTTP body frames), [`MultipartDecoder::decode_from`] gives the same events without copying
+//! each frame into the buffer first: body data comes out as slices of the frames themselves.
 //!
 //! Memory is bounded whatever the input: while in a part's body the decoder leaves at most
 //! `boundary + 3` bytes in the buffer, a header block may not exceed
@@ -301,10 +303,7 @@ impl MultipartDecoder {
                         return Ok(Some(Event::PartEnd));
                     }
                     // Everything before a possible start of the delimiter at the tail is data.
-                    let tail_from = buf.len().saturating_sub(self.delim.len() - 1);
-                    let safe = (tail_from..buf.len())
-                        .find(|&k| self.delim.starts_with(&buf[k..]))
-                        .unwrap_or(buf.len());
+                    let safe = self.safe_body_len(buf);
                     if safe == 0 {
                         return Ok(None);
                     }
@@ -316,6 +315,91 @@ impl MultipartDecoder {
                 }
             }
         }
+    }
+
+    /// Like [`decode`](Self::decode), for input that arrives as [`Bytes`] chunks (HTTP body
+    /// frames): decodes the events of `carry` followed by `input` without copying the bulk of
+    /// a part's body. Body data that does not straddle a chunk edge comes out as a slice of
+    /// `input`; only the few bytes that could start a delimiter, and header blocks, are moved
+    /// into `carry`. `Ok(None)` means `input` is used up (and `carry` holds what must wait for
+    /// the next chunk); call it again with the next chunk, and [`decode_eof`](Self::decode_eof)
+    /// on `carry` at the end. The events are exactly those of [`decode`](Self::decode) on the
+    /// concatenation, with the same memory bound on `carry`.
+    ///
+    /// ```
+    /// use bytes::{Bytes, BytesMut};
+    /// use process_proto::multipart::{Event, MultipartDecoder};
+    ///
+    /// let mut dec = MultipartDecoder::new("XYZ").unwrap();
+    /// let mut carry = BytesMut::new();
+    /// let chunks = [&b"--XYZ\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\n"[..], b"hello", b"\r\n--XYZ--\r\n"];
+    /// let mut data = Vec::new();
+    /// for chunk in chunks {
+    ///     let mut input = Bytes::from_static(chunk);
+    ///     while let Some(ev) = dec.decode_from(&mut carry, &mut input).unwrap() {
+    ///         if let Event::Data(d) = ev {
+    ///             data.extend_from_slice(&d);
+    ///         }
+    ///     }
+    ///     assert!(input.is_empty());
+    /// }
+    /// assert!(dec.decode_eof(&mut carry).unwrap().is_none());
+    /// assert_eq!(data, b"hello");
+    /// ```
+    pub fn decode_from(
+        &mut self,
+        carry: &mut BytesMut,
+        input: &mut Bytes,
+    ) -> Result<Option<Event>, MultipartError> {
+        loop {
+            if self.state == State::Body && carry.is_empty() && !input.is_empty() {
+                // `None`: all of `input` (shorter than a delimiter) went into `carry`.
+                return Ok(self.body_from(carry, input));
+            }
+            if !input.is_empty() {
+                // In a body, `delim.len()` bytes are enough to settle what `carry` holds (a
+                // delimiter's start or data); elsewhere headers need their whole block.
+                let take = if self.state == State::Body {
+                    input.len().min(self.delim.len())
+                } else {
+                    input.len()
+                };
+                carry.extend_from_slice(&input.split_to(take));
+            }
+            if let Some(ev) = self.decode(carry)? {
+                return Ok(Some(ev));
+            }
+            if input.is_empty() {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// One body event straight from `input` (`carry` empty, `input` not); `None` when all of
+    /// `input` could begin a delimiter and was kept in `carry` for the next chunk.
+    fn body_from(&mut self, carry: &mut BytesMut, input: &mut Bytes) -> Option<Event> {
+        if let Some(i) = self.finder.find(input) {
+            if i > 0 {
+                return Some(Event::Data(input.split_to(i)));
+            }
+            let _ = input.split_to(self.delim.len());
+            self.state = State::AfterDelimiter;
+            return Some(Event::PartEnd);
+        }
+        let safe = self.safe_body_len(input);
+        if safe == 0 {
+            carry.extend_from_slice(&input.split_to(input.len()));
+            return None;
+        }
+        Some(Event::Data(input.split_to(safe)))
+    }
+
+    /// How much of `body` is data for sure: all of it but a tail that could start a delimiter.
+    fn safe_body_len(&self, body: &[u8]) -> usize {
+        let tail_from = body.len().saturating_sub(self.delim.len() - 1);
+        (tail_from..body.len())
+            .find(|&k| self.delim.starts_with(&body[k..]))
+            .unwrap_or(body.len())
     }
 
     /// Like [`decode`](Self::decode) at the end of input: once nothing more can be decoded, a

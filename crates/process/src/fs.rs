@@ -535,7 +535,7 @@ impl Fs<'_> {
                 .and_then(|r| r)
                 .map_err(io)?
         };
-        let mut out = FileWriter::new(file);
+        let mut out = process_io::FileSink::new(file);
         let mut n = 0u64;
         let result: Result<(), Error> = async {
             while let Some(chunk) = s.next().await {
@@ -543,7 +543,7 @@ impl Fs<'_> {
                 n += chunk.len() as u64;
                 out.write(chunk).await.map_err(io)?;
             }
-            out.finish().await.map_err(io)
+            out.finish().await.map(drop).map_err(io)
         }
         .await;
         if let Err(e) = result {
@@ -603,9 +603,6 @@ fn random16() -> [u8; 16] {
     out
 }
 
-/// Size of the reads of an uploaded file and of the writes of a downloaded one.
-const FILE_CHUNK: usize = 512 * 1024;
-
 /// A local file's bytes as body frames, read on a blocking thread (started when the body is
 /// first polled, so a request with many files holds one thread at a time) straight into the
 /// buffers hyper writes to the socket. At most 4 chunks are buffered.
@@ -628,99 +625,20 @@ fn file_stream(file: std::fs::File) -> ChunkStream {
 }
 
 fn read_file_into(mut file: std::fs::File, tx: &tokio::sync::mpsc::Sender<std::io::Result<Bytes>>) {
-    use std::io::Read;
     loop {
-        let mut chunk = vec![0u8; FILE_CHUNK];
-        let mut got = 0;
-        while got < FILE_CHUNK {
-            match file.read(&mut chunk[got..]) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(e));
+        match process_io::read_chunk(&mut file, process_io::CHUNK) {
+            Ok(chunk) if chunk.is_empty() => return,
+            Ok(chunk) => {
+                let last = chunk.len() < process_io::CHUNK;
+                if tx.blocking_send(Ok(chunk)).is_err() || last {
                     return;
                 }
             }
-        }
-        if got == 0 {
-            return;
-        }
-        chunk.truncate(got);
-        if tx.blocking_send(Ok(Bytes::from(chunk))).is_err() || got < FILE_CHUNK {
-            return;
-        }
-    }
-}
-
-/// Writes chunks to a local file on a blocking thread, so the download keeps being read while
-/// the disk write runs; small chunks are gathered first. At most 4 chunks are queued.
-struct FileWriter {
-    tx: Option<tokio::sync::mpsc::Sender<Bytes>>,
-    pending: BytesMut,
-    writer: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-}
-
-impl FileWriter {
-    fn new(file: std::fs::File) -> FileWriter {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(4);
-        let writer = tokio::task::spawn_blocking(move || {
-            use std::io::Write;
-            let mut file = file;
-            while let Some(chunk) = rx.blocking_recv() {
-                file.write_all(&chunk)?;
+            Err(e) => {
+                let _ = tx.blocking_send(Err(e));
+                return;
             }
-            Ok(())
-        });
-        FileWriter {
-            tx: Some(tx),
-            pending: BytesMut::new(),
-            writer: Some(writer),
         }
-    }
-
-    async fn write(&mut self, data: Bytes) -> std::io::Result<()> {
-        if self.pending.is_empty() && data.len() >= FILE_CHUNK / 2 {
-            return self.send(data).await;
-        }
-        self.pending.extend_from_slice(&data);
-        if self.pending.len() >= FILE_CHUNK / 2 {
-            let chunk = self.pending.split().freeze();
-            self.send(chunk).await?;
-        }
-        Ok(())
-    }
-
-    async fn send(&mut self, chunk: Bytes) -> std::io::Result<()> {
-        let Some(tx) = self.tx.as_ref() else {
-            return Err(std::io::Error::other("the file writer has stopped"));
-        };
-        if tx.send(chunk).await.is_err() {
-            self.tx = None;
-            return Err(self
-                .join()
-                .await
-                .err()
-                .unwrap_or_else(|| std::io::Error::other("the file writer stopped early")));
-        }
-        Ok(())
-    }
-
-    async fn join(&mut self) -> std::io::Result<()> {
-        let writer = self
-            .writer
-            .take()
-            .ok_or_else(|| std::io::Error::other("the file writer has stopped"))?;
-        writer.await.map_err(std::io::Error::other)?
-    }
-
-    async fn finish(mut self) -> std::io::Result<()> {
-        if !self.pending.is_empty() {
-            let chunk = self.pending.split().freeze();
-            self.send(chunk).await?;
-        }
-        self.tx = None;
-        self.join().await
     }
 }
 
@@ -743,7 +661,10 @@ enum PartEvent {
 struct Parts {
     dec: MultipartDecoder,
     body: Body,
+    /// What straddles body frames (a possible delimiter's start, header blocks).
     buf: BytesMut,
+    /// The body frame being decoded; file data is lent from it, not copied.
+    frame: Bytes,
     eof: bool,
     ctx: Context,
 }
@@ -754,6 +675,7 @@ impl Parts {
             dec,
             body,
             buf: BytesMut::new(),
+            frame: Bytes::new(),
             eof: false,
             ctx,
         }
@@ -765,7 +687,7 @@ impl Parts {
             let ev = if self.eof {
                 self.dec.decode_eof(&mut self.buf)
             } else {
-                self.dec.decode(&mut self.buf)
+                self.dec.decode_from(&mut self.buf, &mut self.frame)
             };
             match ev
                 .map_err(|e| Error::new(ErrorKind::Protocol, format!("{}: {e}", self.ctx.op)))?
@@ -785,7 +707,7 @@ impl Parts {
             match self.body.frame().await {
                 Some(Ok(f)) => {
                     if let Ok(d) = f.into_data() {
-                        self.buf.extend_from_slice(&d);
+                        self.frame = d;
                     }
                 }
                 Some(Err(e)) => {

@@ -196,12 +196,9 @@ impl CodeInterpreter {
 
     /// Deletes a context and stops its Python process and everything it started; a run in
     /// progress there fails (SDK: `delete_context`). Takes the context or its id.
-    pub async fn delete_context(&self, context: impl ContextRef) -> Result<(), Error> {
+    pub async fn delete_context(&self, context: impl AsRef<str>) -> Result<(), Error> {
         let ctx = Context::new("delete_context");
-        let path = format!(
-            "/process/interpreter/context/{}",
-            segment(context.context_id())
-        );
+        let path = format!("/process/interpreter/context/{}", segment(context.as_ref()));
         self.client
             .send(&ctx, Method::DELETE, &path, None, None)
             .await
@@ -248,42 +245,6 @@ impl CodeInterpreter {
     }
 }
 
-/// Something that names an interpreter context: an [`InterpreterContext`] or its id.
-pub trait ContextRef {
-    /// The context's id.
-    fn context_id(&self) -> &str;
-}
-
-impl ContextRef for InterpreterContext {
-    fn context_id(&self) -> &str {
-        &self.id
-    }
-}
-
-impl ContextRef for &InterpreterContext {
-    fn context_id(&self) -> &str {
-        &self.id
-    }
-}
-
-impl ContextRef for &str {
-    fn context_id(&self) -> &str {
-        self
-    }
-}
-
-impl ContextRef for String {
-    fn context_id(&self) -> &str {
-        self
-    }
-}
-
-impl ContextRef for &String {
-    fn context_id(&self) -> &str {
-        self
-    }
-}
-
 type TextCallback = Box<dyn FnMut(&str) + Send>;
 type ErrorCallback = Box<dyn FnMut(&ExecutionError) + Send>;
 type ChartCallback = Box<dyn FnMut(&Chart) + Send>;
@@ -312,8 +273,8 @@ impl std::fmt::Debug for RunCode {
 impl RunCode {
     /// Runs in this context (default: the daemon's `default` context). Takes the context or
     /// its id.
-    pub fn context(mut self, context: impl ContextRef) -> RunCode {
-        self.request.context_id = Some(context.context_id().to_owned());
+    pub fn context(mut self, context: impl AsRef<str>) -> RunCode {
+        self.request.context_id = Some(context.as_ref().to_owned());
         self
     }
 
@@ -633,11 +594,14 @@ mod tests {
     }
 
     #[test]
-    fn context_refs_name_the_id() {
+    fn a_context_or_its_id_names_the_context() {
+        fn id(c: impl AsRef<str>) -> String {
+            c.as_ref().to_owned()
+        }
         let ctx = InterpreterContext::new("c1", "/", "", true, "python");
-        assert_eq!(ctx.context_id(), "c1");
-        assert_eq!(ContextRef::context_id(&&ctx), "c1");
-        assert_eq!("c2".context_id(), "c2");
-        assert_eq!(String::from("c3").context_id(), "c3");
+        assert_eq!(id(&ctx), "c1");
+        assert_eq!(id(ctx), "c1");
+        assert_eq!(id("c2"), "c2");
+        assert_eq!(id(String::from("c3")), "c3");
     }
 }

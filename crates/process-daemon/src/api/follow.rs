@@ -80,7 +80,12 @@ pub(crate) fn logs(
     }
     let len = rec.log.state().len;
     if len > STREAM_ABOVE {
-        return streamed(reads, flavor, rec, len);
+        let permit = reads.clone().try_acquire_owned().map_err(|_| {
+            ApiError::too_many_requests(
+                "too many log reads are streaming at once (see --max-log-reads); retry when one has ended",
+            )
+        })?;
+        return Ok(streamed(permit, flavor, rec, len, None));
     }
     let log = rec
         .log
@@ -96,23 +101,68 @@ pub(crate) fn logs(
     })
 }
 
-/// The whole-log answer for the first `len` bytes of `rec`'s log, streamed (see the module
-/// docs); 429 when `reads` has no permit left.
-fn streamed(
+/// The answer of a finished sync session exec (`cmdId`, `exitCode` and the log in the
+/// flavor's shape), streamed like a whole-log GET when the log is longer than
+/// [`STREAM_ABOVE`], so its memory does not depend on the log's size either; `None` when the
+/// log is short enough to answer in one piece.
+///
+/// The command has run already: instead of refusing, the answer waits for its turn among the
+/// `max_log_reads` streamed reads.
+pub(crate) async fn exec_streamed(
     reads: &Arc<tokio::sync::Semaphore>,
+    flavor: Flavor,
+    rec: &Arc<CommandRec>,
+    exit_code: i32,
+) -> Option<Response<Body>> {
+    let len = rec.log.state().len;
+    if len <= STREAM_ABOVE {
+        return None;
+    }
+    // The semaphore is never closed.
+    let permit = reads.clone().acquire_owned().await.ok()?;
+    let answer = ExecAnswer {
+        cmd_id: rec.id.clone(),
+        exit_code,
+    };
+    Some(streamed(permit, flavor, rec.clone(), len, Some(answer)))
+}
+
+/// What wraps the log in a sync exec's answer.
+struct ExecAnswer {
+    cmd_id: String,
+    exit_code: i32,
+}
+
+impl ExecAnswer {
+    /// `{"cmdId":…,"exitCode":…,` (the log's fields follow).
+    fn head(&self) -> Vec<u8> {
+        let mut head = b"{\"cmdId\":".to_vec();
+        // Writing a `str` to a `Vec` cannot fail.
+        let _ = serde_json::to_writer(&mut head, &self.cmd_id);
+        head.extend_from_slice(format!(",\"exitCode\":{},", self.exit_code).as_bytes());
+        head
+    }
+}
+
+/// The whole-log answer for the first `len` bytes of `rec`'s log, streamed (see the module
+/// docs), holding `permit` (one of `max_log_reads`) while it streams. With `exec`, the answer
+/// of a sync exec.
+fn streamed(
+    permit: tokio::sync::OwnedSemaphorePermit,
     flavor: Flavor,
     rec: Arc<CommandRec>,
     len: u64,
-) -> Result<Response<Body>, ApiError> {
-    let permit = reads.clone().try_acquire_owned().map_err(|_| {
-        ApiError::too_many_requests(
-            "too many log reads are streaming at once (see --max-log-reads); retry when one has ended",
-        )
-    })?;
+    exec: Option<ExecAnswer>,
+) -> Response<Body> {
+    let json = flavor == Flavor::Modern || exec.is_some();
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        if let Err(err) = produce(&rec, len, flavor, &tx) {
+        let result = match &exec {
+            None => produce(&rec, len, flavor, &tx),
+            Some(exec) => produce_exec(&rec, len, flavor, exec, &tx),
+        };
+        if let Err(err) = result {
             tracing::warn!(error = %err, log = %rec.log.path().display(), "reading a log for a GET failed");
             let _ = tx.blocking_send(Err(err));
         }
@@ -120,7 +170,7 @@ fn streamed(
     let stream =
         futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) });
     let mut resp = Response::new(Body::from_stream(stream));
-    let content_type = if flavor == Flavor::Modern {
+    let content_type = if json {
         "application/json; charset=utf-8"
     } else {
         "text/plain; charset=utf-8"
@@ -129,7 +179,7 @@ fn streamed(
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static(content_type),
     );
-    Ok(resp)
+    resp
 }
 
 /// Writes the answer's body into `tx` (blocking); returns early once the client has gone.
@@ -179,6 +229,80 @@ fn produce(
                 out = stripper.finish();
                 send(&mut out);
             }
+        }
+    }
+    Ok(())
+}
+
+/// Writes a sync exec's answer into `tx` (blocking): the head, then the log's fields as the
+/// flavor wants them (modern: `output`, `stdout`, `stderr`; legacy: `output` only, raw or
+/// without markers), then `}`. Byte-identical in content to the one-piece answer's fields.
+fn produce_exec(
+    rec: &CommandRec,
+    len: u64,
+    flavor: Flavor,
+    exec: &ExecAnswer,
+    tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+) -> std::io::Result<()> {
+    let send = |buf: &mut Vec<u8>| -> bool {
+        buf.is_empty()
+            || tx
+                .blocking_send(Ok(Bytes::from(std::mem::take(buf))))
+                .is_ok()
+    };
+    let mut out = exec.head();
+    let head_len = out.len();
+    // The encoder opens its object with `{`: the head has opened it already.
+    let strip = |out: &mut Vec<u8>| {
+        if out.len() > head_len && out[head_len] == b'{' {
+            out.remove(head_len);
+        }
+    };
+    let mut enc = LogsJsonEncoder::new();
+    let mut first = true;
+    let mut stripper = MarkerStripper::default();
+    let passes = if flavor == Flavor::Modern {
+        LogsJsonEncoder::PASSES
+    } else {
+        1
+    };
+    for _ in 0..passes {
+        let whole = rec.log.read_range(len, READ_CHUNK, |chunk| {
+            if flavor == Flavor::Combined {
+                let stripped = stripper.push(chunk);
+                enc.push(&stripped, &mut out);
+            } else {
+                enc.push(chunk, &mut out);
+            }
+            if std::mem::take(&mut first) {
+                strip(&mut out);
+            }
+            send(&mut out)
+        })?;
+        if !whole {
+            return Ok(());
+        }
+        if flavor == Flavor::Combined {
+            let rest = stripper.finish();
+            enc.push(&rest, &mut out);
+        }
+        let more = enc.end_pass(&mut out);
+        if std::mem::take(&mut first) {
+            strip(&mut out);
+        }
+        if !more {
+            // The encoder closed the object (`"}`).
+            send(&mut out);
+            return Ok(());
+        }
+        if passes == 1 {
+            // Legacy: only `output`. Its pass ended without the closing quote.
+            out.extend_from_slice(b"\",\"stdout\":null,\"stderr\":null}");
+            send(&mut out);
+            return Ok(());
+        }
+        if !send(&mut out) {
+            return Ok(());
         }
     }
     Ok(())

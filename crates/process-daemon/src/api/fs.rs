@@ -20,9 +20,10 @@ use process_proto::wire::{
 
 use super::toolbox::{blocking, empty, json, read_bytes, read_json, stream_json_list, Ctx, Params};
 use crate::error::ApiError;
-use crate::fs::transfer::{content_type_for, open_download, upload_target, FileSink, TempFile};
+use crate::fs::transfer::{content_type_for, open_download, upload_target, TempFile};
 use crate::fs::{self, FsError};
 use crate::Daemon;
+use process_io::FileSink;
 
 /// The file-system routes.
 pub(crate) fn routes<S>() -> Router<S>
@@ -292,7 +293,9 @@ async fn bulk_upload(State(d): State<Daemon>, headers: HeaderMap, body: Body) ->
     let wd = workdir(&d);
     let mut paths: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     let mut current = Current::None;
+    // `buf` carries what straddles body frames; `input` is the frame being decoded.
     let mut buf = BytesMut::new();
+    let mut input = Bytes::new();
     let mut stream = body.into_data_stream();
     let mut eof = false;
     'outer: loop {
@@ -300,7 +303,7 @@ async fn bulk_upload(State(d): State<Daemon>, headers: HeaderMap, body: Body) ->
             let ev = if eof {
                 decoder.decode_eof(&mut buf)
             } else {
-                decoder.decode(&mut buf)
+                decoder.decode_from(&mut buf, &mut input)
             };
             let ev = match ev {
                 Ok(Some(ev)) => ev,
@@ -379,7 +382,7 @@ async fn bulk_upload(State(d): State<Daemon>, headers: HeaderMap, body: Body) ->
             break;
         }
         match stream.next().await {
-            Some(Ok(chunk)) => buf.extend_from_slice(&chunk),
+            Some(Ok(chunk)) => input = chunk,
             Some(Err(e)) => {
                 // The client went away or the body broke: whatever was being written is
                 // dropped with its temp file; nothing half-written becomes visible.
@@ -418,7 +421,7 @@ async fn upload_single(
     let io_err = |e: String| ApiError::internal(format!("{path}: {e}"));
     if let Some(boundary) = multipart_boundary(headers) {
         let mut decoder = MultipartDecoder::new(&boundary).map_err(ApiError::bad_request)?;
-        let mut buf = BytesMut::new();
+        let (mut buf, mut input) = (BytesMut::new(), Bytes::new());
         let mut in_file = false;
         let mut done = None;
         let mut eof = false;
@@ -427,7 +430,7 @@ async fn upload_single(
                 let ev = if eof {
                     decoder.decode_eof(&mut buf)
                 } else {
-                    decoder.decode(&mut buf)
+                    decoder.decode_from(&mut buf, &mut input)
                 };
                 match ev.map_err(ApiError::bad_request)? {
                     None | Some(Event::End) => break,
@@ -459,7 +462,7 @@ async fn upload_single(
                 break;
             }
             match stream.next().await {
-                Some(Ok(c)) => buf.extend_from_slice(&c),
+                Some(Ok(c)) => input = c,
                 Some(Err(e)) => return Err(ApiError::bad_request(format!("reading body: {e}"))),
                 None => eof = true,
             }
@@ -511,9 +514,6 @@ async fn upload_legacy(
             .map(|_| empty(StatusCode::OK)),
     )
 }
-
-/// Size of the reads that feed a download.
-const READ_CHUNK: usize = 512 * 1024;
 
 /// The per-part error envelope of bulk download.
 fn error_part(err: FsError, path: &str) -> Vec<u8> {
@@ -627,32 +627,24 @@ fn send_file(
     path: &str,
     tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
 ) -> Result<(), Stop> {
-    use std::io::Read;
     let mut left = len;
     while left > 0 {
-        let want = usize::try_from(left).map_or(READ_CHUNK, |l| l.min(READ_CHUNK));
-        let mut chunk = vec![0u8; want];
-        let mut got = 0;
-        while got < want {
-            match file.read(&mut chunk[got..]) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(e));
-                    return Err(Stop);
-                }
+        let want = usize::try_from(left).map_or(process_io::CHUNK, |l| l.min(process_io::CHUNK));
+        let chunk = match process_io::read_chunk(&mut file, want) {
+            Ok(chunk) => chunk,
+            Err(e) => {
+                let _ = tx.blocking_send(Err(e));
+                return Err(Stop);
             }
-        }
-        if got == 0 {
+        };
+        if chunk.is_empty() {
             let _ = tx.blocking_send(Err(std::io::Error::other(format!(
                 "{path}: file shrank while being sent"
             ))));
             return Err(Stop);
         }
-        chunk.truncate(got);
-        left -= got as u64;
-        tx.blocking_send(Ok(Bytes::from(chunk))).map_err(|_| Stop)?;
+        left -= chunk.len() as u64;
+        tx.blocking_send(Ok(chunk)).map_err(|_| Stop)?;
     }
     Ok(())
 }

@@ -238,7 +238,7 @@ async fn exec(
     let session = lookup(daemon, sid)?;
     let is_async = body.is_async();
     let rec = session.submit(
-        uuid::Uuid::new_v4().to_string(),
+        None,
         body.command.clone(),
         is_async,
         body.suppresses_input_echo(),
@@ -255,6 +255,12 @@ async fn exec(
     let exit_code = rec.log.wait().await;
     if session.is_deleted() {
         return Err(ApiError::bad_request("session cancelled"));
+    }
+    // A long log is streamed, as a whole-log GET is: memory does not grow with it.
+    if let Some(answer) =
+        crate::api::follow::exec_streamed(&daemon.inner.log_reads, flavor, &rec, exit_code).await
+    {
+        return Ok(answer);
     }
     let log = rec
         .log

@@ -1,6 +1,7 @@
 //! Streaming transfers: [`TempFile`] (write beside the destination, then rename: an upload or
 //! replace is all or nothing), upload target resolution, and opening files for download with
-//! the per-file errors of bulk download (spec toolbox §3.5).
+//! the per-file errors of bulk download (spec toolbox §3.5). The bytes themselves move through
+//! `process_io` (the file sink and chunk reader the client uses too).
 
 use std::io;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -87,95 +88,6 @@ impl Drop for TempFile {
             drop(self.file.take());
             let _ = std::fs::remove_file(&self.path);
         }
-    }
-}
-
-/// Chunks queued for a [`FileSink`]'s writer thread at most (each at most [`SINK_CHUNK`]
-/// bytes, plus one frame of the request body): the bound on an upload's buffered bytes.
-const SINK_QUEUE: usize = 8;
-
-/// Small body frames are gathered up to this size before they are written: fewer `write`
-/// calls and thread hand-offs.
-pub(crate) const SINK_CHUNK: usize = 512 * 1024;
-
-/// Writes a stream of chunks to a file on a blocking thread of its own, so the request body
-/// keeps being read (and the socket drained) while the disk write runs. The chunks are the
-/// request's own buffers: nothing is copied on the way to `write(2)` except small frames
-/// gathered into one. Memory is bounded by [`SINK_QUEUE`] chunks.
-pub(crate) struct FileSink {
-    tx: Option<tokio::sync::mpsc::Sender<bytes::Bytes>>,
-    pending: bytes::BytesMut,
-    writer: Option<tokio::task::JoinHandle<io::Result<std::fs::File>>>,
-}
-
-impl FileSink {
-    /// Starts the writer thread on `file`.
-    pub(crate) fn new(file: std::fs::File) -> FileSink {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(SINK_QUEUE);
-        let writer = tokio::task::spawn_blocking(move || {
-            use std::io::Write;
-            let mut file = file;
-            while let Some(chunk) = rx.blocking_recv() {
-                file.write_all(&chunk)?;
-            }
-            Ok(file)
-        });
-        FileSink {
-            tx: Some(tx),
-            pending: bytes::BytesMut::new(),
-            writer: Some(writer),
-        }
-    }
-
-    /// Queues `data` (waits while the queue is full). An error is the writer's: the disk
-    /// write failed and nothing more will be written.
-    pub(crate) async fn write(&mut self, data: bytes::Bytes) -> io::Result<()> {
-        if self.pending.is_empty() && data.len() >= SINK_CHUNK / 2 {
-            return self.send(data).await;
-        }
-        self.pending.extend_from_slice(&data);
-        if self.pending.len() >= SINK_CHUNK / 2 {
-            let chunk = self.pending.split().freeze();
-            self.send(chunk).await?;
-        }
-        Ok(())
-    }
-
-    async fn send(&mut self, chunk: bytes::Bytes) -> io::Result<()> {
-        let Some(tx) = self.tx.as_ref() else {
-            return Err(io::Error::other("the file writer has stopped"));
-        };
-        if tx.send(chunk).await.is_err() {
-            // The writer stopped on an error: report it.
-            self.tx = None;
-            return Err(self
-                .join()
-                .await
-                .err()
-                .unwrap_or_else(|| io::Error::other("the file writer stopped early")));
-        }
-        Ok(())
-    }
-
-    /// Waits for the writer thread (once; later calls are an error).
-    async fn join(&mut self) -> io::Result<std::fs::File> {
-        let writer = self
-            .writer
-            .take()
-            .ok_or_else(|| io::Error::other("the file writer has stopped"))?;
-        writer
-            .await
-            .map_err(|e| io::Error::other(format!("the file writer failed: {e}")))?
-    }
-
-    /// Writes what is left and returns the file once every byte is in it.
-    pub(crate) async fn finish(mut self) -> io::Result<std::fs::File> {
-        if !self.pending.is_empty() {
-            let chunk = self.pending.split().freeze();
-            self.send(chunk).await?;
-        }
-        self.tx = None;
-        self.join().await
     }
 }
 

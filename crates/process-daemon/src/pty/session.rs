@@ -604,15 +604,26 @@ fn session_members(sid: Pid) -> Vec<Pid> {
 
 /// Live processes other than the daemon that have `tty` open (e.g. a `setsid` child that kept
 /// its stdout), found in `/proc/<pid>/fd`.
+///
+/// A process still running the daemon's own executable is never one: it is the daemon, or a
+/// child the daemon forked for another spawn (a PTY shell, a session shell, an exec) that has
+/// not reached `exec` yet and so still holds copies of every descriptor the daemon had open at
+/// the fork, this terminal's slave among them when that fork raced this session's spawn. Its
+/// copies are close-on-exec and vanish at its `exec`. Killing it would kill the other spawn.
+/// The executable is compared (device and inode of `/proc/<pid>/exe`) *before* the descriptors
+/// are read: `exec` only ever moves a process away from the daemon's executable, so a process
+/// seen holding the terminal after it was seen running something else holds it for real.
 fn terminal_holders(tty: &str) -> Vec<Pid> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
     let me = std::process::id() as i32;
+    let own_exe = exe_identity("self");
     entries
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
         .filter(|&pid| pid != me)
+        .filter(|pid| own_exe.is_none() || exe_identity(&pid.to_string()) != own_exe)
         .filter(|pid| {
             std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|fds| {
                 fds.flatten().any(|fd| {
@@ -622,6 +633,13 @@ fn terminal_holders(tty: &str) -> Vec<Pid> {
         })
         .map(Pid::from_raw)
         .collect()
+}
+
+/// The executable of `/proc/<pid>` as (device, inode), when readable.
+fn exe_identity(pid: &str) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(format!("/proc/{pid}/exe")).ok()?;
+    Some((meta.dev(), meta.ino()))
 }
 
 /// Session id from `/proc/<pid>/stat` (4th field after the command name).
@@ -643,6 +661,81 @@ mod tests {
         assert_eq!(Finish::exited(137).reason.as_deref(), Some("SIGKILL"));
         assert_eq!(Finish::exited(143).reason.as_deref(), Some("SIGTERM"));
         assert_eq!(Finish::exited(129).reason.as_deref(), Some("signal 1"));
+    }
+
+    /// Set in the stand-in holder's environment (see `holder_stand_in`).
+    const STAND_IN_ENV: &str = "PROCESSD_TEST_HOLDER_STAND_IN";
+
+    /// Not a test: the body of a child that runs this test binary (the daemon's executable)
+    /// while holding a terminal, like a just-forked child of another spawn.
+    #[test]
+    #[ignore = "run by holders_never_include_children_running_the_daemons_executable"]
+    fn holder_stand_in() {
+        if std::env::var_os(STAND_IN_ENV).is_some() {
+            std::thread::sleep(Duration::from_secs(30));
+        }
+    }
+
+    #[test]
+    fn holders_never_include_children_running_the_daemons_executable() {
+        let pair = sys::open_pty(80, 24).unwrap();
+        let slave = || Stdio::from(pair.slave.try_clone().unwrap());
+        // A real stray (another program with the terminal as its stdout)...
+        let mut stray = std::process::Command::new("sleep")
+            .arg("30")
+            .stdin(Stdio::null())
+            .stdout(slave())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // ...and a child still running the daemon's executable that holds the terminal.
+        let mut own = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "pty::session::tests::holder_stand_in",
+                "--exact",
+                "--ignored",
+                "--test-threads=1",
+            ])
+            .env(STAND_IN_ENV, "1")
+            .stdin(Stdio::null())
+            .stdout(slave())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let (stray_pid, own_pid) = (stray.id() as i32, own.id() as i32);
+        // Both hold the terminal once they run (the stand-in as soon as it exists).
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let holds = |pid: i32| {
+            std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|fds| {
+                fds.flatten().any(|fd| {
+                    std::fs::read_link(fd.path())
+                        .is_ok_and(|t| t.as_os_str() == pair.slave_path.as_str())
+                })
+            })
+        };
+        while !(holds(stray_pid)
+            && holds(own_pid)
+            && exe_identity(&stray_pid.to_string()) != exe_identity("self"))
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "children never started"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let holders = terminal_holders(&pair.slave_path);
+        let _ = stray.kill();
+        let _ = own.kill();
+        let _ = stray.wait();
+        let _ = own.wait();
+        assert!(
+            holders.contains(&Pid::from_raw(stray_pid)),
+            "the stray {stray_pid} was not found: {holders:?}"
+        );
+        assert!(
+            !holders.contains(&Pid::from_raw(own_pid)),
+            "a child running the daemon's executable ({own_pid}) counted as a holder: {holders:?}"
+        );
     }
 
     #[test]

@@ -119,10 +119,11 @@ impl CommandLog {
         };
         let mut res = Ok(());
         if keep > 0 {
-            let mut buf = Vec::with_capacity(keep + 3);
-            w.muxer.encode(stream, &data[..keep], &mut buf);
-            match w.file.write_all(&buf) {
-                Ok(()) => w.written += buf.len() as u64,
+            // The marker (if any) and the data in one write, without copying the data.
+            let header = w.muxer.header(stream, keep);
+            let head: &[u8] = header.as_ref().map_or(&[], |h| &h[..]);
+            match write_both(&mut w.file, head, &data[..keep]) {
+                Ok(()) => w.written += (head.len() + keep) as u64,
                 Err(e) => {
                     w.dropped += keep as u64;
                     w.muxer.reset();
@@ -232,6 +233,29 @@ impl CommandLog {
             Ok(s) => s.exit_code.unwrap_or(-1),
             Err(_) => self.state().exit_code.unwrap_or(-1),
         }
+    }
+}
+
+/// Writes `head` then `data` to `file`, in one vectored write when the kernel takes it whole.
+fn write_both(file: &mut File, head: &[u8], data: &[u8]) -> std::io::Result<()> {
+    if head.is_empty() {
+        return file.write_all(data);
+    }
+    let total = head.len() + data.len();
+    let n = loop {
+        match file.write_vectored(&[std::io::IoSlice::new(head), std::io::IoSlice::new(data)]) {
+            Ok(n) => break n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    };
+    if n < head.len() {
+        file.write_all(&head[n..])?;
+        file.write_all(data)
+    } else if n < total {
+        file.write_all(&data[n - head.len()..])
+    } else {
+        Ok(())
     }
 }
 

@@ -146,6 +146,10 @@ pub(crate) struct SessionCore {
     pub(crate) persist: bool,
     /// The `PROCESS_RUN_ID` every process of the session inherits (the directory's UUID).
     pub(crate) tag: String,
+    /// The shell's last recovery snapshot (see `shell`).
+    pub(crate) snapshot: tokio::sync::watch::Sender<shell::Snapshot>,
+    /// The next command's files, prepared ahead of time (see [`Slot`]).
+    slot: Mutex<Option<Slot>>,
 }
 
 impl SessionCore {
@@ -187,6 +191,60 @@ impl SessionCore {
     }
 }
 
+/// A command's files, made before the command exists so that submitting one creates nothing:
+/// its directory (named by its id), an empty `cmd.sh` held open, the `stdout` and `stderr`
+/// FIFOs with the daemon's ends open, and its log. (An async command's `stdin` FIFO is made
+/// when it is submitted: only the sync round trip is kept free of file creation.)
+pub(crate) struct Slot {
+    cid: String,
+    dir: PathBuf,
+    script: std::fs::File,
+    out: tokio::net::unix::pipe::Receiver,
+    err: tokio::net::unix::pipe::Receiver,
+    keepers: (std::fs::File, std::fs::File),
+    log: CommandLog,
+}
+
+impl Slot {
+    /// Makes the files of command `cid` under `session_dir`.
+    fn prepare(session_dir: &Path, cid: String, max_log: u64) -> Result<Slot, SessionError> {
+        let io =
+            |what: &'static str, source: std::io::Error| SessionError::Prepare { what, source };
+        let dir = session_dir.join(&cid);
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| io("directory", e))?;
+        let script = std::fs::OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .mode(0o600)
+            .open(dir.join("cmd.sh"))
+            .map_err(|e| io("script", e))?;
+        shell::mkfifo(&dir.join("stdout")).map_err(|e| io("stdout pipe", e))?;
+        shell::mkfifo(&dir.join("stderr")).map_err(|e| io("stderr pipe", e))?;
+        let (out, out_keeper) =
+            shell::open_output(&dir.join("stdout")).map_err(|e| io("stdout pipe", e))?;
+        let (err, err_keeper) =
+            shell::open_output(&dir.join("stderr")).map_err(|e| io("stderr pipe", e))?;
+        let log = CommandLog::create(&dir.join("output.log"), max_log).map_err(|e| io("log", e))?;
+        Ok(Slot {
+            cid,
+            dir,
+            script,
+            out,
+            err,
+            keepers: (out_keeper, err_keeper),
+            log,
+        })
+    }
+
+    /// Removes the files of a slot that was never used.
+    fn discard(self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// A session: its shell's dispatcher and its commands.
 pub(crate) struct Session {
     core: Arc<SessionCore>,
@@ -225,11 +283,13 @@ impl Session {
             .cloned()
     }
 
-    /// Submits a command: prepares its files and FIFOs, starts its pump and queues it for the
-    /// shell. Returns at once; wait on `rec.log` for completion.
+    /// Submits a command: takes the files prepared for it (or makes them now), writes its
+    /// script, starts its pump and queues it for the shell; then prepares the next command's
+    /// files off the request path. `cid` is the command id to use (`None`: a fresh UUID).
+    /// Returns at once; wait on `rec.log` for completion.
     pub(crate) fn submit(
         &self,
-        cid: String,
+        cid: Option<String>,
         command: String,
         is_async: bool,
         suppress_echo: bool,
@@ -238,38 +298,53 @@ impl Session {
         if self.is_deleted() {
             return Err(SessionError::Ended);
         }
-        let io =
-            |what: &'static str, source: std::io::Error| SessionError::Prepare { what, source };
-        let dir = self.core.dir.join(&cid);
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&dir)
-            .map_err(|e| io("directory", e))?;
-        std::fs::OpenOptions::new()
-            .create_new(true)
-            .write(true)
-            .mode(0o600)
-            .open(dir.join("cmd.sh"))
-            .and_then(|mut f| {
-                f.write_all(command.as_bytes())?;
-                // A final newline ends a last line that is a comment or a heredoc delimiter.
-                f.write_all(b"\n")
-            })
-            .map_err(|e| io("script", e))?;
-        shell::mkfifo(&dir.join("stdout")).map_err(|e| io("stdout pipe", e))?;
-        shell::mkfifo(&dir.join("stderr")).map_err(|e| io("stderr pipe", e))?;
-        let (out, out_keeper) =
-            shell::open_output(&dir.join("stdout")).map_err(|e| io("stdout pipe", e))?;
-        let (err, err_keeper) =
-            shell::open_output(&dir.join("stderr")).map_err(|e| io("stderr pipe", e))?;
-        let stdin = if is_async {
-            shell::mkfifo(&dir.join("stdin")).map_err(|e| io("stdin pipe", e))?;
-            Some(shell::open_input(&dir.join("stdin")).map_err(|e| io("stdin pipe", e))?)
+        let ready = if cid.is_none() {
+            self.core
+                .slot
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take()
         } else {
             None
         };
-        let log =
-            CommandLog::create(&dir.join("output.log"), self.max_log).map_err(|e| io("log", e))?;
+        let slot = match ready {
+            Some(slot) => slot,
+            None => Slot::prepare(
+                &self.core.dir,
+                cid.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+                self.max_log,
+            )?,
+        };
+        let Slot {
+            cid,
+            dir,
+            mut script,
+            out,
+            err,
+            keepers,
+            log,
+        } = slot;
+        let stdin = if is_async {
+            let path = dir.join("stdin");
+            shell::mkfifo(&path)
+                .and_then(|()| shell::open_input(&path))
+                .map(Some)
+                .map_err(|source| SessionError::Prepare {
+                    what: "stdin pipe",
+                    source,
+                })?
+        } else {
+            None
+        };
+        script
+            .write_all(command.as_bytes())
+            // A final newline ends a last line that is a comment or a heredoc delimiter.
+            .and_then(|()| script.write_all(b"\n"))
+            .map_err(|source| SessionError::Prepare {
+                what: "script",
+                source,
+            })?;
+        drop(script);
         let rec = Arc::new(CommandRec {
             id: cid.clone(),
             command,
@@ -311,7 +386,7 @@ impl Session {
             rec.clone(),
             out,
             err,
-            (out_keeper, err_keeper),
+            keepers,
             status_rx,
         ));
         self.commands
@@ -322,7 +397,42 @@ impl Session {
             self.core.route(&rec.id, -1);
             return Err(SessionError::Ended);
         }
+        self.prepare_next();
         Ok(rec)
+    }
+
+    /// Prepares the next command's files in the background (while this one runs), unless a
+    /// slot is ready already.
+    fn prepare_next(&self) {
+        let core = self.core.clone();
+        let max_log = self.max_log;
+        tokio::spawn(async move {
+            let free = core
+                .slot
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .is_none();
+            if !free || core.cancel.is_cancelled() {
+                return;
+            }
+            match Slot::prepare(&core.dir, uuid::Uuid::new_v4().to_string(), max_log) {
+                Ok(slot) => {
+                    let mut held = core
+                        .slot
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    if held.is_none() && !core.cancel.is_cancelled() {
+                        *held = Some(slot);
+                    } else {
+                        drop(held);
+                        slot.discard();
+                    }
+                }
+                Err(err) => {
+                    tracing::debug!(session = %core.id, error = %err, "cannot prepare a command's files ahead");
+                }
+            }
+        });
     }
 
     /// Sends `data` to a running async command's stdin (a newline is added if missing) and,
@@ -364,6 +474,15 @@ impl Session {
     /// restart).
     pub(crate) async fn stop(&self) {
         self.core.cancel.cancel();
+        let slot = self
+            .core
+            .slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(slot) = slot {
+            slot.discard();
+        }
         let handle = self.dispatcher.lock().await.take();
         if let Some(handle) = handle {
             let _ = handle.await;
@@ -430,6 +549,12 @@ async fn pump(
     if aborted != 0 && !rec.is_async {
         code = aborted;
     }
+    let finished_at = crate::store::now_rfc3339();
+    *rec.finished_at
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(finished_at.clone());
+    rec.log.finish(code);
+    // The rest is off the reply path: the waiting exec answers as soon as the code is out.
     rec.stdin.lock().await.take();
     for name in ["stdout", "stderr", "stdin"] {
         let _ = std::fs::remove_file(rec.dir.join(name));
@@ -437,11 +562,6 @@ async fn pump(
     if rec.log.dropped() > 0 {
         tracing::info!(command = %rec.id, dropped = rec.log.dropped(), "command log reached its cap; later output was dropped");
     }
-    let finished_at = crate::store::now_rfc3339();
-    *rec.finished_at
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(finished_at.clone());
-    rec.log.finish(code);
     if core.persist {
         core.store.send(Op::CommandFinished {
             session: core.id.clone(),
@@ -605,6 +725,8 @@ impl Sessions {
             shell_pid: Mutex::new(None),
             persist,
             tag,
+            snapshot: tokio::sync::watch::Sender::new(shell::Snapshot::default()),
+            slot: Mutex::new(None),
         });
         let (jobs_tx, jobs_rx) = mpsc::unbounded_channel();
         let handle = tokio::spawn(shell::dispatch(core.clone(), jobs_rx));
@@ -698,7 +820,13 @@ impl Sessions {
             .map(|a| shell::quote(Path::new(a)))
             .collect::<Vec<_>>()
             .join(" ");
-        session.submit(ENTRYPOINT_COMMAND_ID.to_owned(), command, true, true, None)?;
+        session.submit(
+            Some(ENTRYPOINT_COMMAND_ID.to_owned()),
+            command,
+            true,
+            true,
+            None,
+        )?;
         Ok(())
     }
 

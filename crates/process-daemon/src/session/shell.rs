@@ -1,24 +1,31 @@
 //! The session shell and its dispatcher.
 //!
 //! Each session has one long-lived shell (non-interactive, its own process group) whose stdin is
-//! a control pipe from the daemon and whose stdout is a status pipe back to it. For every command
-//! the daemon writes one line of daemon-authored shell text that names only daemon-made paths
-//! (the command's script file and FIFOs, all named by UUIDs under the state directory): user text
-//! is never spliced into it.
+//! a control pipe from the daemon, whose stdout is a status pipe back to it and whose stderr is
+//! its snapshot pipe (below). When a shell generation starts, the daemon writes a preamble that
+//! defines the session directory (`__pd_d`) and the text that runs a sync (`__pd_S`) or an async
+//! (`__pd_A`) command; then each command costs one short control line, `__pd_c=<cid>; eval
+//! "$__pd_S"` (bash reads a pipe one byte per `read(2)`, so the line's length is latency). The
+//! line names only the daemon-made command id; user text is never spliced into shell text: it
+//! is sourced from the command's `cmd.sh`, which (with the command's FIFOs and log) the daemon
+//! prepared ahead of time (see `super::Slot`).
 //!
 //! * A **sync** command is sourced by the session shell itself, with stdin `/dev/null` and
 //!   stdout/stderr on the command's FIFOs, so `cd`, `export`, variables and functions persist.
-//!   Afterwards the shell saves its cwd and exported variables (for recovery, below) and reports
-//!   `E <cid> <status>` on the status pipe.
+//!   Afterwards the shell writes its recovery snapshot (the command id, `export -p` and `pwd`,
+//!   NUL-separated) to the snapshot pipe, builtins only, and reports `S <status>` ("the sync
+//!   command that is running") on the status pipe.
 //! * An **async** command runs in a background subshell of the session shell (it sees the state
 //!   at its start; its own state changes do not persist) with stdin on its input FIFO, so it runs
-//!   concurrently with later commands and never blocks a sync exec. It reports its status the
-//!   same way.
+//!   concurrently with later commands and never blocks a sync exec. It reports `P <cid> <pid>`
+//!   when started and `E <cid> <status>` when done.
 //! * Sync commands run one at a time in submission order; async commands start in submission
 //!   order.
 //! * If the shell dies during a sync command (`exit 3`, `set -e` and a failure, `exec`), that
-//!   command's exit code is the shell's, and the next command starts a fresh shell that restores
-//!   the saved cwd and exported variables: a session survives `exit`.
+//!   command's exit code is the shell's, and a fresh shell starts at once (off the request path)
+//!   restoring the last snapshot's cwd and exported variables: a session survives `exit`. The
+//!   snapshot reaches the disk (`env.sh`, `cwd` in the session directory, for a daemon restart)
+//!   off the reply path, and only when it changed.
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -50,7 +57,9 @@ pub(crate) struct Job {
 
 /// A status line from a shell.
 pub(crate) enum Status {
-    /// `E <cid> <status>`: the command ended with this exit status.
+    /// `S <status>`: the running sync command ended with this exit status.
+    Sync(i32),
+    /// `E <cid> <status>`: the async command ended with this exit status.
     Exit(String, i32),
     /// `P <cid> <pid>`: the async command runs in the subshell `pid`.
     Started(String, i32),
@@ -81,38 +90,164 @@ pub(crate) fn quote(path: &Path) -> String {
     out
 }
 
-/// The control line that runs `rec` (see the module docs). `state` is the session's directory
-/// for the recovery snapshot.
-pub(crate) fn control_line(rec: &CommandRec, state: &Path) -> String {
-    let d = &rec.dir;
-    let script = quote(&d.join("cmd.sh"));
-    let out = quote(&d.join("stdout"));
-    let err = quote(&d.join("stderr"));
-    let cid = &rec.id; // a UUID: safe as a bare word
-    if rec.is_async {
-        let input = quote(&d.join("stdin"));
-        format!(
-            "{{ __pd_o=$-; set +e; ( {CMD_ID_ENV}={cid}; export {CMD_ID_ENV}; case $__pd_o in *e*) set -e;; esac; . {script} ) <{input} >{out} 2>{err}; \
-             command printf 'E %s %s\\n' {cid} \"$?\"; }} & command printf 'P %s %s\\n' {cid} \"$!\"; disown 2>/dev/null || :\n"
-        )
-    } else {
-        let env = quote(&state.join("env.sh"));
-        let cwd = quote(&state.join("cwd"));
-        format!(
-            "{CMD_ID_ENV}={cid}; export {CMD_ID_ENV}; {{ . {script}; }} </dev/null >{out} 2>{err}; __pd_s=$?; unset {CMD_ID_ENV}; export -p >{env} 2>/dev/null; \
-             command pwd >{cwd} 2>/dev/null; command printf 'E %s %s\\n' {cid} \"$__pd_s\"\n"
-        )
+/// The shell text that runs the sync command `$__pd_c` (see the module docs). Single-quoted
+/// into `__pd_S` by the preamble, so it must hold no `'`.
+const SYNC_TEXT: &str = "PROCESS_COMMAND_ID=$__pd_c; export PROCESS_COMMAND_ID; \
+{ . \"$__pd_d/$__pd_c/cmd.sh\"; } </dev/null >\"$__pd_d/$__pd_c/stdout\" 2>\"$__pd_d/$__pd_c/stderr\"; \
+__pd_s=$?; unset PROCESS_COMMAND_ID; \
+{ command printf \"\\0%s\\0\" \"$__pd_c\"; export -p; command printf \"\\0\"; command pwd; command printf \"\\0\"; } >&2 2>/dev/null; \
+command printf \"S %s\\n\" \"$__pd_s\"";
+
+/// The shell text that starts the async command `$__pd_c` (no `'`, as [`SYNC_TEXT`]). The
+/// background group does not keep the snapshot pipe.
+const ASYNC_TEXT: &str =
+    "{ __pd_o=$-; set +e; ( PROCESS_COMMAND_ID=$__pd_c; export PROCESS_COMMAND_ID; \
+case $__pd_o in *e*) set -e;; esac; . \"$__pd_d/$__pd_c/cmd.sh\" ) \
+<\"$__pd_d/$__pd_c/stdin\" >\"$__pd_d/$__pd_c/stdout\" 2>\"$__pd_d/$__pd_c/stderr\"; \
+command printf \"E %s %s\\n\" \"$__pd_c\" \"$?\"; } 2>/dev/null & \
+command printf \"P %s %s\\n\" \"$__pd_c\" \"$!\"; disown 2>/dev/null || :";
+
+/// What a shell generation is told first: the session directory and the command texts.
+fn preamble(state: &Path) -> String {
+    format!(
+        "__pd_d={}; __pd_S='{SYNC_TEXT}'; __pd_A='{ASYNC_TEXT}'\n",
+        quote(state)
+    )
+}
+
+/// The control line that runs `rec` (see the module docs): its id and which text to run.
+pub(crate) fn control_line(rec: &CommandRec) -> String {
+    let cid = &rec.id; // daemon-made: a UUID or `entrypoint_command`, safe as a bare word
+    let text = if rec.is_async { "__pd_A" } else { "__pd_S" };
+    format!("__pd_c={cid}; eval \"${text}\"\n")
+}
+
+/// A recovery snapshot: the sync command after which it was taken, the shell's exported
+/// variables (`export -p`, shell text) and its cwd (`pwd`, without the final newline).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Snapshot {
+    pub(crate) cid: String,
+    pub(crate) env: Vec<u8>,
+    pub(crate) cwd: Vec<u8>,
+}
+
+/// How long the snapshot reader waits for the rest of a record before reading again.
+const SNAPSHOT_BATCH: Duration = Duration::from_millis(1);
+
+/// Largest snapshot field kept (a bigger one is dropped: the previous snapshot stays).
+const MAX_SNAPSHOT_FIELD: usize = 16 << 20;
+
+/// Parses the snapshot pipe: records `\0 cid \0 env \0 cwd \0`. Anything between records
+/// (a diagnostic the shell printed on its stderr) holds no NUL and is skipped.
+#[derive(Debug, Default)]
+pub(crate) struct SnapshotParser {
+    /// Which field the next bytes belong to: 0 between records, 1 cid, 2 env, 3 cwd.
+    field: u8,
+    cur: Vec<u8>,
+    too_big: bool,
+    partial: Snapshot,
+}
+
+impl SnapshotParser {
+    /// Feeds `data`; returns the last snapshot completed in it, if any.
+    pub(crate) fn push(&mut self, mut data: &[u8]) -> Option<Snapshot> {
+        let mut done = None;
+        while !data.is_empty() {
+            let (piece, rest, at_nul) = match memchr::memchr(0, data) {
+                Some(i) => (&data[..i], &data[i + 1..], true),
+                None => (data, &data[data.len()..], false),
+            };
+            if self.field != 0 && !self.too_big {
+                if self.cur.len() + piece.len() > MAX_SNAPSHOT_FIELD {
+                    self.too_big = true;
+                    self.cur = Vec::new();
+                } else {
+                    self.cur.extend_from_slice(piece);
+                }
+            }
+            data = rest;
+            if !at_nul {
+                break;
+            }
+            let value = std::mem::take(&mut self.cur);
+            match self.field {
+                1 => self.partial.cid = String::from_utf8_lossy(&value).into_owned(),
+                2 => self.partial.env = value,
+                3 => {
+                    let mut cwd = value;
+                    if cwd.last() == Some(&b'\n') {
+                        cwd.pop();
+                    }
+                    self.partial.cwd = cwd;
+                    if !std::mem::take(&mut self.too_big) {
+                        done = Some(std::mem::take(&mut self.partial));
+                    }
+                }
+                _ => {}
+            }
+            self.field = (self.field + 1) % 4;
+        }
+        done
     }
+}
+
+/// Reads a generation's snapshot pipe until EOF, publishing each new snapshot and writing it
+/// to the session directory when it differs from the last one written (off the reply path).
+async fn read_snapshots(core: Arc<SessionCore>, mut stderr: tokio::process::ChildStderr) {
+    use tokio::io::AsyncReadExt;
+    let mut parser = SnapshotParser::default();
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match stderr.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let Some(snap) = parser.push(&buf[..n]) else {
+            // `export -p` writes one line per write(2): let the record arrive whole instead of
+            // waking for every line (nothing waits on it but a shell restart).
+            tokio::time::sleep(SNAPSHOT_BATCH).await;
+            continue;
+        };
+        let changed = {
+            let last = core.snapshot.borrow();
+            last.env != snap.env || last.cwd != snap.cwd
+        };
+        if changed {
+            let dir = core.dir.clone();
+            let (env, cwd) = (snap.env.clone(), snap.cwd.clone());
+            let wrote = tokio::task::spawn_blocking(move || write_snapshot(&dir, &env, &cwd)).await;
+            if let Ok(Err(err)) = wrote {
+                tracing::debug!(session = %core.id, error = %err, "cannot save a session snapshot");
+            }
+        }
+        core.snapshot.send_replace(snap);
+    }
+}
+
+/// Writes `env.sh` and `cwd` (each to a temporary file renamed into place).
+fn write_snapshot(dir: &Path, env: &[u8], cwd: &[u8]) -> std::io::Result<()> {
+    for (name, data) in [("env.sh", env), ("cwd", cwd)] {
+        let tmp = dir.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, data)?;
+        std::fs::rename(&tmp, dir.join(name))?;
+    }
+    Ok(())
 }
 
 impl Shell {
     /// Starts a shell generation. It restores the session's saved cwd and exported variables
     /// when a snapshot exists. Status lines go to `status`.
     async fn spawn(
-        core: &SessionCore,
+        core: &Arc<SessionCore>,
         status: mpsc::UnboundedSender<Status>,
     ) -> std::io::Result<Shell> {
-        let saved_cwd = std::fs::read(core.dir.join("cwd")).ok().and_then(|mut b| {
+        let remembered = core.snapshot.borrow().cwd.clone();
+        let saved = if remembered.is_empty() {
+            std::fs::read(core.dir.join("cwd")).ok()
+        } else {
+            Some(remembered)
+        };
+        let saved_cwd = saved.and_then(|mut b| {
             if b.last() == Some(&b'\n') {
                 b.pop();
             }
@@ -127,7 +262,7 @@ impl Shell {
             .envs(proc::child_env([(proc::RUN_ID_ENV, core.tag.as_str())]))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(false);
         let (mut child, tracked) = crate::reaper::spawn(&mut cmd)?;
@@ -144,6 +279,10 @@ impl Shell {
             .stdout
             .take()
             .ok_or_else(|| std::io::Error::other("the session shell has no stdout"))?;
+        let stderr = child
+            .stderr
+            .take()
+            .ok_or_else(|| std::io::Error::other("the session shell has no stderr"))?;
         core.pgids
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -153,6 +292,7 @@ impl Shell {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(pid);
         tokio::spawn(read_status(stdout, status));
+        tokio::spawn(read_snapshots(core.clone(), stderr));
         let start_time = proc::start_time(pid.as_raw());
         if let Some(start_time) = start_time {
             core.store.send(Op::ProcessStarted(ProcessRow {
@@ -171,16 +311,19 @@ impl Shell {
             start_time,
             _tracked: tracked,
         };
+        let mut first = preamble(&core.dir);
         if core.abort_trap {
             // A terminating signal to a sync command abandons the rest of its script.
-            let _ = shell.stdin.write_all(b"trap 'return 143' USR2\n").await;
+            first.push_str("trap 'return 143' USR2\n");
         }
         let env = core.dir.join("env.sh");
         if env.exists() {
-            let line = format!(". {} >/dev/null 2>&1\n", quote(&env));
-            // A failure here shows up as a failed write of the next command.
-            let _ = shell.stdin.write_all(line.as_bytes()).await;
+            first.push_str(". ");
+            first.push_str(&quote(&env));
+            first.push_str(" >/dev/null 2>&1\n");
         }
+        // A failure here shows up as a failed write of the next command.
+        let _ = shell.stdin.write_all(first.as_bytes()).await;
         Ok(shell)
     }
 }
@@ -204,6 +347,9 @@ async fn read_status(stdout: tokio::process::ChildStdout, tx: mpsc::UnboundedSen
     while let Ok(Some(line)) = lines.next_line().await {
         let mut parts = line.split(' ');
         let status = match (parts.next(), parts.next(), parts.next()) {
+            (Some("S"), Some(code), None) => {
+                Some(Status::Sync(code.trim().parse::<i32>().unwrap_or(-1)))
+            }
             (Some("E"), Some(cid), Some(code)) => Some(Status::Exit(
                 cid.to_owned(),
                 code.trim().parse::<i32>().unwrap_or(-1),
@@ -242,17 +388,20 @@ pub(crate) async fn dispatch(core: Arc<SessionCore>, mut jobs: mpsc::UnboundedRe
     let (status_tx, mut status_rx) = mpsc::unbounded_channel::<Status>();
     let mut shell: Option<Shell> = None;
     let mut running_sync: Option<String> = None;
+    // The last sync command that reported: the snapshot a fresh generation must restore.
+    let mut last_sync: Option<String> = None;
     loop {
         tokio::select! {
             biased;
             () = core.cancel.cancelled() => break,
             Some(status) = status_rx.recv() => match status {
-                Status::Exit(cid, code) => {
-                    core.route(&cid, code);
-                    if running_sync.as_deref() == Some(cid.as_str()) {
-                        running_sync = None;
+                Status::Sync(code) => {
+                    if let Some(cid) = running_sync.take() {
+                        core.route(&cid, code);
+                        last_sync = Some(cid);
                     }
                 }
+                Status::Exit(cid, code) => core.route(&cid, code),
                 Status::Started(cid, pid) => core.started(&cid, pid),
             },
             code = shell_exit(&mut shell), if shell.is_some() => {
@@ -260,8 +409,24 @@ pub(crate) async fn dispatch(core: Arc<SessionCore>, mut jobs: mpsc::UnboundedRe
                     gone.forget(&core);
                 }
                 if let Some(cid) = running_sync.take() {
-                    tracing::debug!(session = %core.id, code, "session shell ended during a command; a new one starts with the next command");
+                    tracing::debug!(session = %core.id, code, "session shell ended during a command; a new one starts at once");
                     core.route(&cid, code);
+                }
+                // The next generation starts now, off the request path, once the last
+                // snapshot is saved (it was written before that command's status; bounded).
+                if let Some(cid) = &last_sync {
+                    let mut snap = core.snapshot.subscribe();
+                    let _ = tokio::time::timeout(
+                        Duration::from_secs(1),
+                        snap.wait_for(|s| &s.cid == cid),
+                    )
+                    .await;
+                }
+                if !core.cancel.is_cancelled() {
+                    match Shell::spawn(&core, status_tx.clone()).await {
+                        Ok(s) => shell = Some(s),
+                        Err(err) => tracing::debug!(session = %core.id, error = %err, "cannot restart the session shell; the next command tries again"),
+                    }
                 }
             }
             job = jobs.recv(), if running_sync.is_none() => {
@@ -285,7 +450,7 @@ async fn launch(
     status_tx: &mpsc::UnboundedSender<Status>,
     job: &Job,
 ) -> bool {
-    let line = control_line(&job.rec, &core.dir);
+    let line = control_line(&job.rec);
     for _attempt in 0..2 {
         if shell.is_none() {
             match Shell::spawn(core, status_tx.clone()).await {
@@ -433,6 +598,39 @@ pub(crate) fn open_input(path: &Path) -> std::io::Result<tokio::net::unix::pipe:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn command_texts_fit_in_single_quotes() {
+        assert!(!SYNC_TEXT.contains('\''));
+        assert!(!ASYNC_TEXT.contains('\''));
+    }
+
+    #[test]
+    fn snapshots_parse_across_any_split_and_skip_diagnostics() {
+        let stream: &[u8] =
+            b"bash: warning\n\0c1\0declare -x A=\"1\"\n\0/tmp\n\0+ junk\n\0c2\0declare -x B=\"x\ny\"\n\0/a\nb\n\0";
+        let want = Snapshot {
+            cid: "c2".into(),
+            env: b"declare -x B=\"x\ny\"\n".to_vec(),
+            cwd: b"/a\nb".to_vec(),
+        };
+        let mut whole = SnapshotParser::default();
+        assert_eq!(whole.push(stream), Some(want.clone()));
+        for cut in 0..stream.len() {
+            let mut p = SnapshotParser::default();
+            let a = p.push(&stream[..cut]);
+            let b = p.push(&stream[cut..]);
+            assert_eq!(b.or(a).map(|s| s.cid), Some(want.cid.clone()), "cut {cut}");
+        }
+        let mut p = SnapshotParser::default();
+        let mut last = None;
+        for byte in stream {
+            if let Some(s) = p.push(std::slice::from_ref(byte)) {
+                last = Some(s);
+            }
+        }
+        assert_eq!(last, Some(want));
+    }
 
     #[test]
     fn quote_survives_single_quotes() {

@@ -243,6 +243,129 @@ async fn a_log_get_streams_in_bounded_daemon_memory() {
     child.kill().await.unwrap();
 }
 
+/// A POST with a JSON body whose response head has arrived; the body is left unread.
+async fn post_head(
+    addr: SocketAddr,
+    path: &str,
+    body: &serde_json::Value,
+    headers: &[(&str, &str)],
+) -> http::Response<hyper::body::Incoming> {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let mut req = http::Request::post(path)
+        .header("host", addr.to_string())
+        .header("content-type", "application/json");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req
+        .body(http_body_util::Full::new(Bytes::from(body.to_string())))
+        .unwrap();
+    tokio::time::timeout(Duration::from_mins(2), sender.send_request(req))
+        .await
+        .expect("no response head within two minutes")
+        .unwrap()
+}
+
+/// Issue 13: the answer of a *sync* session exec whose log is 40 MiB (stdout and stderr, text
+/// that needs escaping) grows the daemon's peak memory by at most 32 MiB (the one-piece answer
+/// holds the log several times over), and says what the one-piece answer says, in every flavor.
+#[tokio::test]
+async fn a_sync_exec_answer_streams_in_bounded_daemon_memory() {
+    use tokio::io::AsyncBufReadExt;
+    let work = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_processd"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--log-level",
+            "warn",
+            "--workdir",
+        ])
+        .arg(work.path())
+        .arg("--state-dir")
+        .arg(state.path())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = lines.next_line().await.unwrap().unwrap();
+    let addr: SocketAddr = line
+        .rsplit("http://")
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let (status, _) = http(
+        addr,
+        "POST",
+        "/process/session",
+        Some(json!({"sessionId": "s"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let command = "yes 'out \"q\" \\\\ \t \u{1} é €' | head -c 33554432; yes 'err \\\\ ü' | head -c 8388608 >&2; exit 7";
+    // Warm up the streaming path on a short log.
+    let warm = post_head(
+        addr,
+        "/process/session/s/exec",
+        &json!({"command": "head -c 400000 /dev/zero | tr '\\0' x"}),
+        &[],
+    )
+    .await;
+    assert_eq!(warm.status(), 200);
+    let _ = warm.into_body().collect().await.unwrap();
+    let base = vm_hwm_kib(pid);
+    let legacy: &[(&str, &str)] = &[("x-daytona-sdk-version", "0.100.0")];
+    for headers in [&[][..], legacy] {
+        let resp = post_head(
+            addr,
+            "/process/session/s/exec",
+            &json!({"command": command}),
+            headers,
+        )
+        .await;
+        assert_eq!(resp.status(), 200);
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        let got: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        drop(body);
+        let cid = got["cmdId"].as_str().unwrap().to_owned();
+        assert_eq!(got["exitCode"], 7);
+        let log = std::fs::read(log_file(state.path(), &cid)).unwrap();
+        assert!(log.len() > 40 * 1024 * 1024, "{}", log.len());
+        if headers.is_empty() {
+            let want = process_proto::log::parse_session_command_logs(&log);
+            assert!(got["output"] == want.output.as_str(), "output differs");
+            assert!(got["stdout"] == want.stdout.as_str(), "stdout differs");
+            assert!(got["stderr"] == want.stderr.as_str(), "stderr differs");
+        } else {
+            // This legacy flavor: the raw log, markers included, as `output`.
+            assert!(
+                got["output"] == String::from_utf8_lossy(&log).as_ref(),
+                "legacy output differs"
+            );
+            assert!(
+                got["stdout"].is_null() && got["stderr"].is_null(),
+                "{}",
+                got["stdout"]
+            );
+        }
+    }
+    let grown_mib = vm_hwm_kib(pid).saturating_sub(base) / 1024;
+    assert!(
+        grown_mib <= 32,
+        "daemon peak memory grew by {grown_mib} MiB"
+    );
+    child.kill().await.unwrap();
+}
+
 /// Item 1: long whole-log GETs stream at most `max_log_reads` at once; past that the GET is
 /// 429 with the envelope and `Retry-After`; short logs are not counted; a permit comes back
 /// when its reader leaves.

@@ -71,6 +71,14 @@ pub struct InterpreterContext {
     pub language: String,
 }
 
+/// A context names itself by its id, so APIs that take a context id (`impl AsRef<str>`) take
+/// the context too.
+impl AsRef<str> for InterpreterContext {
+    fn as_ref(&self) -> &str {
+        &self.id
+    }
+}
+
 impl InterpreterContext {
     /// A context record.
     pub fn new(

@@ -9,6 +9,7 @@ mod blocking;
 mod code_run;
 mod errors;
 mod exec;
+mod fs;
 mod host;
 mod interpreter;
 mod logs;
