@@ -192,8 +192,9 @@ impl SessionCore {
 }
 
 /// A command's files, made before the command exists so that submitting one creates nothing:
-/// its directory (named by its id), an empty `cmd.sh` held open, the `stdout`, `stderr` and
-/// `stdin` FIFOs with the daemon's ends open, and its log.
+/// its directory (named by its id), an empty `cmd.sh` held open, the `stdout` and `stderr`
+/// FIFOs with the daemon's ends open, and its log. (An async command's `stdin` FIFO is made
+/// when it is submitted: only the sync round trip is kept free of file creation.)
 pub(crate) struct Slot {
     cid: String,
     dir: PathBuf,
@@ -201,7 +202,6 @@ pub(crate) struct Slot {
     out: tokio::net::unix::pipe::Receiver,
     err: tokio::net::unix::pipe::Receiver,
     keepers: (std::fs::File, std::fs::File),
-    stdin: tokio::net::unix::pipe::Sender,
     log: CommandLog,
 }
 
@@ -223,12 +223,10 @@ impl Slot {
             .map_err(|e| io("script", e))?;
         shell::mkfifo(&dir.join("stdout")).map_err(|e| io("stdout pipe", e))?;
         shell::mkfifo(&dir.join("stderr")).map_err(|e| io("stderr pipe", e))?;
-        shell::mkfifo(&dir.join("stdin")).map_err(|e| io("stdin pipe", e))?;
         let (out, out_keeper) =
             shell::open_output(&dir.join("stdout")).map_err(|e| io("stdout pipe", e))?;
         let (err, err_keeper) =
             shell::open_output(&dir.join("stderr")).map_err(|e| io("stderr pipe", e))?;
-        let stdin = shell::open_input(&dir.join("stdin")).map_err(|e| io("stdin pipe", e))?;
         let log = CommandLog::create(&dir.join("output.log"), max_log).map_err(|e| io("log", e))?;
         Ok(Slot {
             cid,
@@ -237,7 +235,6 @@ impl Slot {
             out,
             err,
             keepers: (out_keeper, err_keeper),
-            stdin,
             log,
         })
     }
@@ -325,9 +322,20 @@ impl Session {
             out,
             err,
             keepers,
-            stdin,
             log,
         } = slot;
+        let stdin = if is_async {
+            let path = dir.join("stdin");
+            shell::mkfifo(&path)
+                .and_then(|()| shell::open_input(&path))
+                .map(Some)
+                .map_err(|source| SessionError::Prepare {
+                    what: "stdin pipe",
+                    source,
+                })?
+        } else {
+            None
+        };
         script
             .write_all(command.as_bytes())
             // A final newline ends a last line that is a comment or a heredoc delimiter.
@@ -344,7 +352,7 @@ impl Session {
             suppress_echo,
             log,
             dir,
-            stdin: tokio::sync::Mutex::new(is_async.then_some(stdin)),
+            stdin: tokio::sync::Mutex::new(stdin),
             started_at: crate::store::now_rfc3339(),
             finished_at: Mutex::new(None),
             lost: false,
