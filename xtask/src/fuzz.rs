@@ -12,7 +12,14 @@ use crate::util::{cargo, root, sh};
 pub(crate) const SMOKE_SECONDS: u32 = 10;
 
 /// The targets in `fuzz/fuzz_targets/`.
-const TARGETS: &[&str] = &["demux", "text_demux", "json_wire", "artifact", "multipart"];
+const TARGETS: &[&str] = &[
+    "demux",
+    "text_demux",
+    "json_wire",
+    "artifact",
+    "multipart",
+    "text",
+];
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let seconds: u32 = match args.first().map(String::as_str) {

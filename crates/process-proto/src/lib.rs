@@ -29,6 +29,8 @@
 //! - [`chart`]: [`Chart`] with typed elements per [`chart::ChartType`].
 //! - [`artifact`]: [`artifact::strip_artifacts`] (one shot) and, with the feature
 //!   `artifact-scanner`, the streaming `artifact::ArtifactScanner`.
+//! - [`text`]: [`text::Utf8Decoder`] (streaming lossy UTF-8) and [`text::MarkerStripper`]
+//!   (the log without its markers).
 //! - [`multipart`]: `multipart/form-data` framing: the streaming [`MultipartDecoder`] (bulk
 //!   download on the client, bulk upload in the daemon) and the part encoders.
 //!
@@ -91,6 +93,7 @@ pub mod multipart;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 mod serde_util;
+pub mod text;
 pub mod wire;
 
 pub use artifact::ARTIFACT_PREFIX;

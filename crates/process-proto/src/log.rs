@@ -36,6 +36,7 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
+use crate::text::Utf8Decoder;
 use crate::wire::SessionCommandLogsResponse;
 
 /// Marker that starts stdout data.
@@ -502,63 +503,6 @@ pub struct Borrowed<'a> {
     pub chunk: Option<LogSlice<'a>>,
 }
 
-/// The incomplete UTF-8 sequence held at the end of one stream's data (at most 3 bytes).
-#[derive(Debug, Clone, Copy, Default)]
-struct Utf8Tail {
-    bytes: [u8; 4],
-    len: usize,
-}
-
-impl Utf8Tail {
-    /// Decodes `tail + data` into `out`, replacing invalid subparts with U+FFFD and holding
-    /// an incomplete final sequence.
-    fn decode_into(&mut self, data: &[u8], out: &mut String) {
-        if self.len == 0 {
-            self.decode_slice(data, out);
-        } else {
-            let mut joined = Vec::with_capacity(self.len + data.len());
-            joined.extend_from_slice(&self.bytes[..self.len]);
-            joined.extend_from_slice(data);
-            self.len = 0;
-            self.decode_slice(&joined, out);
-        }
-    }
-
-    fn decode_slice(&mut self, mut data: &[u8], out: &mut String) {
-        loop {
-            match std::str::from_utf8(data) {
-                Ok(s) => {
-                    out.push_str(s);
-                    return;
-                }
-                Err(e) => {
-                    let (valid, rest) = data.split_at(e.valid_up_to());
-                    // `valid` is valid UTF-8 by construction.
-                    out.push_str(&String::from_utf8_lossy(valid));
-                    if let Some(bad) = e.error_len() {
-                        out.push(char::REPLACEMENT_CHARACTER);
-                        data = &rest[bad..];
-                    } else {
-                        // Incomplete sequence at the end: at most 3 bytes.
-                        let n = rest.len().min(self.bytes.len());
-                        self.bytes[..n].copy_from_slice(&rest[..n]);
-                        self.len = n;
-                        return;
-                    }
-                }
-            }
-        }
-    }
-
-    /// Ends the stream: an incomplete sequence becomes one U+FFFD.
-    fn finish(&mut self, out: &mut String) {
-        if self.len > 0 {
-            self.len = 0;
-            out.push(char::REPLACEMENT_CHARACTER);
-        }
-    }
-}
-
 /// A [`Demuxer`] that hands out text, never splitting a UTF-8 character (see the module docs
 /// for the exact rules and the differences from the SDK's callbacks).
 ///
@@ -575,7 +519,7 @@ impl Utf8Tail {
 #[derive(Debug, Clone, Default)]
 pub struct TextDemuxer {
     demux: Demuxer,
-    tails: [Utf8Tail; 2],
+    tails: [Utf8Decoder; 2],
     flushed: usize,
 }
 
@@ -589,7 +533,7 @@ impl TextDemuxer {
     pub fn from_demuxer(demux: Demuxer) -> Self {
         TextDemuxer {
             demux,
-            tails: [Utf8Tail::default(); 2],
+            tails: [Utf8Decoder::default(); 2],
             flushed: 0,
         }
     }
@@ -637,7 +581,7 @@ impl TextDemuxer {
 
     fn text_of(&mut self, chunk: &LogChunk) -> Option<String> {
         let mut text = String::with_capacity(chunk.data.len());
-        self.tails[chunk.stream.index()].decode_into(&chunk.data, &mut text);
+        self.tails[chunk.stream.index()].decode(&chunk.data, &mut text);
         (!text.is_empty()).then_some(text)
     }
 }
@@ -718,7 +662,7 @@ pub struct LogsJsonEncoder {
     demux: Demuxer,
     /// Bytes the demuxer holds back (a possible partial marker, at most 2).
     held: Vec<u8>,
-    tail: Utf8Tail,
+    tail: Utf8Decoder,
     text: String,
     scratch: Vec<u8>,
 }
@@ -741,7 +685,7 @@ impl LogsJsonEncoder {
             started: false,
             demux: Demuxer::new().with_max_chunk(usize::MAX),
             held: Vec::new(),
-            tail: Utf8Tail::default(),
+            tail: Utf8Decoder::default(),
             text: String::new(),
             scratch: Vec::new(),
         }
@@ -758,7 +702,7 @@ impl LogsJsonEncoder {
         }
         self.open(out);
         if self.field == 0 {
-            self.tail.decode_into(chunk, &mut self.text);
+            self.tail.decode(chunk, &mut self.text);
             self.flush_text(out);
             return;
         }
@@ -795,7 +739,7 @@ impl LogsJsonEncoder {
         self.started = false;
         self.demux = Demuxer::new().with_max_chunk(usize::MAX);
         self.held.clear();
-        self.tail = Utf8Tail::default();
+        self.tail = Utf8Decoder::default();
         if self.field == Self::PASSES {
             out.extend_from_slice(b"\"}");
             return false;
@@ -823,7 +767,7 @@ impl LogsJsonEncoder {
             let Ok(step) = step else { break };
             let chunk = step.chunk;
             if let Some(slice) = chunk.filter(|c| c.stream == wanted) {
-                self.tail.decode_into(slice.data, &mut self.text);
+                self.tail.decode(slice.data, &mut self.text);
             }
             rest = &rest[step.consumed..];
             if chunk.is_none() {
@@ -882,29 +826,6 @@ mod tests {
             scan_str(b"\x02\x02\x01\x01\x01"),
             (Some((2, OutputStream::Stdout)), 0)
         );
-    }
-
-    #[test]
-    fn utf8_tail_matches_lossy_decoding_for_every_split() {
-        let samples: &[&[u8]] = &[
-            b"a\xe2\x82\xacb",
-            b"\xf0\x9f\x98\x80\xff\xfe",
-            b"\xed\xa0\x80x",    // surrogate: 3 replacements
-            b"\xf0\x80\x80\x80", // overlong
-            b"\xe2\x82",         // truncated at the end
-            b"\xc3",
-            b"\xf4\x90\x80\x80\xc3\xa9",
-        ];
-        for s in samples {
-            for cut in 0..=s.len() {
-                let mut tail = Utf8Tail::default();
-                let mut out = String::new();
-                tail.decode_into(&s[..cut], &mut out);
-                tail.decode_into(&s[cut..], &mut out);
-                tail.finish(&mut out);
-                assert_eq!(out, String::from_utf8_lossy(s), "{s:?} cut at {cut}");
-            }
-        }
     }
 
     #[test]

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{Response, StatusCode};
 use process_proto::log::LogsJsonEncoder;
+use process_proto::text::{strip_markers, MarkerStripper};
 use process_proto::wire::close::CloseCode;
 
 use crate::api::session::text_response;
@@ -308,54 +309,6 @@ fn produce_exec(
     Ok(())
 }
 
-/// Removes every stdout/stderr marker (legacy "combined output").
-pub(crate) fn strip_markers(log: &[u8]) -> Vec<u8> {
-    let mut s = MarkerStripper::default();
-    let mut out = s.push(log);
-    out.extend(s.finish());
-    out
-}
-
-/// Streaming marker removal: holds back up to two trailing bytes that may start a marker split
-/// across chunks (spec §3.4).
-#[derive(Debug, Default)]
-pub(crate) struct MarkerStripper {
-    held: Vec<u8>,
-}
-
-impl MarkerStripper {
-    /// Strips markers from `chunk` (continuing earlier chunks).
-    pub(crate) fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
-        let mut buf = std::mem::take(&mut self.held);
-        buf.extend_from_slice(chunk);
-        let mut out = Vec::with_capacity(buf.len());
-        let mut i = 0;
-        while i < buf.len() {
-            let b = buf[i];
-            if b == 1 || b == 2 {
-                if i + 3 <= buf.len() {
-                    if buf[i + 1] == b && buf[i + 2] == b {
-                        i += 3;
-                        continue;
-                    }
-                } else if buf[i..].iter().all(|&x| x == b) {
-                    // A possible marker cut by the chunk boundary.
-                    self.held = buf[i..].to_vec();
-                    return out;
-                }
-            }
-            out.push(b);
-            i += 1;
-        }
-        out
-    }
-
-    /// The bytes held back at the end of the stream.
-    pub(crate) fn finish(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.held)
-    }
-}
-
 /// Streams the log from byte `skip` of what this follower is sent (the raw muxed log, or the
 /// marker-stripped text for legacy clients), then closes 1000 after the last byte.
 async fn stream(
@@ -418,35 +371,6 @@ async fn stream(
                 ws::Event::TooBig => {}
                 ws::Event::Closed(_) | ws::Event::Gone => return Ok(()),
             },
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    #[test]
-    fn strips_markers() {
-        assert_eq!(
-            strip_markers(b"\x01\x01\x01a\x02\x02\x02b\x01\x01c"),
-            b"ab\x01\x01c"
-        );
-    }
-
-    proptest! {
-        #[test]
-        fn stripping_is_split_invariant(
-            data in proptest::collection::vec(prop_oneof![Just(1u8), Just(2u8), Just(b'x')], 0..64),
-            cut in 0usize..64,
-        ) {
-            let cut = cut.min(data.len());
-            let mut s = MarkerStripper::default();
-            let mut out = s.push(&data[..cut]);
-            out.extend(s.push(&data[cut..]));
-            out.extend(s.finish());
-            prop_assert_eq!(out, strip_markers(&data));
         }
     }
 }

@@ -286,7 +286,7 @@ async fn exec(
         Flavor::Combined => {
             let mut r = SessionExecuteResponse::started(rec.id.clone());
             r.output = Some(
-                String::from_utf8_lossy(&crate::api::follow::strip_markers(&log)).into_owned(),
+                String::from_utf8_lossy(&process_proto::text::strip_markers(&log)).into_owned(),
             );
             r.exit_code = Some(exit_code);
             r

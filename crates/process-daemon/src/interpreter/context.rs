@@ -18,7 +18,9 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::stream::{MarkerScanner, Piece, Utf8Decoder};
+use process_proto::text::Utf8Decoder;
+
+use super::stream::{MarkerScanner, Piece};
 use super::worker::{DoneStatus, Worker, WorkerError, WorkerMessage};
 
 /// Jobs a context queues before refusing more (spec §8.8).

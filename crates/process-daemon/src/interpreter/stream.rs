@@ -1,6 +1,5 @@
-//! Pure helpers for a worker's output pipes: finding the end-of-job sync marker in a byte stream
-//! ([`MarkerScanner`]) and decoding UTF-8 incrementally without splitting characters
-//! ([`Utf8Decoder`]).
+//! A pure helper for a worker's output pipes: finding the end-of-job sync marker in a byte
+//! stream ([`MarkerScanner`]). Decoding UTF-8 incrementally is `process_proto::text::Utf8Decoder`.
 
 /// Finds fixed markers in a byte stream delivered in arbitrary chunks.
 ///
@@ -91,58 +90,6 @@ fn longest_prefix_suffix(buf: &[u8], marker: &[u8]) -> usize {
         .unwrap_or(0)
 }
 
-/// Decodes a UTF-8 byte stream delivered in arbitrary chunks into text.
-///
-/// Invalid sequences become U+FFFD exactly as [`String::from_utf8_lossy`] would replace them in
-/// the whole stream; an incomplete character at the end of a chunk waits for the next chunk.
-#[derive(Debug, Default)]
-pub(crate) struct Utf8Decoder {
-    tail: Vec<u8>,
-}
-
-impl Utf8Decoder {
-    /// Decodes `chunk`, appending complete characters to `out`.
-    pub(crate) fn decode(&mut self, chunk: &[u8], out: &mut String) {
-        let joined;
-        let mut input: &[u8] = if self.tail.is_empty() {
-            chunk
-        } else {
-            let mut t = std::mem::take(&mut self.tail);
-            t.extend_from_slice(chunk);
-            joined = t;
-            &joined
-        };
-        loop {
-            match std::str::from_utf8(input) {
-                Ok(text) => {
-                    out.push_str(text);
-                    return;
-                }
-                Err(err) => {
-                    let (valid, rest) = input.split_at(err.valid_up_to());
-                    // `valid` is valid UTF-8 by construction.
-                    out.push_str(std::str::from_utf8(valid).unwrap_or_default());
-                    if let Some(bad) = err.error_len() {
-                        out.push(char::REPLACEMENT_CHARACTER);
-                        input = &rest[bad..];
-                    } else {
-                        self.tail = rest.to_vec();
-                        return;
-                    }
-                }
-            }
-        }
-    }
-
-    /// Ends the stream: an incomplete trailing character becomes U+FFFD.
-    pub(crate) fn finish(&mut self, out: &mut String) {
-        if !self.tail.is_empty() {
-            self.tail.clear();
-            out.push(char::REPLACEMENT_CHARACTER);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,28 +138,6 @@ mod tests {
         assert_eq!(pieces, [Piece::Data(b"x\0sync:ac rest".to_vec())]);
     }
 
-    #[test]
-    fn decoder_keeps_split_characters_whole() {
-        let mut d = Utf8Decoder::default();
-        let mut out = String::new();
-        let bytes = "é€😀".as_bytes();
-        for b in bytes {
-            d.decode(std::slice::from_ref(b), &mut out);
-        }
-        d.finish(&mut out);
-        assert_eq!(out, "é€😀");
-    }
-
-    #[test]
-    fn decoder_replaces_invalid_and_truncated_input() {
-        let mut d = Utf8Decoder::default();
-        let mut out = String::new();
-        d.decode(b"a\xffb\xe2\x82", &mut out);
-        assert_eq!(out, "a\u{fffd}b");
-        d.finish(&mut out);
-        assert_eq!(out, "a\u{fffd}b\u{fffd}");
-    }
-
     fn split_at_cuts(bytes: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
         let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
         cuts.sort_unstable();
@@ -227,23 +152,6 @@ mod tests {
     }
 
     proptest! {
-        #[test]
-        fn decoder_split_invariance(
-            bytes in proptest::collection::vec(any::<u8>(), 0..64),
-            text in "\\PC{0,16}",
-            cuts in proptest::collection::vec(any::<usize>(), 0..8),
-        ) {
-            let mut all = bytes.clone();
-            all.extend_from_slice(text.as_bytes());
-            let mut d = Utf8Decoder::default();
-            let mut out = String::new();
-            for chunk in split_at_cuts(&all, &cuts) {
-                d.decode(&chunk, &mut out);
-            }
-            d.finish(&mut out);
-            prop_assert_eq!(out, String::from_utf8_lossy(&all).into_owned());
-        }
-
         #[test]
         fn scanner_split_invariance(
             parts in proptest::collection::vec(

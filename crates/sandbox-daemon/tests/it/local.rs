@@ -152,7 +152,7 @@ async fn root_inside_is_an_unprivileged_uid_on_the_host() {
         .state_dir
         .join("sandboxes")
         .join(&spec.id)
-        .join("upper/root/made-by-root");
+        .join("layer/upper/root/made-by-root");
     use std::os::unix::fs::MetadataExt;
     assert_eq!(std::fs::metadata(upper).unwrap().uid(), HOST_ID_BASE);
     t.provider.delete(&spec.id).await.unwrap();
@@ -396,4 +396,45 @@ async fn a_restarted_provider_readopts_running_sandboxes_and_a_crash_is_reported
     assert_eq!(ok(&ep3, "cat ~/f").await, "before\n");
     again.delete(&spec.id).await.unwrap();
     assert!(leftovers(&t.provider.config().state_dir, &spec.id).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_disk_limit_is_enforced_reported_and_can_grow() {
+    require_sandboxes!();
+    let t = TestProvider::new().await;
+    let mut spec = t.spec("disk");
+    spec.resources.disk_gib = 1;
+    let ep = t.up(&spec).await;
+    // `df /` inside shows the limit (ext4 of 1 GiB, minus its own metadata).
+    let total_kib = |out: &str| -> u64 { out.split_whitespace().nth(1).unwrap().parse().unwrap() };
+    let size = total_kib(&ok(&ep, "df -k / | tail -1").await);
+    assert!((900_000..=1_048_576).contains(&size), "df says {size} KiB");
+    // More than the limit cannot be allocated; the sandbox keeps working.
+    let (code, out) = exec(&ep, "fallocate -l 1200M ~/big").await;
+    assert_ne!(code, 0, "1.2 GiB fitted in a 1 GiB disk: {out}");
+    assert!(out.contains("No space left"), "{out}");
+    ok(
+        &ep,
+        "rm -f ~/big; head -c 20M /dev/zero > ~/fits; ls -s ~/fits",
+    )
+    .await;
+    // Grown while stopped (only growing is allowed), the files stay.
+    t.provider.stop(&spec.id, false).await.unwrap();
+    let smaller = Resources {
+        disk_gib: 1,
+        ..spec.resources
+    };
+    spec.resources.disk_gib = 2;
+    t.provider.resize(&spec.id, spec.resources).await.unwrap();
+    assert!(t.provider.resize(&spec.id, smaller).await.is_err());
+    let ep = t.provider.start(&spec).await.unwrap();
+    let size = total_kib(&ok(&ep, "df -k / | tail -1").await);
+    assert!(
+        (1_900_000..=2_097_152).contains(&size),
+        "df says {size} KiB after growing"
+    );
+    ok(&ep, "test -s ~/fits").await;
+    t.provider.delete(&spec.id).await.unwrap();
+    let left = leftovers(&t.provider.config().state_dir, &spec.id);
+    assert!(left.is_empty(), "delete left: {left:#?}");
 }

@@ -365,6 +365,9 @@ pub fn leftovers(state_dir: &Path, id: &str) -> Vec<String> {
             found.push(format!("file: {}", path.display()));
         }
     }
+    for line in host(&["losetup", "-a"]).lines().filter(|l| l.contains(id)) {
+        found.push(format!("loop device: {line}"));
+    }
     let links = host(&["ip", "-o", "link", "show"]);
     for line in links.lines().filter(|l| l.contains(id)) {
         found.push(format!("link: {line}"));

@@ -11,12 +11,17 @@
 //! STATE/runc/                            runc --root (0700)
 //! STATE/sockets/ID.sock                  processd's listening socket (dir 0700: the proxy's)
 //! STATE/sandboxes/ID/config.json         the bundle (rebuilt at every start)
-//! STATE/sandboxes/ID/{upper,work}/       the writable layer: survives stop/start
+//! STATE/sandboxes/ID/disk.img           the writable layer (ext4 of the disk size): survives
+//!                                        stop/start; mounted at layer/ (upper/, work/)
+//! STATE/sandboxes/ID/{upper,work}/       the writable layer of sandboxes made without a disk
+//!                                        image (before disks were limited, or disk 0)
+//! STATE/disk-templates/                  one empty ext4 image per disk size
 //! STATE/sandboxes/ID/rootfs/             overlay mount point while running
 //! STATE/sandboxes/ID/meta.json           what start needs after a restart of sandboxd
 //! STATE/sandboxes/ID/{processd,net}.log  outputs
 //! ```
 
+pub mod disk;
 pub mod image;
 pub mod net;
 pub mod runc;
@@ -110,6 +115,9 @@ pub struct LocalProvider {
     processd_host: PathBuf,
     limit_swap: bool,
     nofile: u64,
+    /// Whether new sandboxes get a disk image of their size (loop devices work here; see
+    /// [`Provider::prepare`]).
+    disk_limits: std::sync::atomic::AtomicBool,
 }
 
 fn rt(what: impl std::fmt::Display, e: impl std::fmt::Display) -> ProviderError {
@@ -156,7 +164,7 @@ fn check_resources(r: Resources) -> Result<(), ProviderError> {
 }
 
 /// Whether `path` is a mount point (listed in our mountinfo).
-fn is_mounted(path: &Path) -> bool {
+pub(crate) fn is_mounted(path: &Path) -> bool {
     let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
         return false;
     };
@@ -227,6 +235,7 @@ impl LocalProvider {
             processd_host,
             limit_swap,
             nofile,
+            disk_limits: std::sync::atomic::AtomicBool::new(true),
             config: LocalConfig {
                 state_dir: state,
                 ..config
@@ -335,13 +344,18 @@ impl LocalProvider {
         }
     }
 
-    /// Mounts the overlay root of `id` unless mounted.
-    fn mount_root(&self, id: &str, lower: &Path) -> Result<PathBuf, ProviderError> {
+    /// Mounts the overlay root of `id` (and its disk image) unless mounted.
+    async fn mount_root(&self, id: &str, lower: &Path) -> Result<PathBuf, ProviderError> {
         let dir = self.dir(id);
         let rootfs = dir.join("rootfs");
         if is_mounted(&rootfs) {
             return Ok(rootfs);
         }
+        let (upper, work) = if disk::has_image(&dir) {
+            disk::mount(&dir, HOST_ID_BASE, is_mounted).await?
+        } else {
+            (dir.join("upper"), dir.join("work"))
+        };
         if !lower.join("bin").exists() && !lower.join("usr").exists() {
             return Err(ProviderError::Runtime(format!(
                 "the image root {} is missing or empty: rebuild it with `sandboxd image build`",
@@ -351,8 +365,8 @@ impl LocalProvider {
         let options = format!(
             "lowerdir={},upperdir={},workdir={}",
             lower.display(),
-            dir.join("upper").display(),
-            dir.join("work").display()
+            upper.display(),
+            work.display()
         );
         nix::mount::mount(
             Some("overlay"),
@@ -365,7 +379,7 @@ impl LocalProvider {
         Ok(rootfs)
     }
 
-    fn unmount_root(&self, id: &str) -> Result<(), ProviderError> {
+    async fn unmount_root(&self, id: &str) -> Result<(), ProviderError> {
         let rootfs = self.dir(id).join("rootfs");
         if is_mounted(&rootfs) {
             if let Err(e) = nix::mount::umount(&rootfs) {
@@ -374,7 +388,7 @@ impl LocalProvider {
                     .map_err(|e2| rt(format!("cannot unmount {} ({e})", rootfs.display()), e2))?;
             }
         }
-        Ok(())
+        disk::unmount(&self.dir(id), is_mounted).await
     }
 
     /// `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf` of the sandbox.
@@ -455,7 +469,7 @@ impl LocalProvider {
         let ((), deleted) = tokio::join!(slirp, container);
         deleted?;
         let _ = std::fs::remove_file(dir.join("init.pid"));
-        self.unmount_root(id)?;
+        self.unmount_root(id).await?;
         let sock = self.socket_path(id);
         match std::fs::remove_file(&sock) {
             Ok(()) => Ok(()),
@@ -473,7 +487,7 @@ impl LocalProvider {
         }
         let meta = Self::meta_of(spec);
         self.write_meta(id, &meta)?;
-        let rootfs = self.mount_root(id, &spec.image.rootfs)?;
+        let rootfs = self.mount_root(id, &spec.image.rootfs).await?;
         let etc_files = self.write_etc(id, spec.network_block_all)?;
         let params = BundleParams {
             id: id.to_owned(),
@@ -729,8 +743,15 @@ impl Provider for LocalProvider {
         "runc"
     }
 
-    /// Builds the default image when it is missing (minutes; progress lines on stderr).
+    /// Checks that disk images can be loop-mounted (else sandboxes run without a disk limit,
+    /// with a warning) and builds the default image when it is missing (minutes; progress
+    /// lines on stderr).
     async fn prepare(&self) -> Result<(), ProviderError> {
+        if let Err(e) = disk::probe(&self.config.state_dir.join("disk-templates")).await {
+            self.disk_limits
+                .store(false, std::sync::atomic::Ordering::Relaxed);
+            tracing::warn!(error = %e, "disk limits are NOT enforced (no loop-mounted disk images here); sandboxes share the state dir's filesystem");
+        }
         if self.images.info(image::DEFAULT_IMAGE).is_some() {
             return Ok(());
         }
@@ -749,16 +770,28 @@ impl Provider for LocalProvider {
         SandboxUser::for_os_user(&spec.os_user)?;
         let dir = self.dir(&spec.id);
         mkdir(&dir, 0o711)?;
-        for sub in ["upper", "work"] {
-            let path = dir.join(sub);
-            if !path.exists() {
-                mkdir(&path, 0o755)?;
+        let unlimited = spec.resources.disk_gib == 0
+            || dir.join("upper").exists()
+            || !self.disk_limits.load(std::sync::atomic::Ordering::Relaxed);
+        if unlimited {
+            for sub in ["upper", "work"] {
+                let path = dir.join(sub);
+                if !path.exists() {
+                    mkdir(&path, 0o755)?;
+                }
             }
+            // The overlay's root directory takes the upper dir's owner: the sandbox's root.
+            std::os::unix::fs::chown(dir.join("upper"), Some(HOST_ID_BASE), Some(HOST_ID_BASE))
+                .map_err(|e| rt("cannot chown the writable layer", e))?;
+        } else if !disk::has_image(&dir) {
+            disk::create(
+                &dir,
+                &self.config.state_dir.join("disk-templates"),
+                spec.resources.disk_gib,
+            )
+            .await?;
         }
         mkdir(&dir.join("rootfs"), 0o755)?;
-        // The overlay's root directory takes the upper dir's owner: the sandbox's root.
-        std::os::unix::fs::chown(dir.join("upper"), Some(HOST_ID_BASE), Some(HOST_ID_BASE))
-            .map_err(|e| rt("cannot chown the writable layer", e))?;
         self.write_meta(&spec.id, &Self::meta_of(spec))
     }
 
@@ -867,6 +900,19 @@ impl Provider for LocalProvider {
                     })?;
             }
         }
+        if resources.disk_gib != meta.disk_gib && disk::has_image(&self.dir(id)) {
+            if resources.disk_gib < meta.disk_gib {
+                return Err(ProviderError::InvalidResources(
+                    "disk size can only be increased".into(),
+                ));
+            }
+            if is_mounted(&self.dir(id).join(disk::LAYER)) {
+                return Err(ProviderError::InvalidResources(
+                    "disk can only be resized while the sandbox is stopped".into(),
+                ));
+            }
+            disk::grow(&self.dir(id), resources.disk_gib).await?;
+        }
         meta.cpu = resources.cpu;
         meta.memory_gib = resources.memory_gib;
         meta.disk_gib = resources.disk_gib;
@@ -880,9 +926,10 @@ impl Provider for LocalProvider {
         if old.image_rootfs != spec.image.rootfs
             || old.os_user != spec.os_user
             || old.network_block_all != spec.network_block_all
+            || old.disk_gib != spec.resources.disk_gib
         {
             return Err(ProviderError::Unsupported(format!(
-                "sandbox {} was made with another image, user or network: it cannot be re-targeted",
+                "sandbox {} was made with another image, user, network or disk size: it cannot be re-targeted",
                 spec.id
             )));
         }
