@@ -39,6 +39,17 @@ impl Processd {
         max_log_bytes: u64,
         parent: &Path,
     ) -> Result<Processd, BoxError> {
+        Processd::start_with_args(bin, python, max_log_bytes, parent, &[])
+    }
+
+    /// Like [`start_in`](Self::start_in) with extra `processd` flags (e.g. `--warm-shells 0`).
+    pub fn start_with_args(
+        bin: &Path,
+        python: Option<&Path>,
+        max_log_bytes: u64,
+        parent: &Path,
+        extra: &[&str],
+    ) -> Result<Processd, BoxError> {
         let dir = tempfile::Builder::new()
             .prefix("processd-bench-")
             .tempdir_in(parent)?;
@@ -52,6 +63,7 @@ impl Processd {
             .arg(dir.path().join("state"))
             .arg("--max-log-bytes")
             .arg(max_log_bytes.to_string())
+            .args(extra)
             .env_remove("PROCESSD_TOKEN")
             .stdin(Stdio::null())
             .stdout(Stdio::piped());

@@ -149,7 +149,7 @@ async fn run_group(group: u32, opts: &Opts, sizes: Sizes) -> Result<Vec<Row>, Bo
     let client = Client::connect(daemon.url.clone())?;
     match group {
         2 => {
-            let mut rows = exec::exec_rtt(&client, sizes).await?;
+            let mut rows = exec::exec_rtt(opts, max_log, &daemon, &client, sizes).await?;
             rows.extend(exec::exec_on_tmpfs(opts, max_log, sizes).await);
             Ok(rows)
         }

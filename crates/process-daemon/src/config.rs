@@ -66,6 +66,11 @@ pub struct Cli {
     /// Most client connections at once; past that a new connection is answered 429 and closed.
     #[arg(long, env = "PROCESSD_MAX_CONNECTIONS", default_value_t = 4096)]
     pub max_connections: usize,
+    /// Shells kept started ahead of time so that `/process/execute` hands its command to one
+    /// already running (bash only; each serves one command, as a fresh process would); 0 turns
+    /// the pool off.
+    #[arg(long, env = "PROCESSD_WARM_SHELLS", default_value_t = 2)]
+    pub warm_shells: usize,
     /// Leave processes a previous incarnation (on this state dir) left running alive instead of
     /// killing them at startup.
     #[arg(long, env = "PROCESSD_KEEP_LEFTOVERS")]
@@ -154,6 +159,10 @@ pub struct Config {
     pub max_execs: usize,
     /// Most client connections at once (more are answered 429 and closed).
     pub max_connections: usize,
+    /// Warm shells kept ready for `/process/execute` (0: none; see `--warm-shells`). 0 in
+    /// [`Config::new`] (an embedded daemon starts no processes of its own accord); 2 by default
+    /// for the `processd` binary.
+    pub warm_shells: usize,
     /// Entrypoint argv (empty: no entrypoint session).
     pub entrypoint: Vec<String>,
     /// Browser origins accepted besides the daemon's own loopback origin (`--allow-origin`).
@@ -191,6 +200,7 @@ impl Config {
             max_contexts: 32,
             max_execs: 256,
             max_connections: 4096,
+            warm_shells: 0,
             entrypoint: Vec::new(),
             allowed_origins: Vec::new(),
             kill_leftovers: false,
@@ -243,6 +253,7 @@ impl Config {
             max_contexts: cli.max_contexts,
             max_execs: cli.max_execs,
             max_connections: cli.max_connections,
+            warm_shells: cli.warm_shells,
             entrypoint: cli.entrypoint,
             allowed_origins: cli.allow_origins,
             kill_leftovers: !cli.keep_leftovers,

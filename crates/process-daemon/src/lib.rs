@@ -97,6 +97,7 @@ mod runtimes;
 mod server;
 mod session;
 mod store;
+mod warm;
 mod ws;
 
 pub use config::{Cli, Config, Listen};

@@ -27,7 +27,7 @@ pub(crate) const DRAIN_GRACE: Duration = Duration::from_millis(200);
 pub(crate) const KILL_GRACE: Duration = Duration::from_secs(2);
 
 /// An output pipe being read.
-type Pipe = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
+pub(crate) type Pipe = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -67,8 +67,25 @@ pub(crate) struct Outcome {
     pub abandoned: bool,
 }
 
-/// Runs `spec` to completion. Fails only when the process cannot be started.
-pub(crate) async fn run(spec: OneShot) -> std::io::Result<Outcome> {
+/// A command whose process is running: what [`collect`] needs to read its output, wait for it
+/// and kill its tree. Built by [`spawn`] (cold) or by the warm shell pool.
+pub(crate) struct Started {
+    /// The main process.
+    pub child: tokio::process::Child,
+    /// Its reaper registration, dropped after it was waited for.
+    pub tracked: Option<crate::reaper::Tracked>,
+    /// The tag every process of the run inherits (see [`proc::RUN_ID_ENV`]).
+    pub run_id: String,
+    /// stdout (or the one pipe of both streams).
+    pub out: Option<Pipe>,
+    /// stderr, when read apart.
+    pub err: Option<Pipe>,
+    /// Dropped once the command is done (the warm pool refills then).
+    pub done: Option<Box<dyn Send>>,
+}
+
+/// Starts `spec`'s process (a fresh one: `posix_spawn`, no hook between fork and exec).
+pub(crate) fn spawn(spec: &OneShot) -> std::io::Result<Started> {
     // Tags every process of this run, so a timeout also finds escapees (see `RUN_ID_ENV`).
     let run_id = uuid::Uuid::new_v4().to_string();
     let mut cmd = tokio::process::Command::new(&spec.program);
@@ -93,11 +110,7 @@ pub(crate) async fn run(spec: OneShot) -> std::io::Result<Outcome> {
     let (mut child, tracked) = crate::reaper::spawn(&mut cmd)?;
     // The command keeps our copies of the pipe's write end: drop it, or the pipe never ends.
     drop(cmd);
-    let pid = child
-        .id()
-        .and_then(|p| i32::try_from(p).ok())
-        .map(Pid::from_raw);
-    let (mut out, mut err): (Option<Pipe>, Option<Pipe>) = match shared {
+    let (out, err): (Option<Pipe>, Option<Pipe>) = match shared {
         Some(reader) => {
             let rx = tokio::net::unix::pipe::Receiver::from_owned_fd(OwnedFd::from(reader))?;
             (Some(Box::new(rx)), None)
@@ -107,15 +120,55 @@ pub(crate) async fn run(spec: OneShot) -> std::io::Result<Outcome> {
             child.stderr.take().map(|p| Box::new(p) as Pipe),
         ),
     };
+    Ok(Started {
+        child,
+        tracked,
+        run_id,
+        out,
+        err,
+        done: None,
+    })
+}
 
-    let mut combined = Capped::new(spec.max_output);
-    let mut stdout = Capped::new(spec.max_output);
-    let mut stderr = Capped::new(spec.max_output);
+/// Runs `spec` to completion. Fails only when the process cannot be started.
+pub(crate) async fn run(spec: OneShot) -> std::io::Result<Outcome> {
+    let started = spawn(&spec)?;
+    Ok(collect(started, spec.timeout, spec.max_output, spec.split).await)
+}
+
+/// Reads a started command's output into bounded buffers until it exits (plus the drain
+/// grace), killing its whole tree if `timeout` passes first.
+pub(crate) async fn collect(
+    started: Started,
+    timeout: Option<Duration>,
+    max_output: usize,
+    split: bool,
+) -> Outcome {
+    let Started {
+        mut child,
+        tracked,
+        run_id,
+        mut out,
+        mut err,
+        done,
+    } = started;
+    let pid = child
+        .id()
+        .and_then(|p| i32::try_from(p).ok())
+        .map(Pid::from_raw);
+    let mut combined = Capped::new(max_output);
+    let mut stdout = Capped::new(max_output);
+    let mut stderr = Capped::new(max_output);
     let mut obuf = vec![0u8; 64 * 1024];
-    let mut ebuf = vec![0u8; 64 * 1024];
+    // The second buffer only when stderr has a pipe of its own.
+    let mut ebuf = if err.is_some() {
+        vec![0u8; 64 * 1024]
+    } else {
+        Vec::new()
+    };
 
     let far = Instant::now() + Duration::from_hours(24 * 365);
-    let timeout_at = spec.timeout.map_or(far, |t| Instant::now() + t);
+    let timeout_at = timeout.map_or(far, |t| Instant::now() + t);
     let mut kill_at = far;
     let mut drain_until = far;
     let mut exited: Option<i32> = None;
@@ -131,7 +184,7 @@ pub(crate) async fn run(spec: OneShot) -> std::io::Result<Outcome> {
             r = read_some(&mut out, &mut obuf) => match r {
                 Some(n) => {
                     combined.push(&obuf[..n]);
-                    if spec.split {
+                    if split {
                         stdout.push(&obuf[..n]);
                     }
                 }
@@ -179,6 +232,7 @@ pub(crate) async fn run(spec: OneShot) -> std::io::Result<Outcome> {
         }
     }
     drop(tracked);
+    drop(done);
     let abandoned = out.is_some() || err.is_some();
     if timed_out {
         // Whatever survived SIGTERM (the main process is gone, its group may not be) gets
@@ -202,14 +256,14 @@ pub(crate) async fn run(spec: OneShot) -> std::io::Result<Outcome> {
         }
     }
     let exit_code = exited.unwrap_or(-1);
-    Ok(Outcome {
+    Outcome {
         exit_code,
         combined,
         stdout,
         stderr,
         timed_out,
         abandoned,
-    })
+    }
 }
 
 /// Reads once from an open pipe; `None` at EOF or error. A closed pipe (`None`) never resolves.

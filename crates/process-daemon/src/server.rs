@@ -33,6 +33,8 @@ pub(crate) struct Inner {
     pub(crate) log_reads: Arc<tokio::sync::Semaphore>,
     /// Permits for one-shot commands running at once (`Config::max_execs`).
     pub(crate) execs: Arc<tokio::sync::Semaphore>,
+    /// Shells started ahead of time for `/process/execute` (`Config::warm_shells`).
+    pub(crate) warm: Option<crate::warm::WarmPool>,
     _lock: crate::leftovers::StateLock,
 }
 
@@ -89,10 +91,16 @@ impl Daemon {
         let interpreter = interpreter::InterpreterManager::new(&config, runtimes.python_resolver());
         let log_reads = Arc::new(tokio::sync::Semaphore::new(config.max_log_reads.max(1)));
         let execs = Arc::new(tokio::sync::Semaphore::new(config.max_execs.max(1)));
+        let warm = crate::warm::WarmPool::start(
+            config.warm_shells,
+            crate::proc::select_shell(),
+            config.workdir.clone(),
+        );
         let daemon = Daemon {
             inner: Arc::new(Inner {
                 log_reads,
                 execs,
+                warm,
                 config,
                 pty,
                 interpreter,
@@ -122,6 +130,14 @@ impl Daemon {
         &self.inner.runtimes
     }
 
+    /// How many warm shells are waiting for an `execute` right now (0 with the pool off).
+    pub fn warm_shells_ready(&self) -> usize {
+        self.inner
+            .warm
+            .as_ref()
+            .map_or(0, crate::warm::WarmPool::ready)
+    }
+
     /// The daemon's configuration.
     pub fn config(&self) -> &Config {
         &self.inner.config
@@ -142,6 +158,9 @@ impl Daemon {
 
     /// Stops everything the daemon started (sessions, PTYs, interpreter workers).
     pub async fn shutdown(&self) {
+        if let Some(warm) = &self.inner.warm {
+            warm.close();
+        }
         self.inner.sessions.shutdown().await;
         self.inner.pty.shutdown().await;
         self.inner.interpreter.shutdown().await;

@@ -222,16 +222,27 @@ async fn execute(
         (vec![script.into_os_string()], Some(dir))
     };
     let split = body.split_output.unwrap_or(false);
-    let spec = OneShot {
-        program: proc::select_shell(),
-        args,
-        cwd,
-        env: child_env(body.envs.as_ref()),
-        timeout: timeout_of(body.timeout),
-        max_output: max_output(daemon),
-        split,
+    let env = child_env(body.envs.as_ref());
+    let timeout = timeout_of(body.timeout);
+    // A warm shell when one can run it exactly as a fresh one would; else a fresh spawn.
+    let warm = match (&daemon.inner.warm, &dir) {
+        (Some(pool), None) => pool.launch(&body.command, &cwd, &env, split).await,
+        _ => None,
     };
-    let outcome = oneshot::run(spec).await;
+    let outcome = if let Some(started) = warm {
+        Ok(oneshot::collect(started, timeout, max_output(daemon), split).await)
+    } else {
+        let spec = OneShot {
+            program: proc::select_shell(),
+            args,
+            cwd,
+            env,
+            timeout,
+            max_output: max_output(daemon),
+            split,
+        };
+        oneshot::run(spec).await
+    };
     if let Some(dir) = dir {
         let _ = std::fs::remove_dir_all(&dir);
     }

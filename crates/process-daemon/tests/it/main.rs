@@ -17,4 +17,5 @@ mod security;
 mod session;
 mod session_control;
 mod support;
+mod warm;
 mod ws;

@@ -292,3 +292,16 @@ pub fn unique_seconds() -> String {
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     format!("3{:05}.{:04}", std::process::id() % 100_000, n)
 }
+
+impl TestDaemon {
+    /// Waits until `n` warm shells are waiting (30 s limit).
+    pub async fn warm_ready(&self, n: usize) {
+        assert!(
+            eventually(Duration::from_secs(30), || self.daemon.warm_shells_ready()
+                >= n)
+            .await,
+            "the warm pool did not fill ({} of {n})",
+            self.daemon.warm_shells_ready()
+        );
+    }
+}
