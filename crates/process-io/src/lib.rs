@@ -29,6 +29,8 @@
 //! # }
 //! ```
 
+#![forbid(unsafe_code)]
+
 use std::fs::File;
 use std::io::{self, IoSlice, Read, Write};
 

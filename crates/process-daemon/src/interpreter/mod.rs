@@ -51,6 +51,7 @@
 
 mod context;
 mod error;
+mod output;
 mod stream;
 mod worker;
 pub(crate) mod ws;
