@@ -1,7 +1,8 @@
-//! cgroup v2 containment: where the daemon has a writable cgroup v2 subtree, every session
-//! shell, PTY and interpreter worker runs in its own cgroup, and killing one writes
-//! `cgroup.kill`, which takes every process inside, including escapees that left the process
-//! group and cleared their environment. Without one, the process-group/tree/tag path is used.
+//! cgroup v2 helpers: `cgroup.kill` takes every process inside a cgroup, including escapees that
+//! left the process group and cleared their environment. Today only the startup cleanup of an
+//! earlier incarnation's processes uses them (for records that name a cgroup); sessions, PTYs,
+//! execs and interpreter workers are not yet placed in cgroups of their own, so their kills
+//! take the process-group/tree/tag path.
 
 use std::path::Path;
 

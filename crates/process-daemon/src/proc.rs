@@ -71,11 +71,22 @@ fn choose_shell() -> PathBuf {
 }
 
 /// The environment a child starts with: the daemon's own, minus its secrets and settings, then
-/// the `POST /env` overlay, plus `extra` (which wins).
+/// the `POST /env` overlay, plus `extra` (which wins). A daemon variable whose name or value is
+/// not UTF-8 is left out (with a debug log) rather than taking the daemon down: it could not be
+/// reported or changed through the API's JSON either.
 pub fn child_env<'a>(
     extra: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> HashMap<String, String> {
-    let mut env: HashMap<String, String> = std::env::vars().filter(|(k, _)| !scrubbed(k)).collect();
+    let mut env: HashMap<String, String> = std::env::vars_os()
+        .filter_map(|(k, v)| match (k.into_string(), v.into_string()) {
+            (Ok(k), Ok(v)) => Some((k, v)),
+            (k, _) => {
+                tracing::debug!(variable = ?k, "not UTF-8: not passed to children");
+                None
+            }
+        })
+        .filter(|(k, _)| !scrubbed(k))
+        .collect();
     crate::info::env::apply(&mut env);
     for (k, v) in extra {
         env.insert(k.to_owned(), v.to_owned());

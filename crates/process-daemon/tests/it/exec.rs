@@ -292,3 +292,51 @@ async fn a_timeout_also_kills_escapees_whose_parent_is_gone() {
     kill_all(&marker);
     assert!(gone, "the setsid escapee survived the timeout");
 }
+
+/// A daemon started with a variable that is not UTF-8 keeps serving: the child environment is
+/// built without panicking (the variable is left out), and the next exec still runs.
+#[tokio::test]
+async fn a_daemon_environment_that_is_not_utf8_does_not_break_exec() {
+    use std::io::BufRead;
+    use std::os::unix::ffi::OsStrExt;
+    let work = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_processd"))
+        .args(["--listen", "127.0.0.1:0", "--log-level", "warn"])
+        .arg("--workdir")
+        .arg(work.path())
+        .arg("--state-dir")
+        .arg(state.path())
+        .env(
+            std::ffi::OsStr::from_bytes(b"PD_NOT_UTF8"),
+            std::ffi::OsStr::from_bytes(b"caf\xe9"),
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start processd");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("first line");
+    let url = line
+        .trim()
+        .strip_prefix("processd listening on ")
+        .unwrap_or_default()
+        .to_owned();
+    // Twice: a cold exec and, with the default pool, a warm one.
+    for _ in 0..2 {
+        let (status, body) = crate::durability::call(
+            &url,
+            http::Method::POST,
+            "/process/execute",
+            Some(json!({"command": "echo ok; env | grep -c PD_NOT_UTF8"})),
+            &[],
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["result"], "ok\n0\n", "{body}");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
