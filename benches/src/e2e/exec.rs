@@ -16,7 +16,7 @@ use super::{summary, Opts, Sizes};
 const WARM_SPACING: Duration = Duration::from_millis(5);
 
 /// Figure 2: sequential `exec("true")` through our client, cold (a daemon with
-/// `--warm-shells 0`) and warm (the default daemon, calls spaced so its pool has refilled, and
+/// `--warm-shells 0`) and warm (a daemon with `--warm-shells 2`, calls spaced so its pool has refilled, and
 /// back to back), vs spawning the daemon's own shell + a bare HTTP round trip, interleaved in
 /// rounds so that drift hits all alike; plus the memory of one warm shell.
 pub(super) async fn exec_rtt(
@@ -95,7 +95,7 @@ pub(super) async fn exec_rtt(
         Row::ratio(
             2,
             format!(
-                "`exec(\"true\")` warm (default pool of 2; calls {} ms apart) round trip p50 (n = {})",
+                "`exec(\"true\")` warm (`--warm-shells 2`; calls {} ms apart) round trip p50 (n = {})",
                 WARM_SPACING.as_millis(),
                 spaced.n
             ),
@@ -140,7 +140,7 @@ pub(super) async fn exec_rtt(
     Ok(rows)
 }
 
-/// The memory of the default daemon's waiting warm shells (children whose command line is the
+/// The memory of the warm daemon's waiting warm shells (children whose command line is the
 /// pool's boot script), per shell.
 async fn warm_shell_memory(daemon: &Processd) -> Row {
     const FIGURE: &str =
@@ -268,7 +268,7 @@ pub(super) async fn exec_throughput(url: &str, sizes: Sizes) -> Result<Vec<Row>,
     Ok(vec![
         Row::ratio(
             3,
-            format!("`exec(\"true\")`, 8 clients × {per} calls (default daemon: warm pool of 2)"),
+            format!("`exec(\"true\")`, 8 clients × {per} calls (`--warm-shells 2`)"),
             format!("{ours:.0} calls/s"),
             format!(
                 "8 concurrent `{} -c true` spawns (tokio): {raw:.0} /s (before {raw_a:.0}, after {raw_b:.0})",

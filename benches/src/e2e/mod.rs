@@ -147,7 +147,19 @@ async fn bounded<T>(
 async fn run_group(group: u32, opts: &Opts, sizes: Sizes) -> Result<Vec<Row>, BoxError> {
     // Figure 8 wants a fresh daemon (idle RSS first); the others share one started here.
     let max_log = (sizes.follow_bytes * 2).max(256 << 20);
-    let daemon = Processd::start(&opts.processd, opts.python.as_deref(), max_log)?;
+    // The exec figures measure the warm shell pool (opt-in) beside a cold daemon.
+    let args: &[&str] = if matches!(group, 2 | 3) {
+        &["--warm-shells", "2"]
+    } else {
+        &[]
+    };
+    let daemon = Processd::start_with_args(
+        &opts.processd,
+        opts.python.as_deref(),
+        max_log,
+        &std::env::temp_dir(),
+        args,
+    )?;
     let client = Client::connect(daemon.url.clone())?;
     match group {
         2 => {

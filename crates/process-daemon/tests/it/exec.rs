@@ -324,7 +324,7 @@ async fn a_daemon_environment_that_is_not_utf8_does_not_break_exec() {
         .strip_prefix("processd listening on ")
         .unwrap_or_default()
         .to_owned();
-    // Twice: a cold exec and, with the default pool, a warm one.
+    // Twice: the environment is built for every exec (and for each warm shell, if a pool is on).
     for _ in 0..2 {
         let (status, body) = crate::durability::call(
             &url,
