@@ -145,9 +145,14 @@ impl FileSink {
 
 /// `write_all` for a list of buffers: `writev` until every byte is written.
 fn write_all_vectored(out: &mut impl Write, chunks: &[Bytes]) -> io::Result<()> {
-    // At most IOV_MAX (1024 on Linux) slices per call.
+    // At most IOV_MAX (1024 on Linux) slices per call. Empty buffers are left out: a
+    // `writev` of only empty buffers writes nothing, which would read as `WriteZero`.
     for group in chunks.chunks(1024) {
-        let mut slices: Vec<IoSlice<'_>> = group.iter().map(|c| IoSlice::new(c)).collect();
+        let mut slices: Vec<IoSlice<'_>> = group
+            .iter()
+            .filter(|c| !c.is_empty())
+            .map(|c| IoSlice::new(c))
+            .collect();
         let mut rest = &mut slices[..];
         while !rest.is_empty() {
             match out.write_vectored(rest) {
@@ -195,6 +200,24 @@ mod tests {
             write_all_vectored(&mut w, &bytes).unwrap();
             prop_assert_eq!(w.out, chunks.concat());
         }
+    }
+
+    #[test]
+    fn empty_buffers_anywhere_are_skipped() {
+        let chunks = [
+            Bytes::new(),
+            Bytes::from_static(b"ab"),
+            Bytes::new(),
+            Bytes::new(),
+        ];
+        let mut w = Stingy {
+            out: Vec::new(),
+            max: 1,
+        };
+        write_all_vectored(&mut w, &chunks).unwrap();
+        assert_eq!(w.out, b"ab");
+        write_all_vectored(&mut w, &[Bytes::new()]).unwrap();
+        assert_eq!(w.out, b"ab");
     }
 
     #[tokio::test]
