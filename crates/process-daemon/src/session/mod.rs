@@ -150,6 +150,9 @@ pub(crate) struct SessionCore {
     pub(crate) snapshot: tokio::sync::watch::Sender<shell::Snapshot>,
     /// The next command's files, prepared ahead of time (see [`Slot`]).
     slot: Mutex<Option<Slot>>,
+    /// The session's cgroup: every shell generation and all it starts (when the daemon has a
+    /// cgroup root). Deleting the session kills it with `cgroup.kill`.
+    pub(crate) cgroup: Option<crate::cgroup::Cgroup>,
 }
 
 impl SessionCore {
@@ -582,6 +585,8 @@ pub(crate) struct Sessions {
     cap: usize,
     store: Arc<Store>,
     map: Mutex<HashMap<String, Arc<Session>>>,
+    /// A cgroup per session, when the daemon has a cgroup root.
+    cgroups: Option<crate::cgroup::Cgroups>,
 }
 
 impl Sessions {
@@ -593,6 +598,7 @@ impl Sessions {
         max_log: u64,
         max_sessions: usize,
         store: Arc<Store>,
+        cgroups: Option<crate::cgroup::Cgroups>,
     ) -> std::io::Result<Sessions> {
         let root = state_dir.join("sessions");
         std::fs::DirBuilder::new()
@@ -606,6 +612,7 @@ impl Sessions {
             cap: max_sessions,
             store,
             map: Mutex::new(HashMap::new()),
+            cgroups,
         })
     }
 
@@ -727,6 +734,7 @@ impl Sessions {
             tag,
             snapshot: tokio::sync::watch::Sender::new(shell::Snapshot::default()),
             slot: Mutex::new(None),
+            cgroup: self.cgroups.as_ref().and_then(crate::cgroup::Cgroups::take),
         });
         let (jobs_tx, jobs_rx) = mpsc::unbounded_channel();
         let handle = tokio::spawn(shell::dispatch(core.clone(), jobs_rx));

@@ -271,6 +271,12 @@ impl Shell {
             .and_then(|p| i32::try_from(p).ok())
             .map(Pid::from_raw)
             .ok_or_else(|| std::io::Error::other("the session shell exited at once"))?;
+        // Into the session's cgroup before it reads its first command (see `Cgroup::adopt`).
+        let cgroup = core
+            .cgroup
+            .as_ref()
+            .filter(|cg| cg.adopt(pid.as_raw().unsigned_abs()))
+            .map(|cg| cg.path().to_owned());
         let stdin = child
             .stdin
             .take()
@@ -301,7 +307,7 @@ impl Shell {
                 pid: pid.as_raw(),
                 start_time,
                 tag: core.tag.clone(),
-                cgroup: None,
+                cgroup,
             }));
         }
         let mut shell = Shell {
@@ -505,6 +511,9 @@ async fn terminate(core: &SessionCore, shell: Option<Shell>) {
         tree = proc::descendants(s.pid);
         tree.push(s.pid);
     }
+    if let Some(cg) = &core.cgroup {
+        tree.extend(cg.procs());
+    }
     for &pg in &pgids {
         proc::signal_group_and(pg, &[], Signal::SIGTERM);
     }
@@ -525,6 +534,10 @@ async fn terminate(core: &SessionCore, shell: Option<Shell>) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Everything in the session's cgroup, escapees that cleared their environment included.
+    if let Some(cg) = &core.cgroup {
+        cg.kill();
     }
     for &pg in &pgids {
         proc::signal_group_and(pg, &[], Signal::SIGKILL);
