@@ -275,6 +275,22 @@ impl Cgroup {
         }
     }
 
+    /// A cgroup nested in this one, named `name` (its processes die with this one's
+    /// `cgroup.kill` too), or `None` when it cannot be made.
+    pub(crate) fn child(&self, name: &str) -> Option<Cgroup> {
+        let dir = self.dir.join(name);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => Some(Cgroup {
+                dir,
+                inner: self.inner.clone(),
+            }),
+            Err(err) => {
+                tracing::debug!(cgroup = %dir.display(), error = %err, "cannot make a nested cgroup");
+                None
+            }
+        }
+    }
+
     /// The processes inside now (`cgroup.procs`).
     pub(crate) fn procs(&self) -> Vec<nix::unistd::Pid> {
         std::fs::read_to_string(self.dir.join("cgroup.procs"))

@@ -256,6 +256,73 @@ async fn session_delete_kills_an_escapee_and_removes_its_cgroup() {
 }
 
 #[tokio::test]
+async fn session_command_kill_kills_an_escapee_and_spares_the_session() {
+    let Some(root) = Root::new("session_command_kill_kills_an_escapee_and_spares_the_session")
+    else {
+        return;
+    };
+    let d = Bin::start(&["--cgroup-root", &root.arg()]);
+    d.session("s").await;
+    let marker = unique_seconds();
+    let pidfile = d.pidfile("escapee");
+    let cid = d
+        .run_async("s", &format!("{}; sleep {marker}", escapee(&marker, &pidfile)))
+        .await;
+    let p = started(&pidfile).await;
+    d.call(
+        Method::POST,
+        &format!("/process/session/s/command/{cid}/signal"),
+        Some(json!({"signal": "KILL"})),
+    )
+    .await;
+    dies(p, "session command kill").await;
+    // The session shell and its state survive.
+    let v = d
+        .call(
+            Method::POST,
+            "/process/session/s/exec",
+            Some(json!({"command": "echo still here"})),
+        )
+        .await;
+    assert_eq!(v["exitCode"], 0, "{v}");
+    assert!(v["output"].as_str().unwrap_or_default().contains("still here"), "{v}");
+}
+
+#[tokio::test]
+async fn a_restart_kills_the_escapees_of_the_previous_incarnation() {
+    let Some(root) = Root::new("a_restart_kills_the_escapees_of_the_previous_incarnation") else {
+        return;
+    };
+    let work = tempfile::tempdir().expect("work");
+    let state = tempfile::tempdir().expect("state");
+    let args = ["--cgroup-root", &root.arg()];
+    let first = Daemon::start(work.path(), state.path(), &args);
+    let (status, _) = first
+        .call(
+            Method::POST,
+            "/process/session",
+            Some(json!({"sessionId": "s"})),
+        )
+        .await;
+    assert!((200..300).contains(&status));
+    let marker = unique_seconds();
+    let pidfile = work.path().join("escapee");
+    let (status, _) = first
+        .call(
+            Method::POST,
+            "/process/session/s/exec",
+            Some(json!({"command": escapee(&marker, &pidfile), "runAsync": true})),
+        )
+        .await;
+    assert!((200..300).contains(&status));
+    let p = started(&pidfile).await;
+    first.crash();
+    assert!(p.alive(), "the escapee died with the daemon");
+    let _second = Daemon::start(work.path(), state.path(), &args);
+    dies(p, "restart").await;
+}
+
+#[tokio::test]
 async fn pty_kill_kills_an_escapee() {
     let Some(root) = Root::new("pty_kill_kills_an_escapee") else {
         return;
@@ -339,17 +406,16 @@ async fn auto_puts_sessions_below_the_daemons_own_cgroup() {
     d.run_async("s", &escapee(&marker, &pidfile)).await;
     let p = started(&pidfile).await;
     let cgroup = p.cgroup().expect("cgroup");
-    // `<own>/processd-<hash of the state dir>/<pid>-<n>`.
-    let base = cgroup
-        .rsplit_once('/')
-        .map(|(base, _)| base.to_owned())
-        .expect("nested");
+    // `<own>/processd-<hash of the state dir>/<pid>-<n>/<command id>`.
+    let parts: Vec<&str> = cgroup.split('/').collect();
+    let at = parts
+        .iter()
+        .position(|c| c.starts_with("processd-") && !c.starts_with("processd-it"));
     assert!(
-        base.rsplit('/')
-            .next()
-            .is_some_and(|b| b.starts_with("processd-") && !b.starts_with("processd-it")),
-        "not in a unit of the daemon's own cgroup: {cgroup}"
+        at.is_some_and(|i| parts.len() == i + 3),
+        "not in a command cgroup of a unit of the daemon's own cgroup: {cgroup}"
     );
+    let base = parts[..=at.expect("base")].join("/");
     d.call(Method::DELETE, "/process/session/s", None).await;
     dies(p, "session delete (auto)").await;
     drop(d);
