@@ -305,11 +305,6 @@ impl Cgroup {
     pub(crate) fn kill(&self) {
         kill_dir(&self.dir);
     }
-
-    /// Whether a live process is still inside (zombies are not).
-    pub(crate) fn populated(&self) -> bool {
-        populated(&self.dir)
-    }
 }
 
 impl Drop for Cgroup {

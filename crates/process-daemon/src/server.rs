@@ -35,8 +35,6 @@ pub(crate) struct Inner {
     pub(crate) execs: Arc<tokio::sync::Semaphore>,
     /// Shells started ahead of time for `/process/execute` (`Config::warm_shells`).
     pub(crate) warm: Option<crate::warm::WarmPool>,
-    /// The cgroup per unit (`Config::cgroup_root`), when there is a usable root.
-    pub(crate) cgroups: Option<crate::cgroup::Cgroups>,
     _lock: crate::leftovers::StateLock,
 }
 
@@ -108,7 +106,6 @@ impl Daemon {
                 log_reads,
                 execs,
                 warm,
-                cgroups,
                 config,
                 pty,
                 interpreter,
@@ -182,13 +179,15 @@ fn open_cgroups(config: &Config) -> Result<Option<crate::cgroup::Cgroups>, Error
     use crate::CgroupRoot;
     let (root, explicit) = match &config.cgroup_root {
         CgroupRoot::Off => return Ok(None),
-        CgroupRoot::Auto => match crate::cgroup::own_dir() {
-            Some(dir) => (dir, false),
-            None => {
-                tracing::info!("no cgroup v2 directory of our own: kills take process groups and trees");
+        CgroupRoot::Auto => {
+            let Some(dir) = crate::cgroup::own_dir() else {
+                tracing::info!(
+                    "no cgroup v2 directory of our own: kills take process groups and trees"
+                );
                 return Ok(None);
-            }
-        },
+            };
+            (dir, false)
+        }
         CgroupRoot::Path(dir) => (dir.clone(), true),
     };
     match crate::cgroup::Cgroups::open(&root, &config.state_dir, config.kill_leftovers) {

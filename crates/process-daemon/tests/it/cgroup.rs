@@ -236,8 +236,11 @@ async fn session_delete_kills_an_escapee_and_removes_its_cgroup() {
     d.session("s").await;
     let marker = unique_seconds();
     let pidfile = d.pidfile("escapee");
-    d.run_async("s", &format!("{}; sleep {marker}", escapee(&marker, &pidfile)))
-        .await;
+    d.run_async(
+        "s",
+        &format!("{}; sleep {marker}", escapee(&marker, &pidfile)),
+    )
+    .await;
     let p = started(&pidfile).await;
     let cgroup = p.cgroup().expect("cgroup");
     assert!(
@@ -266,7 +269,10 @@ async fn session_command_kill_kills_an_escapee_and_spares_the_session() {
     let marker = unique_seconds();
     let pidfile = d.pidfile("escapee");
     let cid = d
-        .run_async("s", &format!("{}; sleep {marker}", escapee(&marker, &pidfile)))
+        .run_async(
+            "s",
+            &format!("{}; sleep {marker}", escapee(&marker, &pidfile)),
+        )
         .await;
     let p = started(&pidfile).await;
     d.call(
@@ -285,7 +291,13 @@ async fn session_command_kill_kills_an_escapee_and_spares_the_session() {
         )
         .await;
     assert_eq!(v["exitCode"], 0, "{v}");
-    assert!(v["output"].as_str().unwrap_or_default().contains("still here"), "{v}");
+    assert!(
+        v["output"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("still here"),
+        "{v}"
+    );
 }
 
 #[tokio::test]
@@ -345,7 +357,11 @@ async fn interpreter_context_delete_kills_an_escapee() {
     };
     let d = Bin::start(&["--cgroup-root", &root.arg()]);
     let ctx = d
-        .call(Method::POST, "/process/interpreter/context", Some(json!({})))
+        .call(
+            Method::POST,
+            "/process/interpreter/context",
+            Some(json!({})),
+        )
         .await;
     let id = ctx["id"].as_str().expect("id").to_owned();
     let marker = unique_seconds();
@@ -364,7 +380,7 @@ async fn interpreter_context_delete_kills_an_escapee() {
     .expect("send");
     let mut frames = Vec::new();
     loop {
-        let frame = tokio::time::timeout(Duration::from_secs(60), ws.read_frame())
+        let frame = tokio::time::timeout(Duration::from_secs(30), ws.read_frame())
             .await
             .expect("frames in time")
             .expect("frame");

@@ -203,9 +203,7 @@ impl TestDaemon {
 
 /// Opens a WebSocket to the daemon at `addr`; `Err` carries the non-101 response.
 pub async fn ws_at(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Result<Ws, Resp> {
-    let stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("connect");
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let mut req = Request::builder().method(Method::GET).uri(path);
     if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
         req = req.header("host", addr.to_string());
