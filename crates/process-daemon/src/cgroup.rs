@@ -111,6 +111,7 @@ impl Cgroups {
         if kill_leftovers {
             clear(&base);
         }
+        sweep_stale(root, &base);
         let inner = Arc::new(Inner {
             base,
             next: AtomicU64::new(0),
@@ -224,6 +225,43 @@ fn background(weak: &Weak<Inner>) {
             .wake
             .wait_timeout(state, SWEEP)
             .unwrap_or_else(PoisonError::into_inner);
+    }
+}
+
+/// Removes the empty units of daemons that are gone from the other bases below `root` (a
+/// daemon killed with SIGKILL leaves its pool behind; its state dir may be gone too), and such
+/// a base once it is empty. A unit is named after its daemon's pid: a live pid's units stay.
+fn sweep_stale(root: &Path, own: &Path) {
+    let Ok(bases) = std::fs::read_dir(root) else {
+        return;
+    };
+    for base in bases.flatten() {
+        let path = base.path();
+        let name = base.file_name();
+        let is_base = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("processd-"))
+            .is_some_and(|h| h.len() == 16 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+        if !is_base || path == own {
+            continue;
+        }
+        let Ok(units) = std::fs::read_dir(&path) else {
+            continue;
+        };
+        for unit in units.flatten() {
+            let owner = unit
+                .file_name()
+                .to_str()
+                .and_then(|n| n.split_once('-'))
+                .and_then(|(pid, _)| pid.parse::<i32>().ok());
+            let gone =
+                owner.is_some_and(|pid| crate::proc::proc_state(pid).is_none_or(|s| s == 'Z'));
+            if gone {
+                // Fails, and stays, while it (or a nested command cgroup) has processes.
+                let _ = std::fs::remove_dir(unit.path());
+            }
+        }
+        let _ = std::fs::remove_dir(&path);
     }
 }
 
