@@ -1,6 +1,7 @@
 //! One-shot execution: [`Client::exec`] (shell commands) and [`Client::code_run`] (code with
 //! matplotlib chart capture), their builders and results.
 
+use process_proto::wire::endpoint;
 use std::collections::BTreeMap;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
@@ -185,7 +186,7 @@ impl IntoFuture for Exec {
                 .send_json(
                     &ctx,
                     Method::POST,
-                    "/process/execute",
+                    endpoint::EXECUTE.template(),
                     &self.request,
                     grace(self.timeout),
                 )
@@ -309,7 +310,7 @@ impl IntoFuture for CodeRun {
                 .send_json(
                     &ctx,
                     Method::POST,
-                    "/process/code-run",
+                    endpoint::CODE_RUN.template(),
                     &request,
                     grace(self.timeout),
                 )

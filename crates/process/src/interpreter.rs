@@ -47,6 +47,7 @@
 //! # Ok(()) }
 //! ```
 
+use process_proto::wire::endpoint;
 use std::collections::BTreeMap;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
@@ -61,7 +62,6 @@ use process_proto::wire::{
 };
 use process_transport::ws::{Message, WsReceiver, WsSender};
 
-use crate::client::segment;
 use crate::error::{Context, ErrorKind};
 use crate::{Chart, Client, Error};
 
@@ -175,7 +175,7 @@ impl CodeInterpreter {
             .send_json(
                 &ctx,
                 Method::POST,
-                "/process/interpreter/context",
+                endpoint::INTERPRETER_CONTEXTS.template(),
                 &req,
                 None,
             )
@@ -189,7 +189,7 @@ impl CodeInterpreter {
         let ctx = Context::new("list_contexts");
         let list: wire::ListContextsResponse = self
             .client
-            .get_json(&ctx, "/process/interpreter/context")
+            .get_json(&ctx, endpoint::INTERPRETER_CONTEXTS.template())
             .await?;
         Ok(list.contexts)
     }
@@ -198,7 +198,7 @@ impl CodeInterpreter {
     /// progress there fails (SDK: `delete_context`). Takes the context or its id.
     pub async fn delete_context(&self, context: impl AsRef<str>) -> Result<(), Error> {
         let ctx = Context::new("delete_context");
-        let path = format!("/process/interpreter/context/{}", segment(context.as_ref()));
+        let path = endpoint::INTERPRETER_CONTEXT.path(&[context.as_ref()]);
         self.client
             .send(&ctx, Method::DELETE, &path, None, None)
             .await
@@ -364,7 +364,7 @@ impl RunCode {
         let ctx = Context::new("run_code");
         let ws = self
             .client
-            .open_websocket(&ctx, "/process/interpreter/execute", &[])
+            .open_websocket(&ctx, endpoint::INTERPRETER_EXECUTE.template(), &[])
             .await?;
         let (sender, receiver) = ws.split();
         let first = serde_json::to_string(&self.request).map_err(|e| {
