@@ -2,8 +2,8 @@
 //! `openapi/processd.json`): schemas derived with utoipa from `process-proto`'s wire types,
 //! operations from the table below, which a test checks against every route in `api/`.
 
-use process_proto::openapi::{op, path, query, required, In, Op, Out, Param};
-use serde_json::{json, Value};
+use process_proto::openapi::{op, path, query, required, Document, In, Op, Out, Param};
+use serde_json::Value;
 use utoipa::OpenApi;
 
 use process_proto::wire::{self, endpoint};
@@ -174,26 +174,22 @@ pub(crate) const OPS: &[Op] = &[
     op("post", endpoint::GIT_CREDENTIALS.template(), "git", "Store credentials for a host.", &[], In::Json("GitAuthenticateRequest"), Out::Empty(200)),
 ];
 
+/// processd's document, all but the schemas.
+pub const DOCUMENT: Document = Document {
+    title: "processd",
+    version: env!("CARGO_PKG_VERSION"),
+    description: "The Daytona toolbox API as processd serves it. Every route but /health needs `Authorization: Bearer TOKEN` when the daemon has a token. Quirk the SDKs depend on: an unknown path or a wrong method answers the original's (gin's) plain-text `404 page not found` (Content-Type text/plain), not the JSON envelope. WebSocket routes are GET requests with `Upgrade: websocket` and answer 101. Operations marked `x-not-fuzzed` are left out of the schemathesis run in CI (`cargo xtask schemathesis`), for the reason given there.",
+    ops: OPS,
+    error: "ErrorResponse",
+    error_about: "An error: the envelope `{statusCode, message, source, code, timestamp, path, method}` (Daytona's shape; `code` and the exec fields are additive).",
+    security_scheme: "bearer",
+    // Without a token the daemon serves loopback requests without credentials.
+    security_optional: true,
+};
+
 /// The document, as JSON.
 pub fn document() -> Value {
-    let mut doc = serde_json::to_value(Schemas::openapi()).unwrap_or_else(|_| json!({}));
-    doc["openapi"] = json!("3.1.0");
-    doc["info"] = json!({
-        "title": "processd",
-        "version": env!("CARGO_PKG_VERSION"),
-        "description": "The Daytona toolbox API as processd serves it. Every route but /health needs `Authorization: Bearer TOKEN` when the daemon has a token. Quirk the SDKs depend on: an unknown path or a wrong method answers the original's (gin's) plain-text `404 page not found` (Content-Type text/plain), not the JSON envelope. WebSocket routes are GET requests with `Upgrade: websocket` and answer 101. Operations marked `x-not-fuzzed` are left out of the schemathesis run in CI (`cargo xtask schemathesis`), for the reason given there.",
-        "license": { "name": "Apache-2.0", "identifier": "Apache-2.0" },
-    });
-    doc["paths"] = process_proto::openapi::paths(
-        OPS,
-        "ErrorResponse",
-        "An error: the envelope `{statusCode, message, source, code, timestamp, path, method}` (Daytona's shape; `code` and the exec fields are additive).",
-    );
-    doc["components"]["securitySchemes"] = json!({
-        "bearer": { "type": "http", "scheme": "bearer" }
-    });
-    doc["security"] = json!([{ "bearer": [] }, {}]);
-    doc
+    DOCUMENT.build::<Schemas>()
 }
 
 /// `GET /openapi.json`.
@@ -208,9 +204,7 @@ pub(crate) fn routes() -> crate::router::AppRouter {
 
 /// The document as the committed file holds it (pretty, with a final newline).
 pub fn document_text() -> String {
-    let mut s = serde_json::to_string_pretty(&document()).unwrap_or_default();
-    s.push('\n');
-    s
+    process_proto::openapi::text(&document())
 }
 
 #[cfg(test)]
@@ -272,21 +266,7 @@ mod tests {
         }
         routed.insert(("get".to_owned(), endpoint::HEALTH.template().to_owned()));
         routed.insert(("get".to_owned(), endpoint::OPENAPI.template().to_owned()));
-        let documented: BTreeSet<(String, String)> = OPS
-            .iter()
-            .map(|o| (o.method.to_owned(), o.path.to_owned()))
-            .collect();
-        let missing: Vec<_> = routed.difference(&documented).collect();
-        let extra: Vec<_> = documented.difference(&routed).collect();
-        assert!(
-            missing.is_empty(),
-            "routes missing from the document: {missing:?}"
-        );
-        assert!(extra.is_empty(), "documented but not routed: {extra:?}");
-        assert!(
-            routed.len() > 60,
-            "the route scan found too few routes: {routed:?}"
-        );
+        process_proto::openapi::coverage(&routed, &DOCUMENT.documented(), 61).unwrap();
     }
 
     /// `GET /openapi.json` through the whole router (its layers included) serves the document.
@@ -311,12 +291,8 @@ mod tests {
     #[test]
     fn every_reference_resolves() {
         let doc = document();
-        let text = doc.to_string();
-        let schemas = doc["components"]["schemas"].as_object().unwrap();
-        for part in text.split("#/components/schemas/").skip(1) {
-            let name: String = part.chars().take_while(|c| *c != '"').collect();
-            assert!(schemas.contains_key(&name), "unresolved schema {name}");
-        }
+        let unresolved = process_proto::openapi::unresolved_refs(&doc);
+        assert!(unresolved.is_empty(), "unresolved schemas: {unresolved:?}");
         assert_eq!(doc["openapi"], "3.1.0");
     }
 }
