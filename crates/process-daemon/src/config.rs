@@ -76,6 +76,12 @@ pub struct Cli {
     /// killing them at startup.
     #[arg(long, env = "PROCESSD_KEEP_LEFTOVERS")]
     pub keep_leftovers: bool,
+    /// The cgroup v2 directory below which every session, PTY, interpreter worker and exec
+    /// gets a cgroup of its own (killed with `cgroup.kill`, which also takes processes that left
+    /// the process group): `auto` (this daemon's own cgroup, when it is writable), `off`, or a
+    /// path. Without one, kills take the process group and the process tree.
+    #[arg(long, env = "PROCESSD_CGROUP_ROOT", default_value = "auto")]
+    pub cgroup_root: CgroupRoot,
     /// A browser origin (`scheme://host[:port]`) allowed besides the daemon's own
     /// (`http://127.0.0.1:PORT`, `http://localhost:PORT`, `http://[::1]:PORT`); repeat the flag,
     /// or separate origins with commas in the variable.
@@ -123,6 +129,32 @@ impl std::fmt::Display for Listen {
         match self {
             Listen::Tcp(addr) => write!(f, "{addr}"),
             Listen::Fd(fd) => write!(f, "fd:{fd}"),
+        }
+    }
+}
+
+/// Where the daemon makes a cgroup per unit (see `--cgroup-root`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CgroupRoot {
+    /// No cgroups: kills take the process group and the process tree.
+    Off,
+    /// This daemon's own cgroup v2 directory when it is writable, else [`CgroupRoot::Off`].
+    Auto,
+    /// This cgroup v2 directory; the daemon does not start when it cannot use it.
+    Path(PathBuf),
+}
+
+impl std::str::FromStr for CgroupRoot {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<CgroupRoot, String> {
+        match s {
+            "auto" => Ok(CgroupRoot::Auto),
+            "off" | "" => Ok(CgroupRoot::Off),
+            path if path.starts_with('/') => Ok(CgroupRoot::Path(PathBuf::from(path))),
+            other => Err(format!(
+                "'{other}': expected auto, off or an absolute cgroup v2 directory"
+            )),
         }
     }
 }
@@ -177,6 +209,10 @@ pub struct Config {
     /// children it could reap. Off in [`Config::new`] (embedded daemons change no process-wide
     /// state); on for the `processd` binary.
     pub reap_orphans: bool,
+    /// Where every session, PTY, interpreter worker and exec gets a cgroup of its own.
+    /// [`CgroupRoot::Off`] in [`Config::new`] (cgroups are a process-wide concern: an embedded
+    /// daemon leaves its host's alone); `auto` for the `processd` binary.
+    pub cgroup_root: CgroupRoot,
     /// Deadline for writing one WebSocket frame (log follow, PTY, interpreter): a client that
     /// stops reading is dropped after it. 10 s (spec §8.8); tests shorten it.
     pub ws_write_deadline: std::time::Duration,
@@ -206,6 +242,7 @@ impl Config {
             allowed_origins: Vec::new(),
             kill_leftovers: false,
             reap_orphans: false,
+            cgroup_root: CgroupRoot::Off,
             ws_write_deadline: crate::ws::WRITE_DEADLINE,
         }
     }
@@ -259,6 +296,7 @@ impl Config {
             allowed_origins: cli.allow_origins,
             kill_leftovers: !cli.keep_leftovers,
             reap_orphans: true,
+            cgroup_root: cli.cgroup_root,
             ws_write_deadline: crate::ws::WRITE_DEADLINE,
         })
     }

@@ -100,7 +100,7 @@ mod store;
 mod warm;
 mod ws;
 
-pub use config::{Cli, Config, Listen};
+pub use config::{CgroupRoot, Cli, Config, Listen};
 pub use error::{ApiError, Error};
 pub use listen::{ListenAddr, Listener};
 pub use router::DaemonService;

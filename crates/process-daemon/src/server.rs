@@ -72,12 +72,14 @@ impl Daemon {
         if config.reap_orphans {
             crate::reaper::start();
         }
+        let cgroups = open_cgroups(&config)?;
         let sessions = Sessions::new(
             &config.state_dir,
             &config.workdir,
             config.max_log_bytes,
             config.max_sessions,
             store.clone(),
+            cgroups.clone(),
         )
         .map_err(|e| Error::io("cannot prepare the sessions directory", e))?;
         sessions.restore(previous.sessions);
@@ -87,8 +89,11 @@ impl Daemon {
             config.typescript.clone(),
         )
         .map_err(|e| Error::io("cannot write the code-run helper files", e))?;
-        let pty = pty::PtyManager::new(&config);
-        let interpreter = interpreter::InterpreterManager::new(&config, runtimes.python_resolver());
+        let mut pty = pty::PtyManager::new(&config);
+        pty.cgroups.clone_from(&cgroups);
+        let mut interpreter =
+            interpreter::InterpreterManager::new(&config, runtimes.python_resolver());
+        interpreter.cgroups.clone_from(&cgroups);
         let log_reads = Arc::new(tokio::sync::Semaphore::new(config.max_log_reads.max(1)));
         let execs = Arc::new(tokio::sync::Semaphore::new(config.max_execs.max(1)));
         let warm = crate::warm::WarmPool::start(
@@ -165,6 +170,39 @@ impl Daemon {
         self.inner.pty.shutdown().await;
         self.inner.interpreter.shutdown().await;
         self.inner.store.flush().await;
+    }
+}
+
+/// The daemon's cgroup subtree per `Config::cgroup_root`: none when off, or when `auto` finds
+/// no writable cgroup v2 directory (logged); an explicit root that cannot be used is an error.
+fn open_cgroups(config: &Config) -> Result<Option<crate::cgroup::Cgroups>, Error> {
+    use crate::CgroupRoot;
+    let (root, explicit) = match &config.cgroup_root {
+        CgroupRoot::Off => return Ok(None),
+        CgroupRoot::Auto => {
+            let Some(dir) = crate::cgroup::own_dir() else {
+                tracing::info!(
+                    "no cgroup v2 directory of our own: kills take process groups and trees"
+                );
+                return Ok(None);
+            };
+            (dir, false)
+        }
+        CgroupRoot::Path(dir) => (dir.clone(), true),
+    };
+    match crate::cgroup::Cgroups::open(&root, &config.state_dir, config.kill_leftovers) {
+        Ok(cgroups) => {
+            tracing::info!(cgroup = %cgroups.base().display(), "a cgroup per session, PTY, worker and exec");
+            Ok(Some(cgroups))
+        }
+        Err(err) if explicit => Err(Error::Config(format!(
+            "--cgroup-root {}: {err}",
+            root.display()
+        ))),
+        Err(err) => {
+            tracing::info!(error = %err, "no usable cgroup: kills take process groups and trees");
+            Ok(None)
+        }
     }
 }
 

@@ -26,7 +26,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the in-sandbox process daemon (`processd`, same flags).
-    Processd(process_daemon::Cli),
+    Processd(Box<process_daemon::Cli>),
     /// Manage base images.
     Image {
         #[command(subcommand)]
@@ -93,7 +93,7 @@ fn main() -> ExitCode {
     process_daemon::proc::cloexec_inherited_fds();
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Processd(args)) => processd(args),
+        Some(Command::Processd(args)) => processd(*args),
         Some(Command::UnisolatedProcessd(args)) => unisolated_processd(args),
         Some(Command::Image {
             action: ImageCommand::Build { image_dir },

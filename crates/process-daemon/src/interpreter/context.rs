@@ -79,6 +79,7 @@ impl Context {
         cwd: PathBuf,
         python: PathBuf,
         worker: Option<Worker>,
+        cgroups: Option<crate::cgroup::Cgroups>,
     ) -> Context {
         let (jobs, rx) = mpsc::channel(QUEUE_CAPACITY);
         let cancel = CancellationToken::new();
@@ -87,6 +88,7 @@ impl Context {
             cwd: cwd.clone(),
             python,
             worker: worker.map(Live::new),
+            cgroups,
             jobs: rx,
             cancel: cancel.clone(),
         };
@@ -161,6 +163,8 @@ struct Runner {
     cwd: PathBuf,
     python: PathBuf,
     worker: Option<Live>,
+    /// A cgroup per worker generation, when the daemon has a cgroup root.
+    cgroups: Option<crate::cgroup::Cgroups>,
     jobs: mpsc::Receiver<Job>,
     cancel: CancellationToken,
 }
@@ -193,7 +197,7 @@ impl Runner {
                 continue; // the client left while the job was queued
             }
             if self.worker.is_none() {
-                match Worker::spawn(&self.python, &self.cwd).await {
+                match Worker::spawn(&self.python, &self.cwd, self.cgroups.as_ref()).await {
                     Ok(worker) => self.worker = Some(Live::new(worker)),
                     Err(err) => {
                         tracing::warn!(context = %self.id, error = %err, "cannot start interpreter worker");

@@ -75,6 +75,8 @@ pub struct InterpreterManager {
     contexts: Mutex<HashMap<String, Arc<Context>>>,
     /// Most contexts at once (`default` not counted).
     max: usize,
+    /// A cgroup per worker, when the daemon has a cgroup root.
+    pub(crate) cgroups: Option<crate::cgroup::Cgroups>,
 }
 
 impl InterpreterManager {
@@ -86,6 +88,7 @@ impl InterpreterManager {
             python,
             contexts: Mutex::new(HashMap::new()),
             max: config.max_contexts.max(1),
+            cgroups: None,
         }
     }
 
@@ -122,11 +125,17 @@ impl InterpreterManager {
             return Err(InterpreterError::TooMany(self.max));
         }
         let python = self.python().await;
-        let worker = worker::Worker::spawn(&python, &cwd)
+        let worker = worker::Worker::spawn(&python, &cwd, self.cgroups.as_ref())
             .await
             .map_err(InterpreterError::WorkerStart)?;
         let id = uuid::Uuid::new_v4().to_string();
-        let context = Arc::new(Context::start(id.clone(), cwd, python, Some(worker)));
+        let context = Arc::new(Context::start(
+            id.clone(),
+            cwd,
+            python,
+            Some(worker),
+            self.cgroups.clone(),
+        ));
         let described = context.describe();
         // Concurrent creates may have filled the registry while this worker started.
         let refused = {
@@ -196,6 +205,7 @@ impl InterpreterManager {
             self.workdir.clone(),
             python,
             None,
+            self.cgroups.clone(),
         ));
         contexts.insert(DEFAULT_CONTEXT_ID.to_owned(), context.clone());
         Ok(context)

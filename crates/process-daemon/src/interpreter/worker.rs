@@ -89,6 +89,8 @@ pub(crate) struct Worker {
     pub(crate) stdout: ChildStdout,
     /// The worker's fd 2.
     pub(crate) stderr: ChildStderr,
+    /// The worker's cgroup (it and everything it starts), when the daemon has a cgroup root.
+    cgroup: Option<crate::cgroup::Cgroup>,
     markers: Markers,
 }
 
@@ -106,7 +108,11 @@ pub(crate) struct Markers {
 
 impl Worker {
     /// Starts a worker in `cwd` and waits until it is ready.
-    pub(crate) async fn spawn(python: &Path, cwd: &Path) -> Result<Worker, String> {
+    pub(crate) async fn spawn(
+        python: &Path,
+        cwd: &Path,
+        cgroups: Option<&crate::cgroup::Cgroups>,
+    ) -> Result<Worker, String> {
         match std::fs::metadata(cwd) {
             Ok(meta) if meta.is_dir() => {}
             Ok(_) => return Err(format!("chdir {}: not a directory", cwd.display())),
@@ -143,6 +149,10 @@ impl Worker {
         else {
             return Err("the worker's pipes are missing".into());
         };
+        // Into its own cgroup before it has imported anything (see `Cgroup::adopt`).
+        let cgroup = cgroups
+            .and_then(crate::cgroup::Cgroups::take)
+            .filter(|cg| cg.adopt(pid));
         let (read, write) = ours.into_split();
         let mut worker = Worker {
             child,
@@ -155,6 +165,7 @@ impl Worker {
             },
             stdout,
             stderr,
+            cgroup,
             markers: Markers {
                 start: format!("\0processd-start:{token}\0").into_bytes(),
                 sync: format!("\0processd-sync:{token}\0").into_bytes(),
@@ -222,13 +233,22 @@ impl Worker {
 
     /// SIGKILLs the worker and everything it started, and reaps it.
     pub(crate) async fn kill(&mut self) {
+        if let Some(cg) = &self.cgroup {
+            cg.kill();
+        }
         kill_tree(self.pid, Signal::SIGKILL);
         let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
     }
 
     /// SIGTERM to the worker and its tree, then SIGKILL after `grace` if it is still alive.
     pub(crate) async fn terminate(&mut self, grace: Duration) {
-        let tree = descendants(self.pid);
+        let mut tree = descendants(self.pid);
+        if let Some(cg) = &self.cgroup {
+            tree.extend(cg.procs());
+            for &pid in &tree {
+                let _ = signal::kill(pid, Signal::SIGTERM);
+            }
+        }
         kill_tree(self.pid, Signal::SIGTERM);
         if tokio::time::timeout(grace, self.child.wait())
             .await
@@ -236,7 +256,11 @@ impl Worker {
         {
             tracing::debug!(pid = self.pid.as_raw(), "worker ignored SIGTERM; killing");
         }
-        // Whatever is left (the worker, its group, children that left the group) gets SIGKILL.
+        // Whatever is left (the worker, its group, children that left the group, its cgroup)
+        // gets SIGKILL.
+        if let Some(cg) = &self.cgroup {
+            cg.kill();
+        }
         kill_tree(self.pid, Signal::SIGKILL);
         for pid in tree {
             let _ = signal::kill(pid, Signal::SIGKILL);

@@ -40,6 +40,8 @@ pub struct PtyManager {
     pub(crate) sessions: Sessions,
     /// Most sessions at once.
     max: usize,
+    /// A cgroup per PTY session, when the daemon has a cgroup root.
+    pub(crate) cgroups: Option<crate::cgroup::Cgroups>,
 }
 
 /// Why a PTY session cannot be registered.
@@ -59,6 +61,7 @@ impl PtyManager {
         PtyManager {
             sessions: Arc::default(),
             max: config.max_ptys.max(1),
+            cgroups: None,
         }
     }
 
@@ -88,7 +91,8 @@ impl PtyManager {
     /// Starts `session`; it leaves the registry when its shell exits.
     pub(crate) fn start(&self, session: &Arc<PtySession>) -> Result<(), session::SessionError> {
         let sessions = self.sessions.clone();
-        session.start(move |s| remove_if_same(&sessions, s))
+        let cgroup = self.cgroups.as_ref().and_then(crate::cgroup::Cgroups::take);
+        session.start(cgroup, move |s| remove_if_same(&sessions, s))
     }
 }
 

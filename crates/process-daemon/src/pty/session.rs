@@ -131,6 +131,9 @@ pub(crate) struct PtySession {
     advanced: Notify,
     /// The shell exited: read the rest without flow control.
     draining: AtomicBool,
+    /// The session's cgroup while it runs (the shell and all it starts), when the daemon has a
+    /// cgroup root; [`PtySession::kill`] kills it with `cgroup.kill`.
+    cgroup: Mutex<Option<crate::cgroup::Cgroup>>,
 }
 
 #[derive(Default)]
@@ -200,6 +203,7 @@ impl PtySession {
             cursors: Mutex::default(),
             advanced: Notify::new(),
             draining: AtomicBool::new(false),
+            cgroup: Mutex::new(None),
         })
     }
 
@@ -223,6 +227,7 @@ impl PtySession {
     /// registry.
     pub(crate) fn start(
         self: &Arc<Self>,
+        cgroup: Option<crate::cgroup::Cgroup>,
         on_exit: impl FnOnce(&Arc<PtySession>) + Send + 'static,
     ) -> Result<(), SessionError> {
         let mut run = lock(&self.run);
@@ -244,6 +249,8 @@ impl PtySession {
             )));
         };
         let pid = Pid::from_raw(raw_pid as i32);
+        // Into its cgroup before the shell has read its profile (see `Cgroup::adopt`).
+        *lock(&self.cgroup) = cgroup.filter(|cg| cg.adopt(raw_pid));
         let master = Arc::new(master);
         let (input_tx, input_rx) = mpsc::channel(INPUT_QUEUE);
         *run = Run::Running {
@@ -379,6 +386,10 @@ impl PtySession {
                         // but still belong to the terminal's session or hold the terminal.
                         let mut strays = session_members(*pid);
                         strays.extend(terminal_holders(tty));
+                        // Also what left the terminal's session and cleared its environment.
+                        if let Some(cg) = &*lock(&self.cgroup) {
+                            cg.kill();
+                        }
                         proc::kill_tree(*pid, Signal::SIGKILL);
                         for stray in strays {
                             let _ = nix::sys::signal::kill(stray, Signal::SIGKILL);
@@ -567,6 +578,8 @@ async fn drive(
     let _ = input.await;
     // Dropping the last `Arc` of the master closes it (the pumps are gone).
     *lock(&session.run) = Run::Ended;
+    // Retired: removed once whatever the shell left running has exited.
+    lock(&session.cgroup).take();
     let finish = if killed {
         Finish::killed()
     } else {

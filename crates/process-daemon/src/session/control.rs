@@ -68,7 +68,17 @@ fn processes_of(core: &SessionCore, rec: &CommandRec) -> Vec<Pid> {
     // before its own signal lands. The subshell's own children are the command's `( … )`; the
     // subshell itself is the wrapper that reports the status and stays.
     let mut out = subshell.map_or_else(Vec::new, |pid| proc::descendants(Pid::from_raw(pid)));
-    for p in proc::processes_with_env(CMD_ID_ENV, &rec.id) {
+    let in_cgroup = rec
+        .cgroup
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .as_ref()
+        .map(crate::cgroup::Cgroup::procs)
+        .unwrap_or_default();
+    for p in proc::processes_with_env(CMD_ID_ENV, &rec.id)
+        .into_iter()
+        .chain(in_cgroup)
+    {
         if !out.contains(&p) {
             out.push(p);
         }
@@ -95,6 +105,16 @@ fn terminates(sig: Signal) -> bool {
 /// how many processes were signalled.
 async fn signal_command(core: &SessionCore, rec: &CommandRec, sig: Signal) -> usize {
     let targets = processes_of(core, rec);
+    if sig == Signal::SIGKILL {
+        // An async command's own cgroup: escapees that cleared their environment too.
+        if let Some(cg) = &*rec
+            .cgroup
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        {
+            cg.kill();
+        }
+    }
     proc::signal_group_and(Pid::from_raw(0), &targets, sig);
     if !rec.is_async && terminates(sig) && core.abort_trap {
         rec.abort_code.store(128 + sig as i32, Ordering::Relaxed);

@@ -89,6 +89,10 @@ pub(crate) struct CommandRec {
     pub timed_out: std::sync::atomic::AtomicBool,
     /// The exit code of a sync command abandoned by a terminating signal (0: none).
     pub(crate) abort_code: std::sync::atomic::AtomicI32,
+    /// An async command's own cgroup, nested in the session's (bash sessions with a cgroup):
+    /// its subshell moves itself in first, so what it starts is killed with the command.
+    /// Retired when the command ends.
+    pub(crate) cgroup: Mutex<Option<crate::cgroup::Cgroup>>,
 }
 
 /// The status of a command that was running when the daemon died.
@@ -150,9 +154,18 @@ pub(crate) struct SessionCore {
     pub(crate) snapshot: tokio::sync::watch::Sender<shell::Snapshot>,
     /// The next command's files, prepared ahead of time (see [`Slot`]).
     slot: Mutex<Option<Slot>>,
+    /// The session's cgroup: every shell generation and all it starts (when the daemon has a
+    /// cgroup root). Deleting the session kills it with `cgroup.kill`.
+    pub(crate) cgroup: Option<crate::cgroup::Cgroup>,
 }
 
 impl SessionCore {
+    /// The session's cgroup when its commands get cgroups of their own: only bash sessions,
+    /// whose subshells know their pid (`$BASHPID`) to move themselves in.
+    pub(crate) fn command_cgroups(&self) -> Option<&crate::cgroup::Cgroup> {
+        self.cgroup.as_ref().filter(|_| self.abort_trap)
+    }
+
     /// Records the subshell pid of the async command `cid`.
     pub(crate) fn started(&self, cid: &str, pid: i32) {
         self.pids
@@ -336,6 +349,11 @@ impl Session {
         } else {
             None
         };
+        // Made with the FIFO above; the subshell joins it itself (see `shell::ASYNC_TEXT`).
+        let cgroup = is_async
+            .then(|| self.core.command_cgroups())
+            .flatten()
+            .and_then(|cg| cg.child(&cid));
         script
             .write_all(command.as_bytes())
             // A final newline ends a last line that is a comment or a heredoc delimiter.
@@ -359,6 +377,7 @@ impl Session {
             timeout,
             timed_out: std::sync::atomic::AtomicBool::new(false),
             abort_code: std::sync::atomic::AtomicI32::new(0),
+            cgroup: Mutex::new(cgroup),
         });
         if self.core.persist {
             self.core.store.send(Op::CommandStarted {
@@ -554,6 +573,10 @@ async fn pump(
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(finished_at.clone());
     rec.log.finish(code);
+    rec.cgroup
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
     // The rest is off the reply path: the waiting exec answers as soon as the code is out.
     rec.stdin.lock().await.take();
     for name in ["stdout", "stderr", "stdin"] {
@@ -582,6 +605,8 @@ pub(crate) struct Sessions {
     cap: usize,
     store: Arc<Store>,
     map: Mutex<HashMap<String, Arc<Session>>>,
+    /// A cgroup per session, when the daemon has a cgroup root.
+    cgroups: Option<crate::cgroup::Cgroups>,
 }
 
 impl Sessions {
@@ -593,6 +618,7 @@ impl Sessions {
         max_log: u64,
         max_sessions: usize,
         store: Arc<Store>,
+        cgroups: Option<crate::cgroup::Cgroups>,
     ) -> std::io::Result<Sessions> {
         let root = state_dir.join("sessions");
         std::fs::DirBuilder::new()
@@ -606,6 +632,7 @@ impl Sessions {
             cap: max_sessions,
             store,
             map: Mutex::new(HashMap::new()),
+            cgroups,
         })
     }
 
@@ -682,6 +709,7 @@ impl Sessions {
                     timeout: None,
                     timed_out: std::sync::atomic::AtomicBool::new(false),
                     abort_code: std::sync::atomic::AtomicI32::new(0),
+                    cgroup: Mutex::new(None),
                 }));
             }
             *session
@@ -727,6 +755,7 @@ impl Sessions {
             tag,
             snapshot: tokio::sync::watch::Sender::new(shell::Snapshot::default()),
             slot: Mutex::new(None),
+            cgroup: self.cgroups.as_ref().and_then(crate::cgroup::Cgroups::take),
         });
         let (jobs_tx, jobs_rx) = mpsc::unbounded_channel();
         let handle = tokio::spawn(shell::dispatch(core.clone(), jobs_rx));

@@ -99,19 +99,23 @@ __pd_s=$?; unset PROCESS_COMMAND_ID; \
 command printf \"S %s\\n\" \"$__pd_s\"";
 
 /// The shell text that starts the async command `$__pd_c` (no `'`, as [`SYNC_TEXT`]). The
-/// background group does not keep the snapshot pipe.
+/// background group does not keep the snapshot pipe. With a session cgroup (`$__pd_g`, bash
+/// only) the command's subshell first moves itself into the command's own cgroup, so all it
+/// starts is born there (no race: nothing has been forked yet).
 const ASYNC_TEXT: &str =
-    "{ __pd_o=$-; set +e; ( PROCESS_COMMAND_ID=$__pd_c; export PROCESS_COMMAND_ID; \
+    "{ __pd_o=$-; set +e; ( [ -z \"$__pd_g\" ] || echo $BASHPID 2>/dev/null >\"$__pd_g/$__pd_c/cgroup.procs\"; \
+PROCESS_COMMAND_ID=$__pd_c; export PROCESS_COMMAND_ID; \
 case $__pd_o in *e*) set -e;; esac; . \"$__pd_d/$__pd_c/cmd.sh\" ) \
 <\"$__pd_d/$__pd_c/stdin\" >\"$__pd_d/$__pd_c/stdout\" 2>\"$__pd_d/$__pd_c/stderr\"; \
 command printf \"E %s %s\\n\" \"$__pd_c\" \"$?\"; } 2>/dev/null & \
 command printf \"P %s %s\\n\" \"$__pd_c\" \"$!\"; disown 2>/dev/null || :";
 
 /// What a shell generation is told first: the session directory and the command texts.
-fn preamble(state: &Path) -> String {
+fn preamble(state: &Path, cgroup: Option<&Path>) -> String {
     format!(
-        "__pd_d={}; __pd_S='{SYNC_TEXT}'; __pd_A='{ASYNC_TEXT}'\n",
-        quote(state)
+        "__pd_d={}; __pd_g={}; __pd_S='{SYNC_TEXT}'; __pd_A='{ASYNC_TEXT}'\n",
+        quote(state),
+        cgroup.map_or_else(|| "''".to_owned(), quote)
     )
 }
 
@@ -271,6 +275,12 @@ impl Shell {
             .and_then(|p| i32::try_from(p).ok())
             .map(Pid::from_raw)
             .ok_or_else(|| std::io::Error::other("the session shell exited at once"))?;
+        // Into the session's cgroup before it reads its first command (see `Cgroup::adopt`).
+        let cgroup = core
+            .cgroup
+            .as_ref()
+            .filter(|cg| cg.adopt(pid.as_raw().unsigned_abs()))
+            .map(|cg| cg.path().to_owned());
         let stdin = child
             .stdin
             .take()
@@ -301,7 +311,7 @@ impl Shell {
                 pid: pid.as_raw(),
                 start_time,
                 tag: core.tag.clone(),
-                cgroup: None,
+                cgroup,
             }));
         }
         let mut shell = Shell {
@@ -311,7 +321,10 @@ impl Shell {
             start_time,
             _tracked: tracked,
         };
-        let mut first = preamble(&core.dir);
+        let mut first = preamble(
+            &core.dir,
+            core.command_cgroups().map(crate::cgroup::Cgroup::path),
+        );
         if core.abort_trap {
             // A terminating signal to a sync command abandons the rest of its script.
             first.push_str("trap 'return 143' USR2\n");
@@ -505,6 +518,9 @@ async fn terminate(core: &SessionCore, shell: Option<Shell>) {
         tree = proc::descendants(s.pid);
         tree.push(s.pid);
     }
+    if let Some(cg) = &core.cgroup {
+        tree.extend(cg.procs());
+    }
     for &pg in &pgids {
         proc::signal_group_and(pg, &[], Signal::SIGTERM);
     }
@@ -525,6 +541,10 @@ async fn terminate(core: &SessionCore, shell: Option<Shell>) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Everything in the session's cgroup, escapees that cleared their environment included.
+    if let Some(cg) = &core.cgroup {
+        cg.kill();
     }
     for &pg in &pgids {
         proc::signal_group_and(pg, &[], Signal::SIGKILL);

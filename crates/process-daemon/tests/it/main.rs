@@ -2,6 +2,7 @@
 
 #![allow(unreachable_pub)] // test-harness modules share items with `pub`
 
+mod cgroup;
 mod code_run;
 mod durability;
 mod edge;

@@ -197,34 +197,37 @@ impl TestDaemon {
 
     /// Opens a WebSocket; `Err` carries the non-101 response.
     pub async fn ws(&self, path: &str, headers: &[(&str, &str)]) -> Result<Ws, Resp> {
-        let stream = tokio::net::TcpStream::connect(self.addr)
-            .await
-            .expect("connect");
-        let mut req = Request::builder().method(Method::GET).uri(path);
-        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
-            req = req.header("host", self.addr.to_string());
-        }
-        req = req
-            .header("upgrade", "websocket")
-            .header("connection", "upgrade")
-            .header(
-                "sec-websocket-key",
-                fastwebsockets::handshake::generate_key(),
-            )
-            .header("sec-websocket-version", "13");
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let req = req.body(http_body_util::Empty::<Bytes>::new()).unwrap();
-        match fastwebsockets::handshake::client(&SpawnExecutor, req, stream).await {
-            Ok((ws, _)) => Ok(ws),
-            Err(fastwebsockets::WebSocketError::InvalidStatusCode(code)) => Err(Resp {
-                status: StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY),
-                headers: HeaderMap::new(),
-                body: Bytes::new(),
-            }),
-            Err(e) => panic!("WebSocket handshake failed: {e}"),
-        }
+        ws_at(self.addr, path, headers).await
+    }
+}
+
+/// Opens a WebSocket to the daemon at `addr`; `Err` carries the non-101 response.
+pub async fn ws_at(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Result<Ws, Resp> {
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut req = Request::builder().method(Method::GET).uri(path);
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        req = req.header("host", addr.to_string());
+    }
+    req = req
+        .header("upgrade", "websocket")
+        .header("connection", "upgrade")
+        .header(
+            "sec-websocket-key",
+            fastwebsockets::handshake::generate_key(),
+        )
+        .header("sec-websocket-version", "13");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req.body(http_body_util::Empty::<Bytes>::new()).unwrap();
+    match fastwebsockets::handshake::client(&SpawnExecutor, req, stream).await {
+        Ok((ws, _)) => Ok(ws),
+        Err(fastwebsockets::WebSocketError::InvalidStatusCode(code)) => Err(Resp {
+            status: StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY),
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+        }),
+        Err(e) => panic!("WebSocket handshake failed: {e}"),
     }
 }
 
