@@ -454,7 +454,7 @@ async fn a_spare_disk_layer_serves_the_next_create_and_shutdown_removes_the_rest
             .count()
     };
     let wait_for = |want: usize, what: &'static str| async move {
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let deadline = std::time::Instant::now() + Duration::from_mins(1);
         while mounted_spares() != want {
             assert!(std::time::Instant::now() < deadline, "{what}");
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -403,7 +403,7 @@ mod tests {
         fn every_ipv4_gateway_is_found(raw in proptest::collection::vec(1u32.., 0..5)) {
             let mut text = String::from("Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT\n");
             for gw in &raw {
-                text.push_str(&format!("eth0\t00000000\t{gw:08X}\t0003\t0\t0\t0\t00000000\t0\t0\t0\n"));
+                let _ = writeln!(text, "eth0\t00000000\t{gw:08X}\t0003\t0\t0\t0\t00000000\t0\t0\t0");
             }
             let want: Vec<Ipv4Addr> = raw.iter().map(|g| Ipv4Addr::from(g.to_ne_bytes())).collect();
             proptest::prop_assert_eq!(ipv4_gateways(&text), want);
