@@ -254,8 +254,8 @@ fn sweep_stale(root: &Path, own: &Path) {
                 .to_str()
                 .and_then(|n| n.split_once('-'))
                 .and_then(|(pid, _)| pid.parse::<i32>().ok());
-            let gone =
-                owner.is_some_and(|pid| crate::proc::proc_state(pid).is_none_or(|s| s == 'Z'));
+            let gone = owner
+                .is_some_and(|pid| crate::proc::table::stat(pid).is_none_or(|s| s.is_zombie()));
             if gone {
                 // Fails, and stays, while it (or a nested command cgroup) has processes.
                 let _ = std::fs::remove_dir(unit.path());

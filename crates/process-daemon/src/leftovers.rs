@@ -13,7 +13,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{kill, Signal};
+use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 use crate::proc;
@@ -56,43 +56,16 @@ pub(crate) fn lock_state_dir(state_dir: &Path) -> Result<StateLock, String> {
     }
 }
 
-/// One line of `/proc/<pid>/stat` we care about.
-struct Stat {
-    pid: i32,
-    pgid: i32,
-    start_time: u64,
-}
-
-fn all_stats() -> Vec<Stat> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter_map(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            let after = &stat[stat.rfind(')')? + 1..];
-            let f: Vec<&str> = after.split_whitespace().collect();
-            if f.first() == Some(&"Z") {
-                return None;
-            }
-            Some(Stat {
-                pid,
-                pgid: f.get(2)?.parse().ok()?,
-                start_time: f.get(19)?.parse().ok()?,
-            })
-        })
-        .collect()
-}
-
 /// The processes of a previous incarnation still alive: recorded leaders whose pid and start
 /// time both match, every member of their groups and every descendant, and every process that
 /// carries one of the recorded tags. The daemon itself and pid 1 are never included.
 pub(crate) fn survivors(rows: &[ProcessRow]) -> Vec<Pid> {
     let me = i32::try_from(std::process::id()).unwrap_or(0);
     let own_start = proc::start_time(me).unwrap_or(u64::MAX);
-    let stats = all_stats();
+    let stats: Vec<proc::Stat> = proc::table::all()
+        .into_iter()
+        .filter(|s| !s.is_zombie())
+        .collect();
     let mut victims: HashSet<i32> = HashSet::new();
     let mut leaders: Vec<&ProcessRow> = Vec::new();
     for row in rows {
@@ -105,7 +78,7 @@ pub(crate) fn survivors(rows: &[ProcessRow]) -> Vec<Pid> {
         leaders.push(row);
         victims.insert(row.pid);
         victims.extend(
-            proc::descendants(Pid::from_raw(row.pid))
+            proc::table::descendants_in(&stats, row.pid)
                 .iter()
                 .map(|p| p.as_raw()),
         );
@@ -124,16 +97,10 @@ pub(crate) fn survivors(rows: &[ProcessRow]) -> Vec<Pid> {
             if victims.contains(&st.pid) {
                 continue;
             }
-            let Ok(env) = std::fs::read(format!("/proc/{}/environ", st.pid)) else {
-                continue;
-            };
-            let tagged = env.split(|b| *b == 0).any(|entry| {
-                entry
-                    .strip_prefix(proc::RUN_ID_ENV.as_bytes())
-                    .and_then(|rest| rest.strip_prefix(b"="))
-                    .and_then(|v| std::str::from_utf8(v).ok())
-                    .is_some_and(|v| tags.contains(v))
-            });
+            let tagged = proc::table::env_var(st.pid, proc::RUN_ID_ENV)
+                .as_deref()
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .is_some_and(|v| tags.contains(v));
             if tagged {
                 victims.insert(st.pid);
             }
@@ -160,9 +127,7 @@ pub(crate) fn kill_previous(rows: &[ProcessRow]) -> usize {
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut current = first;
     while !current.is_empty() && Instant::now() < deadline {
-        for pid in &current {
-            let _ = kill(*pid, Signal::SIGKILL);
-        }
+        proc::signal_unit(None, &[], &current, Signal::SIGKILL);
         std::thread::sleep(Duration::from_millis(20));
         current = survivors(rows);
     }

@@ -217,14 +217,14 @@ pub(crate) async fn collect(
                             tree.push(tagged);
                         }
                     }
-                    proc::signal_group_and(pid, &tree, Signal::SIGTERM);
+                    proc::signal_unit(None, &[pid], &tree, Signal::SIGTERM);
                 }
                 term_sent = Instant::now();
                 kill_at = term_sent + KILL_GRACE;
             }
             () = tokio::time::sleep_until(kill_at), if timed_out && exited.is_none() => {
                 if let Some(pid) = pid {
-                    proc::signal_group_and(pid, &tree, Signal::SIGKILL);
+                    proc::signal_unit(None, &[pid], &tree, Signal::SIGKILL);
                 }
                 kill_at = far;
             }
@@ -251,7 +251,7 @@ pub(crate) async fn collect(
                     .into_iter()
                     .filter(|p| *p != pid && proc::proc_state(p.as_raw()).is_some_and(|s| s != 'Z'))
                     .collect();
-                proc::signal_group_and(pid, &alive, Signal::SIGKILL);
+                proc::signal_unit(None, &[pid], &alive, Signal::SIGKILL);
             });
         }
     }

@@ -14,7 +14,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::process::{Child, ChildStderr, ChildStdout};
 
-use crate::proc::{child_env, descendants, kill_tree};
+use crate::proc::{child_env, kill_tree, signal_unit};
 
 /// The worker program (see its header for the protocol).
 const WORKER_SOURCE: &str = include_str!("worker.py");
@@ -231,25 +231,16 @@ impl Worker {
         let _ = signal::kill(self.pid, Signal::SIGINT);
     }
 
-    /// SIGKILLs the worker and everything it started, and reaps it.
+    /// SIGKILLs the worker and everything it started (its cgroup too), and reaps it.
     pub(crate) async fn kill(&mut self) {
-        if let Some(cg) = &self.cgroup {
-            cg.kill();
-        }
-        kill_tree(self.pid, Signal::SIGKILL);
+        kill_tree(self.pid, self.cgroup.as_ref(), Signal::SIGKILL);
         let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
     }
 
-    /// SIGTERM to the worker and its tree, then SIGKILL after `grace` if it is still alive.
+    /// SIGTERM to the worker, its tree and its cgroup, then SIGKILL after `grace` if it is
+    /// still alive.
     pub(crate) async fn terminate(&mut self, grace: Duration) {
-        let mut tree = descendants(self.pid);
-        if let Some(cg) = &self.cgroup {
-            tree.extend(cg.procs());
-            for &pid in &tree {
-                let _ = signal::kill(pid, Signal::SIGTERM);
-            }
-        }
-        kill_tree(self.pid, Signal::SIGTERM);
+        let tree = kill_tree(self.pid, self.cgroup.as_ref(), Signal::SIGTERM);
         if tokio::time::timeout(grace, self.child.wait())
             .await
             .is_err()
@@ -258,13 +249,8 @@ impl Worker {
         }
         // Whatever is left (the worker, its group, children that left the group, its cgroup)
         // gets SIGKILL.
-        if let Some(cg) = &self.cgroup {
-            cg.kill();
-        }
-        kill_tree(self.pid, Signal::SIGKILL);
-        for pid in tree {
-            let _ = signal::kill(pid, Signal::SIGKILL);
-        }
+        kill_tree(self.pid, self.cgroup.as_ref(), Signal::SIGKILL);
+        signal_unit(None, &[], &tree, Signal::SIGKILL);
         let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
     }
 }

@@ -386,14 +386,11 @@ impl PtySession {
                         // but still belong to the terminal's session or hold the terminal.
                         let mut strays = session_members(*pid);
                         strays.extend(terminal_holders(tty));
-                        // Also what left the terminal's session and cleared its environment.
-                        if let Some(cg) = &*lock(&self.cgroup) {
-                            cg.kill();
-                        }
-                        proc::kill_tree(*pid, Signal::SIGKILL);
-                        for stray in strays {
-                            let _ = nix::sys::signal::kill(stray, Signal::SIGKILL);
-                        }
+                        // The cgroup: also what left the terminal's session and cleared its
+                        // environment.
+                        let cgroup = lock(&self.cgroup);
+                        proc::kill_tree(*pid, cgroup.as_ref(), Signal::SIGKILL);
+                        proc::signal_unit(None, &[], &strays, Signal::SIGKILL);
                     }
                     true
                 }
@@ -604,14 +601,10 @@ async fn drive(
 
 /// Live processes whose session id is `sid` (the shell's pid), found in `/proc`.
 fn session_members(sid: Pid) -> Vec<Pid> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&pid| read_session_id(pid) == Some(sid.as_raw()))
-        .map(Pid::from_raw)
+    proc::table::all()
+        .into_iter()
+        .filter(|s| s.session == sid.as_raw() && !s.is_zombie())
+        .map(|s| Pid::from_raw(s.pid))
         .collect()
 }
 
@@ -627,39 +620,15 @@ fn session_members(sid: Pid) -> Vec<Pid> {
 /// are read: `exec` only ever moves a process away from the daemon's executable, so a process
 /// seen holding the terminal after it was seen running something else holds it for real.
 fn terminal_holders(tty: &str) -> Vec<Pid> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
     let me = std::process::id() as i32;
-    let own_exe = exe_identity("self");
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+    let own_exe = proc::table::exe_identity("self");
+    proc::table::pids()
+        .into_iter()
         .filter(|&pid| pid != me)
-        .filter(|pid| own_exe.is_none() || exe_identity(&pid.to_string()) != own_exe)
-        .filter(|pid| {
-            std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|fds| {
-                fds.flatten().any(|fd| {
-                    std::fs::read_link(fd.path()).is_ok_and(|target| target.as_os_str() == tty)
-                })
-            })
-        })
+        .filter(|pid| own_exe.is_none() || proc::table::exe_identity(&pid.to_string()) != own_exe)
+        .filter(|&pid| proc::table::holds(pid, std::ffi::OsStr::new(tty)))
         .map(Pid::from_raw)
         .collect()
-}
-
-/// The executable of `/proc/<pid>` as (device, inode), when readable.
-fn exe_identity(pid: &str) -> Option<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(format!("/proc/{pid}/exe")).ok()?;
-    Some((meta.dev(), meta.ino()))
-}
-
-/// Session id from `/proc/<pid>/stat` (4th field after the command name).
-fn read_session_id(pid: i32) -> Option<i32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &stat[stat.rfind(')')? + 1..];
-    after.split_whitespace().nth(3)?.parse().ok()
 }
 
 #[cfg(test)]
@@ -718,17 +687,12 @@ mod tests {
         let (stray_pid, own_pid) = (stray.id() as i32, own.id() as i32);
         // Both hold the terminal once they run (the stand-in as soon as it exists).
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        let holds = |pid: i32| {
-            std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|fds| {
-                fds.flatten().any(|fd| {
-                    std::fs::read_link(fd.path())
-                        .is_ok_and(|t| t.as_os_str() == pair.slave_path.as_str())
-                })
-            })
-        };
+        let holds =
+            |pid: i32| proc::table::holds(pid, std::ffi::OsStr::new(pair.slave_path.as_str()));
         while !(holds(stray_pid)
             && holds(own_pid)
-            && exe_identity(&stray_pid.to_string()) != exe_identity("self"))
+            && proc::table::exe_identity(&stray_pid.to_string())
+                != proc::table::exe_identity("self"))
         {
             assert!(
                 std::time::Instant::now() < deadline,
@@ -755,7 +719,7 @@ mod tests {
     fn own_session_id_is_readable() {
         let sid = nix::unistd::getsid(None).unwrap();
         assert_eq!(
-            read_session_id(std::process::id() as i32),
+            proc::table::stat(std::process::id() as i32).map(|s| s.session),
             Some(sid.as_raw())
         );
     }

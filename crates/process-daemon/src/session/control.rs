@@ -105,17 +105,17 @@ fn terminates(sig: Signal) -> bool {
 /// how many processes were signalled.
 async fn signal_command(core: &SessionCore, rec: &CommandRec, sig: Signal) -> usize {
     let targets = processes_of(core, rec);
-    if sig == Signal::SIGKILL {
-        // An async command's own cgroup: escapees that cleared their environment too.
-        if let Some(cg) = &*rec
-            .cgroup
+    // With an async command's own cgroup, SIGKILL also takes escapees that cleared their
+    // environment.
+    proc::signal_unit(
+        rec.cgroup
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-        {
-            cg.kill();
-        }
-    }
-    proc::signal_group_and(Pid::from_raw(0), &targets, sig);
+            .as_ref(),
+        &[],
+        &targets,
+        sig,
+    );
     if !rec.is_async && terminates(sig) && core.abort_trap {
         rec.abort_code.store(128 + sig as i32, Ordering::Relaxed);
         let shell = *core
@@ -133,7 +133,7 @@ async fn signal_command(core: &SessionCore, rec: &CommandRec, sig: Signal) -> us
         if !ended {
             // Stragglers forked meanwhile, then the shell generation of a sync command.
             let again = processes_of(core, rec);
-            proc::signal_group_and(Pid::from_raw(0), &again, sig);
+            proc::signal_unit(None, &[], &again, sig);
             if !rec.is_async
                 && tokio::time::timeout(KILL_ESCALATION, rec.log.wait())
                     .await
@@ -144,7 +144,7 @@ async fn signal_command(core: &SessionCore, rec: &CommandRec, sig: Signal) -> us
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
                 if let Some(shell) = shell {
-                    proc::signal_group_and(Pid::from_raw(0), &[shell], Signal::SIGKILL);
+                    proc::signal_unit(None, &[], &[shell], Signal::SIGKILL);
                 }
             }
         }

@@ -490,7 +490,7 @@ async fn launch(
             Err(err) => {
                 tracing::debug!(session = %core.id, error = %err, "session shell is gone; starting a new one");
                 if let Some(mut dead) = shell.take() {
-                    proc::signal_group_and(dead.pid, &[], Signal::SIGKILL);
+                    proc::signal_unit(None, &[dead.pid], &[], Signal::SIGKILL);
                     let _ = dead.child.wait().await;
                 }
             }
@@ -504,9 +504,9 @@ async fn launch(
     false
 }
 
-/// Kills every process of the session: SIGTERM to each shell generation's process group and
-/// to the current shell's descendants, up to [`TERMINATION_GRACE`] for them to exit, then
-/// SIGKILL.
+/// Kills every process of the session: SIGTERM to each shell generation's process group, to
+/// the current shell's descendants and to the processes in the session's cgroup, up to
+/// [`TERMINATION_GRACE`] for them to exit, then SIGKILL (`cgroup.kill` with a cgroup).
 async fn terminate(core: &SessionCore, shell: Option<Shell>) {
     let pgids: Vec<Pid> = core
         .pgids
@@ -521,10 +521,7 @@ async fn terminate(core: &SessionCore, shell: Option<Shell>) {
     if let Some(cg) = &core.cgroup {
         tree.extend(cg.procs());
     }
-    for &pg in &pgids {
-        proc::signal_group_and(pg, &[], Signal::SIGTERM);
-    }
-    proc::signal_group_and(Pid::from_raw(0), &tree, Signal::SIGTERM);
+    proc::signal_unit(None, &pgids, &tree, Signal::SIGTERM);
     let deadline = tokio::time::Instant::now() + TERMINATION_GRACE;
     let mut shell = shell;
     loop {
@@ -542,49 +539,23 @@ async fn terminate(core: &SessionCore, shell: Option<Shell>) {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    // Everything in the session's cgroup, escapees that cleared their environment included.
-    if let Some(cg) = &core.cgroup {
-        cg.kill();
-    }
-    for &pg in &pgids {
-        proc::signal_group_and(pg, &[], Signal::SIGKILL);
-    }
-    proc::signal_group_and(Pid::from_raw(0), &tree, Signal::SIGKILL);
+    // Everything in the session's cgroup too: escapees that cleared their environment.
+    proc::signal_unit(core.cgroup.as_ref(), &pgids, &tree, Signal::SIGKILL);
     if let Some(mut s) = shell {
         let _ = s.child.wait().await;
         s.forget(core);
     }
 }
 
-/// Whether any process is still in process group `pgid` (zombies count as gone).
+/// Whether any live process (zombies count as gone) is still in process group `pgid`.
 fn group_alive(pgid: Pid) -> bool {
     if nix::sys::signal::killpg(pgid, None).is_err() {
         return false;
     }
     // Members may all be zombies waiting for a reaper; look for a live one.
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return true;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            if let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) {
-                let mut f = after.split_whitespace();
-                let state = f.next();
-                let pgrp = f.nth(1);
-                if pgrp == Some(pgid.as_raw().to_string().as_str()) && state != Some("Z") {
-                    return true;
-                }
-            }
-        }
-    }
-    false
+    proc::table::all()
+        .iter()
+        .any(|s| s.pgid == pgid.as_raw() && !s.is_zombie())
 }
 
 /// Creates a FIFO at `path` (mode 0600).

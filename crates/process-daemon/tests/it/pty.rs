@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 use tokio::net::TcpStream;
 
 use crate::support::TestDaemon;
+use process_daemon::proc::table;
 
 const EXIT_CONTROL: &str = "X-Daytona-Pty-Exit-Control";
 
@@ -262,16 +263,9 @@ impl PtyClient {
 
 /// Pids of `sleep` processes whose command line contains `marker`.
 fn processes_with(marker: &str) -> Vec<i32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
-                let c = String::from_utf8_lossy(&c).replace('\0', " ");
-                c.starts_with("sleep ") && c.contains(marker)
-            })
-        })
+    crate::support::processes_with(marker)
+        .into_iter()
+        .filter(|&pid| table::cmdline(pid).is_some_and(|c| c.starts_with(b"sleep\0")))
         .collect()
 }
 
@@ -1045,13 +1039,7 @@ async fn fd_churn_in_own_process() {
         .map(|(_, t)| t)
         .filter(|t| !t.starts_with("/dev/null") && !t.starts_with("/dev/pts/"))
         .collect();
-    let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap();
-    let shell: i32 = stat[stat.rfind(')').unwrap() + 1..]
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
+    let shell: i32 = table::stat(child).unwrap().ppid;
     for pid in [child, shell] {
         let fds = fds_of(&pid.to_string());
         for (name, target) in &fds {
@@ -1115,24 +1103,14 @@ async fn fd_churn_in_own_process() {
     assert!(after <= before + 2, "fd leak: {before} → {after}");
     assert_eq!(ptmx_count(), 0);
     // And no shell (or zombie) of ours is left.
-    let me = std::process::id().to_string();
-    let children = || -> Vec<String> {
-        std::fs::read_dir("/proc")
-            .unwrap()
-            .flatten()
-            .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
-            .filter(|stat| {
-                stat.rfind(')')
-                    .and_then(|i| stat[i + 1..].split_whitespace().nth(1))
-                    == Some(me.as_str())
-            })
-            .collect()
-    };
+    let me = i32::try_from(std::process::id()).unwrap();
+    let children =
+        || -> Vec<table::Stat> { table::all().into_iter().filter(|s| s.ppid == me).collect() };
     let deadline = Instant::now() + Duration::from_secs(5);
     while !children().is_empty() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(children(), Vec::<String>::new());
+    assert_eq!(children(), Vec::<table::Stat>::new());
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -251,27 +251,19 @@ pub async fn session_exec(d: &TestDaemon, sid: &str, command: &str) -> Value {
 
 /// Whether any process's command line contains `marker` (excluding zombies).
 pub fn processes_with(marker: &str) -> Vec<i32> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-            continue;
-        };
-        if cmdline.is_empty() {
-            continue; // zombie or kernel thread
-        }
-        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if text.contains(marker) {
-            out.push(pid);
-        }
-    }
-    out
+    use process_daemon::proc::table;
+    table::pids()
+        .into_iter()
+        .filter(|&pid| {
+            // Empty for a zombie or a kernel thread.
+            table::cmdline(pid).is_some_and(|c| {
+                !c.is_empty()
+                    && String::from_utf8_lossy(&c)
+                        .replace('\0', " ")
+                        .contains(marker)
+            })
+        })
+        .collect()
 }
 
 /// Polls `check` every 50 ms until it holds or `limit` passes; returns whether it held.

@@ -1,7 +1,10 @@
 //! Process utilities shared by exec, sessions, PTYs and interpreter workers: shell selection,
-//! the child environment, and killing whole process trees.
+//! the child environment, the `/proc` reader ([`table`]) and the one kill-tree function
+//! ([`signal_unit`], [`kill_tree`]).
 
-use std::collections::{HashMap, HashSet};
+pub mod table;
+
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use nix::sys::signal::{self, Signal};
@@ -26,25 +29,17 @@ fn scrubbed(key: &str) -> bool {
 /// `(setsid cmd &)`, whose parent exited and which was re-parented to the daemon).
 pub const RUN_ID_ENV: &str = "PROCESS_RUN_ID";
 
+pub use table::{children as children_of, descendants, Stat};
+
 /// Live processes whose environment holds `key=value` exactly (from `/proc/<pid>/environ`;
 /// processes we may not read are skipped).
 pub fn processes_with_env(key: &str, value: &str) -> Vec<Pid> {
-    let needle = format!("{key}={value}");
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
     let me = std::process::id();
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|&pid| pid != me)
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
-                env.split(|b| *b == 0)
-                    .any(|entry| entry == needle.as_bytes())
-            })
-        })
-        .filter_map(|pid| i32::try_from(pid).ok().map(Pid::from_raw))
+    table::pids()
+        .into_iter()
+        .filter(|&pid| pid.unsigned_abs() != me)
+        .filter(|&pid| table::env_var(pid, key).is_some_and(|v| v == value.as_bytes()))
+        .map(Pid::from_raw)
         .collect()
 }
 
@@ -151,104 +146,15 @@ pub fn reset_oom_score_in_child(cmd: &mut tokio::process::Command) {
     }
 }
 
-/// Every live descendant of `root` (not `root` itself), found by walking `/proc`.
-pub fn descendants(root: Pid) -> Vec<Pid> {
-    let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if let Some(ppid) = read_ppid(pid) {
-            children.entry(ppid).or_default().push(pid);
-        }
-    }
-    let mut out = Vec::new();
-    let mut seen = HashSet::new();
-    let mut stack = vec![root.as_raw()];
-    while let Some(p) = stack.pop() {
-        for &c in children.get(&p).map_or(&[][..], Vec::as_slice) {
-            if seen.insert(c) {
-                out.push(Pid::from_raw(c));
-                stack.push(c);
-            }
-        }
-    }
-    out
-}
-
-/// Parent pid from `/proc/<pid>/stat` (the field after the last `)`).
-fn read_ppid(pid: i32) -> Option<i32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &stat[stat.rfind(')')? + 1..];
-    after.split_whitespace().nth(1)?.parse().ok()
-}
-
 /// The start time of `pid` (`/proc/<pid>/stat` field 22, clock ticks since boot), if it exists.
 /// With the pid it names one process for good: a recycled pid has a later start time.
 pub fn start_time(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &stat[stat.rfind(')')? + 1..];
-    after.split_whitespace().nth(19)?.parse().ok()
-}
-
-/// The process group of `pid` (`/proc/<pid>/stat` field 5), if it exists.
-pub fn pgid_of(pid: i32) -> Option<i32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &stat[stat.rfind(')')? + 1..];
-    after.split_whitespace().nth(2)?.parse().ok()
+    table::stat(pid).map(|s| s.start_time)
 }
 
 /// The state letter of `/proc/<pid>/stat` (`R`, `S`, `Z`, ...), if the process exists.
 pub fn proc_state(pid: i32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &stat[stat.rfind(')')? + 1..];
-    after.split_whitespace().next()?.chars().next()
-}
-
-/// Direct children of `pid`: from `/proc/<pid>/task/*/children` when the kernel has it, else
-/// by scanning every process's parent.
-pub fn children_of(pid: i32) -> Vec<i32> {
-    let mut out = Vec::new();
-    let mut found_file = false;
-    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
-        for task in tasks.flatten() {
-            if let Ok(list) = std::fs::read_to_string(task.path().join("children")) {
-                found_file = true;
-                out.extend(
-                    list.split_whitespace()
-                        .filter_map(|p| p.parse::<i32>().ok()),
-                );
-            }
-        }
-    }
-    if found_file {
-        out.sort_unstable();
-        out.dedup();
-        return out;
-    }
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for entry in entries.flatten() {
-        let Some(child) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if read_ppid(child) == Some(pid) {
-            out.push(child);
-        }
-    }
-    out
+    table::stat(pid).map(|s| s.state)
 }
 
 /// The conventional exit code of a finished process: its own code, or 128 + the signal that
@@ -264,30 +170,56 @@ pub fn exit_code(status: std::process::ExitStatus) -> i32 {
     }
 }
 
-/// Signals a whole command tree: its process group `pgid` and the listed pids (descendants
-/// collected earlier, which may have left the group). Never signals pid 0, 1 or the daemon.
-pub fn signal_group_and(pgid: Pid, pids: &[Pid], sig: Signal) {
+/// The one kill-tree function: signals one unit's processes. With `sig` SIGKILL its cgroup, when
+/// it has one, is killed with `cgroup.kill` (which also takes processes that left the group and
+/// the tree and cleared their environment); with another signal each process in the cgroup gets
+/// it. Then each process group in `groups` and each pid in `pids` (collected earlier, so
+/// re-parenting cannot hide them) get `sig`. Never signals pid 0, 1 or the daemon.
+pub(crate) fn signal_unit(
+    cgroup: Option<&crate::cgroup::Cgroup>,
+    groups: &[Pid],
+    pids: &[Pid],
+    sig: Signal,
+) {
     let me = std::process::id() as i32;
-    if pgid.as_raw() > 1 && pgid.as_raw() != me {
-        let _ = signal::killpg(pgid, sig);
-    }
-    for &pid in pids {
-        if pid.as_raw() > 1 && pid.as_raw() != me {
-            let _ = signal::kill(pid, sig);
+    let fair = |p: &Pid| p.as_raw() > 1 && p.as_raw() != me;
+    let in_cgroup = match cgroup {
+        Some(cg) if sig == Signal::SIGKILL => {
+            cg.kill();
+            Vec::new()
         }
+        Some(cg) => cg.procs(),
+        None => Vec::new(),
+    };
+    for pg in groups.iter().filter(|p| fair(p)) {
+        let _ = signal::killpg(*pg, sig);
+    }
+    // Each process once (a second SIGINT is not the same as one).
+    let mut each: Vec<Pid> = pids
+        .iter()
+        .chain(&in_cgroup)
+        .copied()
+        .filter(fair)
+        .collect();
+    each.sort_unstable();
+    each.dedup();
+    for pid in each {
+        let _ = signal::kill(pid, sig);
     }
 }
 
-/// Sends `sig` to the process group led by `leader`, to `leader` itself, and to every
-/// descendant found under it (which catches children that left the group, e.g. `setsid`).
-/// Descendants are collected before signalling so re-parenting cannot hide them.
-pub fn kill_tree(leader: Pid, sig: Signal) {
-    let tree = descendants(leader);
-    let _ = signal::killpg(leader, sig);
-    let _ = signal::kill(leader, sig);
-    for pid in tree {
-        let _ = signal::kill(pid, sig);
-    }
+/// Signals the tree of `leader` through [`signal_unit`]: its cgroup, its process group, itself
+/// and every descendant found under it now (which catches children that left the group, e.g.
+/// `setsid`). Returns the pids signalled besides the cgroup (for a later SIGKILL).
+pub(crate) fn kill_tree(
+    leader: Pid,
+    cgroup: Option<&crate::cgroup::Cgroup>,
+    sig: Signal,
+) -> Vec<Pid> {
+    let mut tree = descendants(leader);
+    tree.push(leader);
+    signal_unit(cgroup, &[leader], &tree, sig);
+    tree
 }
 
 #[cfg(test)]
