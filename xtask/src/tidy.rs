@@ -5,6 +5,9 @@
 //! - Only processd's HTTP edge knows HTTP: `http`, `hyper`, `axum`, `fastwebsockets` (and their
 //!   helper crates) are named only in the edge modules listed in [`DAEMON_EDGE`] (and in
 //!   ARCHITECTURE.md).
+//! - Every toolbox path is spelled once, in `process_proto::wire::endpoint`: no string literal
+//!   in the facade (`crates/process/src`) or in processd (`crates/process-daemon/src`) names
+//!   one of its templates (tests at the end of a file aside: they pin the paths built).
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -42,7 +45,120 @@ const HTTP_CRATES: &[&str] = &[
 
 pub(crate) fn run() -> Result<(), String> {
     proto_is_runtime_free()?;
-    daemon_domain_is_http_free()
+    daemon_domain_is_http_free()?;
+    endpoints_are_spelled_once()
+}
+
+/// Where toolbox paths must not be spelled (relative to the workspace root).
+const ENDPOINT_USERS: &[&str] = &["crates/process/src", "crates/process-daemon/src"];
+
+/// The endpoint templates defined in `process_proto::wire::endpoint` (read from its source).
+fn endpoint_templates() -> Result<Vec<String>, String> {
+    let file = root().join("crates/process-proto/src/wire/endpoint.rs");
+    let text = std::fs::read_to_string(&file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let mut out = Vec::new();
+    for chunk in text.split("Endpoint(\"").skip(1) {
+        if let Some(end) = chunk.find('"') {
+            out.push(chunk[..end].to_owned());
+        }
+    }
+    if out.len() < 40 {
+        return Err(format!(
+            "found only {} endpoint templates in {}",
+            out.len(),
+            file.display()
+        ));
+    }
+    Ok(out)
+}
+
+/// Whether the string literal `lit` spells an endpoint path: a template itself, or a template
+/// without parameters followed by a query (`?`) or a further segment (`/`).
+fn spells_endpoint(lit: &str, templates: &[String]) -> bool {
+    templates.iter().any(|t| {
+        lit == t
+            || (!t.contains('{')
+                && lit
+                    .strip_prefix(t.as_str())
+                    .is_some_and(|rest| rest.starts_with('?') || rest.starts_with('/')))
+    })
+}
+
+/// The string literals of one line of code (comments left out; escapes are not decoded,
+/// which cannot hide a path since paths contain none).
+fn literals(line: &str) -> Vec<&str> {
+    let code = match line.find("//") {
+        // `//` inside a literal (a URL) is rare in these crates; a comment is far more likely.
+        Some(i) if line[..i].matches('"').count().is_multiple_of(2) => &line[..i],
+        _ => line,
+    };
+    let mut out = Vec::new();
+    let mut rest = code;
+    while let Some(open) = rest.find('"') {
+        let after = &rest[open + 1..];
+        let mut end = None;
+        let mut escaped = false;
+        for (i, c) in after.char_indices() {
+            match c {
+                '\\' if !escaped => escaped = true,
+                '"' if !escaped => {
+                    end = Some(i);
+                    break;
+                }
+                _ => escaped = false,
+            }
+        }
+        let Some(end) = end else { break };
+        out.push(&after[..end]);
+        rest = &after[end + 1..];
+    }
+    out
+}
+
+/// Fails if a file of [`ENDPOINT_USERS`] spells a toolbox path instead of naming its
+/// `process_proto::wire::endpoint` constant.
+fn endpoints_are_spelled_once() -> Result<(), String> {
+    let templates = endpoint_templates()?;
+    let mut bad = Vec::new();
+    let mut checked = 0;
+    for dir in ENDPOINT_USERS {
+        let mut files = Vec::new();
+        rust_files(&root().join(dir), &mut files).map_err(|e| format!("cannot list {dir}: {e}"))?;
+        for file in &files {
+            checked += 1;
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            for (n, line) in text.lines().enumerate() {
+                if line.starts_with("#[cfg(test)]") {
+                    break;
+                }
+                if line.trim_start().starts_with("//") {
+                    continue;
+                }
+                for lit in literals(line) {
+                    if spells_endpoint(lit, &templates) {
+                        let rel = file.strip_prefix(root()).unwrap_or(file);
+                        bad.push(format!("{}:{}: \"{lit}\"", rel.display(), n + 1));
+                    }
+                }
+            }
+        }
+    }
+    if bad.is_empty() {
+        eprintln!(
+            "tidy: {checked} files of the facade and processd spell none of the {} toolbox paths",
+            templates.len()
+        );
+        Ok(())
+    } else {
+        Err(format!(
+            "toolbox paths are spelled once, in process_proto::wire::endpoint; use its constant \
+             (`endpoint::X.template()` in a route table, `endpoint::X.path(&[..])` or \
+             `format!(\"{{}}?q=..\", endpoint::X)` in a client):\n  {}",
+            bad.join("\n  ")
+        ))
+    }
 }
 
 /// Fails if a processd module outside [`DAEMON_EDGE`] names an HTTP crate.
@@ -210,6 +326,36 @@ mod tests {
     #[test]
     fn processd_domain_modules_do_not_know_http() {
         super::daemon_domain_is_http_free().unwrap();
+    }
+
+    #[test]
+    fn the_facade_and_processd_spell_no_endpoint_path() {
+        super::endpoints_are_spelled_once().unwrap();
+    }
+
+    #[test]
+    fn the_endpoint_scan_finds_spelled_paths_only() {
+        let t = super::endpoint_templates().unwrap();
+        let hit = |line: &str| {
+            super::literals(line)
+                .into_iter()
+                .any(|l| super::spells_endpoint(l, &t))
+        };
+        assert!(hit(r#"    .route("/files/info", get(info))"#));
+        assert!(hit(r#"format!("/files?path={}&recursive={r}", q(p))"#));
+        assert!(hit(
+            r#"let p = format!("/process/interpreter/context/{}", id);"#
+        ));
+        assert!(hit(r#".route("/port/{port}/in-use", get(x))"#));
+        assert!(hit(r#"x("a \" b", "/git/clone")"#));
+        assert!(!hit(
+            "    .route(endpoint::FILES_INFO.template(), get(info))"
+        ));
+        assert!(!hit(r#"format!("{}?path={}", endpoint::FILES, q(p))"#));
+        assert!(!hit(
+            r#"let s = "/files-of-mine"; // "/files/info" in a comment"#
+        ));
+        assert!(!hit(r#"path.strip_prefix("/proxy/")"#));
     }
 
     #[test]

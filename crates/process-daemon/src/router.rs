@@ -18,6 +18,8 @@ use tower::ServiceExt;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
+use process_proto::wire::endpoint;
+
 use crate::error::{json_response, ApiError, Unrendered};
 use crate::http::MAX_BODY_BYTES;
 use crate::{api, Body, Daemon};
@@ -98,7 +100,7 @@ pub(crate) struct TcpPort(pub(crate) u16);
 /// `GET /health` is open; everything else needs the token (WebSocket upgrades included), a
 /// loopback `Host` (TCP without a token) and an acceptable `Origin`.
 async fn guard(State(daemon): State<Daemon>, req: Request, next: Next) -> Response<Body> {
-    if req.method() == http::Method::GET && req.uri().path() == "/health" {
+    if req.method() == http::Method::GET && req.uri().path() == endpoint::HEALTH.template() {
         return json_response(StatusCode::OK, &serde_json::json!({"status": "ok"}));
     }
     if !authorized(&daemon, req.headers()) {

@@ -1,7 +1,9 @@
 //! Building OpenAPI 3.1 path items from a table of operations (feature `openapi`): the
 //! servers list what they route as [`Op`]s, the wire types give the schemas (their utoipa
-//! `ToSchema` derives), and [`routes_in`] reads a router's source so a test can check that the
-//! table covers every route.
+//! `ToSchema` derives), [`Document`] assembles the whole document the same way for both servers,
+//! and [`routes_in`] with [`coverage`] let a test check that the table covers every route.
+
+use std::collections::BTreeSet;
 
 use serde_json::{json, Map, Value};
 
@@ -308,6 +310,110 @@ pub fn paths(ops: &[Op], error: &str, error_about: &str) -> Value {
     Value::Object(paths)
 }
 
+/// Everything of a server's OpenAPI 3.1 document but its schemas: both servers describe
+/// themselves with one of these and get the same document structure (info, paths,
+/// bearer security, the error envelope as every operation's default answer).
+#[derive(Debug, Clone, Copy)]
+pub struct Document {
+    /// `info.title`.
+    pub title: &'static str,
+    /// `info.version` (the server's crate version).
+    pub version: &'static str,
+    /// `info.description`.
+    pub description: &'static str,
+    /// The operation table.
+    pub ops: &'static [Op],
+    /// The error envelope's schema name, every operation's `default` answer.
+    pub error: &'static str,
+    /// The words of that default answer.
+    pub error_about: &'static str,
+    /// The name of the bearer security scheme (`bearer`, `apiKey`).
+    pub security_scheme: &'static str,
+    /// Whether requests without credentials are served too (a daemon without a token):
+    /// adds the empty security requirement.
+    pub security_optional: bool,
+}
+
+impl Document {
+    /// The document as JSON, with the component schemas of `S` (its utoipa derive).
+    pub fn build<S: utoipa::OpenApi>(&self) -> Value {
+        self.build_with(serde_json::to_value(S::openapi()).unwrap_or_else(|_| json!({})))
+    }
+
+    /// The document as JSON, over `base` (a document holding `components.schemas`).
+    pub fn build_with(&self, base: Value) -> Value {
+        let mut doc = if base.is_object() { base } else { json!({}) };
+        doc["openapi"] = json!("3.1.0");
+        doc["info"] = json!({
+            "title": self.title,
+            "version": self.version,
+            "description": self.description,
+            "license": { "name": "Apache-2.0", "identifier": "Apache-2.0" },
+        });
+        doc["paths"] = paths(self.ops, self.error, self.error_about);
+        doc["components"]["securitySchemes"] = json!({
+            self.security_scheme: { "type": "http", "scheme": "bearer" }
+        });
+        let mut security = vec![json!({ self.security_scheme: [] })];
+        if self.security_optional {
+            security.push(json!({}));
+        }
+        doc["security"] = Value::Array(security);
+        doc
+    }
+
+    /// The `(method, path)` pairs the table documents.
+    pub fn documented(&self) -> BTreeSet<(String, String)> {
+        self.ops
+            .iter()
+            .map(|o| (o.method.to_owned(), o.path.to_owned()))
+            .collect()
+    }
+}
+
+/// `doc` as a committed file holds it: pretty JSON with a final newline.
+pub fn text(doc: &Value) -> String {
+    let mut s = serde_json::to_string_pretty(doc).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// Compares the routes a router serves with those a document names: an error listing the
+/// routes missing from the document and those documented but not routed, or one when fewer
+/// than `at_least` routes were found (a route scan that found nothing proves nothing).
+pub fn coverage(
+    routed: &BTreeSet<(String, String)>,
+    documented: &BTreeSet<(String, String)>,
+    at_least: usize,
+) -> Result<(), String> {
+    let missing: Vec<_> = routed.difference(documented).collect();
+    let extra: Vec<_> = documented.difference(routed).collect();
+    if !missing.is_empty() {
+        return Err(format!("routes missing from the document: {missing:?}"));
+    }
+    if !extra.is_empty() {
+        return Err(format!("documented but not routed: {extra:?}"));
+    }
+    if routed.len() < at_least {
+        return Err(format!(
+            "the route scan found {} routes, fewer than {at_least}: {routed:?}",
+            routed.len()
+        ));
+    }
+    Ok(())
+}
+
+/// The schema names `doc` refers to (`#/components/schemas/NAME`) that its components lack.
+pub fn unresolved_refs(doc: &Value) -> BTreeSet<String> {
+    let text = doc.to_string();
+    let schemas = doc["components"]["schemas"].as_object();
+    text.split("#/components/schemas/")
+        .skip(1)
+        .map(|part| part.chars().take_while(|c| *c != '"').collect::<String>())
+        .filter(|name| !schemas.is_some_and(|s| s.contains_key(name)))
+        .collect()
+}
+
 /// The `(method, path)` pairs of the `.route(..)` calls in `src` (axum's `{*rest}` written
 /// `{rest}`; `any` as `get`). Only the method calls at the top level of the route's second
 /// argument count, so closures inside them are skipped.
@@ -356,9 +462,74 @@ pub fn routes_in(src: &str) -> Vec<(String, String)> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeSet;
-
     use super::*;
+
+    const OPS: &[Op] = &[
+        op(
+            "get",
+            "/a/{id}",
+            "t",
+            "A.",
+            &[path("id", "Id.")],
+            In::Nothing,
+            Out::Json(200, "A"),
+        ),
+        op(
+            "post",
+            "/a/{id}",
+            "t",
+            "B.",
+            &[],
+            In::Json("B"),
+            Out::Empty(204),
+        ),
+    ];
+
+    fn doc(optional: bool) -> Document {
+        Document {
+            title: "t",
+            version: "1",
+            description: "d",
+            ops: OPS,
+            error: "Err",
+            error_about: "An error.",
+            security_scheme: "bearer",
+            security_optional: optional,
+        }
+    }
+
+    #[test]
+    fn the_document_has_paths_security_and_info() {
+        let base = json!({"components": {"schemas": {"A": {}, "B": {}}}});
+        let d = doc(true).build_with(base.clone());
+        assert_eq!(d["openapi"], "3.1.0");
+        assert_eq!(d["info"]["title"], "t");
+        assert_eq!(d["security"], json!([{"bearer": []}, {}]));
+        assert_eq!(
+            d["components"]["securitySchemes"]["bearer"]["scheme"],
+            "bearer"
+        );
+        assert!(d["paths"]["/a/{id}"]["get"].is_object());
+        assert!(d["paths"]["/a/{id}"]["post"].is_object());
+        assert_eq!(unresolved_refs(&d), BTreeSet::from(["Err".to_owned()]));
+        let strict = doc(false).build_with(base);
+        assert_eq!(strict["security"], json!([{"bearer": []}]));
+        assert!(text(&strict).ends_with("}\n"));
+    }
+
+    #[test]
+    fn coverage_names_what_differs() {
+        let documented = doc(false).documented();
+        assert!(coverage(&documented, &documented, 2).is_ok());
+        assert!(coverage(&documented, &documented, 3).is_err());
+        let mut routed = documented.clone();
+        routed.insert(("delete".into(), "/a/{id}".into()));
+        let err = coverage(&routed, &documented, 0).unwrap_err();
+        assert!(err.contains("missing") && err.contains("delete"), "{err}");
+        routed.clear();
+        let err = coverage(&routed, &documented, 0).unwrap_err();
+        assert!(err.contains("not routed"), "{err}");
+    }
 
     #[test]
     fn the_route_scanner_reads_chained_methods() {

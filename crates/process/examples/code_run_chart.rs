@@ -4,7 +4,7 @@
 //! `PROCESSD_PYTHON=/path/to/python-with-matplotlib cargo run -p process --example code_run_chart`
 //! The PNG goes to `$PROCESS_EXAMPLE_OUT/line_chart.png` if that is set, else `./line_chart.png`.
 
-use process::{Chart, Tick};
+use process::{Tick, TypedChart};
 
 const CODE: &str = r"
 import matplotlib.pyplot as plt
@@ -42,7 +42,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("Type: {}", chart.kind());
     println!("Title: {}", chart.title().unwrap_or_default());
-    if let Chart::Line(line) = chart {
+    if let TypedChart::Line(line) = chart {
         let ticks = |t: &[Tick]| {
             t.iter()
                 .map(|t| match t {

@@ -1,5 +1,7 @@
-//! Typed charts from `code_run`: [`Chart`] is an enum with one variant per chart type, each
-//! carrying its fields and the decoded PNG. Built from `process_proto::chart::Chart`.
+//! Typed charts from `code_run`: [`TypedChart`] is an enum with one variant per chart type, each
+//! carrying its fields and the decoded PNG. Built from the wire's untyped chart object,
+//! `process_proto::chart::Chart` (hence the different name: the SDKs' `Chart` base class is
+//! this enum, the proto's `Chart` is the JSON object as it travels).
 
 use process_proto::chart::{self as proto, ChartElement, Tick};
 
@@ -8,16 +10,16 @@ pub use process_proto::chart::{BarElement, BoxElement, ChartType, PieElement, Po
 /// A chart captured from matplotlib's `plt.show()` during `code_run`.
 ///
 /// ```
-/// # fn show(chart: &process::Chart) {
-/// use process::Chart;
+/// # fn show(chart: &process::TypedChart) {
+/// use process::TypedChart;
 /// match chart {
-///     Chart::Line(line) => {
+///     TypedChart::Line(line) => {
 ///         println!("{:?}: x {:?}, y {:?}", line.title, line.axes.x_label, line.axes.y_label);
 ///         for series in &line.elements {
 ///             println!("{}: {} points", series.label, series.points.len());
 ///         }
 ///     }
-///     Chart::Bar(bar) => println!("{} bars", bar.elements.len()),
+///     TypedChart::Bar(bar) => println!("{} bars", bar.elements.len()),
 ///     other => println!("a {} chart", other.kind()),
 /// }
 /// if let Some(png) = chart.png() {
@@ -27,7 +29,7 @@ pub use process_proto::chart::{BarElement, BoxElement, ChartType, PieElement, Po
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
-pub enum Chart {
+pub enum TypedChart {
     /// `line`.
     Line(PointChart),
     /// `scatter`.
@@ -129,32 +131,32 @@ pub struct CompositeChart {
     /// The figure as PNG.
     pub png: Option<Vec<u8>>,
     /// The sub-charts, one per axes.
-    pub elements: Vec<Chart>,
+    pub elements: Vec<TypedChart>,
 }
 
-impl Chart {
+impl TypedChart {
     /// The chart's type.
     pub fn kind(&self) -> ChartType {
         match self {
-            Chart::Line(_) => ChartType::Line,
-            Chart::Scatter(_) => ChartType::Scatter,
-            Chart::Bar(_) => ChartType::Bar,
-            Chart::Pie(_) => ChartType::Pie,
-            Chart::BoxAndWhisker(_) => ChartType::BoxAndWhisker,
-            Chart::Composite(_) => ChartType::CompositeChart,
-            Chart::Unknown(c) => c.kind.clone(),
+            TypedChart::Line(_) => ChartType::Line,
+            TypedChart::Scatter(_) => ChartType::Scatter,
+            TypedChart::Bar(_) => ChartType::Bar,
+            TypedChart::Pie(_) => ChartType::Pie,
+            TypedChart::BoxAndWhisker(_) => ChartType::BoxAndWhisker,
+            TypedChart::Composite(_) => ChartType::CompositeChart,
+            TypedChart::Unknown(c) => c.kind.clone(),
         }
     }
 
     /// The title.
     pub fn title(&self) -> Option<&str> {
         match self {
-            Chart::Line(c) | Chart::Scatter(c) => c.title.as_deref(),
-            Chart::Bar(c) => c.title.as_deref(),
-            Chart::Pie(c) => c.title.as_deref(),
-            Chart::BoxAndWhisker(c) => c.title.as_deref(),
-            Chart::Composite(c) => c.title.as_deref(),
-            Chart::Unknown(c) => c.title.as_deref(),
+            TypedChart::Line(c) | TypedChart::Scatter(c) => c.title.as_deref(),
+            TypedChart::Bar(c) => c.title.as_deref(),
+            TypedChart::Pie(c) => c.title.as_deref(),
+            TypedChart::BoxAndWhisker(c) => c.title.as_deref(),
+            TypedChart::Composite(c) => c.title.as_deref(),
+            TypedChart::Unknown(c) => c.title.as_deref(),
         }
     }
 
@@ -162,22 +164,22 @@ impl Chart {
     /// none or an undecodable one).
     pub fn png(&self) -> Option<&[u8]> {
         match self {
-            Chart::Line(c) | Chart::Scatter(c) => c.png.as_deref(),
-            Chart::Bar(c) => c.png.as_deref(),
-            Chart::Pie(c) => c.png.as_deref(),
-            Chart::BoxAndWhisker(c) => c.png.as_deref(),
-            Chart::Composite(c) => c.png.as_deref(),
-            Chart::Unknown(_) => None,
+            TypedChart::Line(c) | TypedChart::Scatter(c) => c.png.as_deref(),
+            TypedChart::Bar(c) => c.png.as_deref(),
+            TypedChart::Pie(c) => c.png.as_deref(),
+            TypedChart::BoxAndWhisker(c) => c.png.as_deref(),
+            TypedChart::Composite(c) => c.png.as_deref(),
+            TypedChart::Unknown(_) => None,
         }
     }
 
     /// The axes, for two-dimensional charts.
     pub fn axes(&self) -> Option<&Axes> {
         match self {
-            Chart::Line(c) | Chart::Scatter(c) => Some(&c.axes),
-            Chart::Bar(c) => Some(&c.axes),
-            Chart::BoxAndWhisker(c) => Some(&c.axes),
-            Chart::Pie(_) | Chart::Composite(_) | Chart::Unknown(_) => None,
+            TypedChart::Line(c) | TypedChart::Scatter(c) => Some(&c.axes),
+            TypedChart::Bar(c) => Some(&c.axes),
+            TypedChart::BoxAndWhisker(c) => Some(&c.axes),
+            TypedChart::Pie(_) | TypedChart::Composite(_) | TypedChart::Unknown(_) => None,
         }
     }
 }
@@ -206,8 +208,8 @@ fn axes_of(chart: &proto::Chart) -> Axes {
     }
 }
 
-impl From<proto::Chart> for Chart {
-    fn from(chart: proto::Chart) -> Chart {
+impl From<proto::Chart> for TypedChart {
+    fn from(chart: proto::Chart) -> TypedChart {
         let title = chart.title.clone();
         let png = png_of(&chart);
         let axes = axes_of(&chart);
@@ -228,12 +230,12 @@ impl From<proto::Chart> for Chart {
                     elements,
                 };
                 if chart.kind == ChartType::Line {
-                    Chart::Line(c)
+                    TypedChart::Line(c)
                 } else {
-                    Chart::Scatter(c)
+                    TypedChart::Scatter(c)
                 }
             }
-            ChartType::Bar => Chart::Bar(BarChart {
+            ChartType::Bar => TypedChart::Bar(BarChart {
                 title,
                 png,
                 axes,
@@ -246,7 +248,7 @@ impl From<proto::Chart> for Chart {
                     })
                     .collect(),
             }),
-            ChartType::Pie => Chart::Pie(PieChart {
+            ChartType::Pie => TypedChart::Pie(PieChart {
                 title,
                 png,
                 elements: chart
@@ -258,7 +260,7 @@ impl From<proto::Chart> for Chart {
                     })
                     .collect(),
             }),
-            ChartType::BoxAndWhisker => Chart::BoxAndWhisker(BoxAndWhiskerChart {
+            ChartType::BoxAndWhisker => TypedChart::BoxAndWhisker(BoxAndWhiskerChart {
                 title,
                 png,
                 axes,
@@ -271,19 +273,19 @@ impl From<proto::Chart> for Chart {
                     })
                     .collect(),
             }),
-            ChartType::CompositeChart => Chart::Composite(CompositeChart {
+            ChartType::CompositeChart => TypedChart::Composite(CompositeChart {
                 title,
                 png,
                 elements: chart
                     .elements
                     .into_iter()
                     .filter_map(|e| match e {
-                        ChartElement::Chart(c) => Some(Chart::from(*c)),
+                        ChartElement::Chart(c) => Some(TypedChart::from(*c)),
                         _ => None,
                     })
                     .collect(),
             }),
-            _ => Chart::Unknown(chart),
+            _ => TypedChart::Unknown(chart),
         }
     }
 }
@@ -295,8 +297,8 @@ mod tests {
     #[test]
     fn spec_examples_become_typed_charts() {
         let line = r#"{"type":"line","title":"Line Chart","png":"iVBORw0KGgo=","x_label":"X","y_label":"Y","x_ticks":[-2,0,2],"y_ticks":[-1,1],"x_tick_labels":["\u22122","0","2"],"y_tick_labels":["-1","1"],"x_scale":"linear","y_scale":"linear","elements":[{"label":"sin","points":[[0,0],[2.5,0.5]]}]}"#;
-        let chart = Chart::from(proto::Chart::from_json(line).unwrap());
-        let Chart::Line(c) = &chart else {
+        let chart = TypedChart::from(proto::Chart::from_json(line).unwrap());
+        let TypedChart::Line(c) = &chart else {
             panic!("{chart:?}")
         };
         assert_eq!(c.title.as_deref(), Some("Line Chart"));
@@ -308,34 +310,36 @@ mod tests {
         assert_eq!(chart.png().unwrap(), b"\x89PNG\r\n\x1a\n");
 
         let bar = r#"{"type":"bar","title":"Bar","elements":[{"label":"a","group":"sales","value":"3"}]}"#;
-        let Chart::Bar(b) = Chart::from(proto::Chart::from_json(bar).unwrap()) else {
+        let TypedChart::Bar(b) = TypedChart::from(proto::Chart::from_json(bar).unwrap()) else {
             panic!()
         };
         assert_eq!(b.elements[0].value, "3");
 
         let pie =
             r#"{"type":"pie","title":"Pie","elements":[{"label":"x","angle":108,"radius":1}]}"#;
-        let Chart::Pie(p) = Chart::from(proto::Chart::from_json(pie).unwrap()) else {
+        let TypedChart::Pie(p) = TypedChart::from(proto::Chart::from_json(pie).unwrap()) else {
             panic!()
         };
         assert!((p.elements[0].angle - 108.0).abs() < f64::EPSILON);
 
         let boxes = r#"{"type":"box_and_whisker","elements":[{"label":"g1","min":-2.5,"first_quartile":-0.4,"median":0.1,"third_quartile":0.9,"max":2.2,"outliers":[6]}]}"#;
-        let Chart::BoxAndWhisker(bw) = Chart::from(proto::Chart::from_json(boxes).unwrap()) else {
+        let TypedChart::BoxAndWhisker(bw) =
+            TypedChart::from(proto::Chart::from_json(boxes).unwrap())
+        else {
             panic!()
         };
         assert_eq!(bw.elements[0].outliers, vec![6.0]);
 
         let composite = r#"{"type":"composite_chart","title":"Composite","elements":[{"type":"line","title":"left","elements":[{"label":"sq","points":[[1,1]]}]},{"type":"bar","title":"right"}]}"#;
-        let chart = Chart::from(proto::Chart::from_json(composite).unwrap());
-        let Chart::Composite(c) = &chart else {
+        let chart = TypedChart::from(proto::Chart::from_json(composite).unwrap());
+        let TypedChart::Composite(c) = &chart else {
             panic!()
         };
         assert_eq!(c.elements.len(), 2);
         assert_eq!(c.elements[0].title(), Some("left"));
         assert_eq!(c.elements[1].kind(), ChartType::Bar);
 
-        let odd = Chart::from(proto::Chart::from_json(r#"{"type":"heatmap"}"#).unwrap());
+        let odd = TypedChart::from(proto::Chart::from_json(r#"{"type":"heatmap"}"#).unwrap());
         assert_eq!(odd.kind(), ChartType::Unknown("heatmap".into()));
     }
 }

@@ -1,6 +1,7 @@
 //! One-shot execution: [`Client::exec`] (shell commands) and [`Client::code_run`] (code with
 //! matplotlib chart capture), their builders and results.
 
+use process_proto::wire::endpoint;
 use std::collections::BTreeMap;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
@@ -11,7 +12,7 @@ use process_proto::wire::{self, Language};
 
 use crate::client::grace;
 use crate::error::Context;
-use crate::{Chart, Client, Error, ExitStatus};
+use crate::{Client, Error, ExitStatus, TypedChart};
 
 /// The result of [`Client::exec`] and [`Client::code_run`] (the SDK's `ExecuteResponse`, with
 /// the daemon's additions: split streams, truncation, the byte total).
@@ -101,7 +102,7 @@ pub struct ExecutionArtifacts {
     /// Same as [`ExecOutput::result`].
     pub stdout: String,
     /// Charts shown with `plt.show()`, in order.
-    pub charts: Vec<Chart>,
+    pub charts: Vec<TypedChart>,
 }
 
 /// Seconds for the wire: rounded up, saturating; zero stays zero ("no limit").
@@ -185,7 +186,7 @@ impl IntoFuture for Exec {
                 .send_json(
                     &ctx,
                     Method::POST,
-                    "/process/execute",
+                    endpoint::EXECUTE.template(),
                     &self.request,
                     grace(self.timeout),
                 )
@@ -309,7 +310,7 @@ impl IntoFuture for CodeRun {
                 .send_json(
                     &ctx,
                     Method::POST,
-                    "/process/code-run",
+                    endpoint::CODE_RUN.template(),
                     &request,
                     grace(self.timeout),
                 )
@@ -317,7 +318,7 @@ impl IntoFuture for CodeRun {
             let resp: wire::CodeRunResponse = answer.json(&ctx)?;
             let charts = resp
                 .artifacts
-                .map(|a| a.charts.into_iter().map(Chart::from).collect())
+                .map(|a| a.charts.into_iter().map(TypedChart::from).collect())
                 .unwrap_or_default();
             let split = match (resp.stdout, resp.stderr) {
                 (Some(stdout), Some(stderr)) => Some(SplitOutput { stdout, stderr }),
@@ -364,7 +365,7 @@ impl Client {
     }
 
     /// Runs code with the language's runtime (SDK: `code_run`, TS: `codeRun`). In Python,
-    /// figures shown with matplotlib's `plt.show()` come back as typed [`Chart`]s in
+    /// figures shown with matplotlib's `plt.show()` come back as typed [`TypedChart`]s in
     /// `artifacts.charts`.
     ///
     /// ```

@@ -2,6 +2,7 @@
 //! downloads stream (a file of any size passes through bounded memory); downloads are decoded
 //! with the protocol's multipart decoder.
 
+use process_proto::wire::endpoint;
 use std::path::Path;
 use std::pin::Pin;
 
@@ -168,7 +169,12 @@ impl Fs<'_> {
         self.unit(
             "create_folder",
             Method::POST,
-            format!("/files/folder?path={}&mode={}", q(path), q(mode)),
+            format!(
+                "{}?path={}&mode={}",
+                endpoint::FILES_FOLDER,
+                q(path),
+                q(mode)
+            ),
         )
         .await
     }
@@ -178,7 +184,7 @@ impl Fs<'_> {
         self.unit(
             "delete_file",
             Method::DELETE,
-            format!("/files?path={}&recursive={recursive}", q(path)),
+            format!("{}?path={}&recursive={recursive}", endpoint::FILES, q(path)),
         )
         .await
     }
@@ -188,7 +194,7 @@ impl Fs<'_> {
         self.client
             .get_json(
                 &Context::new("list_files"),
-                &format!("/files?path={}", q(path)),
+                &format!("{}?path={}", endpoint::FILES, q(path)),
             )
             .await
     }
@@ -198,7 +204,7 @@ impl Fs<'_> {
         self.client
             .get_json(
                 &Context::new("list_files"),
-                &format!("/files?path={}&depth={depth}", q(path)),
+                &format!("{}?path={}&depth={depth}", endpoint::FILES, q(path)),
             )
             .await
     }
@@ -208,7 +214,7 @@ impl Fs<'_> {
         self.client
             .get_json(
                 &Context::new("get_file_info"),
-                &format!("/files/info?path={}", q(path)),
+                &format!("{}?path={}", endpoint::FILES_INFO, q(path)),
             )
             .await
     }
@@ -218,7 +224,12 @@ impl Fs<'_> {
         self.client
             .get_json(
                 &Context::new("find_files"),
-                &format!("/files/find?path={}&pattern={}", q(path), q(pattern)),
+                &format!(
+                    "{}?path={}&pattern={}",
+                    endpoint::FILES_FIND,
+                    q(path),
+                    q(pattern)
+                ),
             )
             .await
     }
@@ -230,7 +241,12 @@ impl Fs<'_> {
             .client
             .get_json(
                 &Context::new("search_files"),
-                &format!("/files/search?path={}&pattern={}", q(path), q(pattern)),
+                &format!(
+                    "{}?path={}&pattern={}",
+                    endpoint::FILES_SEARCH,
+                    q(path),
+                    q(pattern)
+                ),
             )
             .await?;
         Ok(r.files)
@@ -250,7 +266,13 @@ impl Fs<'_> {
             new_value: new_value.to_owned(),
         };
         self.client
-            .send_json(&ctx, Method::POST, "/files/replace", &body, None)
+            .send_json(
+                &ctx,
+                Method::POST,
+                endpoint::FILES_REPLACE.template(),
+                &body,
+                None,
+            )
             .await?
             .json(&ctx)
     }
@@ -261,7 +283,8 @@ impl Fs<'_> {
             "move_files",
             Method::POST,
             format!(
-                "/files/move?source={}&destination={}",
+                "{}?source={}&destination={}",
+                endpoint::FILES_MOVE,
                 q(source),
                 q(destination)
             ),
@@ -271,7 +294,7 @@ impl Fs<'_> {
 
     /// `set_file_permissions(path, mode=, owner=, group=)`.
     pub async fn set_file_permissions(&self, path: &str, perms: &Permissions) -> Result<(), Error> {
-        let mut p = format!("/files/permissions?path={}", q(path));
+        let mut p = format!("{}?path={}", endpoint::FILES_PERMISSIONS, q(path));
         for (k, v) in [
             ("owner", &perms.owner),
             ("group", &perms.group),
@@ -394,7 +417,7 @@ impl Fs<'_> {
         ));
         let mut req = Request::new(body);
         *req.method_mut() = Method::POST;
-        *req.uri_mut() = http::Uri::from_static("/files/bulk-upload");
+        *req.uri_mut() = http::Uri::from_static(endpoint::FILES_BULK_UPLOAD.template());
         if let Ok(v) = HeaderValue::from_str(&format!("multipart/form-data; boundary={boundary}")) {
             req.headers_mut().insert(CONTENT_TYPE, v);
         }
@@ -440,7 +463,7 @@ impl Fs<'_> {
         };
         let mut req = Request::new(process_transport::full(wire::encode(&body)));
         *req.method_mut() = Method::POST;
-        *req.uri_mut() = http::Uri::from_static("/files/bulk-download");
+        *req.uri_mut() = http::Uri::from_static(endpoint::FILES_BULK_DOWNLOAD.template());
         req.headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         req.headers_mut()

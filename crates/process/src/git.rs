@@ -3,6 +3,7 @@
 //! argv, config or error messages.
 
 use http::Method;
+use process_proto::wire::endpoint;
 use process_proto::wire::{
     GitAddRequest, GitBranchRequest, GitCheckoutRequest, GitCloneRequest, GitCommitRequest,
     GitCommitResponse, GitPullRequest, GitPushRequest,
@@ -124,7 +125,8 @@ impl Git<'_> {
             insecure_skip_tls: None,
             depth: opts.depth.map(i64::from),
         };
-        self.post("clone", "/git/clone", &body).await
+        self.post("clone", endpoint::GIT_CLONE.template(), &body)
+            .await
     }
 
     /// `add(path, files)` (files relative to the repository; `"."` = all).
@@ -133,7 +135,7 @@ impl Git<'_> {
             path: path.to_owned(),
             files: files.iter().map(|f| (*f).to_owned()).collect(),
         };
-        self.post("add", "/git/add", &body).await
+        self.post("add", endpoint::GIT_ADD.template(), &body).await
     }
 
     /// `commit(path, message, author, email)`: returns the new commit's id.
@@ -154,7 +156,13 @@ impl Git<'_> {
         };
         let r: GitCommitResponse = self
             .client
-            .send_json(&ctx, Method::POST, "/git/commit", &body, None)
+            .send_json(
+                &ctx,
+                Method::POST,
+                endpoint::GIT_COMMIT.template(),
+                &body,
+                None,
+            )
             .await?
             .json(&ctx)?;
         Ok(r.hash)
@@ -170,7 +178,8 @@ impl Git<'_> {
             set_upstream: Some(false),
             ..GitPushRequest::default()
         };
-        self.post("push", "/git/push", &body).await
+        self.post("push", endpoint::GIT_PUSH.template(), &body)
+            .await
     }
 
     /// `pull(path, username=, password=)`: fast-forward from the current branch's upstream.
@@ -182,7 +191,8 @@ impl Git<'_> {
             password,
             ..GitPullRequest::default()
         };
-        self.post("pull", "/git/pull", &body).await
+        self.post("pull", endpoint::GIT_PULL.template(), &body)
+            .await
     }
 
     /// `status(path)`.
@@ -190,7 +200,7 @@ impl Git<'_> {
         self.client
             .get_json(
                 &Context::new("status"),
-                &format!("/git/status?path={}", q(path)),
+                &format!("{}?path={}", endpoint::GIT_STATUS, q(path)),
             )
             .await
     }
@@ -200,7 +210,7 @@ impl Git<'_> {
         self.client
             .get_json(
                 &Context::new("branches"),
-                &format!("/git/branches?path={}", q(path)),
+                &format!("{}?path={}", endpoint::GIT_BRANCHES, q(path)),
             )
             .await
     }
@@ -211,7 +221,8 @@ impl Git<'_> {
             path: path.to_owned(),
             name: name.to_owned(),
         };
-        self.post("create_branch", "/git/branches", &body).await
+        self.post("create_branch", endpoint::GIT_BRANCHES.template(), &body)
+            .await
     }
 
     /// `checkout_branch(path, branch)`.
@@ -220,7 +231,8 @@ impl Git<'_> {
             path: path.to_owned(),
             branch: branch.to_owned(),
         };
-        self.post("checkout_branch", "/git/checkout", &body).await
+        self.post("checkout_branch", endpoint::GIT_CHECKOUT.template(), &body)
+            .await
     }
 
     /// `delete_branch(path, name)` (not the current branch).
@@ -233,7 +245,7 @@ impl Git<'_> {
             .send_json(
                 &Context::new("delete_branch"),
                 Method::DELETE,
-                "/git/branches",
+                endpoint::GIT_BRANCHES.template(),
                 &body,
                 None,
             )

@@ -56,14 +56,12 @@ use std::time::Duration;
 use futures_util::{Stream, StreamExt};
 use http::Method;
 use process_proto::wire::{
-    self, CloseCode, InterpreterFrame, InterpreterFrameType, InterpreterRequest, CONTROL_COMPLETED,
-    CONTROL_INTERRUPTED,
+    self, endpoint, InterpreterClientState, InterpreterEnd, InterpreterEvent, InterpreterRequest,
 };
 use process_transport::ws::{Message, WsReceiver, WsSender};
 
-use crate::client::segment;
 use crate::error::{Context, ErrorKind};
-use crate::{Chart, Client, Error};
+use crate::{Client, Error, TypedChart};
 
 pub use process_proto::wire::InterpreterContext;
 
@@ -98,17 +96,9 @@ pub struct ExecutionError {
     pub traceback: String,
 }
 
-/// The word of a run's final [`RunEvent::Control`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Control {
-    /// The run ended (normally or with an error).
-    Completed,
-    /// The run was interrupted at its timeout.
-    Interrupted,
-    /// Another word, from a newer daemon.
-    Other(String),
-}
+/// The word of a run's final [`RunEvent::Control`] (the wire's type: `completed`,
+/// `interrupted`, or another word from a newer daemon).
+pub use process_proto::wire::InterpreterControl;
 
 /// One piece of a run's output, in the order the daemon sent it.
 #[derive(Debug, Clone, PartialEq)]
@@ -121,9 +111,9 @@ pub enum RunEvent {
     /// The run's uncaught exception.
     Error(ExecutionError),
     /// A matplotlib figure shown with `plt.show()` (boxed: charts are large).
-    Chart(Box<Chart>),
+    Chart(Box<TypedChart>),
     /// The run's end (always the last event of a run that was not cut short).
-    Control(Control),
+    Control(InterpreterControl),
 }
 
 /// A finished run (the SDK's `ExecutionResult`, plus the charts).
@@ -137,7 +127,7 @@ pub struct ExecutionResult {
     /// The uncaught exception, if any.
     pub error: Option<ExecutionError>,
     /// Charts shown with `plt.show()`, in order.
-    pub charts: Vec<Chart>,
+    pub charts: Vec<TypedChart>,
 }
 
 impl ExecutionResult {
@@ -175,7 +165,7 @@ impl CodeInterpreter {
             .send_json(
                 &ctx,
                 Method::POST,
-                "/process/interpreter/context",
+                endpoint::INTERPRETER_CONTEXTS.template(),
                 &req,
                 None,
             )
@@ -189,7 +179,7 @@ impl CodeInterpreter {
         let ctx = Context::new("list_contexts");
         let list: wire::ListContextsResponse = self
             .client
-            .get_json(&ctx, "/process/interpreter/context")
+            .get_json(&ctx, endpoint::INTERPRETER_CONTEXTS.template())
             .await?;
         Ok(list.contexts)
     }
@@ -198,7 +188,7 @@ impl CodeInterpreter {
     /// progress there fails (SDK: `delete_context`). Takes the context or its id.
     pub async fn delete_context(&self, context: impl AsRef<str>) -> Result<(), Error> {
         let ctx = Context::new("delete_context");
-        let path = format!("/process/interpreter/context/{}", segment(context.as_ref()));
+        let path = endpoint::INTERPRETER_CONTEXT.path(&[context.as_ref()]);
         self.client
             .send(&ctx, Method::DELETE, &path, None, None)
             .await
@@ -247,7 +237,7 @@ impl CodeInterpreter {
 
 type TextCallback = Box<dyn FnMut(&str) + Send>;
 type ErrorCallback = Box<dyn FnMut(&ExecutionError) + Send>;
-type ChartCallback = Box<dyn FnMut(&Chart) + Send>;
+type ChartCallback = Box<dyn FnMut(&TypedChart) + Send>;
 
 /// A run of Python code, built by [`CodeInterpreter::run_code`]. `.await` it for the
 /// [`ExecutionResult`] (callbacks see the output as it comes), or turn it into a stream of
@@ -330,7 +320,7 @@ impl RunCode {
     }
 
     /// Calls `f` with each chart as it arrives.
-    pub fn on_chart(mut self, f: impl FnMut(&Chart) + Send + 'static) -> RunCode {
+    pub fn on_chart(mut self, f: impl FnMut(&TypedChart) + Send + 'static) -> RunCode {
         self.on_chart = Some(Box::new(f));
         self
     }
@@ -364,7 +354,7 @@ impl RunCode {
         let ctx = Context::new("run_code");
         let ws = self
             .client
-            .open_websocket(&ctx, "/process/interpreter/execute", &[])
+            .open_websocket(&ctx, endpoint::INTERPRETER_EXECUTE.template(), &[])
             .await?;
         let (sender, receiver) = ws.split();
         let first = serde_json::to_string(&self.request).map_err(|e| {
@@ -379,7 +369,7 @@ impl RunCode {
             receiver,
             context: self.request.context_id.clone(),
             timeout: self.request.timeout,
-            restarted: false,
+            state: InterpreterClientState::new(),
             done: false,
             ctx,
         })
@@ -437,8 +427,8 @@ pub struct RunStream {
     receiver: WsReceiver,
     context: Option<String>,
     timeout: Option<i64>,
-    /// The daemon reported that it killed the context's worker.
-    restarted: bool,
+    /// The protocol state (what the frames and the close mean).
+    state: InterpreterClientState,
     done: bool,
     ctx: Context,
 }
@@ -453,41 +443,43 @@ impl std::fmt::Debug for RunStream {
 }
 
 impl RunStream {
-    /// Maps one text frame to an event (`None`: a frame type this client does not know).
+    /// Maps one data frame to an event (`None`: a frame type this client does not know).
     fn event(&mut self, json: &[u8]) -> Result<Option<RunEvent>, Error> {
-        let frame: InterpreterFrame =
-            serde_json::from_slice(json).map_err(|e| Error::protocol(&self.ctx, e))?;
-        Ok(Some(match frame.kind {
-            InterpreterFrameType::Stdout => RunEvent::Stdout(frame.text),
-            InterpreterFrameType::Stderr => RunEvent::Stderr(frame.text),
-            InterpreterFrameType::Error => {
-                if frame.name == "ContextRestarted" {
-                    self.restarted = true;
-                }
-                RunEvent::Error(ExecutionError {
-                    name: frame.name,
-                    value: frame.value,
-                    traceback: frame.traceback,
-                })
-            }
-            InterpreterFrameType::Chart => match frame.chart {
-                Some(chart) => RunEvent::Chart(Box::new(Chart::from(chart))),
-                None => return Ok(None),
-            },
-            InterpreterFrameType::Control => RunEvent::Control(match frame.text.as_str() {
-                CONTROL_COMPLETED => Control::Completed,
-                CONTROL_INTERRUPTED => Control::Interrupted,
-                other => Control::Other(other.to_owned()),
+        let event = self
+            .state
+            .handle_frame(json)
+            .map_err(|e| Error::protocol(&self.ctx, e))?;
+        let Some(event) = event else {
+            return Ok(None);
+        };
+        Ok(Some(match event {
+            InterpreterEvent::Stdout(text) => RunEvent::Stdout(text),
+            InterpreterEvent::Stderr(text) => RunEvent::Stderr(text),
+            InterpreterEvent::Error {
+                name,
+                value,
+                traceback,
+            } => RunEvent::Error(ExecutionError {
+                name,
+                value,
+                traceback,
             }),
+            InterpreterEvent::Chart(chart) => RunEvent::Chart(Box::new(TypedChart::from(*chart))),
+            InterpreterEvent::Control(control) => RunEvent::Control(control),
+            // A newer proto's event this facade does not know yet.
             _ => return Ok(None),
         }))
     }
 
-    /// The error for a close frame other than 1000.
-    fn close_error(&self, close: process_transport::ws::CloseFrame) -> Error {
+    /// The error for how the run's connection closed (`None`: a normal end).
+    fn close_error(&mut self, close: Option<process_transport::ws::CloseFrame>) -> Option<Error> {
+        let (code, reason) = close
+            .as_ref()
+            .map_or((None, ""), |c| (Some(c.code), c.reason.as_str()));
         let context = self.context.as_deref().unwrap_or(wire::DEFAULT_CONTEXT_ID);
-        match CloseCode(close.code) {
-            CloseCode::INTERPRETER_TIMEOUT => {
+        match self.state.handle_close(code, reason) {
+            InterpreterEnd::Closed => None,
+            InterpreterEnd::TimedOut { restarted } => {
                 let limit = match self.timeout {
                     Some(secs) => format!("its timeout of {secs}s"),
                     None => format!(
@@ -495,28 +487,28 @@ impl RunStream {
                         wire::DEFAULT_TIMEOUT_SECS
                     ),
                 };
-                let state = if self.restarted {
+                let state = if restarted {
                     "it ignored the interrupt, so the context's Python process was killed and \
                      the context starts empty on its next run"
                 } else {
                     "it was interrupted and the context keeps its state"
                 };
-                Error::new(
+                Some(Error::new(
                     ErrorKind::Timeout,
                     format!(
                         "run_code: the code did not finish within {limit}; {state}: raise the \
                          timeout, or pass Duration::ZERO for none"
                     ),
-                )
+                ))
             }
-            CloseCode::POLICY if close.reason.starts_with("context not found") => Error::new(
+            InterpreterEnd::ContextNotFound => Some(Error::new(
                 ErrorKind::NotFound,
                 format!(
                     "interpreter context '{context}' not found: create it first with \
                      create_context (list_contexts shows the live ones)"
                 ),
-            ),
-            _ => self.ctx.close_error(close),
+            )),
+            _ => close.map(|c| self.ctx.close_error(c)),
         }
     }
 }
@@ -538,12 +530,7 @@ impl Stream for RunStream {
                 Some(Ok(Message::Binary(bytes))) => bytes.to_vec(),
                 Some(Ok(Message::Close(close))) => {
                     self.done = true;
-                    return match close {
-                        Some(c) if c.code != CloseCode::NORMAL.0 => {
-                            Poll::Ready(Some(Err(self.close_error(c))))
-                        }
-                        _ => Poll::Ready(None),
-                    };
+                    return Poll::Ready(self.close_error(close).map(Err));
                 }
                 Some(Ok(_)) => continue,
                 Some(Err(err)) => {
@@ -584,7 +571,7 @@ mod tests {
                 name: "E".into(),
                 ..ExecutionError::default()
             }),
-            RunEvent::Control(Control::Completed),
+            RunEvent::Control(InterpreterControl::Completed),
         ] {
             r.absorb(&e);
         }

@@ -54,7 +54,7 @@
 //! | SDK (`sandbox.process.…`) | [`Client`] |
 //! | --- | --- |
 //! | `exec(cmd, cwd, env, timeout)` | [`exec`](Client::exec)`(cmd).cwd(..).env(..).timeout(..)` |
-//! | `code_run(code, params, timeout)` | [`code_run`](Client::code_run)`(code).params(..).timeout(..)` → typed [`Chart`]s |
+//! | `code_run(code, params, timeout)` | [`code_run`](Client::code_run)`(code).params(..).timeout(..)` → typed [`TypedChart`]s |
 //! | `create_session` / `get_session` / `list_sessions` / `delete_session` | same names |
 //! | `execute_session_command(id, req, timeout)` | [`execute_session_command`](Client::execute_session_command)`(id, req).timeout(..)` |
 //! | `get_session_command` / `get_session_command_logs` | same names |
@@ -68,7 +68,8 @@
 //! | `demux_log(data)` / `parse_session_command_logs(data)` | [`proto::log::demux_log`] / [`proto::log::parse_session_command_logs`] |
 //! | `ExecuteResponse` | [`ExecOutput`] (plus [`ExitStatus`], split streams, truncation) |
 //! | `SessionExecuteRequest`, `SessionExecuteResponse` | [`CommandRequest`], [`CommandOutput`] (renamed: the wire types of those names are in [`proto::wire`]) |
-//! | `ExecutionArtifacts`, `CodeRunParams`, `SessionCommandLogsResponse`, `Session`, `Command`, `PtySize`, `PtySessionInfo`, `PtyResult`, `Chart`s | same names |
+//! | `Chart` (`LineChart`, `BarChart`, …) | [`TypedChart`], an enum with one variant per chart type (renamed: the wire's untyped chart object is [`proto::Chart`]) |
+//! | `ExecutionArtifacts`, `CodeRunParams`, `SessionCommandLogsResponse`, `Session`, `Command`, `PtySize`, `PtySessionInfo`, `PtyResult` | same names |
 //!
 //! # Transports
 //!
@@ -106,8 +107,8 @@ pub use process_proto as proto;
 pub use process_transport as transport;
 
 pub use chart::{
-    Axes, BarChart, BarElement, BoxAndWhiskerChart, BoxElement, Chart, ChartType, CompositeChart,
-    PieChart, PieElement, PointChart, PointsElement,
+    Axes, BarChart, BarElement, BoxAndWhiskerChart, BoxElement, ChartType, CompositeChart,
+    PieChart, PieElement, PointChart, PointsElement, TypedChart,
 };
 pub use client::{Client, ClientBuilder};
 pub use error::{Error, ErrorKind};

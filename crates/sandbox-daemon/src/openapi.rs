@@ -3,9 +3,9 @@
 //! types, operations from the table below, which a test checks against every route of
 //! `api.rs`.
 
-use process_proto::openapi::{op, path, query, In, Op, Out, Param};
+use process_proto::openapi::{op, path, query, Document, In, Op, Out, Param};
 use process_proto::wire::control;
-use serde_json::{json, Value};
+use serde_json::Value;
 use utoipa::OpenApi;
 
 /// The wire types the document names.
@@ -99,33 +99,26 @@ pub(crate) const OPS: &[Op] = &[
     op("get", "/toolbox/{id}/{rest}", "toolbox", "The sandbox's processd at /{rest} (any method, WebSocket upgrades too): see processd's document.", &[ID, REST], In::Nothing, Out::Proxied).not_fuzzed("Forwards to the sandbox's processd, which is fuzzed directly against its own document."),
 ];
 
+/// sandboxd's document, all but the schemas.
+pub const DOCUMENT: Document = Document {
+    title: "sandboxd",
+    version: env!("CARGO_PKG_VERSION"),
+    description: "The Daytona control-plane API as sandboxd serves it (the part the SDKs' lifecycle calls use). Every route needs `Authorization: Bearer API_KEY` (without a configured key: any Bearer, loopback only). Errors are the envelope `{path, timestamp, statusCode, error, message, code?}`, unknown routes included (`Cannot GET /x`, 404). `/toolbox/{id}/...` forwards to that sandbox's processd, whose own document (`/toolbox/{id}/openapi.json`) describes it. Operations marked `x-not-fuzzed` are left out of the schemathesis run in CI (`cargo xtask schemathesis`), for the reason given there.",
+    ops: OPS,
+    error: "ControlError",
+    error_about: "An error: the control plane's envelope (`code` is an additive machine-readable field).",
+    security_scheme: "apiKey",
+    security_optional: false,
+};
+
 /// The document, as JSON.
 pub fn document() -> Value {
-    let mut doc = serde_json::to_value(Schemas::openapi()).unwrap_or_else(|_| json!({}));
-    doc["openapi"] = json!("3.1.0");
-    doc["info"] = json!({
-        "title": "sandboxd",
-        "version": env!("CARGO_PKG_VERSION"),
-        "description": "The Daytona control-plane API as sandboxd serves it (the part the SDKs' lifecycle calls use). Every route needs `Authorization: Bearer API_KEY` (without a configured key: any Bearer, loopback only). Errors are the envelope `{path, timestamp, statusCode, error, message, code?}`, unknown routes included (`Cannot GET /x`, 404). `/toolbox/{id}/...` forwards to that sandbox's processd, whose own document (`/toolbox/{id}/openapi.json`) describes it. Operations marked `x-not-fuzzed` are left out of the schemathesis run in CI (`cargo xtask schemathesis`), for the reason given there.",
-        "license": { "name": "Apache-2.0", "identifier": "Apache-2.0" },
-    });
-    doc["paths"] = process_proto::openapi::paths(
-        OPS,
-        "ControlError",
-        "An error: the control plane's envelope (`code` is an additive machine-readable field).",
-    );
-    doc["components"]["securitySchemes"] = json!({
-        "apiKey": { "type": "http", "scheme": "bearer" }
-    });
-    doc["security"] = json!([{ "apiKey": [] }]);
-    doc
+    DOCUMENT.build::<Schemas>()
 }
 
 /// The document as the committed file holds it (pretty, with a final newline).
 pub fn document_text() -> String {
-    let mut s = serde_json::to_string_pretty(&document()).unwrap_or_default();
-    s.push('\n');
-    s
+    process_proto::openapi::text(&document())
 }
 
 #[cfg(test)]
@@ -172,32 +165,13 @@ mod tests {
                 (m, p)
             })
             .collect();
-        let documented: BTreeSet<(String, String)> = OPS
-            .iter()
-            .map(|o| (o.method.to_owned(), o.path.to_owned()))
-            .collect();
-        let missing: Vec<_> = routed.difference(&documented).collect();
-        let extra: Vec<_> = documented.difference(&routed).collect();
-        assert!(
-            missing.is_empty(),
-            "routes missing from the document: {missing:?}"
-        );
-        assert!(extra.is_empty(), "documented but not routed: {extra:?}");
-        assert!(
-            routed.len() > 40,
-            "the route scan found too few routes: {routed:?}"
-        );
+        process_proto::openapi::coverage(&routed, &DOCUMENT.documented(), 41).unwrap();
     }
 
     /// Every schema an operation names exists in the components.
     #[test]
     fn every_reference_resolves() {
-        let doc = document();
-        let text = doc.to_string();
-        let schemas = doc["components"]["schemas"].as_object().unwrap();
-        for part in text.split("#/components/schemas/").skip(1) {
-            let name: String = part.chars().take_while(|c| *c != '"').collect();
-            assert!(schemas.contains_key(&name), "unresolved schema {name}");
-        }
+        let unresolved = process_proto::openapi::unresolved_refs(&document());
+        assert!(unresolved.is_empty(), "unresolved schemas: {unresolved:?}");
     }
 }

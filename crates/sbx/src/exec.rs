@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use process::proto::wire::Language;
-use process::{Chart, CommandRequest};
+use process::{CommandRequest, TypedChart};
 
 use crate::cli::{ExecArgs, RunArgs};
 use crate::connect::{process_client, shell_command};
@@ -214,7 +214,7 @@ fn parse_language(s: &str) -> Result<Language, SbxError> {
 }
 
 /// The chart's type as the wire names it (`line`, `bar`, …).
-fn chart_type(chart: &Chart) -> String {
+fn chart_type(chart: &TypedChart) -> String {
     chart.kind().as_str().to_owned()
 }
 

@@ -24,6 +24,7 @@ use crate::fs::transfer::{content_type_for, open_download, upload_target, TempFi
 use crate::fs::{self, FsError};
 use crate::Daemon;
 use process_io::FileSink;
+use process_proto::wire::endpoint;
 
 /// The file-system routes.
 pub(crate) fn routes<S>() -> Router<S>
@@ -32,20 +33,23 @@ where
     Daemon: FromRef<S>,
 {
     Router::new()
-        .route("/files", get(list).delete(delete))
-        .route("/files/", get(list).delete(delete))
-        .route("/files/info", get(info))
-        .route("/files/folder", post(create_folder))
-        .route("/files/move", post(move_files))
-        .route("/files/permissions", post(permissions))
-        .route("/files/find", get(find))
-        .route("/files/search", get(search))
-        .route("/files/replace", post(replace))
-        .route("/files/bulk-upload", post(bulk_upload))
-        .route("/files/bulk-download", post(bulk_download))
-        .route("/files/upload-v2", post(upload_v2))
-        .route("/files/upload", post(upload_legacy))
-        .route("/files/download", get(download))
+        .route(endpoint::FILES.template(), get(list).delete(delete))
+        .route(endpoint::FILES_SLASH.template(), get(list).delete(delete))
+        .route(endpoint::FILES_INFO.template(), get(info))
+        .route(endpoint::FILES_FOLDER.template(), post(create_folder))
+        .route(endpoint::FILES_MOVE.template(), post(move_files))
+        .route(endpoint::FILES_PERMISSIONS.template(), post(permissions))
+        .route(endpoint::FILES_FIND.template(), get(find))
+        .route(endpoint::FILES_SEARCH.template(), get(search))
+        .route(endpoint::FILES_REPLACE.template(), post(replace))
+        .route(endpoint::FILES_BULK_UPLOAD.template(), post(bulk_upload))
+        .route(
+            endpoint::FILES_BULK_DOWNLOAD.template(),
+            post(bulk_download),
+        )
+        .route(endpoint::FILES_UPLOAD_V2.template(), post(upload_v2))
+        .route(endpoint::FILES_UPLOAD.template(), post(upload_legacy))
+        .route(endpoint::FILES_DOWNLOAD.template(), get(download))
 }
 
 impl From<FsError> for ApiError {

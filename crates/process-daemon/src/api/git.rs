@@ -18,6 +18,7 @@ use super::toolbox::{empty, json, read_json, Ctx, Params};
 use crate::error::ApiError;
 use crate::git::{self, Dirs, GitError};
 use crate::Daemon;
+use process_proto::wire::endpoint;
 
 /// The git routes.
 pub(crate) fn routes<S>() -> Router<S>
@@ -26,25 +27,31 @@ where
     Daemon: FromRef<S>,
 {
     Router::new()
-        .route("/git/clone", post(clone))
-        .route("/git/add", post(add))
-        .route("/git/commit", post(commit))
-        .route("/git/push", post(push))
-        .route("/git/pull", post(pull))
-        .route("/git/status", get(status))
+        .route(endpoint::GIT_CLONE.template(), post(clone))
+        .route(endpoint::GIT_ADD.template(), post(add))
+        .route(endpoint::GIT_COMMIT.template(), post(commit))
+        .route(endpoint::GIT_PUSH.template(), post(push))
+        .route(endpoint::GIT_PULL.template(), post(pull))
+        .route(endpoint::GIT_STATUS.template(), get(status))
         .route(
-            "/git/branches",
+            endpoint::GIT_BRANCHES.template(),
             get(branches).post(create_branch).delete(delete_branch),
         )
-        .route("/git/checkout", post(checkout))
-        .route("/git/history", get(history))
-        .route("/git/init", post(init))
-        .route("/git/reset", post(reset))
-        .route("/git/restore", post(restore))
-        .route("/git/remotes", get(remotes).post(add_remote))
-        .route("/git/config", get(get_config).post(set_config))
-        .route("/git/config/user", post(configure_user))
-        .route("/git/credentials", post(credentials))
+        .route(endpoint::GIT_CHECKOUT.template(), post(checkout))
+        .route(endpoint::GIT_HISTORY.template(), get(history))
+        .route(endpoint::GIT_INIT.template(), post(init))
+        .route(endpoint::GIT_RESET.template(), post(reset))
+        .route(endpoint::GIT_RESTORE.template(), post(restore))
+        .route(
+            endpoint::GIT_REMOTES.template(),
+            get(remotes).post(add_remote),
+        )
+        .route(
+            endpoint::GIT_CONFIG.template(),
+            get(get_config).post(set_config),
+        )
+        .route(endpoint::GIT_CONFIG_USER.template(), post(configure_user))
+        .route(endpoint::GIT_CREDENTIALS.template(), post(credentials))
 }
 
 impl From<GitError> for ApiError {

@@ -15,6 +15,7 @@ use process_proto::wire::{
 use super::toolbox::{blocking, json, read_bytes, Ctx};
 use crate::error::ApiError;
 use crate::{info, Daemon};
+use process_proto::wire::endpoint;
 
 /// The info, port, system and proxy routes.
 pub(crate) fn routes<S>() -> Router<S>
@@ -23,18 +24,18 @@ where
     Daemon: FromRef<S>,
 {
     Router::new()
-        .route("/user-home-dir", get(home_dir))
-        .route("/project-dir", get(home_dir))
-        .route("/work-dir", get(work_dir))
-        .route("/version", get(version))
-        .route("/init", post(init))
-        .route("/env", post(update_env))
-        .route("/port", get(ports))
-        .route("/port/{port}/in-use", get(port_in_use))
-        .route("/system/metrics", get(metrics))
-        .route("/proxy/{port}", any(proxy))
-        .route("/proxy/{port}/", any(proxy))
-        .route("/proxy/{port}/{*rest}", any(proxy))
+        .route(endpoint::USER_HOME_DIR.template(), get(home_dir))
+        .route(endpoint::PROJECT_DIR.template(), get(home_dir))
+        .route(endpoint::WORK_DIR.template(), get(work_dir))
+        .route(endpoint::VERSION.template(), get(version))
+        .route(endpoint::INIT.template(), post(init))
+        .route(endpoint::ENV.template(), post(update_env))
+        .route(endpoint::PORTS.template(), get(ports))
+        .route(endpoint::PORT_IN_USE.template(), get(port_in_use))
+        .route(endpoint::SYSTEM_METRICS.template(), get(metrics))
+        .route(endpoint::PROXY.template(), any(proxy))
+        .route(endpoint::PROXY_SLASH.template(), any(proxy))
+        .route(endpoint::PROXY_PATH.template(), any(proxy))
 }
 
 async fn home_dir(ctx: Ctx) -> Response {

@@ -24,7 +24,7 @@ use crate::{Body, Daemon};
 pub(crate) fn routes() -> AppRouter {
     AppRouter::new()
         .route(endpoint::PTYS.template(), get(list).post(create))
-        .route("/process/pty/", get(list).post(create))
+        .route(endpoint::PTYS_SLASH.template(), get(list).post(create))
         .route(endpoint::PTY_CREATE_CONNECT.template(), get(create_connect))
         .route(endpoint::PTY.template(), get(info).delete(kill))
         .route(endpoint::PTY_CONNECT.template(), get(connect))

@@ -26,7 +26,7 @@ use crate::{Body, Daemon};
 pub(crate) fn routes() -> AppRouter {
     AppRouter::new()
         .route(endpoint::SESSIONS.template(), get(list).post(create))
-        .route("/process/session/", get(list).post(create))
+        .route(endpoint::SESSIONS_SLASH.template(), get(list).post(create))
         .route(
             endpoint::ENTRYPOINT_SESSION.template(),
             get(|d: State<Daemon>| async move { get_session(&d, ENTRYPOINT_SESSION_ID) })

@@ -371,7 +371,7 @@ impl Runner {
                     drain(&mut live, &mut stdout, &mut stderr, &mut out).await;
                 }
                 out.push(InterpreterFrame::error(
-                    "ContextRestarted",
+                    process_proto::wire::CONTEXT_RESTARTED,
                     format!(
                         "the code did not stop within {} s of the timeout interrupt, so the context's \
                          Python worker was killed; its variables and imports are lost and a fresh \

@@ -118,7 +118,113 @@ pub const INTERPRETER_CONTEXT: Endpoint = Endpoint("/process/interpreter/context
 /// `GET`: run code in a context (WebSocket).
 pub const INTERPRETER_EXECUTE: Endpoint = Endpoint("/process/interpreter/execute");
 
-/// Every endpoint above, for tables and tests.
+/// `GET`: liveness (`{"status":"ok"}`), the one route that needs no token (our addition).
+pub const HEALTH: Endpoint = Endpoint("/health");
+/// `GET`: the daemon's OpenAPI document (our addition).
+pub const OPENAPI: Endpoint = Endpoint("/openapi.json");
+
+/// `GET` a directory listing, `DELETE` a file or directory (`?path=`, `&recursive=`).
+pub const FILES: Endpoint = Endpoint("/files");
+/// `GET` one file's details.
+pub const FILES_INFO: Endpoint = Endpoint("/files/info");
+/// `POST`: create a directory (`?path=&mode=`).
+pub const FILES_FOLDER: Endpoint = Endpoint("/files/folder");
+/// `POST`: move or rename (`?source=&destination=`).
+pub const FILES_MOVE: Endpoint = Endpoint("/files/move");
+/// `POST`: set mode, owner and/or group.
+pub const FILES_PERMISSIONS: Endpoint = Endpoint("/files/permissions");
+/// `GET`: lines containing a literal pattern.
+pub const FILES_FIND: Endpoint = Endpoint("/files/find");
+/// `GET`: paths whose name matches a glob.
+pub const FILES_SEARCH: Endpoint = Endpoint("/files/search");
+/// `POST`: replace text in files.
+pub const FILES_REPLACE: Endpoint = Endpoint("/files/replace");
+/// `POST`: upload many files (multipart).
+pub const FILES_BULK_UPLOAD: Endpoint = Endpoint("/files/bulk-upload");
+/// `POST`: download many files (multipart answer).
+pub const FILES_BULK_DOWNLOAD: Endpoint = Endpoint("/files/bulk-download");
+/// `POST`: upload one file (raw body or multipart).
+pub const FILES_UPLOAD_V2: Endpoint = Endpoint("/files/upload-v2");
+/// `POST`: upload one file (the legacy multipart form).
+pub const FILES_UPLOAD: Endpoint = Endpoint("/files/upload");
+/// `GET`: download one file.
+pub const FILES_DOWNLOAD: Endpoint = Endpoint("/files/download");
+
+/// `POST`: clone a repository.
+pub const GIT_CLONE: Endpoint = Endpoint("/git/clone");
+/// `POST`: stage files.
+pub const GIT_ADD: Endpoint = Endpoint("/git/add");
+/// `POST`: commit.
+pub const GIT_COMMIT: Endpoint = Endpoint("/git/commit");
+/// `POST`: push.
+pub const GIT_PUSH: Endpoint = Endpoint("/git/push");
+/// `POST`: pull.
+pub const GIT_PULL: Endpoint = Endpoint("/git/pull");
+/// `GET` a repository's status.
+pub const GIT_STATUS: Endpoint = Endpoint("/git/status");
+/// `GET` the branches, `POST` a new one, `DELETE` one (JSON body on DELETE).
+pub const GIT_BRANCHES: Endpoint = Endpoint("/git/branches");
+/// `POST`: check out a branch or commit.
+pub const GIT_CHECKOUT: Endpoint = Endpoint("/git/checkout");
+/// `GET` the commit history.
+pub const GIT_HISTORY: Endpoint = Endpoint("/git/history");
+/// `POST`: create a repository.
+pub const GIT_INIT: Endpoint = Endpoint("/git/init");
+/// `POST`: reset.
+pub const GIT_RESET: Endpoint = Endpoint("/git/reset");
+/// `POST`: restore files.
+pub const GIT_RESTORE: Endpoint = Endpoint("/git/restore");
+/// `GET` the remotes, `POST` a new one.
+pub const GIT_REMOTES: Endpoint = Endpoint("/git/remotes");
+/// `GET` / `POST` a config key.
+pub const GIT_CONFIG: Endpoint = Endpoint("/git/config");
+/// `POST`: set `user.name` and `user.email`.
+pub const GIT_CONFIG_USER: Endpoint = Endpoint("/git/config/user");
+/// `POST`: store credentials for a host.
+pub const GIT_CREDENTIALS: Endpoint = Endpoint("/git/credentials");
+
+/// `GET` the user's home directory.
+pub const USER_HOME_DIR: Endpoint = Endpoint("/user-home-dir");
+/// `GET` the project directory.
+pub const PROJECT_DIR: Endpoint = Endpoint("/project-dir");
+/// `GET` the daemon's working directory.
+pub const WORK_DIR: Endpoint = Endpoint("/work-dir");
+/// `GET` the daemon's version.
+pub const VERSION: Endpoint = Endpoint("/version");
+/// `POST` the SDK's telemetry token.
+pub const INIT: Endpoint = Endpoint("/init");
+/// `POST`: change the environment of later processes.
+pub const ENV: Endpoint = Endpoint("/env");
+/// `GET` the ports listened on.
+pub const PORTS: Endpoint = Endpoint("/port");
+/// `GET` whether a port is listened on.
+pub const PORT_IN_USE: Endpoint = Endpoint("/port/{port}/in-use");
+/// `GET` CPU, memory and disk figures.
+pub const SYSTEM_METRICS: Endpoint = Endpoint("/system/metrics");
+/// Any method: HTTP proxy to `127.0.0.1:{port}` in the sandbox.
+pub const PROXY: Endpoint = Endpoint("/proxy/{port}");
+/// Any method: HTTP proxy to `127.0.0.1:{port}/{rest}` (`rest` is axum's catch-all, any
+/// number of segments).
+pub const PROXY_PATH: Endpoint = Endpoint("/proxy/{port}/{*rest}");
+
+/// [`SESSIONS`] with a trailing slash (the original routes both).
+pub const SESSIONS_SLASH: Endpoint = Endpoint("/process/session/");
+/// [`PTYS`] with a trailing slash (the original routes both).
+pub const PTYS_SLASH: Endpoint = Endpoint("/process/pty/");
+/// [`FILES`] with a trailing slash (the original routes both).
+pub const FILES_SLASH: Endpoint = Endpoint("/files/");
+/// [`PROXY`] with a trailing slash (the original routes both).
+pub const PROXY_SLASH: Endpoint = Endpoint("/proxy/{port}/");
+
+/// The routes answered with and without a trailing slash: `(endpoint, endpoint + "/")`.
+pub const TRAILING_SLASH: &[(Endpoint, Endpoint)] = &[
+    (SESSIONS, SESSIONS_SLASH),
+    (PTYS, PTYS_SLASH),
+    (FILES, FILES_SLASH),
+    (PROXY, PROXY_SLASH),
+];
+
+/// Every endpoint above (trailing-slash twins aside), for tables and tests.
 pub const ALL: &[Endpoint] = &[
     EXECUTE,
     CODE_RUN,
@@ -139,6 +245,48 @@ pub const ALL: &[Endpoint] = &[
     INTERPRETER_CONTEXTS,
     INTERPRETER_CONTEXT,
     INTERPRETER_EXECUTE,
+    HEALTH,
+    OPENAPI,
+    FILES,
+    FILES_INFO,
+    FILES_FOLDER,
+    FILES_MOVE,
+    FILES_PERMISSIONS,
+    FILES_FIND,
+    FILES_SEARCH,
+    FILES_REPLACE,
+    FILES_BULK_UPLOAD,
+    FILES_BULK_DOWNLOAD,
+    FILES_UPLOAD_V2,
+    FILES_UPLOAD,
+    FILES_DOWNLOAD,
+    GIT_CLONE,
+    GIT_ADD,
+    GIT_COMMIT,
+    GIT_PUSH,
+    GIT_PULL,
+    GIT_STATUS,
+    GIT_BRANCHES,
+    GIT_CHECKOUT,
+    GIT_HISTORY,
+    GIT_INIT,
+    GIT_RESET,
+    GIT_RESTORE,
+    GIT_REMOTES,
+    GIT_CONFIG,
+    GIT_CONFIG_USER,
+    GIT_CREDENTIALS,
+    USER_HOME_DIR,
+    PROJECT_DIR,
+    WORK_DIR,
+    VERSION,
+    INIT,
+    ENV,
+    PORTS,
+    PORT_IN_USE,
+    SYSTEM_METRICS,
+    PROXY,
+    PROXY_PATH,
 ];
 
 #[cfg(test)]
@@ -161,15 +309,27 @@ mod tests {
 
     #[test]
     fn every_template_is_well_formed() {
+        let mut seen = std::collections::HashSet::new();
         for e in ALL {
             let t = e.template();
-            assert!(t.starts_with("/process/"), "{t}");
+            assert!(seen.insert(t), "{t} is listed twice");
+            assert!(t.starts_with('/') && !t.contains("//"), "{t}");
             assert_eq!(t.matches('{').count(), t.matches('}').count(), "{t}");
             assert!(!t.ends_with('/'), "{t}");
             // Filling with plain ids leaves no braces.
             let args: Vec<&str> = (0..e.params()).map(|_| "x").collect();
             assert!(!e.path(&args).contains(['{', '}']), "{t}");
         }
+    }
+
+    #[test]
+    fn trailing_slash_twins_are_their_endpoint_plus_a_slash() {
+        for (e, slashed) in TRAILING_SLASH {
+            assert!(ALL.contains(e), "{e}");
+            assert_eq!(slashed.template(), format!("{e}/"));
+        }
+        assert_eq!(FILES_SLASH.template(), "/files/");
+        assert_eq!(PROXY_PATH.path(&["8080", "a b"]), "/proxy/8080/a%20b");
     }
 
     proptest::proptest! {

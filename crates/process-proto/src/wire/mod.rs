@@ -20,6 +20,7 @@ mod fs;
 mod git;
 mod info;
 mod interpreter;
+mod interpreter_client;
 mod pty;
 mod pty_client;
 mod session;
@@ -49,6 +50,10 @@ pub use interpreter::{
     CreateContextRequest, InterpreterContext, InterpreterFrame, InterpreterFrameType,
     InterpreterRequest, ListContextsResponse, CONTROL_COMPLETED, CONTROL_INTERRUPTED,
     DEFAULT_CONTEXT_ID, DEFAULT_TIMEOUT_SECS,
+};
+pub use interpreter_client::{
+    InterpreterClientState, InterpreterControl, InterpreterEnd, InterpreterEvent,
+    CONTEXT_NOT_FOUND_REASON, CONTEXT_RESTARTED,
 };
 pub use pty::{
     decode_envs_token, encode_envs_token, envs_from_subprotocols, exit_reason, offers_exit_control,

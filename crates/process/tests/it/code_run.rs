@@ -1,6 +1,6 @@
 //! `code_run`: argv, env, exit codes and typed charts.
 
-use process::{Chart, ChartType, CodeRunParams, Tick};
+use process::{ChartType, CodeRunParams, Tick, TypedChart};
 
 use crate::support::{python_configured, Fixture, Kind};
 
@@ -85,7 +85,7 @@ print('done')
         "artifact lines must be stripped"
     );
     let charts = &r.artifacts.charts;
-    let kinds: Vec<ChartType> = charts.iter().map(Chart::kind).collect();
+    let kinds: Vec<ChartType> = charts.iter().map(TypedChart::kind).collect();
     assert_eq!(
         kinds,
         vec![
@@ -102,7 +102,7 @@ print('done')
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     }
 
-    let Chart::Line(line) = &charts[0] else {
+    let TypedChart::Line(line) = &charts[0] else {
         unreachable!()
     };
     assert_eq!(line.title.as_deref(), Some("Line Chart"));
@@ -119,12 +119,12 @@ print('done')
     assert_eq!(line.elements[0].label, "sin");
     assert_eq!(line.elements[0].points.len(), 30);
 
-    let Chart::Scatter(scatter) = &charts[1] else {
+    let TypedChart::Scatter(scatter) = &charts[1] else {
         unreachable!()
     };
     assert_eq!(scatter.elements[0].points.len(), 3);
 
-    let Chart::Bar(bar) = &charts[2] else {
+    let TypedChart::Bar(bar) = &charts[2] else {
         unreachable!()
     };
     let values: Vec<(&str, &str)> = bar
@@ -136,13 +136,13 @@ print('done')
     assert_eq!(values[0].0, "a");
     assert!(values[1].1.starts_with('7'), "{values:?}");
 
-    let Chart::Pie(pie) = &charts[3] else {
+    let TypedChart::Pie(pie) = &charts[3] else {
         unreachable!()
     };
     let total: f64 = pie.elements.iter().map(|w| w.angle).sum();
     assert!((total - 360.0).abs() < 1.0, "{total}");
 
-    let Chart::BoxAndWhisker(boxes) = &charts[4] else {
+    let TypedChart::BoxAndWhisker(boxes) = &charts[4] else {
         unreachable!()
     };
     assert_eq!(boxes.elements.len(), 2);
@@ -152,10 +152,10 @@ print('done')
         boxes.elements[0]
     );
 
-    let Chart::Composite(composite) = &charts[5] else {
+    let TypedChart::Composite(composite) = &charts[5] else {
         unreachable!()
     };
     assert_eq!(composite.title.as_deref(), Some("Composite"));
-    let sub: Vec<ChartType> = composite.elements.iter().map(Chart::kind).collect();
+    let sub: Vec<ChartType> = composite.elements.iter().map(TypedChart::kind).collect();
     assert_eq!(sub, vec![ChartType::Line, ChartType::Bar]);
 }

@@ -4,8 +4,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use process::interpreter::Control;
-use process::{Chart, ChartType, RunEvent};
+use process::interpreter::InterpreterControl;
+use process::{ChartType, RunEvent, TypedChart};
 
 use crate::support::{python_configured, Fixture, Kind};
 
@@ -100,7 +100,7 @@ async fn streams_yield_typed_events_in_order(kind: Kind) {
         last = Some(event);
     }
     assert_eq!(stdout, "one\ntwo\n");
-    assert_eq!(last, Some(RunEvent::Control(Control::Completed)));
+    assert_eq!(last, Some(RunEvent::Control(InterpreterControl::Completed)));
 }
 
 async fn timeouts_interrupt_and_keep_state(kind: Kind) {
@@ -210,7 +210,7 @@ async fn charts_come_back_typed(kind: Kind) {
     assert_eq!(chart.kind(), ChartType::Line);
     assert_eq!(chart.title(), Some("T"));
     assert!(chart.png().is_some_and(|png| png.starts_with(b"\x89PNG")));
-    let Chart::Line(line) = chart else {
+    let TypedChart::Line(line) = chart else {
         panic!("not a line chart: {chart:?}")
     };
     assert_eq!(line.elements[0].points, vec![[1.0, 3.0], [2.0, 4.0]]);
