@@ -211,6 +211,7 @@ impl WarmShell {
             out,
             err,
             done: Some(Box::new(refill)),
+            cgroup: None,
         })
     }
 }
