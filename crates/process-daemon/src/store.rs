@@ -97,7 +97,9 @@ pub(crate) struct CommandRow {
     pub started_at: String,
     /// RFC 3339 end time, once finished.
     pub finished_at: Option<String>,
-    /// Exit code, once finished (`None`: it was running when the daemon died).
+    /// Exit code, once finished. `None`: it was running when a daemon died (lost); a restart
+    /// records when it reported it lost in `finished_at` and leaves this `None`, so that every
+    /// later restart reports it lost too.
     pub exit_code: Option<i32>,
     /// Output bytes dropped at the log cap.
     pub dropped: u64,
@@ -143,6 +145,13 @@ pub(crate) enum Op {
         session: String,
         id: String,
         exit_code: i32,
+        finished_at: String,
+        dropped: u64,
+    },
+    /// A restart found a command that was running when a daemon died: it keeps no exit code.
+    CommandLost {
+        session: String,
+        id: String,
         finished_at: String,
         dropped: u64,
     },
@@ -373,6 +382,23 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: Op) -> rusqlite::Result<()> {
                 ],
             )?;
         }
+        Op::CommandLost {
+            session,
+            id,
+            finished_at,
+            dropped,
+        } => {
+            tx.execute(
+                "UPDATE commands SET finished_at = ?3, dropped = ?4 \
+                 WHERE session_id = ?1 AND id = ?2",
+                params![
+                    session,
+                    id,
+                    finished_at,
+                    i64::try_from(dropped).unwrap_or(i64::MAX)
+                ],
+            )?;
+        }
         Op::ProcessStarted(p) => {
             tx.execute(
                 "INSERT OR REPLACE INTO processes (pid, start_time, kind, owner, tag, cgroup) \
@@ -466,13 +492,33 @@ mod tests {
             }));
             store.flush().await;
         }
-        let (store, prev) = Store::open(dir.path()).unwrap();
+        let (mut store, prev) = Store::open(dir.path()).unwrap();
         assert_eq!(prev.sessions.len(), 1);
         let cmds = &prev.sessions[0].commands;
         assert_eq!(cmds.len(), 2);
         assert_eq!((cmds[0].exit_code, cmds[0].dropped), (Some(3), 7));
         assert_eq!(cmds[1].exit_code, None);
         assert!(cmds[1].is_async);
+        // A lost command gets its end time and keeps no exit code, so it reads lost again.
+        store.send(Op::CommandLost {
+            session: "s".into(),
+            id: "b".into(),
+            finished_at: "2026-12-02T00:00:00Z".into(),
+            dropped: 2,
+        });
+        store.flush().await;
+        drop(store);
+        let prev;
+        (store, prev) = Store::open(dir.path()).unwrap();
+        let cmds = &prev.sessions[0].commands;
+        assert_eq!(
+            (
+                cmds[1].exit_code,
+                cmds[1].finished_at.as_deref(),
+                cmds[1].dropped
+            ),
+            (None, Some("2026-12-02T00:00:00Z"), 2)
+        );
         assert_eq!(prev.processes.len(), 1);
         assert_eq!(prev.processes[0].kind, ProcessKind::Pty);
         store.send(Op::SessionDeleted { id: "s".into() });

@@ -672,7 +672,10 @@ impl Sessions {
                         }
                     }
                 };
-                if lost {
+                // First found lost (no end time yet): say so in its log and record when; a
+                // later restart finds it as it was left.
+                let newly_lost = lost && c.finished_at.is_none();
+                if newly_lost {
                     for name in ["stdout", "stderr", "stdin"] {
                         let _ = std::fs::remove_file(dir.join(name));
                     }
@@ -686,11 +689,10 @@ impl Sessions {
                     .clone()
                     .or_else(|| lost.then(crate::store::now_rfc3339));
                 log.finish(code);
-                if lost {
-                    self.store.send(Op::CommandFinished {
+                if newly_lost {
+                    self.store.send(Op::CommandLost {
                         session: row.id.clone(),
                         id: c.id.clone(),
-                        exit_code: code,
                         finished_at: finished_at.clone().unwrap_or_default(),
                         dropped: log.dropped(),
                     });

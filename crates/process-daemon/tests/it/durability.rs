@@ -139,8 +139,9 @@ async fn wait_exit(d: &Daemon, sid: &str, cid: &str) -> i64 {
 }
 
 /// One crash cycle on `state`: a finished sync command, a finished async one, and a running
-/// async one with a `setsid` escapee; SIGKILL; restart; check. Returns the restarted daemon.
-async fn crash_cycle(work: &Path, state: &Path, sid: &str) -> Daemon {
+/// async one with a `setsid` escapee; SIGKILL; restart; check. Returns the restarted daemon and
+/// the id of the command it reports lost.
+async fn crash_cycle(work: &Path, state: &Path, sid: &str) -> (Daemon, String) {
     let d = Daemon::start(work, state, &[]);
     let (status, _) = d
         .call(
@@ -282,7 +283,26 @@ async fn crash_cycle(work: &Path, state: &Path, sid: &str) -> Daemon {
         .await;
     assert_eq!(status, 200, "{again}");
     assert_eq!(again["stdout"], "again\n");
-    d
+    (d, running_id)
+}
+
+/// A lost command's record and log as the daemon serves them.
+async fn lost_record(d: &Daemon, sid: &str, id: &str) -> (Value, String) {
+    let (_, cmd) = d
+        .call(
+            Method::GET,
+            &format!("/process/session/{sid}/command/{id}"),
+            None,
+        )
+        .await;
+    let (_, logs) = d
+        .call(
+            Method::GET,
+            &format!("/process/session/{sid}/command/{id}/logs"),
+            None,
+        )
+        .await;
+    (cmd, logs["stderr"].as_str().unwrap_or_default().to_owned())
 }
 
 #[tokio::test]
@@ -293,11 +313,28 @@ async fn sigkill_and_restart_keep_records_and_logs_and_kill_the_old_trees() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(2);
-    for i in 0..cycles {
-        let d = crash_cycle(work.path(), state.path(), &format!("s{i}")).await;
+    // (session, lost command, its record as first reported)
+    let mut lost: Vec<(String, String, Value)> = Vec::new();
+    for i in 0..cycles.max(2) {
+        let sid = format!("s{i}");
+        let (d, running_id) = crash_cycle(work.path(), state.path(), &sid).await;
         // Every earlier cycle's session is still there too.
         let (_, list) = d.call(Method::GET, "/process/session", None).await;
         assert_eq!(list.as_array().map(Vec::len), Some(i + 1), "{list}");
+        let (first, _) = lost_record(&d, &sid, &running_id).await;
+        lost.push((sid, running_id, first));
+        // A command lost to an earlier crash stays lost, unchanged, through every later
+        // restart, and its log says so once.
+        for (sid, id, first) in &lost {
+            let (now, stderr) = lost_record(&d, sid, id).await;
+            assert_eq!(&now, first, "the record of lost command {sid}/{id} changed");
+            assert_eq!(now["status"], "lost", "{now}");
+            assert_eq!(
+                stderr.matches("lost: the daemon restarted").count(),
+                1,
+                "{sid}/{id}: {stderr}"
+            );
+        }
         d.crash();
     }
 }
