@@ -135,8 +135,10 @@ impl Server {
         let state = tempfile::Builder::new()
             .prefix("sbx-bench-")
             .tempdir_in("/tmp")?;
+        // `BENCH_SANDBOXD_LOG=sandbox_daemon=debug` shows each start's step timings.
+        let log = std::env::var("BENCH_SANDBOXD_LOG").unwrap_or_else(|_| "warn".to_owned());
         let mut child = Command::new(&opts.sandboxd)
-            .args(["--listen", "127.0.0.1:0", "--log-level", "warn"])
+            .args(["--listen", "127.0.0.1:0", "--log-level", &log])
             .args(["--api-key", KEY, "--max-sandboxes", "100"])
             .arg("--state-dir")
             .arg(state.path())
@@ -218,7 +220,19 @@ fn count(dir: &Path) -> usize {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // After an error: SIGTERM, so sandboxd still removes its warm pool and spare disk
+        // layers; SIGKILL if it hangs.
         if matches!(self.child.try_wait(), Ok(None)) {
+            if let Ok(pid) = i32::try_from(self.child.id()) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
+            }
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
             let _ = self.child.kill();
             let _ = self.child.wait();
         }

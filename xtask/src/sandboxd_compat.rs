@@ -98,6 +98,14 @@ pub(crate) fn run_with(python: &Path, path: &std::ffi::OsStr) -> Result<(), Stri
     // Sandboxes outlive sandboxd by design; the suite's must not outlive the suite: delete
     // whatever a failed test left, through the API, before stopping sandboxd.
     let cleanup = sh(Command::new(python).args(["-c", CLEANUP, &api, KEY]));
+    // SIGTERM: sandboxd removes its spare disk layers (mounts) before it exits.
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while matches!(child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let _ = child.kill();
     let _ = child.wait();
     if cleanup.is_ok() {

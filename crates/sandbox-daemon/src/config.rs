@@ -59,6 +59,10 @@ pub struct ServeArgs {
     /// counted against `--max-sandboxes`; they are deleted when sandboxd exits.
     #[arg(long, env = "SANDBOXD_WARM", default_value_t = 0)]
     pub warm: usize,
+    /// Empty disk layers of each disk size asked for, kept formatted and mounted so a create
+    /// does not wait for one (0 = make each on create). Removed when sandboxd exits.
+    #[arg(long, env = "SANDBOXD_DISK_SPARES", default_value_t = 2)]
+    pub disk_spares: usize,
     /// Log filter (tracing `EnvFilter` syntax).
     #[arg(long, env = "SANDBOXD_LOG", default_value = "info")]
     pub log_level: String,
@@ -112,6 +116,8 @@ pub struct ServeConfig {
     pub monitor_interval: Duration,
     /// Warm pool size.
     pub warm: usize,
+    /// Spare disk layers per size.
+    pub disk_spares: usize,
     /// Whether the unisolated test provider was asked for.
     pub test_unisolated_provider: bool,
 }
@@ -155,6 +161,7 @@ impl ServeConfig {
             minute: Duration::from_millis(args.test_minute_ms.max(1)),
             monitor_interval: Duration::from_millis(args.test_monitor_ms.max(10)),
             warm: args.warm,
+            disk_spares: args.disk_spares,
             test_unisolated_provider: args.test_unisolated_provider,
         })
     }

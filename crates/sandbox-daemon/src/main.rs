@@ -234,6 +234,7 @@ fn make_provider(config: &ServeConfig) -> Result<Arc<dyn Provider>, sandbox_daem
     }
     let mut local = LocalConfig::new(&config.state_dir, &config.image_dir);
     local.runtime.clone_from(&config.runtime);
+    local.disk_spares = config.disk_spares;
     if let Some(processd) = &config.processd {
         // A plain `processd` binary takes its flags directly (no `processd` subcommand).
         local.processd.clone_from(processd);

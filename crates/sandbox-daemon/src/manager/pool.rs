@@ -169,7 +169,8 @@ impl Manager {
     }
 
     /// Stops filling the pool and deletes its members (sandboxes with a record keep running:
-    /// the next start re-adopts them).
+    /// the next start re-adopts them), then lets the provider release what it keeps ready
+    /// ([`Provider::shutdown`](crate::provider::Provider::shutdown)).
     pub async fn shutdown(&self) {
         let pool = &self.inner.pool;
         pool.closed.store(true, Ordering::Release);
@@ -188,6 +189,7 @@ impl Manager {
         for member in members {
             self.delete_member(&member.spec.id).await;
         }
+        self.inner.provider.shutdown().await;
     }
 
     /// Deletes a member (or what a failed one left), logging a failure.

@@ -136,6 +136,9 @@ pub trait Provider: Send + Sync + 'static {
     async fn prepare(&self) -> Result<(), ProviderError> {
         Ok(())
     }
+    /// Releases what the provider holds beside the sandboxes (e.g. spare disk layers) when
+    /// `sandboxd` shuts down; sandboxes keep running.
+    async fn shutdown(&self) {}
     /// A short name for logs and the start banner (`runc`, `unisolated-test`).
     fn name(&self) -> &'static str;
 }

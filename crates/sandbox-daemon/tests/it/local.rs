@@ -3,13 +3,14 @@
 
 use std::time::Duration;
 
+use sandbox_daemon::provider::local::disk;
 use sandbox_daemon::provider::local::image::HOST_ID_BASE;
 use sandbox_daemon::provider::local::spec::PROCESSD_OOM_SCORE_ADJ;
 use sandbox_daemon::provider::local::LocalProvider;
 use sandbox_daemon::provider::{Endpoint, Observed, Provider, Resources};
 
 use crate::local_support::{
-    exec, leftovers, ok, FakeNet, TestProvider, FAKE_GATEWAY, FAKE_HOST_ADDR, FAKE_INTERNET,
+    exec, host, leftovers, ok, FakeNet, TestProvider, FAKE_GATEWAY, FAKE_HOST_ADDR, FAKE_INTERNET,
     FAKE_METADATA,
 };
 use crate::require_sandboxes;
@@ -437,4 +438,72 @@ async fn the_disk_limit_is_enforced_reported_and_can_grow() {
     t.provider.delete(&spec.id).await.unwrap();
     let left = leftovers(&t.provider.config().state_dir, &spec.id);
     assert!(left.is_empty(), "delete left: {left:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_spare_disk_layer_serves_the_next_create_and_shutdown_removes_the_rest() {
+    require_sandboxes!();
+    let t = TestProvider::with(|c| c.disk_spares = 1).await;
+    let spares = t.provider.config().state_dir.join(disk::SPARES);
+    let spares_text = spares.display().to_string();
+    let mounted_spares = || -> usize {
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains(&spares_text))
+            .count()
+    };
+    let wait_for = |want: usize, what: &'static str| async move {
+        let deadline = std::time::Instant::now() + Duration::from_mins(1);
+        while mounted_spares() != want {
+            assert!(std::time::Instant::now() < deadline, "{what}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    // The first create of a size makes its own layer and stocks a spare of that size.
+    let mut first = t.spec("spare1");
+    first.resources.disk_gib = 1;
+    t.provider.create(&first).await.unwrap();
+    wait_for(1, "no spare layer was made after the first create").await;
+    let spare = std::fs::read_dir(&spares)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    // The next create of that size takes it: an empty filesystem of its size, its own.
+    let mut second = t.spec("spare2");
+    second.resources.disk_gib = 1;
+    let ep = t.up(&second).await;
+    assert!(
+        !spare.exists(),
+        "the spare {} was not taken",
+        spare.display()
+    );
+    let df = ok(&ep, "df -k / | tail -1; ls -A ~ | wc -l").await;
+    let size: u64 = df.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!((900_000..=1_048_576).contains(&size), "df says {size} KiB");
+    ok(&ep, "echo kept > ~/note").await;
+    t.provider.stop(&second.id, false).await.unwrap();
+    let ep = t.provider.start(&second).await.unwrap();
+    assert_eq!(ok(&ep, "cat ~/note").await, "kept\n");
+    // The take is followed by a refill; shutdown removes it and leaves no mount or loop
+    // device; deletes leave nothing of the sandboxes.
+    wait_for(1, "the spare was not refilled").await;
+    for spec in [&first, &second] {
+        t.provider.delete(&spec.id).await.unwrap();
+        let left = leftovers(&t.provider.config().state_dir, &spec.id);
+        assert!(left.is_empty(), "delete left: {left:#?}");
+    }
+    t.provider.shutdown().await;
+    assert_eq!(mounted_spares(), 0);
+    assert_eq!(std::fs::read_dir(&spares).unwrap().count(), 0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while host(&["losetup", "-a"]).contains(&spares_text) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a spare's loop device is still attached"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

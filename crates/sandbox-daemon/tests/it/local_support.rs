@@ -103,7 +103,11 @@ pub struct TestProvider {
 pub fn delete_all_sandboxes(state_dir: &Path) {
     let state_dir = state_dir.to_path_buf();
     let result = std::thread::spawn(move || -> Result<(), String> {
-        if !state_dir.join("sandboxes").exists() {
+        if !state_dir.join("sandboxes").exists()
+            && !state_dir
+                .join(sandbox_daemon::provider::local::disk::SPARES)
+                .exists()
+        {
             return Ok(());
         }
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -122,6 +126,8 @@ pub fn delete_all_sandboxes(state_dir: &Path) {
                     .await
                     .map_err(|e| format!("cannot delete leftover sandbox {id}: {e}"))?;
             }
+            // The spare disk layers a killed sandboxd left.
+            provider.shutdown().await;
             Ok(())
         })
     })

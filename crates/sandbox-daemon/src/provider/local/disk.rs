@@ -6,7 +6,8 @@
 //!
 //! Each size's empty filesystem is made once (`mkfs.ext4`, with a journal) into
 //! `STATE/disk-templates/` and copied sparsely (`cp --sparse=always`: about 2 MB written) for
-//! every new sandbox. Growing (`resize` of a stopped sandbox) extends the file and runs
+//! every new sandbox — or, with spares ([`Spares`], `sandboxd --disk-spares`), copied and
+//! mounted ahead of time and moved into the sandbox's dir by its create. Growing (`resize` of a stopped sandbox) extends the file and runs
 //! `e2fsck -f -p` and `resize2fs`. Needs the Debian packages `e2fsprogs` and `mount` (present on
 //! any Debian) and loop devices.
 //!
@@ -256,6 +257,191 @@ pub async fn grow(dir: &Path, gib: u32) -> Result<(), ProviderError> {
         )));
     }
     run("resize2fs", &[image.as_os_str()]).await
+}
+
+/// Where spare layers are kept (under the state dir).
+pub const SPARES: &str = "disk-spares";
+
+/// Empty writable layers made ahead of time, so a new sandbox's create does not wait for its
+/// disk image to be copied and loop-mounted: each spare is a `disk.img` copied from the
+/// template of its size and mounted at its `layer/` (with `upper/` and `work/`), in
+/// `STATE/disk-spares/ID/`. Taking one renames its image into the sandbox's dir and moves the
+/// mount there (a bind mount of it, then the spare's own mount is unmounted): two renames and
+/// two mount calls instead of a `cp` and a `mount`. Every spare is an empty filesystem that no
+/// sandbox has seen. A size is kept stocked once a create asked for it; the stock is refilled
+/// in the background after every take. Spares are unmounted and removed by
+/// [`Spares::clear`] (at `sandboxd` start and shutdown) and on drop.
+#[derive(Debug)]
+pub struct Spares {
+    dir: PathBuf,
+    templates: PathBuf,
+    owner: u32,
+    per_size: usize,
+    ready: std::sync::Mutex<std::collections::BTreeMap<u32, Vec<PathBuf>>>,
+    fillers: std::sync::Mutex<std::collections::BTreeMap<u32, tokio::task::JoinHandle<()>>>,
+    closed: std::sync::atomic::AtomicBool,
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Spares {
+    /// Up to `per_size` spares of each size asked for, in `dir`, copied from `templates`, their
+    /// upper dirs owned by `owner` (the sandboxes' root). `per_size` 0 keeps none.
+    pub fn new(dir: PathBuf, templates: PathBuf, owner: u32, per_size: usize) -> Spares {
+        Spares {
+            dir,
+            templates,
+            owner,
+            per_size,
+            ready: std::sync::Mutex::default(),
+            fillers: std::sync::Mutex::default(),
+            closed: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Moves a spare layer of `gib` GiB into sandbox dir `to` (as `to/disk.img`, mounted at
+    /// `to/layer`) and returns `true`; `false` when none is ready, or when moving it failed
+    /// (logged; what was moved is undone, the spare discarded): the caller makes one.
+    pub fn take(&self, gib: u32, to: &Path) -> bool {
+        let Some(spare) = lock(&self.ready).get_mut(&gib).and_then(Vec::pop) else {
+            return false;
+        };
+        let image = to.join(IMAGE);
+        let layer = to.join(LAYER);
+        let moved = move_spare(&spare, &image, &layer);
+        let taken = match moved {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(spare = %spare.display(), error = %e, "a spare disk layer could not be used: making one");
+                if super::is_mounted(&layer) {
+                    let _ = nix::mount::umount2(&layer, nix::mount::MntFlags::MNT_DETACH);
+                }
+                let _ = std::fs::remove_file(&image);
+                false
+            }
+        };
+        discard(&spare);
+        taken
+    }
+
+    /// Starts refilling the stock of `gib` GiB spares in the background (unless a filler for
+    /// that size runs already).
+    pub fn refill(self: &std::sync::Arc<Self>, gib: u32) {
+        if self.per_size == 0 || self.closed.load(std::sync::atomic::Ordering::Acquire) {
+            return;
+        }
+        let mut fillers = lock(&self.fillers);
+        if fillers.get(&gib).is_some_and(|f| !f.is_finished()) {
+            return;
+        }
+        let this = self.clone();
+        fillers.insert(
+            gib,
+            tokio::spawn(async move {
+                while !this.closed.load(std::sync::atomic::Ordering::Acquire)
+                    && lock(&this.ready).get(&gib).map_or(0, Vec::len) < this.per_size
+                {
+                    match this.make(gib).await {
+                        Ok(spare) if !this.closed.load(std::sync::atomic::Ordering::Acquire) => {
+                            lock(&this.ready).entry(gib).or_default().push(spare);
+                        }
+                        Ok(spare) => discard(&spare),
+                        Err(e) => {
+                            tracing::warn!(error = %e, gib, "cannot make a spare disk layer (new sandboxes make their own)");
+                            return;
+                        }
+                    }
+                }
+            }),
+        );
+    }
+
+    async fn make(&self, gib: u32) -> Result<PathBuf, ProviderError> {
+        let spare = self.dir.join(format!("{gib}g-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&spare)
+            .map_err(|e| err(format!("cannot create {}: {e}", spare.display())))?;
+        let made = async {
+            create(&spare, &self.templates, gib).await?;
+            mount(&spare, self.owner, super::is_mounted).await.map(drop)
+        }
+        .await;
+        match made {
+            Ok(()) => Ok(spare),
+            Err(e) => {
+                discard(&spare);
+                Err(e)
+            }
+        }
+    }
+
+    /// Stops refilling, waits for the fillers, then unmounts and removes every spare in the
+    /// dir (also those an earlier `sandboxd` left).
+    pub async fn clear(&self) {
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Release);
+        let fillers: Vec<_> = std::mem::take(&mut *lock(&self.fillers))
+            .into_values()
+            .collect();
+        for filler in fillers {
+            let _ = filler.await;
+        }
+        self.discard_all();
+    }
+
+    /// Opens the stock again after [`Spares::clear`] (at `sandboxd` start, after the leftovers
+    /// of an earlier run are gone).
+    pub fn open(&self) {
+        self.closed
+            .store(false, std::sync::atomic::Ordering::Release);
+    }
+
+    fn discard_all(&self) {
+        lock(&self.ready).clear();
+        if let Ok(entries) = std::fs::read_dir(&self.dir) {
+            for entry in entries.flatten() {
+                discard(&entry.path());
+            }
+        }
+    }
+}
+
+impl Drop for Spares {
+    fn drop(&mut self) {
+        self.discard_all();
+    }
+}
+
+/// Moves spare `spare` to `image` (its file) and `layer` (its mount).
+fn move_spare(spare: &Path, image: &Path, layer: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(layer)
+        .map_err(|e| format!("cannot create {}: {e}", layer.display()))?;
+    std::fs::rename(spare.join(IMAGE), image)
+        .map_err(|e| format!("cannot move the spare image: {e}"))?;
+    let from = spare.join(LAYER);
+    nix::mount::mount(
+        Some(from.as_path()),
+        layer,
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| format!("cannot bind-mount the spare layer: {e}"))?;
+    nix::mount::umount(&from).map_err(|e| format!("cannot unmount the spare's own mount: {e}"))
+}
+
+/// Unmounts (lazily if busy) and removes one spare dir.
+fn discard(spare: &Path) {
+    let layer = spare.join(LAYER);
+    if super::is_mounted(&layer) && nix::mount::umount(&layer).is_err() {
+        let _ = nix::mount::umount2(&layer, nix::mount::MntFlags::MNT_DETACH);
+    }
+    if let Err(e) = std::fs::remove_dir_all(spare) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(spare = %spare.display(), error = %e, "cannot remove a spare disk layer");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -16,6 +16,8 @@
 //! STATE/sandboxes/ID/{upper,work}/       the writable layer of sandboxes made without a disk
 //!                                        image (before disks were limited, or disk 0)
 //! STATE/disk-templates/                  one empty ext4 image per disk size
+//! STATE/disk-spares/SIZEg-UUID/          a spare layer: disk.img mounted at layer/ (taken by
+//!                                        the next create of that size; see disk::Spares)
 //! STATE/sandboxes/ID/rootfs/             overlay mount point while running
 //! STATE/sandboxes/ID/meta.json           what start needs after a restart of sandboxd
 //! STATE/sandboxes/ID/{processd,net}.log  outputs
@@ -26,6 +28,7 @@ pub mod image;
 pub mod net;
 pub mod runc;
 pub mod spec;
+pub mod steps;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
@@ -69,11 +72,15 @@ pub struct LocalConfig {
     pub stop_grace: Duration,
     /// How long `start` waits for processd to answer.
     pub ready_timeout: Duration,
+    /// Empty disk layers of each size asked for kept formatted and mounted ahead of time (see
+    /// [`disk::Spares`]); 0 makes each on create.
+    pub disk_spares: usize,
 }
 
 impl LocalConfig {
     /// Defaults: `runc`, this executable in its `processd` mode, slirp4netns and nft from
-    /// `PATH`, 4096 processes per sandbox, 10 s stop grace, 30 s start timeout.
+    /// `PATH`, 4096 processes per sandbox, 10 s stop grace, 30 s start timeout, no spare disk
+    /// layers.
     pub fn new(state_dir: impl Into<PathBuf>, image_dir: impl Into<PathBuf>) -> LocalConfig {
         LocalConfig {
             state_dir: state_dir.into(),
@@ -87,6 +94,7 @@ impl LocalConfig {
             pids_limit: 4096,
             stop_grace: Duration::from_secs(10),
             ready_timeout: Duration::from_secs(30),
+            disk_spares: 0,
         }
     }
 }
@@ -118,6 +126,8 @@ pub struct LocalProvider {
     /// Whether new sandboxes get a disk image of their size (loop devices work here; see
     /// [`Provider::prepare`]).
     disk_limits: std::sync::atomic::AtomicBool,
+    /// Disk layers made ahead of time.
+    spares: std::sync::Arc<disk::Spares>,
 }
 
 fn rt(what: impl std::fmt::Display, e: impl std::fmt::Display) -> ProviderError {
@@ -236,6 +246,12 @@ impl LocalProvider {
             limit_swap,
             nofile,
             disk_limits: std::sync::atomic::AtomicBool::new(true),
+            spares: std::sync::Arc::new(disk::Spares::new(
+                state.join(disk::SPARES),
+                state.join("disk-templates"),
+                HOST_ID_BASE,
+                config.disk_spares,
+            )),
             config: LocalConfig {
                 state_dir: state,
                 ..config
@@ -482,12 +498,79 @@ impl LocalProvider {
         let id = spec.id.as_str();
         let dir = self.dir(id);
         let user = SandboxUser::for_os_user(&spec.os_user)?;
+        let mut steps = steps::Steps::new();
         if self.has_runtime_traces(id) {
             self.teardown(id).await?;
+            steps.mark("teardown");
         }
         let meta = Self::meta_of(spec);
         self.write_meta(id, &meta)?;
+        // The egress rules are refreshed while the root is mounted and runc sets the container
+        // up and starts processd: both must be done before slirp4netns (the only way out)
+        // starts. processd runs with loopback only until then; the start returns once it
+        // answers and slirp4netns is up, so no request sees the sandbox without its network.
+        let firewall = async {
+            if spec.network_block_all {
+                Ok(())
+            } else {
+                self.net.ensure_firewall().await
+            }
+        };
+        let (launched, (firewall, firewall_took)) =
+            tokio::join!(self.launch(spec, user, &mut steps), steps::timed(firewall));
+        steps.add("(firewall, beside the above)", firewall_took);
+        let (sock, log_path) = launched?;
+        firewall?;
+        let pid = self.init_pid(id).ok_or_else(|| {
+            ProviderError::Runtime(format!("runc wrote no init pid for sandbox {id}"))
+        })?;
+        protect_from_oom(pid);
+        let network = async {
+            if spec.network_block_all {
+                return Ok(Duration::ZERO);
+            }
+            let t = Instant::now();
+            let net_log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join("net.log"))
+                .map_err(|e| rt("cannot open net.log", e))?;
+            let child = self.net.start_slirp(pid, net_log).await.map_err(|e| {
+                ProviderError::Runtime(format!("{e}:\n{}", log_tail(&dir.join("net.log"), 10)))
+            })?;
+            let slirp_pid = child.id().unwrap_or_default();
+            std::fs::write(dir.join("slirp.pid"), format!("{slirp_pid} {pid}\n"))
+                .map_err(|e| rt("cannot write slirp.pid", e))?;
+            Ok::<_, ProviderError>(t.elapsed())
+        };
+        let (network, (ready, ready_took)) = tokio::join!(
+            network,
+            steps::timed(self.wait_ready(id, pid, &sock, &log_path))
+        );
+        steps.mark("slirp4netns ‖ processd ready");
+        // A slirp4netns that came up is recorded (slirp.pid) before either error returns: the
+        // caller's teardown stops it.
+        let slirp_took = network?;
+        ready?;
+        steps.add("(slirp4netns)", slirp_took);
+        steps.add("(processd ready)", ready_took);
+        tracing::debug!(%id, %steps, "start: steps");
+        Ok(Endpoint::Unix(sock))
+    }
+
+    /// Mounts the root of `spec`'s sandbox, writes its bundle and runs processd in it (`runc
+    /// run --detach`, the listening socket as its descriptor 3); returns the socket and
+    /// processd's log.
+    async fn launch(
+        &self,
+        spec: &SandboxSpec,
+        user: SandboxUser,
+        steps: &mut steps::Steps,
+    ) -> Result<(PathBuf, PathBuf), ProviderError> {
+        let id = spec.id.as_str();
+        let dir = self.dir(id);
         let rootfs = self.mount_root(id, &spec.image.rootfs).await?;
+        steps.mark("mount");
         let etc_files = self.write_etc(id, spec.network_block_all)?;
         let params = BundleParams {
             id: id.to_owned(),
@@ -517,47 +600,19 @@ impl LocalProvider {
             .append(true)
             .open(&log_path)
             .map_err(|e| rt(format!("cannot open {}", log_path.display()), e))?;
-        let pid_file = dir.join("init.pid");
-        // The egress rules are refreshed while runc sets the container up: both must be done
-        // before slirp4netns (the only way out) starts.
-        let firewall = async {
-            if spec.network_block_all {
-                Ok(())
-            } else {
-                self.net.ensure_firewall().await
-            }
-        };
-        let (created, firewall) = tokio::join!(
-            self.runc.create(id, &dir, &pid_file, listener.into(), log),
-            firewall
-        );
-        if let Err(e) = created {
+        steps.mark("bundle");
+        let ran = self
+            .runc
+            .run_detached(id, &dir, &dir.join("init.pid"), listener.into(), log)
+            .await;
+        steps.mark("runc run");
+        if let Err(e) = ran {
             return Err(ProviderError::Runtime(format!(
                 "{e}; its output:\n{}",
                 log_tail(&log_path, 15)
             )));
         }
-        firewall?;
-        let pid = self.init_pid(id).ok_or_else(|| {
-            ProviderError::Runtime(format!("runc wrote no init pid for sandbox {id}"))
-        })?;
-        protect_from_oom(pid);
-        if !spec.network_block_all {
-            let net_log = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(dir.join("net.log"))
-                .map_err(|e| rt("cannot open net.log", e))?;
-            let child = self.net.start_slirp(pid, net_log).await.map_err(|e| {
-                ProviderError::Runtime(format!("{e}:\n{}", log_tail(&dir.join("net.log"), 10)))
-            })?;
-            let slirp_pid = child.id().unwrap_or_default();
-            std::fs::write(dir.join("slirp.pid"), format!("{slirp_pid} {pid}\n"))
-                .map_err(|e| rt("cannot write slirp.pid", e))?;
-        }
-        self.runc.start(id).await?;
-        self.wait_ready(id, pid, &sock, &log_path).await?;
-        Ok(Endpoint::Unix(sock))
+        Ok((sock, log_path))
     }
 
     /// Whether anything of a started sandbox may be left (runc's state, pid files, the mount,
@@ -747,10 +802,14 @@ impl Provider for LocalProvider {
     /// with a warning) and builds the default image when it is missing (minutes; progress
     /// lines on stderr).
     async fn prepare(&self) -> Result<(), ProviderError> {
+        // Spares an earlier sandboxd left (killed before its shutdown) are not trusted.
+        self.spares.clear().await;
         if let Err(e) = disk::probe(&self.config.state_dir.join("disk-templates")).await {
             self.disk_limits
                 .store(false, std::sync::atomic::Ordering::Relaxed);
             tracing::warn!(error = %e, "disk limits are NOT enforced (no loop-mounted disk images here); sandboxes share the state dir's filesystem");
+        } else {
+            self.spares.open();
         }
         if self.images.info(image::DEFAULT_IMAGE).is_some() {
             return Ok(());
@@ -762,6 +821,11 @@ impl Provider for LocalProvider {
 
     async fn resolve_image(&self, name: Option<&str>) -> Result<ImageRef, ProviderError> {
         self.images.resolve(name)
+    }
+
+    /// Unmounts and removes the spare disk layers.
+    async fn shutdown(&self) {
+        self.spares.clear().await;
     }
 
     async fn create(&self, spec: &SandboxSpec) -> Result<(), ProviderError> {
@@ -784,12 +848,14 @@ impl Provider for LocalProvider {
             std::os::unix::fs::chown(dir.join("upper"), Some(HOST_ID_BASE), Some(HOST_ID_BASE))
                 .map_err(|e| rt("cannot chown the writable layer", e))?;
         } else if !disk::has_image(&dir) {
-            disk::create(
-                &dir,
-                &self.config.state_dir.join("disk-templates"),
-                spec.resources.disk_gib,
-            )
-            .await?;
+            let gib = spec.resources.disk_gib;
+            let t = Instant::now();
+            let spare = self.spares.take(gib, &dir);
+            if !spare {
+                disk::create(&dir, &self.config.state_dir.join("disk-templates"), gib).await?;
+            }
+            tracing::debug!(id = %spec.id, spare, disk_ms = t.elapsed().as_secs_f64() * 1e3, "create: disk image");
+            self.spares.refill(gib);
         }
         mkdir(&dir.join("rootfs"), 0o755)?;
         self.write_meta(&spec.id, &Self::meta_of(spec))

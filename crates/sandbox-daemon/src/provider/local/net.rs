@@ -1,12 +1,14 @@
 //! Outbound network of a sandbox: `slirp4netns` attached to the sandbox's own network namespace,
 //! plus nftables rules that drop what slirp4netns sends to the host itself (its addresses, its
-//! gateway, link-local 169.254.0.0/16 with the cloud metadata service, loopback).
+//! gateway, link-local 169.254.0.0/16 with the cloud metadata service, loopback), read
+//! in-process at every sandbox start.
 //!
 //! The rules match on the slirp4netns processes' cgroup (v2): every slirp4netns runs in
 //! `sandboxd-net`, and only sockets created there are filtered, so the host's own traffic is
 //! untouched.
 
 use std::fmt::Write as _;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -110,8 +112,8 @@ impl Network {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
-    /// Addresses slirp4netns must never reach: the host's own (every interface, from `ip`),
-    /// its default gateways, loopback and link-local ranges.
+    /// Addresses slirp4netns must never reach: the host's own (every interface), its default
+    /// gateways, loopback and link-local ranges.
     async fn blocked_addresses(&self) -> Result<(Vec<String>, Vec<String>), ProviderError> {
         let mut v4 = vec![
             "127.0.0.0/8".to_owned(),
@@ -119,40 +121,9 @@ impl Network {
             "0.0.0.0/8".to_owned(),
         ];
         let mut v6 = vec!["::1/128".to_owned(), "fe80::/10".to_owned()];
-        let addrs = self
-            .output(Path::new("ip"), &["-j", "addr", "show"], None)
-            .await?;
-        let addrs: serde_json::Value = serde_json::from_str(&addrs)
-            .map_err(|e| err(format!("cannot read `ip -j addr`: {e}")))?;
-        for iface in addrs.as_array().into_iter().flatten() {
-            for info in iface["addr_info"].as_array().into_iter().flatten() {
-                let (Some(family), Some(local)) = (info["family"].as_str(), info["local"].as_str())
-                else {
-                    continue;
-                };
-                match family {
-                    "inet" => v4.push(local.to_owned()),
-                    "inet6" => v6.push(local.to_owned()),
-                    _ => {}
-                }
-            }
-        }
-        for (flag, list) in [("-4", &mut v4), ("-6", &mut v6)] {
-            let routes = self
-                .output(
-                    Path::new("ip"),
-                    &["-j", flag, "route", "show", "default"],
-                    None,
-                )
-                .await?;
-            let routes: serde_json::Value =
-                serde_json::from_str(&routes).unwrap_or(serde_json::Value::Null);
-            for route in routes.as_array().into_iter().flatten() {
-                if let Some(gw) = route["gateway"].as_str() {
-                    list.push(gw.to_owned());
-                }
-            }
-        }
+        let host = host_addresses(self.host_netns.clone()).await?;
+        v4.extend(host.v4.iter().map(ToString::to_string));
+        v6.extend(host.v6.iter().map(ToString::to_string));
         Ok((v4, v6))
     }
 
@@ -260,6 +231,119 @@ impl Network {
     }
 }
 
+/// The host's own addresses and default gateways, as the egress rules need them.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct HostAddresses {
+    v4: Vec<Ipv4Addr>,
+    v6: Vec<Ipv6Addr>,
+}
+
+/// Reads [`HostAddresses`] of the network namespace at `netns` (`None`: ours) in-process:
+/// `getifaddrs` and `/proc/thread-self/net/{route,ipv6_route}`, on a thread of its own that
+/// joins the namespace (`setns` moves only the calling thread; the thread then ends). Three
+/// `ip` processes per sandbox start cost more than the rest of the firewall refresh.
+async fn host_addresses(netns: Option<PathBuf>) -> Result<HostAddresses, ProviderError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("sandboxd-addrs".into())
+        .spawn(move || {
+            let _ = tx.send(read_host_addresses(netns.as_deref()));
+        })
+        .map_err(|e| {
+            err(format!(
+                "cannot start a thread to read the host's addresses: {e}"
+            ))
+        })?;
+    rx.await
+        .map_err(|_| err("the thread reading the host's addresses died"))?
+}
+
+fn read_host_addresses(netns: Option<&Path>) -> Result<HostAddresses, ProviderError> {
+    if let Some(ns) = netns {
+        let file = std::fs::File::open(ns).map_err(|e| {
+            err(format!(
+                "cannot open the network namespace {}: {e}",
+                ns.display()
+            ))
+        })?;
+        nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| {
+            err(format!(
+                "cannot join the network namespace {}: {e}",
+                ns.display()
+            ))
+        })?;
+    }
+    let mut out = HostAddresses::default();
+    let addrs = nix::ifaddrs::getifaddrs().map_err(|e| {
+        err(format!(
+            "cannot list the host's addresses (getifaddrs): {e}"
+        ))
+    })?;
+    for ifa in addrs {
+        let Some(addr) = ifa.address else { continue };
+        if let Some(sin) = addr.as_sockaddr_in() {
+            out.v4.push(sin.ip());
+        } else if let Some(sin6) = addr.as_sockaddr_in6() {
+            out.v6.push(sin6.ip());
+        }
+    }
+    // A host without IPv6 has no ipv6_route: no IPv6 gateway then.
+    let read = |name: &str| match std::fs::read_to_string(format!("/proc/thread-self/net/{name}")) {
+        Ok(text) => Ok(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(e) => Err(err(format!(
+            "cannot read /proc/thread-self/net/{name}: {e}"
+        ))),
+    };
+    out.v4.extend(ipv4_gateways(&read("route")?));
+    out.v6.extend(ipv6_gateways(&read("ipv6_route")?));
+    Ok(out)
+}
+
+/// The default gateways in `/proc/net/route` text (the main table, as `ip route show default`).
+fn ipv4_gateways(route: &str) -> Vec<Ipv4Addr> {
+    route
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (dest, gateway, flags, mask) = (f.get(1)?, f.get(2)?, f.get(3)?, f.get(7)?);
+            let flags = u32::from_str_radix(flags, 16).ok()?;
+            // RTF_UP | RTF_GATEWAY, to 0.0.0.0/0.
+            if *dest != "00000000" || *mask != "00000000" || flags & 0x3 != 0x3 {
+                return None;
+            }
+            // The kernel prints the address's bytes as a native u32.
+            let raw = u32::from_str_radix(gateway, 16).ok()?;
+            Some(Ipv4Addr::from(raw.to_ne_bytes()))
+        })
+        .filter(|gw| !gw.is_unspecified())
+        .collect()
+}
+
+/// The default gateways in `/proc/net/ipv6_route` text.
+fn ipv6_gateways(route: &str) -> Vec<Ipv6Addr> {
+    fn hex16(s: &str) -> Option<Ipv6Addr> {
+        if s.len() != 32 {
+            return None;
+        }
+        let mut bytes = [0u8; 16];
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        Some(Ipv6Addr::from(bytes))
+    }
+    route
+        .lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (dest, plen, next_hop) = (hex16(f.first()?)?, f.get(1)?, hex16(f.get(4)?)?);
+            (dest.is_unspecified() && *plen == "00" && !next_hop.is_unspecified())
+                .then_some(next_hop)
+        })
+        .collect()
+}
+
 /// Whether `pid` is a slirp4netns serving the namespace of `target` (guards against pid reuse
 /// before signalling a recorded pid).
 pub fn is_slirp_for(pid: i32, target: i32) -> bool {
@@ -269,4 +353,60 @@ pub fn is_slirp_for(pid: i32, target: i32) -> bool {
     let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
     args.first().is_some_and(|a| a.ends_with(b"slirp4netns"))
         && args.iter().any(|a| *a == target.to_string().as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv4_default_gateways_come_from_proc_net_route() {
+        // 10.0.2.2 via eth0 (default), a link route, and a default without RTF_GATEWAY.
+        let text =
+            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+                    eth0\t00000000\t0202000A\t0003\t0\t0\t100\t00000000\t0\t0\t0\n\
+                    eth0\t0002000A\t00000000\t0001\t0\t0\t100\t00FFFFFF\t0\t0\t0\n\
+                    tun0\t00000000\t00000000\t0001\t0\t0\t0\t00000000\t0\t0\t0\n";
+        let want = Ipv4Addr::from(u32::from_str_radix("0202000A", 16).unwrap().to_ne_bytes());
+        assert_eq!(ipv4_gateways(text), vec![want]);
+        if cfg!(target_endian = "little") {
+            assert_eq!(want, Ipv4Addr::new(10, 0, 2, 2));
+        }
+    }
+
+    #[test]
+    fn ipv6_default_gateways_come_from_proc_net_ipv6_route() {
+        let text = "00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe800000000000000000000000000001 00000400 00000001 00000000 00450003 eth0\n\
+                    fd000000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001 eth0\n\
+                    00000000000000000000000000000000 00 00000000000000000000000000000000 00 00000000000000000000000000000000 ffffffff 00000001 00000000 00200200 lo\n";
+        assert_eq!(
+            ipv6_gateways(text),
+            vec!["fe80::1".parse::<Ipv6Addr>().unwrap()]
+        );
+    }
+
+    #[test]
+    fn our_own_addresses_are_read_in_process() {
+        // Loopback is in every network namespace.
+        let host = read_host_addresses(None).unwrap();
+        assert!(host.v4.contains(&Ipv4Addr::LOCALHOST), "{host:?}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn route_parsers_never_panic(text in "\\PC*") {
+            let _ = ipv4_gateways(&text);
+            let _ = ipv6_gateways(&text);
+        }
+
+        #[test]
+        fn every_ipv4_gateway_is_found(raw in proptest::collection::vec(1u32.., 0..5)) {
+            let mut text = String::from("Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT\n");
+            for gw in &raw {
+                let _ = writeln!(text, "eth0\t00000000\t{gw:08X}\t0003\t0\t0\t0\t00000000\t0\t0\t0");
+            }
+            let want: Vec<Ipv4Addr> = raw.iter().map(|g| Ipv4Addr::from(g.to_ne_bytes())).collect();
+            proptest::prop_assert_eq!(ipv4_gateways(&text), want);
+        }
+    }
 }

@@ -90,9 +90,11 @@ impl Runc {
         ))
     }
 
-    /// `runc create`: sets up the container (namespaces, mounts, cgroups) with `listener` as its
-    /// descriptor 3 and `log` as its stdout and stderr; its init waits for [`Runc::start`].
-    pub async fn create(
+    /// `runc run --detach`: sets up the container (namespaces, mounts, cgroups) with `listener`
+    /// as its descriptor 3 and `log` as its stdout and stderr, and starts its process; returns
+    /// once the process runs (its pid in `pid_file`). One runc process instead of `create` +
+    /// `start`.
+    pub async fn run_detached(
         &self,
         id: &str,
         bundle: &Path,
@@ -106,7 +108,7 @@ impl Runc {
         let mut cmd = std::process::Command::new(&self.bin);
         cmd.arg("--root")
             .arg(&self.root)
-            .arg("create")
+            .args(["run", "--detach"])
             .arg("--bundle")
             .arg(bundle)
             .arg("--pid-file")
@@ -126,12 +128,13 @@ impl Runc {
             Ok(())
         } else {
             Err(ProviderError::Runtime(format!(
-                "runc create failed ({status})"
+                "runc run failed ({status})"
             )))
         }
     }
 
-    /// `runc start`: lets the created container's init exec processd.
+    /// `runc start`: lets a created container's init exec its process (sandboxd itself runs
+    /// its sandboxes with [`Runc::run_detached`]).
     pub async fn start(&self, id: &str) -> Result<(), ProviderError> {
         self.run("start the sandbox", &["start", id])
             .await

@@ -136,8 +136,8 @@ fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Result<Mount,
         .map_err(oci)
 }
 
-/// `oom_score_adj` of the sandbox's PID 1 (processd), set by sandboxd between `runc create` and
-/// `runc start`: last to go when the sandbox runs out of memory, yet not unkillable (-1000
+/// `oom_score_adj` of the sandbox's PID 1 (processd), set by sandboxd as soon as `runc run
+/// --detach` has started it (before the start returns): last to go when the sandbox runs out of memory, yet not unkillable (-1000
 /// would leave the kernel nothing to kill in a full cgroup holding only processd). Its
 /// children reset theirs to 0 before exec, so they get no such protection.
 pub const PROCESSD_OOM_SCORE_ADJ: i32 = -999;
