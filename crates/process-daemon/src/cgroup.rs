@@ -21,7 +21,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 /// Unit directories kept made ahead of time.
-const POOL: usize = 8;
+const POOL: usize = 16;
 /// How often the background thread retries removing ended units that still hold processes.
 const SWEEP: Duration = Duration::from_millis(500);
 
@@ -294,23 +294,32 @@ impl Cgroup {
         &self.dir
     }
 
-    /// Moves the process `pid` into this cgroup (its later children are born inside).
+    /// Moves the process `pid` into this cgroup (its later children are born inside), and the
+    /// descendants it already has.
     ///
     /// Called by the parent right after the spawn, instead of a `pre_exec` hook in the child or
     /// `clone3(CLONE_INTO_CGROUP)`: std spawns with `posix_spawn` only while no hook is set (a
-    /// hook costs fork + exec), and std exposes no `clone3`. The race this leaves: a process
-    /// the child forks before this write (microseconds after `posix_spawn` returned, while
-    /// the shell is still starting) is born outside. Every kill path therefore also signals
-    /// the process group and the tree ([`crate::proc::kill_tree`]), which catches such a
-    /// process unless it also escaped both within that window.
+    /// hook costs fork + exec), and std exposes no `clone3`. The race this leaves: the child
+    /// runs before this write (its shell may already have forked its first command; seen with
+    /// a one-shot `bash -c` on a loaded machine). Its descendants found now are moved too, so
+    /// what escapes is a process forked *and* re-parented (its parent gone) within that
+    /// window; every kill path also signals the process group, the tree and (for execs) the run
+    /// tag ([`crate::proc::signal_unit`]), which leaves only such an early escapee that also
+    /// cleared its environment.
     pub(crate) fn adopt(&self, pid: u32) -> bool {
-        match std::fs::write(self.dir.join("cgroup.procs"), pid.to_string()) {
-            Ok(()) => true,
-            Err(err) => {
-                tracing::warn!(cgroup = %self.dir.display(), pid, error = %err, "cannot move a process into its cgroup");
-                false
+        let procs = self.dir.join("cgroup.procs");
+        if let Err(err) = std::fs::write(&procs, pid.to_string()) {
+            tracing::warn!(cgroup = %self.dir.display(), pid, error = %err, "cannot move a process into its cgroup");
+            return false;
+        }
+        let mut stack: Vec<i32> = i32::try_from(pid).into_iter().collect();
+        while let Some(p) = stack.pop() {
+            for child in crate::proc::table::children(p) {
+                let _ = std::fs::write(&procs, child.to_string());
+                stack.push(child);
             }
         }
+        true
     }
 
     /// A cgroup nested in this one, named `name` (its processes die with this one's

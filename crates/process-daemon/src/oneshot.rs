@@ -82,10 +82,18 @@ pub(crate) struct Started {
     pub err: Option<Pipe>,
     /// Dropped once the command is done (the warm pool refills then).
     pub done: Option<Box<dyn Send>>,
+    /// The run's cgroup (the main process and all it starts), when the daemon has a cgroup
+    /// root: a timeout kills it with `cgroup.kill`. Retired when the run ends (background
+    /// processes it left keep it until they exit).
+    pub cgroup: Option<crate::cgroup::Cgroup>,
 }
 
-/// Starts `spec`'s process (a fresh one: `posix_spawn`, no hook between fork and exec).
-pub(crate) fn spawn(spec: &OneShot) -> std::io::Result<Started> {
+/// Starts `spec`'s process (a fresh one: `posix_spawn`, no hook between fork and exec), in a
+/// cgroup of its own taken from `cgroups` when the daemon has them (see `Cgroup::adopt`).
+pub(crate) fn spawn(
+    spec: &OneShot,
+    cgroups: Option<&crate::cgroup::Cgroups>,
+) -> std::io::Result<Started> {
     // Tags every process of this run, so a timeout also finds escapees (see `RUN_ID_ENV`).
     let run_id = uuid::Uuid::new_v4().to_string();
     let mut cmd = tokio::process::Command::new(&spec.program);
@@ -108,6 +116,10 @@ pub(crate) fn spawn(spec: &OneShot) -> std::io::Result<Started> {
         Some(reader)
     };
     let (mut child, tracked) = crate::reaper::spawn(&mut cmd)?;
+    let cgroup = match (cgroups, child.id()) {
+        (Some(cgroups), Some(pid)) => cgroups.take().filter(|cg| cg.adopt(pid)),
+        _ => None,
+    };
     // The command keeps our copies of the pipe's write end: drop it, or the pipe never ends.
     drop(cmd);
     let (out, err): (Option<Pipe>, Option<Pipe>) = match shared {
@@ -127,12 +139,17 @@ pub(crate) fn spawn(spec: &OneShot) -> std::io::Result<Started> {
         out,
         err,
         done: None,
+        cgroup,
     })
 }
 
-/// Runs `spec` to completion. Fails only when the process cannot be started.
-pub(crate) async fn run(spec: OneShot) -> std::io::Result<Outcome> {
-    let started = spawn(&spec)?;
+/// Runs `spec` to completion (in a cgroup from `cgroups`, when given). Fails only when the
+/// process cannot be started.
+pub(crate) async fn run(
+    spec: OneShot,
+    cgroups: Option<&crate::cgroup::Cgroups>,
+) -> std::io::Result<Outcome> {
+    let started = spawn(&spec, cgroups)?;
     Ok(collect(started, spec.timeout, spec.max_output, spec.split).await)
 }
 
@@ -151,6 +168,7 @@ pub(crate) async fn collect(
         mut out,
         mut err,
         done,
+        cgroup,
     } = started;
     let pid = child
         .id()
@@ -217,14 +235,14 @@ pub(crate) async fn collect(
                             tree.push(tagged);
                         }
                     }
-                    proc::signal_unit(None, &[pid], &tree, Signal::SIGTERM);
+                    proc::signal_unit(cgroup.as_ref(), &[pid], &tree, Signal::SIGTERM);
                 }
                 term_sent = Instant::now();
                 kill_at = term_sent + KILL_GRACE;
             }
             () = tokio::time::sleep_until(kill_at), if timed_out && exited.is_none() => {
                 if let Some(pid) = pid {
-                    proc::signal_unit(None, &[pid], &tree, Signal::SIGKILL);
+                    proc::signal_unit(cgroup.as_ref(), &[pid], &tree, Signal::SIGKILL);
                 }
                 kill_at = far;
             }
@@ -251,7 +269,7 @@ pub(crate) async fn collect(
                     .into_iter()
                     .filter(|p| *p != pid && proc::proc_state(p.as_raw()).is_some_and(|s| s != 'Z'))
                     .collect();
-                proc::signal_unit(None, &[pid], &alive, Signal::SIGKILL);
+                proc::signal_unit(cgroup.as_ref(), &[pid], &alive, Signal::SIGKILL);
             });
         }
     }

@@ -35,6 +35,8 @@ pub(crate) struct Inner {
     pub(crate) execs: Arc<tokio::sync::Semaphore>,
     /// Shells started ahead of time for `/process/execute` (`Config::warm_shells`).
     pub(crate) warm: Option<crate::warm::WarmPool>,
+    /// A cgroup per unit (`Config::cgroup_root`), when there is a usable root.
+    pub(crate) cgroups: Option<crate::cgroup::Cgroups>,
     _lock: crate::leftovers::StateLock,
 }
 
@@ -106,6 +108,7 @@ impl Daemon {
                 log_reads,
                 execs,
                 warm,
+                cgroups,
                 config,
                 pty,
                 interpreter,

@@ -207,6 +207,7 @@ impl WarmShell {
             out,
             err,
             done: Some(Box::new(refill)),
+            cgroup: None,
         })
     }
 }

@@ -241,7 +241,7 @@ async fn execute(
             max_output: max_output(daemon),
             split,
         };
-        oneshot::run(spec).await
+        oneshot::run(spec, daemon.inner.cgroups.as_ref()).await
     };
     if let Some(dir) = dir {
         let _ = std::fs::remove_dir_all(&dir);
@@ -381,7 +381,7 @@ async fn code_run(
         // One pipe: `result` in exact write order (code-run has no split option).
         split: false,
     };
-    let outcome = oneshot::run(spec).await;
+    let outcome = oneshot::run(spec, daemon.inner.cgroups.as_ref()).await;
     let charts = std::fs::read_to_string(&charts_file).unwrap_or_default();
     let _ = std::fs::remove_dir_all(&dir);
     let outcome = match outcome {
