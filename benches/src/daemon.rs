@@ -17,7 +17,10 @@ pub struct Processd {
     child: Child,
     /// Its base URL, `http://127.0.0.1:<port>`.
     pub url: String,
-    dir: tempfile::TempDir,
+    /// Its work and state directories (`None` once [`kill_hard`](Self::kill_hard) handed them
+    /// out).
+    dir: Option<tempfile::TempDir>,
+    root: std::path::PathBuf,
 }
 
 impl Processd {
@@ -53,6 +56,38 @@ impl Processd {
         let dir = tempfile::Builder::new()
             .prefix("processd-bench-")
             .tempdir_in(parent)?;
+        Processd::spawn_in(bin, python, max_log_bytes, dir, extra)
+    }
+
+    /// Starts `bin` again on the work and state directories of a daemon that
+    /// [`kill_hard`](Self::kill_hard) ended (a restart after a crash).
+    pub fn restart(
+        bin: &Path,
+        python: Option<&Path>,
+        max_log_bytes: u64,
+        dirs: tempfile::TempDir,
+    ) -> Result<Processd, BoxError> {
+        Processd::spawn_in(bin, python, max_log_bytes, dirs, &[])
+    }
+
+    /// SIGKILLs the daemon alone (what it started lives on, as after a crash), waits for it and
+    /// hands back its directories for [`restart`](Self::restart).
+    pub fn kill_hard(mut self) -> Result<tempfile::TempDir, BoxError> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // `stop` (in `Drop`) then finds no daemon and signals nothing.
+        self.dir
+            .take()
+            .ok_or_else(|| "the daemon's directories were handed out already".into())
+    }
+
+    fn spawn_in(
+        bin: &Path,
+        python: Option<&Path>,
+        max_log_bytes: u64,
+        dir: tempfile::TempDir,
+        extra: &[&str],
+    ) -> Result<Processd, BoxError> {
         let work = dir.path().join("work");
         std::fs::create_dir_all(&work)?;
         let mut cmd = Command::new(bin);
@@ -87,7 +122,13 @@ impl Processd {
             .next()
             .unwrap_or_default()
             .to_owned();
-        let mut daemon = Processd { child, url, dir };
+        let root = dir.path().to_owned();
+        let mut daemon = Processd {
+            child,
+            url,
+            dir: Some(dir),
+            root,
+        };
         if !daemon.url.starts_with("http://127.0.0.1:") {
             daemon.stop();
             return Err(format!("processd did not print its address (got {line:?})").into());
@@ -97,7 +138,7 @@ impl Processd {
 
     /// Its work directory (where relative paths of the toolbox API resolve).
     pub fn work_dir(&self) -> std::path::PathBuf {
-        self.dir.path().join("work")
+        self.root.join("work")
     }
 
     /// Resets its peak resident memory (`VmHWM`) to the current RSS (`clear_refs` 5).
@@ -140,6 +181,11 @@ impl Processd {
     /// Stops it: SIGTERM, up to 5 s for a clean exit, then SIGKILL; then SIGKILL to every
     /// descendant still alive (found from `/proc` before the stop).
     pub fn stop(&mut self) {
+        if !matches!(self.child.try_wait(), Ok(None)) {
+            // Gone already (or killed hard on purpose): its pid may be another process's now.
+            let _ = self.child.wait();
+            return;
+        }
         let descendants = descendants(self.pid());
         let pid = Pid::from_raw(self.pid() as i32);
         if matches!(self.child.try_wait(), Ok(None)) {
@@ -203,4 +249,16 @@ pub fn rss_sum_kib(pids: &[u32]) -> u64 {
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         })
         .sum()
+}
+
+/// A running process's start time (clock ticks since boot, field 22 of `/proc/<pid>/stat`),
+/// which with its pid identifies it (pids are reused); `None` when there is no such process or
+/// it has exited (a zombie).
+pub fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut fields = stat.get(stat.rfind(')')? + 2..)?.split(' ');
+    if fields.next()? == "Z" {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
 }

@@ -17,6 +17,7 @@ mod code;
 mod exec;
 mod follow;
 mod pty;
+mod resilience;
 mod scale;
 mod session;
 
@@ -53,6 +54,10 @@ pub(crate) struct Sizes {
     ptys: usize,
     /// Size of the log fetched whole by the log-GET memory figure.
     log_get_bytes: u64,
+    /// SIGKILL + restart cycles of the durability figure.
+    crash_cycles: usize,
+    /// Connections cut under one log follow.
+    follow_drops: usize,
     group_budget: Duration,
 }
 
@@ -72,6 +77,8 @@ impl Sizes {
                 idle_sessions: 100,
                 ptys: 20,
                 log_get_bytes: 32 << 20,
+                crash_cycles: 3,
+                follow_drops: 5,
                 group_budget: Duration::from_mins(1),
             }
         } else {
@@ -88,18 +95,22 @@ impl Sizes {
                 idle_sessions: 1000,
                 ptys: 200,
                 log_get_bytes: 256 << 20,
+                crash_cycles: 20,
+                follow_drops: 50,
                 group_budget: Duration::from_mins(4),
             }
         }
     }
 }
 
-/// Runs figures 2–9 (and 10, whose rows belong to figure 8) and returns their rows (a figure that fails becomes a "not measured" row).
+/// Runs figures 2–9 (and 10 and 11, whose rows belong to section 8) and returns their rows (a
+/// figure that fails becomes a "not measured" row).
 pub async fn run(opts: &Opts) -> Vec<Row> {
     let sizes = Sizes::new(opts.quick);
     let mut rows = Vec::new();
-    // 10 reports in figure 8's section (its own run and budget; `--only 10` runs it alone).
-    let groups: [(u32, &str); 9] = [
+    // 10 and 11 report in figure 8's section (their own runs and budgets; `--only 10` runs 10
+    // alone).
+    let groups: [(u32, &str); 10] = [
         (2, "exec round trip of `true`"),
         (3, "exec throughput, 8 concurrent clients"),
         (4, "session command round trip (`echo hi`)"),
@@ -109,13 +120,14 @@ pub async fn run(opts: &Opts) -> Vec<Row> {
         (8, "scale: idle sessions and PTYs"),
         (9, "file transfers and listing"),
         (10, "scale: whole-log GET memory"),
+        (11, "resilience: SIGKILL + restart cycles, dropped follows"),
     ];
     for (group, name) in groups {
         if !opts.only.is_empty() && !opts.only.contains(&group) {
             continue;
         }
-        // Figure 10's rows belong to section 8 (section 10 is the sandboxes').
-        let section = if group == 10 { 8 } else { group };
+        // Figures 10 and 11 belong to section 8 (section 10 is the sandboxes').
+        let section = if group >= 10 { 8 } else { group };
         if let Some(why) = &opts.processd_missing {
             rows.push(Row::not_measured(section, name, why));
             continue;
@@ -147,7 +159,8 @@ async fn bounded<T>(
 async fn run_group(group: u32, opts: &Opts, sizes: Sizes) -> Result<Vec<Row>, BoxError> {
     // Figure 8 wants a fresh daemon (idle RSS first); the others share one started here.
     let max_log = (sizes.follow_bytes * 2).max(256 << 20);
-    // The exec figures measure the warm shell pool (opt-in) beside a cold daemon.
+    // The exec figures measure the warm shell pool beside a cold daemon (2 is the binary's
+    // default; spelled out so that the figure does not move with it).
     let args: &[&str] = if matches!(group, 2 | 3) {
         &["--warm-shells", "2"]
     } else {
@@ -180,6 +193,13 @@ async fn run_group(group: u32, opts: &Opts, sizes: Sizes) -> Result<Vec<Row>, Bo
             drop(client);
             drop(daemon);
             scale::log_get_memory(opts, sizes.log_get_bytes).await
+        }
+        11 => {
+            drop(client);
+            drop(daemon);
+            let mut rows = resilience::restart_cycles(opts, sizes.crash_cycles).await?;
+            rows.extend(resilience::dropped_follows(opts, sizes.follow_drops).await?);
+            Ok(rows)
         }
         9 => {
             crate::transfer::run(

@@ -67,10 +67,9 @@ pub struct Cli {
     #[arg(long, env = "PROCESSD_MAX_CONNECTIONS", default_value_t = 4096)]
     pub max_connections: usize,
     /// Shells kept started ahead of time so that `/process/execute` hands its command to one
-    /// already running (bash only; each serves one command, as a fresh process would). Off
-    /// (0) by default: a command killed by a signal makes the warm shell print bash's
-    /// "Killed" job notice, which a cold `bash -c` of a single command does not.
-    #[arg(long, env = "PROCESSD_WARM_SHELLS", default_value_t = 0)]
+    /// already running (bash only; each serves one command, as a fresh process would; 0
+    /// turns the pool off).
+    #[arg(long, env = "PROCESSD_WARM_SHELLS", default_value_t = 2)]
     pub warm_shells: usize,
     /// Leave processes a previous incarnation (on this state dir) left running alive instead of
     /// killing them at startup.
@@ -192,8 +191,8 @@ pub struct Config {
     pub max_execs: usize,
     /// Most client connections at once (more are answered 429 and closed).
     pub max_connections: usize,
-    /// Warm shells kept ready for `/process/execute` (0: none; see `--warm-shells`, which is
-    /// off by default). 0 in [`Config::new`] (an embedded daemon starts no processes of its own
+    /// Warm shells kept ready for `/process/execute` (0: none; `--warm-shells` defaults to 2).
+    /// 0 in [`Config::new`] (an embedded daemon starts no processes of its own
     /// accord).
     pub warm_shells: usize,
     /// Entrypoint argv (empty: no entrypoint session).

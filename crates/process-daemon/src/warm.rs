@@ -17,9 +17,13 @@
 //! `SHELLOPTS`, `LD_*`, locale variables, ...), a command or value with a NUL, a command too long
 //! for `-c`, or an empty pool. Known differences from a cold `bash -c` (documented in
 //! `ARCHITECTURE.md`): a syntax error is reported as `bash: eval: line N: ...` instead of
-//! `bash: -c: line N: ...`; the last simple command is forked rather than exec'd in place of the
-//! shell; `/proc/PID/cmdline` shows BOOT; variables the request adds come after the inherited
-//! ones in the environment block.
+//! `bash: -c: line N: ...`; the last command of a compound command (a list, a pipeline, a
+//! loop, ...) is forked rather than exec'd in place of the shell, so when it dies of a signal
+//! bash adds its job notice ("line N: PID Killed  COMMAND") to stderr; `/proc/PID/cmdline`
+//! shows BOOT; variables the request adds come after the inherited ones in the environment
+//! block. A lone simple command that runs a program (most commands: `python3 main.py`,
+//! `./build.sh --release`) is exec'd in place of the shell as a fresh `bash -c` does (see
+//! [`lone_program`]), so it keeps the shell's pid and prints no notice.
 //!
 //! The pool refills in its own task, never on the request path, and never holds more than its
 //! size (one shell is spawned at a time, only while the pool is short).
@@ -345,6 +349,7 @@ fn setup_line(
     wanted: &HashMap<String, String>,
     split: bool,
 ) -> Option<String> {
+    use std::fmt::Write;
     let mut line = String::with_capacity(command.len() + 96);
     line.push_str("BASH_EXECUTION_STRING=");
     line.push_str(&ansi_quote(command));
@@ -382,8 +387,151 @@ fn setup_line(
     } else {
         "exec 0</dev/null 2>&1; SECONDS=0"
     });
+    if let Some(program) = lone_program(command) {
+        // As a fresh `bash -c` would, run it in place of the shell when the program exists
+        // (else the `eval` after the setup line reports "command not found" word for word),
+        // with `_` in its environment set to its path, as bash sets it for a program it runs.
+        // `if` keeps the line's status 0 when it does not exist, so BOOT goes on to that
+        // `eval`.
+        let (test, path) = if program.contains('/') {
+            (
+                format!("[ -f {program} ] && [ -x {program} ]"),
+                program.to_owned(),
+            )
+        } else {
+            (
+                format!("hash -- {program} 2>/dev/null"),
+                format!("\\${{BASH_CMDS[{program}]}}"),
+            )
+        };
+        let _ = write!(
+            line,
+            "; if {test}; then eval \"_={path} exec -- $BASH_EXECUTION_STRING\"; fi"
+        );
+    }
     Some(line)
 }
+
+/// The program `command` runs when it is one simple command that bash would exec in place of a
+/// `bash -c` shell: plain words and quoted strings with nothing for the shell to expand,
+/// redirect, chain or pipe, whose first word is a plain name (letters, digits, `_./+-`) that
+/// is not a bash builtin or reserved word. Conservative: `None` sends anything else to `eval`.
+fn lone_program(command: &str) -> Option<&str> {
+    /// A byte that stands for itself anywhere in an unquoted word.
+    fn plain(b: u8) -> bool {
+        b.is_ascii_alphanumeric() || b"_./:,+@%=^-".contains(&b)
+    }
+    let command = command.trim_matches([' ', '\t']);
+    let end = command.find([' ', '\t']).unwrap_or(command.len());
+    let program = &command[..end];
+    // A name that is a plain word, an array subscript and a test operand alike.
+    let name_byte = |b: u8| b.is_ascii_alphanumeric() || b"_./+-".contains(&b);
+    if program.is_empty() || !program.bytes().all(name_byte) || BASH_BUILTINS.contains(&program) {
+        return None;
+    }
+    let mut rest = command[end..].bytes();
+    while let Some(b) = rest.next() {
+        match b {
+            // Single quotes: everything up to the next one is literal.
+            b'\'' => while rest.next()? != b'\'' {},
+            // Double quotes: literal unless something in them expands or escapes.
+            b'"' => loop {
+                match rest.next()? {
+                    b'"' => break,
+                    b'$' | b'`' | b'\\' | b'!' => return None,
+                    _ => {}
+                }
+            },
+            b' ' | b'\t' => {}
+            b if plain(b) => {}
+            _ => return None,
+        }
+    }
+    Some(program)
+}
+
+/// bash's builtins and reserved words made of plain bytes (5.2's `compgen -b` and `compgen -k`,
+/// checked by a test against the bash on the machine): a command starting with one runs in the
+/// shell, never exec'd.
+const BASH_BUILTINS: &[&str] = &[
+    ".",
+    ":",
+    "alias",
+    "bg",
+    "bind",
+    "break",
+    "builtin",
+    "caller",
+    "case",
+    "cd",
+    "command",
+    "compgen",
+    "complete",
+    "compopt",
+    "continue",
+    "coproc",
+    "declare",
+    "dirs",
+    "disown",
+    "do",
+    "done",
+    "echo",
+    "elif",
+    "else",
+    "enable",
+    "esac",
+    "eval",
+    "exec",
+    "exit",
+    "export",
+    "false",
+    "fc",
+    "fg",
+    "fi",
+    "for",
+    "function",
+    "getopts",
+    "hash",
+    "help",
+    "history",
+    "if",
+    "in",
+    "jobs",
+    "kill",
+    "let",
+    "local",
+    "logout",
+    "mapfile",
+    "popd",
+    "printf",
+    "pushd",
+    "pwd",
+    "read",
+    "readarray",
+    "readonly",
+    "return",
+    "select",
+    "set",
+    "shift",
+    "shopt",
+    "source",
+    "suspend",
+    "test",
+    "then",
+    "time",
+    "times",
+    "trap",
+    "true",
+    "type",
+    "typeset",
+    "ulimit",
+    "umask",
+    "unalias",
+    "unset",
+    "until",
+    "wait",
+    "while",
+];
 
 /// A shell variable name (only those can be exported or unset by name).
 fn valid_name(k: &str) -> bool {
@@ -526,7 +674,7 @@ mod tests {
             "BASH_EXECUTION_STRING=$'echo hi'; export B=$'3'; export NEW=$'it\\'s'; \
              unset -v GONE; exec 0</dev/null 2>&1; SECONDS=0"
         );
-        let split = setup_line("x", &started, &started, true).unwrap();
+        let split = setup_line("echo x", &started, &started, true).unwrap();
         assert!(split.ends_with("exec 0</dev/null; SECONDS=0"), "{split}");
     }
 
@@ -555,6 +703,88 @@ mod tests {
         // PATH may change: bash's command hash is empty at start.
         let path = env(&[("PATH", "/usr/bin")]);
         assert!(setup_line("true", &started, &path, false).is_some());
+    }
+
+    #[test]
+    fn lone_programs_are_recognised_conservatively() {
+        for (command, program) in [
+            ("python3 main.py", "python3"),
+            ("  ./build.sh --release -j4  ", "./build.sh"),
+            ("python3 -c 'import os; print(\"$HOME\")'", "python3"),
+            ("ls -la \"my dir\" a=b x,y:z@1%2+3^4", "ls"),
+            ("sh -c 'kill -9 $$'", "sh"),
+            ("/usr/bin/env", "/usr/bin/env"),
+        ] {
+            assert_eq!(lone_program(command), Some(program), "{command}");
+        }
+        for command in [
+            "",
+            "echo hi",
+            "true",
+            "cd /tmp",
+            "A=1 env",
+            "ls; ls",
+            "ls && ls",
+            "ls | wc",
+            "ls > out",
+            "ls &",
+            "ls $HOME",
+            "ls \"$HOME\"",
+            "ls `pwd`",
+            "ls *.rs",
+            "ls ~",
+            "ls {a,b}",
+            "ls # comment",
+            "ls\nls",
+            "'ls' -l",
+            "ls 'unterminated",
+            "ls \"unterminated",
+            "ls a\\ b",
+            "(ls)",
+            "ls é",
+            "user@host ls",
+        ] {
+            assert_eq!(lone_program(command), None, "{command:?}");
+        }
+    }
+
+    #[test]
+    fn every_builtin_and_reserved_word_of_this_bash_is_known() {
+        let out = std::process::Command::new("bash")
+            .args(["-c", "compgen -b; compgen -k"])
+            .output()
+            .unwrap();
+        let names = String::from_utf8(out.stdout).unwrap();
+        let plain = |n: &str| {
+            n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_./:,+@%^-".contains(&b))
+        };
+        for name in names.lines().filter(|n| plain(n)) {
+            assert!(BASH_BUILTINS.contains(&name), "{name} is missing");
+        }
+    }
+
+    #[test]
+    fn a_lone_program_is_execed_when_it_exists() {
+        let env = env(&[("PATH", "/bin")]);
+        let line = setup_line("python3 x.py", &env, &env, true).unwrap();
+        assert!(
+            line.ends_with(
+                "; if hash -- python3 2>/dev/null; then \
+                 eval \"_=\\${BASH_CMDS[python3]} exec -- $BASH_EXECUTION_STRING\"; fi"
+            ),
+            "{line}"
+        );
+        let line = setup_line("./run", &env, &env, true).unwrap();
+        assert!(
+            line.ends_with(
+                "; if [ -f ./run ] && [ -x ./run ]; then \
+                 eval \"_=./run exec -- $BASH_EXECUTION_STRING\"; fi"
+            ),
+            "{line}"
+        );
+        let line = setup_line("echo hi", &env, &env, true).unwrap();
+        assert!(line.ends_with("SECONDS=0"), "{line}");
     }
 
     #[test]

@@ -172,7 +172,9 @@ async fn a_timeout_returns_408_with_the_partial_output() {
     let d = TestDaemon::start().await;
     let (status, body) = run(
         &d,
-        json!({"code": "import time\nprint('started', flush=True)\ntime.sleep(60)", "language": "python", "timeout": 1}),
+        // 5 s: the partial output must be there before the timeout, and a Python start on a
+        // loaded 2-core machine took more than 1 s (the test once timed out with no output).
+        json!({"code": "import time\nprint('started', flush=True)\ntime.sleep(60)", "language": "python", "timeout": 5}),
     )
     .await;
     assert_eq!(status, StatusCode::REQUEST_TIMEOUT);

@@ -304,6 +304,51 @@ async fn warm_execs_keep_stdin_exit_codes_and_background_semantics() {
     }
 }
 
+/// A lone simple command that runs a program is exec'd in place of a fresh `bash -c`: it has
+/// the shell's pid (its parent is the daemon), the environment bash hands an exec'd program,
+/// and when it dies of a signal bash is not there to add a job notice ("line N: PID Killed
+/// COMMAND") to its output. The warm shell must do the same.
+#[tokio::test]
+async fn a_lone_program_runs_in_place_of_the_shell() {
+    let (warm, cold) = warm_and_cold().await;
+    for (command, code) in [
+        ("sh -c 'kill -9 $$'", 137),
+        ("python3 -c 'import os; os.kill(os.getpid(), 11)'", 139),
+        ("  sh -c 'kill -TERM $$'  ", 143),
+    ] {
+        for split in [false, true] {
+            let body = json!({"command": command, "splitOutput": split});
+            let (_, w) = exec_warm(&warm, body.clone()).await;
+            let (_, c) = exec(&cold, body).await;
+            for (what, b) in [("warm", &w), ("cold", &c)] {
+                assert_eq!(b["exitCode"], code, "{what} {command}: {b}");
+                assert_eq!(result(b), "", "{what} {command} (split: {split}): {b}");
+                if split {
+                    assert_eq!(b["stderr"].as_str().unwrap_or_default(), "", "{what}: {b}");
+                }
+            }
+        }
+    }
+    let me = std::process::id().to_string();
+    for command in [
+        "sh -c 'echo $PPID; tr \"\\0\" \"\\n\" < /proc/$$/environ | grep -v ^PROCESS_RUN_ID= | sort'",
+        "no-such-program-here --flag",
+        "./no-such-script.sh",
+    ] {
+        let body = json!({"command": command});
+        let (_, w) = exec_warm(&warm, body.clone()).await;
+        let (_, c) = exec(&cold, body).await;
+        assert_eq!(w["exitCode"], c["exitCode"], "{command}: {w} {c}");
+        assert_eq!(result(&w), result(&c), "{command}");
+    }
+    let (_, w) = exec_warm(&warm, json!({"command": "sh -c 'echo $PPID'"})).await;
+    assert_eq!(
+        result(&w),
+        format!("{me}\n"),
+        "the program's parent is the daemon"
+    );
+}
+
 /// Pids of this daemon's warm shells still waiting (boot command line, started in its work
 /// dir, stdin still the pool's pipe).
 fn waiting_shells(d: &TestDaemon) -> Vec<i32> {

@@ -46,7 +46,9 @@ fn a_token_with_a_newline_is_refused() {
     assert!(matches!(err, Error::InvalidHeader { .. }), "{err}");
 }
 
-#[tokio::test]
+// Paused time: the backoffs and deadlines below run on tokio's virtual clock, which moves only
+// when every task waits on a timer, so the schedule is exact and the test never sleeps.
+#[tokio::test(start_paused = true)]
 async fn reads_are_retried_and_writes_are_not() {
     // (Calls and responses are joined rather than spawned: the mock's higher-ranked body type
     // trips rustc's Send inference for spawned futures.)
@@ -88,7 +90,9 @@ async fn reads_are_retried_and_writes_are_not() {
     let (res, ()) = tokio::join!(call, serve);
     assert_eq!(res.unwrap().status(), 503);
 
-    // GET failing every time: 1 + 2 attempts, then the error.
+    // GET failing every time: 1 + 2 attempts, then the error, after the backoffs of 25 ms
+    // and then 50 ms (the virtual clock's reading is exact).
+    let started = tokio::time::Instant::now();
     let mut get = svc;
     let call = async {
         get.ready()
@@ -106,15 +110,17 @@ async fn reads_are_retried_and_writes_are_not() {
     let (res, ()) = tokio::join!(call, serve);
     let err: BoxError = res.unwrap_err();
     assert!(err.to_string().contains("connection reset"), "{err}");
+    assert_eq!(started.elapsed(), Duration::from_millis(25 + 50));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn per_request_timeout_overrides_the_default() {
     let (svc, mut handle) = mock::pair::<Request<Body>, Response<Body>>();
     let svc = TimeoutLayer::new(Some(Duration::from_millis(50))).layer(svc);
     handle.allow(10);
 
-    // The default fires.
+    // The default fires, at 50 ms exactly.
+    let started = tokio::time::Instant::now();
     let mut s = svc.clone();
     let err = s
         .ready()
@@ -124,6 +130,7 @@ async fn per_request_timeout_overrides_the_default() {
         .await
         .unwrap_err();
     assert!(err.downcast_ref::<Error>().unwrap().is_timeout());
+    assert_eq!(started.elapsed(), Duration::from_millis(50));
     let _ = handle.next_request().await;
 
     // A request with its own longer limit gets its answer after the default has passed.
@@ -137,6 +144,8 @@ async fn per_request_timeout_overrides_the_default() {
         tokio::time::sleep(Duration::from_millis(150)).await;
         send.send_response(status(200));
     };
+    let started = tokio::time::Instant::now();
     let (res, ()) = tokio::join!(call, serve);
     assert_eq!(res.unwrap().status(), 200);
+    assert_eq!(started.elapsed(), Duration::from_millis(150));
 }
