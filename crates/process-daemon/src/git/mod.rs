@@ -5,10 +5,14 @@
 //! environment (never argv, `.git/config`, logs or error messages). Errors are [`GitError`],
 //! classified from git's messages; the HTTP edge maps them to the spec's codes.
 
+mod config;
 mod ops;
+mod remote;
 mod status;
 
+pub(crate) use config::*;
 pub(crate) use ops::*;
+pub(crate) use remote::*;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
