@@ -102,6 +102,7 @@ impl Daemon {
             config.warm_shells,
             crate::proc::select_shell(),
             config.workdir.clone(),
+            cgroups.clone(),
         );
         let daemon = Daemon {
             inner: Arc::new(Inner {

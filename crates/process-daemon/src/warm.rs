@@ -53,6 +53,8 @@ struct PoolInner {
     size: usize,
     shell: PathBuf,
     workdir: PathBuf,
+    /// Where each shell gets a cgroup of its own, when the daemon has them.
+    cgroups: Option<crate::cgroup::Cgroups>,
     ready: Mutex<VecDeque<WarmShell>>,
     /// Set by [`WarmPool::close`]: no more shells are started.
     closed: AtomicBool,
@@ -73,6 +75,9 @@ pub(crate) struct WarmShell {
     tracked: Option<crate::reaper::Tracked>,
     stdin: Option<tokio::process::ChildStdin>,
     run_id: String,
+    /// Its cgroup, entered while it waits (before it has run anything, so nothing it starts
+    /// can be outside: the race of a cold exec's move does not exist here).
+    cgroup: Option<crate::cgroup::Cgroup>,
     /// The environment it started with (without the run tag).
     env: HashMap<String, String>,
     /// The working directory it started in, and that directory's identity.
@@ -94,9 +99,15 @@ pub(crate) fn supports(shell: &Path) -> bool {
 }
 
 impl WarmPool {
-    /// A pool of `size` shells of `shell` started in `workdir`, filled by a task on the current
-    /// tokio runtime. `None` when `size` is 0 or the shell is not one the pool reproduces.
-    pub(crate) fn start(size: usize, shell: PathBuf, workdir: PathBuf) -> Option<WarmPool> {
+    /// A pool of `size` shells of `shell` started in `workdir` (each in a cgroup of its own
+    /// from `cgroups`, when given), filled by a task on the current tokio runtime. `None` when
+    /// `size` is 0 or the shell is not one the pool reproduces.
+    pub(crate) fn start(
+        size: usize,
+        shell: PathBuf,
+        workdir: PathBuf,
+        cgroups: Option<crate::cgroup::Cgroups>,
+    ) -> Option<WarmPool> {
         if size == 0 || !supports(&shell) {
             return None;
         }
@@ -105,6 +116,7 @@ impl WarmPool {
             size,
             shell,
             workdir,
+            cgroups,
             ready: Mutex::new(VecDeque::with_capacity(size)),
             closed: AtomicBool::new(false),
             wake: wake.clone(),
@@ -211,7 +223,7 @@ impl WarmShell {
             out,
             err,
             done: Some(Box::new(refill)),
-            cgroup: None,
+            cgroup: self.cgroup.take(),
         })
     }
 }
@@ -236,9 +248,12 @@ async fn refill(pool: Weak<PoolInner>, wake: Arc<Notify>) {
                 // posix_spawn holds its thread until the child has exec'd (vfork): never a
                 // runtime worker that could be answering a request meanwhile.
                 let (shell, workdir) = (inner.shell.clone(), inner.workdir.clone());
-                let spawned = tokio::task::spawn_blocking(move || spawn_shell(&shell, &workdir))
-                    .await
-                    .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+                let cgroups = inner.cgroups.clone();
+                let spawned = tokio::task::spawn_blocking(move || {
+                    spawn_shell(&shell, &workdir, cgroups.as_ref())
+                })
+                .await
+                .unwrap_or_else(|e| Err(std::io::Error::other(e)));
                 match spawned {
                     Ok(Some(shell)) => {
                         failures = 0;
@@ -289,9 +304,14 @@ fn boot_script(underscore: &str) -> String {
     )
 }
 
-/// Starts one warm shell; `None` when the daemon's environment makes exact reproduction
-/// impossible (exported bash functions could shadow the builtins BOOT uses).
-fn spawn_shell(shell: &Path, workdir: &Path) -> std::io::Result<Option<WarmShell>> {
+/// Starts one warm shell (in a cgroup from `cgroups`, when given); `None` when the daemon's
+/// environment makes exact reproduction impossible (exported bash functions could shadow the
+/// builtins BOOT uses).
+fn spawn_shell(
+    shell: &Path,
+    workdir: &Path,
+    cgroups: Option<&crate::cgroup::Cgroups>,
+) -> std::io::Result<Option<WarmShell>> {
     let env = proc::child_env(std::iter::empty());
     if env.keys().any(|k| k.starts_with("BASH_FUNC_")) {
         tracing::info!("exported shell functions in the environment: warm shells are off");
@@ -316,6 +336,10 @@ fn spawn_shell(shell: &Path, workdir: &Path) -> std::io::Result<Option<WarmShell
         .process_group(0)
         .kill_on_drop(false);
     let (mut child, tracked) = crate::reaper::spawn(&mut cmd)?;
+    let cgroup = match (cgroups, child.id()) {
+        (Some(cgroups), Some(pid)) => cgroups.take().filter(|cg| cg.adopt(pid)),
+        _ => None,
+    };
     let stdin = child.stdin.take();
     let cwd_id = child
         .id()
@@ -327,6 +351,7 @@ fn spawn_shell(shell: &Path, workdir: &Path) -> std::io::Result<Option<WarmShell
         tracked,
         stdin,
         run_id,
+        cgroup,
         env,
         cwd: workdir.to_owned(),
         cwd_id,

@@ -361,6 +361,39 @@ async fn exec_timeout_kills_an_escapee() {
     dies(p, "exec timeout").await;
 }
 
+/// A warm shell enters its cgroup while it waits, before it runs anything: an escapee started
+/// at once (no head start needed, unlike the cold exec above) dies with the exec's timeout.
+#[tokio::test]
+async fn a_warm_exec_timeout_kills_an_escapee_started_at_once() {
+    let Some(root) = Root::new("a_warm_exec_timeout_kills_an_escapee_started_at_once") else {
+        return;
+    };
+    let dir = root.dir.clone();
+    let d = crate::support::TestDaemon::start_with(move |c| {
+        c.warm_shells = 2;
+        c.cgroup_root = process_daemon::CgroupRoot::Path(dir);
+    })
+    .await;
+    d.warm_ready(2).await;
+    let marker = unique_seconds();
+    let pidfile = d.workdir.path().join("escapee.pid");
+    let body = json!({
+        "command": format!(
+            "tr '\\0' ' ' < /proc/$$/cmdline | grep -q 'read -r -[N] 8' || exit 99; {}; sleep {marker}",
+            escapee(&marker, &pidfile)
+        ),
+        "timeout": 3,
+    });
+    let (r, p) = tokio::join!(d.post("/process/execute", &body), started(&pidfile));
+    let v = r.json();
+    assert_eq!(
+        (r.status.as_u16(), v["timedOut"].as_bool()),
+        (408, Some(true)),
+        "{v}"
+    );
+    dies(p, "warm exec timeout").await;
+}
+
 #[tokio::test]
 async fn pty_kill_kills_an_escapee() {
     let Some(root) = Root::new("pty_kill_kills_an_escapee") else {
