@@ -628,7 +628,8 @@ fn random16() -> [u8; 16] {
 
 /// A local file's bytes as body frames, read on a blocking thread (started when the body is
 /// first polled, so a request with many files holds one thread at a time) straight into the
-/// buffers hyper writes to the socket. At most 4 chunks are buffered.
+/// buffers hyper writes to the socket (reused: `process_io::ChunkReader`). At most 4 chunks
+/// are buffered.
 fn file_stream(file: std::fs::File) -> ChunkStream {
     Box::pin(
         futures_util::stream::once(async move {
@@ -648,8 +649,9 @@ fn file_stream(file: std::fs::File) -> ChunkStream {
 }
 
 fn read_file_into(mut file: std::fs::File, tx: &tokio::sync::mpsc::Sender<std::io::Result<Bytes>>) {
+    let reader = process_io::ChunkReader::new(process_io::CHUNK);
     loop {
-        match process_io::read_chunk(&mut file, process_io::CHUNK) {
+        match reader.read(&mut file, process_io::CHUNK) {
             Ok(chunk) if chunk.is_empty() => return,
             Ok(chunk) => {
                 let last = chunk.len() < process_io::CHUNK;

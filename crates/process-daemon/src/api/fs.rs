@@ -21,7 +21,7 @@ mod download;
 mod upload;
 
 use download::{bulk_download, download};
-use upload::{bulk_upload, upload_legacy, upload_v2};
+use upload::{bulk_upload, upload};
 
 /// The file-system routes.
 pub(crate) fn routes<S>() -> Router<S>
@@ -44,8 +44,8 @@ where
             endpoint::FILES_BULK_DOWNLOAD.template(),
             post(bulk_download),
         )
-        .route(endpoint::FILES_UPLOAD_V2.template(), post(upload_v2))
-        .route(endpoint::FILES_UPLOAD.template(), post(upload_legacy))
+        .route(endpoint::FILES_UPLOAD_V2.template(), post(upload::<true>))
+        .route(endpoint::FILES_UPLOAD.template(), post(upload::<false>))
         .route(endpoint::FILES_DOWNLOAD.template(), get(download))
 }
 

@@ -131,9 +131,10 @@ fn send_file(
     tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
 ) -> Result<(), Stop> {
     let mut left = len;
+    let reader = process_io::ChunkReader::new(process_io::CHUNK);
     while left > 0 {
         let want = usize::try_from(left).map_or(process_io::CHUNK, |l| l.min(process_io::CHUNK));
-        let chunk = match process_io::read_chunk(&mut file, want) {
+        let chunk = match reader.read(&mut file, want) {
             Ok(chunk) => chunk,
             Err(e) => {
                 let _ = tx.blocking_send(Err(e));

@@ -318,7 +318,9 @@ async fn upload_single(
     Ok(path)
 }
 
-pub(super) async fn upload_v2(
+/// `POST /files/upload-v2` (`V2`: answers the uploaded file's name, path and kind) and the
+/// legacy `POST /files/upload` (an empty 200): the same streamed, atomic write.
+pub(super) async fn upload<const V2: bool>(
     State(d): State<Daemon>,
     ctx: Ctx,
     q: Params,
@@ -326,6 +328,9 @@ pub(super) async fn upload_v2(
     body: Body,
 ) -> Response {
     ctx.reply(upload_single(&d, &headers, &q, body).await.map(|path| {
+        if !V2 {
+            return empty(StatusCode::OK);
+        }
         json(
             StatusCode::OK,
             &UploadedFile {
@@ -335,18 +340,4 @@ pub(super) async fn upload_v2(
             },
         )
     }))
-}
-
-pub(super) async fn upload_legacy(
-    State(d): State<Daemon>,
-    ctx: Ctx,
-    q: Params,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    ctx.reply(
-        upload_single(&d, &headers, &q, body)
-            .await
-            .map(|_| empty(StatusCode::OK)),
-    )
 }
