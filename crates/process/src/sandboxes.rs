@@ -29,8 +29,8 @@ use http::header::{ACCEPT, CONTENT_TYPE};
 use http::{HeaderValue, Method, Request};
 use http_body_util::BodyExt;
 use process_proto::wire::control::{
-    BuildInfo, CreateSandbox, ListSandboxesResponse, ResizeSandbox, Sandbox as SandboxDto,
-    SandboxLabels, SandboxState, LANGUAGE_LABEL,
+    BuildInfo, CreateSandbox, ListSandboxesResponse, ResizeSandbox, SandboxDto, SandboxLabels,
+    SandboxState, LANGUAGE_LABEL,
 };
 use process_proto::wire::Language;
 use process_transport::HttpTransport;

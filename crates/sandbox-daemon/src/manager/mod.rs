@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use process_proto::wire::control::{
-    CreateSandbox, ResizeSandbox, Sandbox, SandboxState, LANGUAGE_LABEL,
+    CreateSandbox, ResizeSandbox, SandboxDto, SandboxState, LANGUAGE_LABEL,
 };
 
 use crate::provider::{Endpoint, Observed, Provider, ProviderError, Resources, SandboxSpec};
@@ -199,7 +199,7 @@ struct Inner {
 #[derive(Debug, Clone)]
 pub struct StateEvent {
     /// The sandbox after the change.
-    pub sandbox: Sandbox,
+    pub sandbox: SandboxDto,
     /// The state before.
     pub old_state: SandboxState,
     /// The state now.
@@ -386,7 +386,7 @@ impl Manager {
         self.inner.events.subscribe()
     }
 
-    fn emit(&self, sandbox: Sandbox, old_state: SandboxState) {
+    fn emit(&self, sandbox: SandboxDto, old_state: SandboxState) {
         let new_state = sandbox.state.clone().unwrap_or(SandboxState::Unknown);
         if new_state != old_state {
             // No subscriber is not an error.
@@ -410,10 +410,10 @@ impl Manager {
     }
 
     /// The DTO of a record.
-    fn dto(&self, entry: &Entry) -> Sandbox {
+    fn dto(&self, entry: &Entry) -> SandboxDto {
         let r = entry.record().clone();
         let cfg = &self.inner.config;
-        let mut sb = Sandbox::new(r.id.clone(), cfg.toolbox_url.clone());
+        let mut sb = SandboxDto::new(r.id.clone(), cfg.toolbox_url.clone());
         sb.name = r.name;
         sb.snapshot = Some(r.snapshot.unwrap_or(r.image));
         sb.user = r.user;
@@ -500,7 +500,7 @@ impl Manager {
     }
 
     /// `POST /sandbox`: validates, records, creates and starts; answers `started`.
-    pub async fn create(&self, req: CreateSandbox) -> Result<Sandbox, ManagerError> {
+    pub async fn create(&self, req: CreateSandbox) -> Result<SandboxDto, ManagerError> {
         let cfg = &self.inner.config;
         if let Some(lang) = req.labels.get(LANGUAGE_LABEL) {
             if !matches!(lang.as_str(), "python" | "typescript" | "javascript") {
@@ -713,15 +713,15 @@ impl Manager {
     }
 
     /// `GET /sandbox/{idOrName}`.
-    pub fn get(&self, id_or_name: &str) -> Result<Sandbox, ManagerError> {
+    pub fn get(&self, id_or_name: &str) -> Result<SandboxDto, ManagerError> {
         let entry = self.find(id_or_name)?;
         Ok(self.dto(&entry))
     }
 
     /// `GET /sandbox`: one page and the cursor of the next.
-    pub fn list(&self, q: &ListQuery) -> (Vec<Sandbox>, Option<String>) {
+    pub fn list(&self, q: &ListQuery) -> (Vec<SandboxDto>, Option<String>) {
         let entries: Vec<Arc<Entry>> = lock(&self.inner.sandboxes).values().cloned().collect();
-        let mut items: Vec<Sandbox> = entries
+        let mut items: Vec<SandboxDto> = entries
             .iter()
             .map(|e| self.dto(e))
             .filter(|sb| {
@@ -762,14 +762,14 @@ impl Manager {
             items.reverse();
         }
         let total = items.len();
-        let page: Vec<Sandbox> = items.into_iter().skip(q.offset).take(q.limit).collect();
+        let page: Vec<SandboxDto> = items.into_iter().skip(q.offset).take(q.limit).collect();
         let next = q.offset + page.len();
         let cursor = (next < total && !page.is_empty()).then(|| next.to_string());
         (page, cursor)
     }
 
     /// `POST /sandbox/{id}/start`: `started` stays as it is; `stopped` and `error` start.
-    pub async fn start(&self, id_or_name: &str) -> Result<Sandbox, ManagerError> {
+    pub async fn start(&self, id_or_name: &str) -> Result<SandboxDto, ManagerError> {
         let entry = self.find(id_or_name)?;
         let _op = entry.op.lock().await;
         self.ensure_live(&entry, id_or_name)?;
@@ -822,7 +822,7 @@ impl Manager {
 
     /// `POST /sandbox/{id}/stop?force=`: `started` (or `error`) → `stopped`; an ephemeral
     /// sandbox (`autoDeleteInterval == 0`) is deleted instead.
-    pub async fn stop(&self, id_or_name: &str, force: bool) -> Result<Sandbox, ManagerError> {
+    pub async fn stop(&self, id_or_name: &str, force: bool) -> Result<SandboxDto, ManagerError> {
         let entry = self.find(id_or_name)?;
         let _op = entry.op.lock().await;
         self.ensure_live(&entry, id_or_name)?;
@@ -837,7 +837,11 @@ impl Manager {
         self.stop_locked(&entry, force).await
     }
 
-    async fn stop_locked(&self, entry: &Arc<Entry>, force: bool) -> Result<Sandbox, ManagerError> {
+    async fn stop_locked(
+        &self,
+        entry: &Arc<Entry>,
+        force: bool,
+    ) -> Result<SandboxDto, ManagerError> {
         if entry.record().auto_delete_minutes == 0 {
             return self.delete_locked(entry).await;
         }
@@ -854,14 +858,14 @@ impl Manager {
     }
 
     /// `DELETE /sandbox/{id}`: removes everything; the answer carries state `destroyed`.
-    pub async fn delete(&self, id_or_name: &str) -> Result<Sandbox, ManagerError> {
+    pub async fn delete(&self, id_or_name: &str) -> Result<SandboxDto, ManagerError> {
         let entry = self.find(id_or_name)?;
         let _op = entry.op.lock().await;
         self.ensure_live(&entry, id_or_name)?;
         self.delete_locked(&entry).await
     }
 
-    async fn delete_locked(&self, entry: &Arc<Entry>) -> Result<Sandbox, ManagerError> {
+    async fn delete_locked(&self, entry: &Arc<Entry>) -> Result<SandboxDto, ManagerError> {
         let id = entry.record().id.clone();
         self.set_state(entry, &SandboxState::Destroying)?;
         entry.set_endpoint(None);
@@ -880,7 +884,7 @@ impl Manager {
     }
 
     /// `POST /sandbox/{id}/recover`: an errored sandbox is started again.
-    pub async fn recover(&self, id_or_name: &str) -> Result<Sandbox, ManagerError> {
+    pub async fn recover(&self, id_or_name: &str) -> Result<SandboxDto, ManagerError> {
         let entry = self.find(id_or_name)?;
         let _op = entry.op.lock().await;
         self.ensure_live(&entry, id_or_name)?;
@@ -895,7 +899,7 @@ impl Manager {
 
     /// `POST /sandbox/{id}/archive`: a stopped sandbox stays stopped (its files are kept as
     /// they are; there is no slower archive tier locally).
-    pub async fn archive(&self, id_or_name: &str) -> Result<Sandbox, ManagerError> {
+    pub async fn archive(&self, id_or_name: &str) -> Result<SandboxDto, ManagerError> {
         let entry = self.find(id_or_name)?;
         let _op = entry.op.lock().await;
         self.ensure_live(&entry, id_or_name)?;
@@ -912,7 +916,7 @@ impl Manager {
         &self,
         id_or_name: &str,
         req: ResizeSandbox,
-    ) -> Result<Sandbox, ManagerError> {
+    ) -> Result<SandboxDto, ManagerError> {
         let entry = self.find(id_or_name)?;
         let _op = entry.op.lock().await;
         self.ensure_live(&entry, id_or_name)?;
@@ -973,7 +977,7 @@ impl Manager {
         &self,
         id_or_name: &str,
         labels: BTreeMap<String, String>,
-    ) -> Result<Sandbox, ManagerError> {
+    ) -> Result<SandboxDto, ManagerError> {
         let entry = self.find(id_or_name)?;
         if let Some(lang) = labels.get(LANGUAGE_LABEL) {
             if !matches!(lang.as_str(), "python" | "typescript" | "javascript") {
@@ -992,7 +996,7 @@ impl Manager {
         id_or_name: &str,
         which: Interval,
         minutes: i64,
-    ) -> Result<Sandbox, ManagerError> {
+    ) -> Result<SandboxDto, ManagerError> {
         let entry = self.find(id_or_name)?;
         if minutes < 0 && which != Interval::AutoDelete {
             return Err(ManagerError::BadRequest(format!(
