@@ -32,12 +32,12 @@ use process_proto::wire::control::{
     BuildInfo, CreateSandbox, ListSandboxesResponse, ResizeSandbox, SandboxDto, SandboxLabels,
     SandboxState, LANGUAGE_LABEL,
 };
+use process_proto::wire::endpoint::segment;
 use process_proto::wire::Language;
 use process_transport::HttpTransport;
 use serde::de::DeserializeOwned;
 use tower::ServiceExt;
 
-use crate::client::segment;
 use crate::error::{Context, Error, ErrorKind};
 use crate::Client;
 
