@@ -6,8 +6,9 @@
 //!   helper crates) are named only in the edge modules listed in [`DAEMON_EDGE`] (and in
 //!   ARCHITECTURE.md).
 //! - Every toolbox path is spelled once, in `process_proto::wire::endpoint`: no string literal
-//!   in the facade (`crates/process/src`) or in processd (`crates/process-daemon/src`) names
-//!   one of its templates (tests at the end of a file aside: they pin the paths built).
+//!   in the facade (`crates/process/src`), in processd (`crates/process-daemon/src`) or in
+//!   sandboxd (`crates/sandbox-daemon/src`, which calls its sandboxes' processd) names one of
+//!   its templates (tests at the end of a file aside: they pin the paths built).
 //! - The facade (`crates/process/src`) defines no public type under a name that
 //!   `process-proto` also defines: a user who reads `Sandbox` or `Chart` in one crate must not
 //!   meet a different type of that name behind `process::proto` (re-exports are the same type
@@ -55,7 +56,17 @@ pub(crate) fn run() -> Result<(), String> {
 }
 
 /// Where toolbox paths must not be spelled (relative to the workspace root).
-const ENDPOINT_USERS: &[&str] = &["crates/process/src", "crates/process-daemon/src"];
+const ENDPOINT_USERS: &[&str] = &[
+    "crates/process/src",
+    "crates/process-daemon/src",
+    "crates/sandbox-daemon/src",
+];
+
+/// Literals that read like a toolbox path but name another server's route: (file, literal).
+const NOT_TOOLBOX_PATHS: &[(&str, &str)] = &[
+    // sandboxd's own OpenAPI document, routed under its `/api` (not processd's `/openapi.json`).
+    ("crates/sandbox-daemon/src/api.rs", "/openapi.json"),
+];
 
 /// The endpoint templates defined in `process_proto::wire::endpoint` (read from its source).
 fn endpoint_templates() -> Result<Vec<String>, String> {
@@ -141,9 +152,11 @@ fn endpoints_are_spelled_once() -> Result<(), String> {
                 if line.trim_start().starts_with("//") {
                     continue;
                 }
+                let rel = file.strip_prefix(root()).unwrap_or(file);
                 for lit in literals(line) {
-                    if spells_endpoint(lit, &templates) {
-                        let rel = file.strip_prefix(root()).unwrap_or(file);
+                    if spells_endpoint(lit, &templates)
+                        && !NOT_TOOLBOX_PATHS.contains(&(&*rel.to_string_lossy(), lit))
+                    {
                         bad.push(format!("{}:{}: \"{lit}\"", rel.display(), n + 1));
                     }
                 }
@@ -152,7 +165,8 @@ fn endpoints_are_spelled_once() -> Result<(), String> {
     }
     if bad.is_empty() {
         eprintln!(
-            "tidy: {checked} files of the facade and processd spell none of the {} toolbox paths",
+            "tidy: {checked} files of the facade, processd and sandboxd spell none of the {} \
+             toolbox paths",
             templates.len()
         );
         Ok(())
@@ -411,7 +425,7 @@ mod tests {
     }
 
     #[test]
-    fn the_facade_and_processd_spell_no_endpoint_path() {
+    fn the_facade_and_the_daemons_spell_no_endpoint_path() {
         super::endpoints_are_spelled_once().unwrap();
     }
 

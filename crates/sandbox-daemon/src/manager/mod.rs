@@ -327,7 +327,12 @@ impl Manager {
                     ..Default::default()
                 };
                 let configured = if state == SandboxState::Creating && !record.env.is_empty() {
-                    crate::proxy::post_json(&ep, "/env", &env).await
+                    crate::proxy::post_json(
+                        &ep,
+                        process_proto::wire::endpoint::ENV.template(),
+                        &env,
+                    )
+                    .await
                 } else {
                     Ok(())
                 };
@@ -1151,7 +1156,7 @@ impl Manager {
         };
         let sessions = crate::proxy::get_json::<Vec<process_proto::wire::Session>>(
             &endpoint,
-            "/process/session",
+            process_proto::wire::endpoint::SESSIONS.template(),
         )
         .await;
         let running_command = sessions.as_ref().is_ok_and(|list| {
@@ -1165,7 +1170,7 @@ impl Manager {
         }
         let ptys = crate::proxy::get_json::<process_proto::wire::PtyListResponse>(
             &endpoint,
-            "/process/pty",
+            process_proto::wire::endpoint::PTYS.template(),
         )
         .await;
         // When processd cannot tell us, err on the side of not stopping work.

@@ -778,7 +778,7 @@ async fn health(sock: &Path) -> Result<(), String> {
     tokio::spawn(async move {
         let _ = conn.await;
     });
-    let req = http::Request::get("/health")
+    let req = http::Request::get(process_proto::wire::endpoint::HEALTH.template())
         .header(http::header::HOST, "sandbox")
         .body(Empty::<bytes::Bytes>::new())
         .map_err(|e| e.to_string())?;
