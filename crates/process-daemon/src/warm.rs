@@ -659,7 +659,7 @@ fn matters_at_startup(k: &str) -> bool {
 
 /// `s` as a bash ANSI-C quoted word (`$'...'`) of printable ASCII only: every other byte is
 /// `\xHH`, so the setup line is ASCII and `read -N` counts its bytes in any locale.
-fn ansi_quote(s: &str) -> String {
+pub(crate) fn ansi_quote(s: &str) -> String {
     use std::fmt::Write;
     let mut out = String::with_capacity(s.len() + 3);
     out.push_str("$'");

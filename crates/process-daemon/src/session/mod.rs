@@ -9,7 +9,7 @@
 //! Output path: the command writes to its FIFOs; a per-command pump task reads both as bytes
 //! arrive (no line buffering, NUL-safe, nothing added), labels them with the proto `Muxer` into
 //! the log, and publishes the exit code only after both FIFOs are drained (EOF, or
-//! [`crate::oneshot::DRAIN_GRACE`] after the status when a background process keeps them open).
+//! [`crate::drain::DRAIN_GRACE`] after the status when a background process keeps them open).
 
 mod control;
 mod error;
@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 
 use nix::unistd::Pid;
 use process_proto::log::OutputStream;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
@@ -522,48 +522,37 @@ impl Session {
 }
 
 /// Reads a command's stdout/stderr FIFOs into its log until the command has reported its status
-/// and both are drained, then publishes the exit code and cleans up.
+/// and both are drained (see [`crate::drain`]), then publishes the exit code and cleans up.
 async fn pump(
     core: Arc<SessionCore>,
     rec: Arc<CommandRec>,
-    mut out: tokio::net::unix::pipe::Receiver,
-    mut err: tokio::net::unix::pipe::Receiver,
+    out: tokio::net::unix::pipe::Receiver,
+    err: tokio::net::unix::pipe::Receiver,
     keepers: (std::fs::File, std::fs::File),
-    mut status: oneshot::Receiver<i32>,
+    status: oneshot::Receiver<i32>,
 ) {
-    let mut keepers = Some(keepers);
-    let mut obuf = vec![0u8; 64 * 1024];
-    let mut ebuf = vec![0u8; 64 * 1024];
-    let mut out_open = true;
-    let mut err_open = true;
-    let mut code: Option<i32> = None;
-    let far = tokio::time::Instant::now() + std::time::Duration::from_hours(24 * 365);
-    let mut drain_until = far;
-    loop {
-        if code.is_some() && !out_open && !err_open {
-            break;
-        }
-        tokio::select! {
-            r = out.read(&mut obuf), if out_open => match r {
-                Ok(0) | Err(_) => out_open = false,
-                Ok(n) => { let _ = rec.log.append(OutputStream::Stdout, &obuf[..n]); }
-            },
-            r = err.read(&mut ebuf), if err_open => match r {
-                Ok(0) | Err(_) => err_open = false,
-                Ok(n) => { let _ = rec.log.append(OutputStream::Stderr, &ebuf[..n]); }
-            },
-            c = &mut status, if code.is_none() => {
-                code = Some(c.unwrap_or(-1));
-                keepers = None;
-                drain_until = tokio::time::Instant::now() + crate::oneshot::DRAIN_GRACE;
-            }
-            () = tokio::time::sleep_until(drain_until), if code.is_some() => break,
-        }
-    }
-    drop(keepers);
-    drop(out);
-    drop(err);
-    let mut code = code.unwrap_or(-1);
+    // The status ends the command; the FIFOs' keeper write ends go with it, so the pipes end
+    // once the command's own writers are gone.
+    let ended = async move {
+        let code = status.await.unwrap_or(-1);
+        drop(keepers);
+        code
+    };
+    let drained = crate::drain::read_until_ended(
+        Some(out),
+        Some(err),
+        ended,
+        crate::drain::DRAIN_GRACE,
+        |source, bytes| {
+            let stream = match source {
+                crate::drain::Source::Out => OutputStream::Stdout,
+                crate::drain::Source::Err => OutputStream::Stderr,
+            };
+            let _ = rec.log.append(stream, bytes);
+        },
+    )
+    .await;
+    let mut code = drained.ended;
     let aborted = rec.abort_code.load(std::sync::atomic::Ordering::Relaxed);
     if aborted != 0 && !rec.is_async {
         code = aborted;
