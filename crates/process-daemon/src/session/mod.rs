@@ -89,9 +89,10 @@ pub(crate) struct CommandRec {
     pub timed_out: std::sync::atomic::AtomicBool,
     /// The exit code of a sync command abandoned by a terminating signal (0: none).
     pub(crate) abort_code: std::sync::atomic::AtomicI32,
-    /// An async command's own cgroup, nested in the session's (bash sessions with a cgroup):
-    /// its subshell moves itself in first, so what it starts is killed with the command.
-    /// Retired when the command ends.
+    /// The command's own cgroup, nested in the session's (bash sessions with a cgroup): an
+    /// async command's subshell moves itself in first; for a sync command the session shell
+    /// is inside while the command runs. What it starts is killed with the command. Retired
+    /// when the command ends.
     pub(crate) cgroup: Mutex<Option<crate::cgroup::Cgroup>>,
 }
 
@@ -161,7 +162,11 @@ pub(crate) struct SessionCore {
 
 impl SessionCore {
     /// The session's cgroup when its commands get cgroups of their own: only bash sessions,
-    /// whose subshells know their pid (`$BASHPID`) to move themselves in.
+    /// whose subshells know their pid (`$BASHPID`) to move themselves in, and whose sync
+    /// commands can be abandoned (the `USR2` trap) once the shell has been moved out of the
+    /// command's cgroup. Another shell's commands are killed by tag and tree (see
+    /// `ARCHITECTURE.md`): an escapee that cleared its environment survives there until the
+    /// session is deleted.
     pub(crate) fn command_cgroups(&self) -> Option<&crate::cgroup::Cgroup> {
         self.cgroup.as_ref().filter(|_| self.abort_trap)
     }
@@ -349,11 +354,9 @@ impl Session {
         } else {
             None
         };
-        // Made with the FIFO above; the subshell joins it itself (see `shell::ASYNC_TEXT`).
-        let cgroup = is_async
-            .then(|| self.core.command_cgroups())
-            .flatten()
-            .and_then(|cg| cg.child(&cid));
+        // An async command's subshell joins it itself (see `shell::ASYNC_TEXT`); for a sync
+        // one the session shell joins it while the command runs (`shell::SYNC_TEXT`).
+        let cgroup = self.core.command_cgroups().and_then(|cg| cg.child(&cid));
         script
             .write_all(command.as_bytes())
             // A final newline ends a last line that is a comment or a heredoc delimiter.
