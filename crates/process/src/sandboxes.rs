@@ -29,15 +29,15 @@ use http::header::{ACCEPT, CONTENT_TYPE};
 use http::{HeaderValue, Method, Request};
 use http_body_util::BodyExt;
 use process_proto::wire::control::{
-    BuildInfo, CreateSandbox, ListSandboxesResponse, ResizeSandbox, Sandbox as SandboxDto,
-    SandboxLabels, SandboxState, LANGUAGE_LABEL,
+    BuildInfo, CreateSandbox, ListSandboxesResponse, ResizeSandbox, SandboxDto, SandboxLabels,
+    SandboxState, LANGUAGE_LABEL,
 };
+use process_proto::wire::endpoint::segment;
 use process_proto::wire::Language;
 use process_transport::HttpTransport;
 use serde::de::DeserializeOwned;
 use tower::ServiceExt;
 
-use crate::client::segment;
 use crate::error::{Context, Error, ErrorKind};
 use crate::Client;
 
