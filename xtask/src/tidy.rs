@@ -6,8 +6,13 @@
 //!   helper crates) are named only in the edge modules listed in [`DAEMON_EDGE`] (and in
 //!   ARCHITECTURE.md).
 //! - Every toolbox path is spelled once, in `process_proto::wire::endpoint`: no string literal
-//!   in the facade (`crates/process/src`) or in processd (`crates/process-daemon/src`) names
-//!   one of its templates (tests at the end of a file aside: they pin the paths built).
+//!   in the facade (`crates/process/src`), in processd (`crates/process-daemon/src`) or in
+//!   sandboxd (`crates/sandbox-daemon/src`, which calls its sandboxes' processd) names one of
+//!   its templates (tests at the end of a file aside: they pin the paths built).
+//! - The facade (`crates/process/src`) defines no public type under a name that
+//!   `process-proto` also defines: a user who reads `Sandbox` or `Chart` in one crate must not
+//!   meet a different type of that name behind `process::proto` (re-exports are the same type
+//!   and do not count).
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -46,11 +51,22 @@ const HTTP_CRATES: &[&str] = &[
 pub(crate) fn run() -> Result<(), String> {
     proto_is_runtime_free()?;
     daemon_domain_is_http_free()?;
-    endpoints_are_spelled_once()
+    endpoints_are_spelled_once()?;
+    facade_and_proto_share_no_type_name()
 }
 
 /// Where toolbox paths must not be spelled (relative to the workspace root).
-const ENDPOINT_USERS: &[&str] = &["crates/process/src", "crates/process-daemon/src"];
+const ENDPOINT_USERS: &[&str] = &[
+    "crates/process/src",
+    "crates/process-daemon/src",
+    "crates/sandbox-daemon/src",
+];
+
+/// Literals that read like a toolbox path but name another server's route: (file, literal).
+const NOT_TOOLBOX_PATHS: &[(&str, &str)] = &[
+    // sandboxd's own OpenAPI document, routed under its `/api` (not processd's `/openapi.json`).
+    ("crates/sandbox-daemon/src/api.rs", "/openapi.json"),
+];
 
 /// The endpoint templates defined in `process_proto::wire::endpoint` (read from its source).
 fn endpoint_templates() -> Result<Vec<String>, String> {
@@ -136,9 +152,11 @@ fn endpoints_are_spelled_once() -> Result<(), String> {
                 if line.trim_start().starts_with("//") {
                     continue;
                 }
+                let rel = file.strip_prefix(root()).unwrap_or(file);
                 for lit in literals(line) {
-                    if spells_endpoint(lit, &templates) {
-                        let rel = file.strip_prefix(root()).unwrap_or(file);
+                    if spells_endpoint(lit, &templates)
+                        && !NOT_TOOLBOX_PATHS.contains(&(&*rel.to_string_lossy(), lit))
+                    {
                         bad.push(format!("{}:{}: \"{lit}\"", rel.display(), n + 1));
                     }
                 }
@@ -147,7 +165,8 @@ fn endpoints_are_spelled_once() -> Result<(), String> {
     }
     if bad.is_empty() {
         eprintln!(
-            "tidy: {checked} files of the facade and processd spell none of the {} toolbox paths",
+            "tidy: {checked} files of the facade, processd and sandboxd spell none of the {} \
+             toolbox paths",
             templates.len()
         );
         Ok(())
@@ -156,6 +175,83 @@ fn endpoints_are_spelled_once() -> Result<(), String> {
             "toolbox paths are spelled once, in process_proto::wire::endpoint; use its constant \
              (`endpoint::X.template()` in a route table, `endpoint::X.path(&[..])` or \
              `format!(\"{{}}?q=..\", endpoint::X)` in a client):\n  {}",
+            bad.join("\n  ")
+        ))
+    }
+}
+
+/// The public types (`pub struct|enum|trait|type|union NAME`) defined in the `.rs` files under
+/// `dir` (relative to the workspace root), with where each is defined; unit tests at the end
+/// of a file are left out.
+fn public_types(dir: &str) -> Result<HashMap<String, String>, String> {
+    let mut files = Vec::new();
+    rust_files(&root().join(dir), &mut files).map_err(|e| format!("cannot list {dir}: {e}"))?;
+    let mut out = HashMap::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        let rel = file
+            .strip_prefix(root())
+            .unwrap_or(file)
+            .display()
+            .to_string();
+        for (n, line) in text.lines().enumerate() {
+            if line.starts_with("#[cfg(test)]") {
+                break;
+            }
+            if let Some(name) = defined_public_type(line) {
+                out.entry(name.to_owned())
+                    .or_insert_with(|| format!("{rel}:{}", n + 1));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The name a line defines as a public type, if it does (`pub struct Foo<T> {` → `Foo`).
+fn defined_public_type(line: &str) -> Option<&str> {
+    let rest = line.trim_start().strip_prefix("pub ")?;
+    let rest = ["struct ", "enum ", "trait ", "type ", "union "]
+        .iter()
+        .find_map(|kw| rest.strip_prefix(kw))?;
+    let end = rest
+        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .unwrap_or(rest.len());
+    (end > 0).then(|| &rest[..end])
+}
+
+/// Fails if the facade defines a public type whose name `process-proto` also defines.
+fn facade_and_proto_share_no_type_name() -> Result<(), String> {
+    let facade = public_types("crates/process/src")?;
+    let proto = public_types("crates/process-proto/src")?;
+    if facade.len() < 20 || proto.len() < 50 {
+        return Err(format!(
+            "found only {} facade and {} proto public types: the scan is broken",
+            facade.len(),
+            proto.len()
+        ));
+    }
+    let mut bad: Vec<String> = facade
+        .iter()
+        .filter_map(|(name, at)| {
+            proto
+                .get(name)
+                .map(|proto_at| format!("`{name}`: {at} and {proto_at}"))
+        })
+        .collect();
+    bad.sort();
+    if bad.is_empty() {
+        eprintln!(
+            "tidy: the facade's {} public types share no name with the proto's {}",
+            facade.len(),
+            proto.len()
+        );
+        Ok(())
+    } else {
+        Err(format!(
+            "a facade type shares its name with a different process-proto type; rename one \
+             (the wire DTO as `…Dto`, or the facade's as what it means to users), or re-export \
+             the proto's:\n  {}",
             bad.join("\n  ")
         ))
     }
@@ -329,8 +425,36 @@ mod tests {
     }
 
     #[test]
-    fn the_facade_and_processd_spell_no_endpoint_path() {
+    fn the_facade_and_the_daemons_spell_no_endpoint_path() {
         super::endpoints_are_spelled_once().unwrap();
+    }
+
+    #[test]
+    fn the_facade_and_proto_share_no_type_name() {
+        super::facade_and_proto_share_no_type_name().unwrap();
+    }
+
+    #[test]
+    fn the_type_scan_finds_public_definitions_only() {
+        use super::defined_public_type as f;
+        assert_eq!(f("pub struct Sandbox {"), Some("Sandbox"));
+        assert_eq!(f("    pub enum TypedChart<'a> {"), Some("TypedChart"));
+        assert_eq!(f("pub struct Fs<'a>(&'a Client);"), Some("Fs"));
+        assert_eq!(
+            f("pub type Result<T> = std::result::Result<T, Error>;"),
+            Some("Result")
+        );
+        assert_eq!(f("pub trait Layer {"), Some("Layer"));
+        assert_eq!(f("pub(crate) struct Inner {"), None);
+        assert_eq!(f("struct Private;"), None);
+        assert_eq!(f("pub fn sandbox() -> Sandbox {"), None);
+        assert_eq!(f("pub use process_proto::wire::control::SandboxDto;"), None);
+        assert_eq!(f("/// pub struct InADocComment"), None);
+        // Both crates really are scanned: a name each defines is found in each.
+        let facade = super::public_types("crates/process/src").unwrap();
+        let proto = super::public_types("crates/process-proto/src").unwrap();
+        assert!(facade.contains_key("Sandbox") && facade.contains_key("TypedChart"));
+        assert!(proto.contains_key("SandboxDto") && proto.contains_key("Chart"));
     }
 
     #[test]

@@ -299,8 +299,9 @@ impl Cgroup {
     ///
     /// Called by the parent right after the spawn, instead of a `pre_exec` hook in the child or
     /// `clone3(CLONE_INTO_CGROUP)`: std spawns with `posix_spawn` only while no hook is set (a
-    /// hook costs fork + exec), and std exposes no `clone3`. The race this leaves: the child
-    /// runs before this write (its shell may already have forked its first command; seen with
+    /// hook costs fork + exec), and std exposes no `clone3`. A cold exec's bash waits at a gate
+    /// until it is moved (`oneshot::bash_gate`, then [`Cgroup::adopt_alone`]); for any other
+    /// program the race this leaves: the child runs before this write (its shell may already have forked its first command; seen with
     /// a one-shot `bash -c` on a loaded machine). Its descendants found now are moved too, so
     /// what escapes is a process forked *and* re-parented (its parent gone) within that
     /// window; every kill path also signals the process group, the tree and (for execs) the run
@@ -320,6 +321,20 @@ impl Cgroup {
             }
         }
         true
+    }
+
+    /// Moves `pid` into this cgroup, and nothing else: for a process that cannot have
+    /// started a child yet (a cold exec's shell held at its gate). `false`, with a warning,
+    /// when the write fails.
+    pub(crate) fn adopt_alone(&self, pid: u32) -> bool {
+        let procs = self.dir.join("cgroup.procs");
+        match std::fs::write(&procs, pid.to_string()) {
+            Ok(()) => true,
+            Err(err) => {
+                tracing::warn!(cgroup = %self.dir.display(), pid, error = %err, "cannot move a process into its cgroup");
+                false
+            }
+        }
     }
 
     /// A cgroup nested in this one, named `name` (its processes die with this one's

@@ -60,6 +60,9 @@ pub(crate) fn lock_state_dir(state_dir: &Path) -> Result<StateLock, String> {
 /// time both match, every member of their groups and every descendant, and every process that
 /// carries one of the recorded tags. The daemon itself and pid 1 are never included.
 pub(crate) fn survivors(rows: &[ProcessRow]) -> Vec<Pid> {
+    if rows.is_empty() {
+        return Vec::new(); // nothing recorded (a first start): no need to read every process
+    }
     let me = i32::try_from(std::process::id()).unwrap_or(0);
     let own_start = proc::start_time(me).unwrap_or(u64::MAX);
     let stats: Vec<proc::Stat> = proc::table::all()

@@ -79,6 +79,7 @@ mod capture;
 mod cgroup;
 mod config;
 mod dedent;
+mod drain;
 pub mod error;
 mod fs;
 mod git;

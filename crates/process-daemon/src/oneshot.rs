@@ -12,17 +12,15 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
-use tokio::io::AsyncReadExt;
 use tokio::time::Instant;
 
 use std::os::fd::OwnedFd;
 
 use crate::capture::Capped;
+use crate::drain::Source;
 use crate::proc;
 
-/// After the main process exits, how long to keep reading output still in flight before
-/// abandoning pipes that a background process holds open.
-pub(crate) const DRAIN_GRACE: Duration = Duration::from_millis(200);
+pub(crate) use crate::drain::DRAIN_GRACE;
 /// Between SIGTERM and SIGKILL when a timeout kills a command tree.
 pub(crate) const KILL_GRACE: Duration = Duration::from_secs(2);
 
@@ -90,6 +88,10 @@ pub(crate) struct Started {
 
 /// Starts `spec`'s process (a fresh one: `posix_spawn`, no hook between fork and exec), in a
 /// cgroup of its own taken from `cgroups` when the daemon has them (see `Cgroup::adopt`).
+///
+/// A bash is held at a gate until it is in its cgroup, so nothing it runs can fork outside
+/// it (see [`bash_gate`]); another program is moved right after the spawn, and what it forks
+/// before that write stays outside its cgroup (killed by process group and run tag only).
 pub(crate) fn spawn(
     spec: &OneShot,
     cgroups: Option<&crate::cgroup::Cgroups>,
@@ -102,9 +104,22 @@ pub(crate) fn spawn(
         .env_clear()
         .envs(&spec.env)
         .env(proc::RUN_ID_ENV, &run_id)
-        .stdin(Stdio::null())
         .process_group(0)
         .kill_on_drop(false);
+    // The gate's write end: dropped once the shell is in its cgroup, which opens the gate.
+    let mut gate = None;
+    match cgroups.and_then(|_| bash_gate(&spec.program, &spec.env)) {
+        Some(script) => {
+            let (reader, mut writer) = std::io::pipe()?;
+            // Far below the pipe's capacity: never blocks, whoever reads.
+            std::io::Write::write_all(&mut writer, script.as_bytes())?;
+            cmd.stdin(Stdio::from(reader)).env("BASH_ENV", GATE_PATH);
+            gate = Some(writer);
+        }
+        None => {
+            cmd.stdin(Stdio::null());
+        }
+    }
     // One pipe for both streams (exact write order in `combined`), unless asked to split.
     let shared = if spec.split {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -117,9 +132,15 @@ pub(crate) fn spawn(
     };
     let (mut child, tracked) = crate::reaper::spawn(&mut cmd)?;
     let cgroup = match (cgroups, child.id()) {
+        // Held at the gate, the shell has started nothing yet: only it needs moving.
+        (Some(cgroups), Some(pid)) if gate.is_some() => {
+            cgroups.take().filter(|cg| cg.adopt_alone(pid))
+        }
         (Some(cgroups), Some(pid)) => cgroups.take().filter(|cg| cg.adopt(pid)),
         _ => None,
     };
+    // Opens the gate (also when the move failed: the command then runs outside a cgroup).
+    drop(gate);
     // The command keeps our copies of the pipe's write end: drop it, or the pipe never ends.
     drop(cmd);
     let (out, err): (Option<Pipe>, Option<Pipe>) = match shared {
@@ -143,6 +164,57 @@ pub(crate) fn spawn(
     })
 }
 
+/// What a gated bash sources first: [`GATE_PATH`] is its stdin, a pipe holding the gate script,
+/// whose write end the daemon closes once the shell is in its cgroup. bash reads a sourced
+/// pipe to its end before running any of it, so the `-c` command (or script) starts only
+/// then.
+const GATE_PATH: &str = "/dev/stdin";
+
+/// The gate script for a cold exec of `program` with `env`, or `None` when the program is not
+/// bash or the environment changes how bash reads its start-up file (then the shell is moved
+/// after the spawn, with the race that implies).
+///
+/// bash (not in POSIX mode) sources `$BASH_ENV` before it runs a `-c` command, and nothing of
+/// the command runs before the gate opens. The script then gives the command the start a
+/// plain `bash -c` has: stdin `/dev/null` (the pipe closed), `BASH_ENV` unset (so no child
+/// sees it), and `$_` back to the value bash started with (the environment's `_`, else the
+/// program path: the last argument of the script's last command). `$0`, the positional
+/// parameters, `BASH_EXECUTION_STRING`, `LINENO`, error messages (`bash: -c: line 1: ...`),
+/// exit codes, the exec of a lone program in place of the shell and the descriptors (0–2
+/// only) are bash's own, untouched. What remains different (in `ARCHITECTURE.md`): the
+/// shell's own `/proc/PID/environ` lists `BASH_ENV`; `PIPESTATUS` is set before the first
+/// command; and bash fills `BASH_ARGV`/`BASH_ARGC` when it sources the gate instead of at
+/// their first use, so a command that reads them without `extdebug` sees no arguments and a
+/// count of 0 where a plain shell sees the positional parameters of that moment.
+///
+/// Refused (ungated) when the environment has its own `BASH_ENV`, `POSIXLY_CORRECT` (bash
+/// then reads no start-up file), `SHELLOPTS` or `BASHOPTS` (`xtrace`, `verbose`, `errexit`
+/// or `noexec` would show or change the script) or an exported function (`BASH_FUNC_*`,
+/// which could shadow the builtins the script uses), and where `/dev/stdin` is missing.
+fn bash_gate(program: &std::path::Path, env: &HashMap<String, String>) -> Option<String> {
+    static DEV_STDIN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if !crate::warm::supports(program)
+        || env.keys().any(|k| {
+            matches!(
+                k.as_str(),
+                "BASH_ENV" | "POSIXLY_CORRECT" | "SHELLOPTS" | "BASHOPTS"
+            ) || k.starts_with("BASH_FUNC_")
+        })
+        || !*DEV_STDIN.get_or_init(|| std::path::Path::new(GATE_PATH).exists())
+    {
+        return None;
+    }
+    // bash starts `$_` from the environment's `_`, else from argv[0] (the program as spawned).
+    let underscore = env
+        .get("_")
+        .cloned()
+        .unwrap_or_else(|| program.to_string_lossy().into_owned());
+    Some(format!(
+        "exec 0</dev/null; unset -v BASH_ENV; : {}\n",
+        crate::warm::ansi_quote(&underscore)
+    ))
+}
+
 /// Runs `spec` to completion (in a cgroup from `cgroups`, when given). Fails only when the
 /// process cannot be started.
 pub(crate) async fn run(
@@ -154,7 +226,7 @@ pub(crate) async fn run(
 }
 
 /// Reads a started command's output into bounded buffers until it exits (plus the drain
-/// grace), killing its whole tree if `timeout` passes first.
+/// grace, see [`crate::drain`]), killing its whole tree if `timeout` passes first.
 pub(crate) async fn collect(
     started: Started,
     timeout: Option<Duration>,
@@ -165,8 +237,8 @@ pub(crate) async fn collect(
         mut child,
         tracked,
         run_id,
-        mut out,
-        mut err,
+        out,
+        err,
         done,
         cgroup,
     } = started;
@@ -177,86 +249,72 @@ pub(crate) async fn collect(
     let mut combined = Capped::new(max_output);
     let mut stdout = Capped::new(max_output);
     let mut stderr = Capped::new(max_output);
-    let mut obuf = vec![0u8; 64 * 1024];
-    // The second buffer only when stderr has a pipe of its own.
-    let mut ebuf = if err.is_some() {
-        vec![0u8; 64 * 1024]
-    } else {
-        Vec::new()
-    };
 
-    let far = Instant::now() + Duration::from_hours(24 * 365);
-    let timeout_at = timeout.map_or(far, |t| Instant::now() + t);
-    let mut kill_at = far;
-    let mut drain_until = far;
-    let mut exited: Option<i32> = None;
-    let mut timed_out = false;
-    let mut tree: Vec<Pid> = Vec::new();
-    let mut term_sent = far;
-
-    loop {
-        if exited.is_some() && out.is_none() && err.is_none() {
-            break;
-        }
-        tokio::select! {
-            r = read_some(&mut out, &mut obuf) => match r {
-                Some(n) => {
-                    combined.push(&obuf[..n]);
-                    if split {
-                        stdout.push(&obuf[..n]);
-                    }
-                }
-                None => out = None,
-            },
-            r = read_some(&mut err, &mut ebuf) => match r {
-                Some(n) => {
-                    combined.push(&ebuf[..n]);
-                    stderr.push(&ebuf[..n]);
-                }
-                None => err = None,
-            },
-            status = child.wait(), if exited.is_none() => {
-                exited = Some(match status {
-                    Ok(s) => proc::exit_code(s),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "waiting for a command failed");
-                        -1
-                    }
-                });
-                drain_until = Instant::now() + DRAIN_GRACE;
-            }
-            () = tokio::time::sleep_until(timeout_at), if !timed_out && exited.is_none() => {
-                timed_out = true;
-                if let Some(pid) = pid {
-                    tree = proc::descendants(pid);
-                    tree.push(pid);
-                    for tagged in proc::processes_with_env(proc::RUN_ID_ENV, &run_id) {
-                        if !tree.contains(&tagged) {
-                            tree.push(tagged);
+    // The owner's end: its exit, with the timeout's SIGTERM and SIGKILL of the tree meanwhile.
+    let exit = async {
+        let far = Instant::now() + Duration::from_hours(24 * 365);
+        let timeout_at = timeout.map_or(far, |t| Instant::now() + t);
+        let mut kill_at = far;
+        let mut timed_out = false;
+        let mut tree: Vec<Pid> = Vec::new();
+        let mut term_sent = far;
+        loop {
+            tokio::select! {
+                status = child.wait() => {
+                    let code = match status {
+                        Ok(s) => proc::exit_code(s),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "waiting for a command failed");
+                            -1
                         }
+                    };
+                    return Exit { code, timed_out, tree, term_sent };
+                }
+                () = tokio::time::sleep_until(timeout_at), if !timed_out => {
+                    timed_out = true;
+                    if let Some(pid) = pid {
+                        tree = proc::descendants(pid);
+                        tree.push(pid);
+                        for tagged in proc::processes_with_env(proc::RUN_ID_ENV, &run_id) {
+                            if !tree.contains(&tagged) {
+                                tree.push(tagged);
+                            }
+                        }
+                        proc::signal_unit(cgroup.as_ref(), &[pid], &tree, Signal::SIGTERM);
                     }
-                    proc::signal_unit(cgroup.as_ref(), &[pid], &tree, Signal::SIGTERM);
+                    term_sent = Instant::now();
+                    kill_at = term_sent + KILL_GRACE;
                 }
-                term_sent = Instant::now();
-                kill_at = term_sent + KILL_GRACE;
-            }
-            () = tokio::time::sleep_until(kill_at), if timed_out && exited.is_none() => {
-                if let Some(pid) = pid {
-                    proc::signal_unit(cgroup.as_ref(), &[pid], &tree, Signal::SIGKILL);
+                () = tokio::time::sleep_until(kill_at), if timed_out => {
+                    if let Some(pid) = pid {
+                        proc::signal_unit(cgroup.as_ref(), &[pid], &tree, Signal::SIGKILL);
+                    }
+                    kill_at = far;
                 }
-                kill_at = far;
             }
-            () = tokio::time::sleep_until(drain_until), if exited.is_some() => break,
         }
-    }
+    };
+    let drained = crate::drain::read_until_ended(out, err, exit, DRAIN_GRACE, |source, bytes| {
+        combined.push(bytes);
+        match source {
+            Source::Out if split => stdout.push(bytes),
+            Source::Out => {}
+            Source::Err => stderr.push(bytes),
+        }
+    })
+    .await;
+    let Exit {
+        code,
+        timed_out,
+        mut tree,
+        term_sent,
+    } = drained.ended;
     drop(tracked);
     drop(done);
-    let abandoned = out.is_some() || err.is_some();
     if timed_out {
         // Whatever survived SIGTERM (the main process is gone, its group may not be) gets
         // SIGKILL after the grace, without holding up the response.
         if let Some(pid) = pid {
-            let mut tree = tree.clone();
             tokio::spawn(async move {
                 tokio::time::sleep_until(term_sent + KILL_GRACE).await;
                 // Anything tagged that started since the first pass, too.
@@ -273,27 +331,22 @@ pub(crate) async fn collect(
             });
         }
     }
-    let exit_code = exited.unwrap_or(-1);
     Outcome {
-        exit_code,
+        exit_code: code,
         combined,
         stdout,
         stderr,
         timed_out,
-        abandoned,
+        abandoned: drained.abandoned,
     }
 }
 
-/// Reads once from an open pipe; `None` at EOF or error. A closed pipe (`None`) never resolves.
-async fn read_some<R: tokio::io::AsyncRead + Unpin>(
-    pipe: &mut Option<R>,
-    buf: &mut [u8],
-) -> Option<usize> {
-    match pipe {
-        Some(p) => match p.read(buf).await {
-            Ok(0) | Err(_) => None,
-            Ok(n) => Some(n),
-        },
-        None => std::future::pending().await,
-    }
+/// How the main process ended (the exit future of [`collect`]).
+struct Exit {
+    code: i32,
+    timed_out: bool,
+    /// The tree signalled at the timeout (empty without one).
+    tree: Vec<Pid>,
+    /// When SIGTERM went out (far in the future without a timeout).
+    term_sent: Instant,
 }

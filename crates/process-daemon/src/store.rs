@@ -30,6 +30,15 @@ pub(crate) enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    /// A damaged database could not be moved out of the way.
+    #[error("the record store {path} is damaged and cannot be moved aside: {source}; remove it to start afresh")]
+    SetAside {
+        /// The file that could not be renamed.
+        path: PathBuf,
+        /// The rename's error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The writer thread could not start.
     #[error("cannot start the record store's writer thread: {0}")]
     Thread(#[source] std::io::Error),
@@ -210,15 +219,22 @@ impl Store {
             path: path.clone(),
             source,
         };
-        let conn = Connection::open(&path).map_err(err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(err)?;
-        conn.execute_batch(SCHEMA).map_err(err)?;
-        let previous = read_previous(&conn).map_err(err)?;
+        let (conn, previous) = match open_database(&path) {
+            Ok(opened) => opened,
+            Err(source) if is_damaged(&source) => {
+                // A damaged store (a power loss mid-write; the bar is SIGKILL, see the module
+                // docs) must not keep the daemon from starting: keep it for inspection and
+                // start afresh, forgetting the previous run's records.
+                let aside = set_aside(&path)?;
+                tracing::warn!(
+                    error = %source,
+                    kept = %aside.display(),
+                    "the record store is damaged: starting afresh (the previous run's sessions are forgotten)"
+                );
+                open_database(&path).map_err(err)?
+            }
+            Err(source) => return Err(err(source)),
+        };
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("processd-store".into())
@@ -250,6 +266,50 @@ impl Store {
         self.send(Op::Flush(tx));
         let _ = tokio::task::spawn_blocking(move || rx.recv()).await;
     }
+}
+
+/// Opens the database, creates the schema if it is new, and reads the previous run's records.
+///
+/// A new database is created with `synchronous=OFF` (its first transactions, the switch to WAL
+/// and the schema, then cost no `fsync`: tens of milliseconds of every sandbox's start on a
+/// busy disk) and then kept at `synchronous=NORMAL`, which WAL makes safe against a crash of
+/// the daemon.
+fn open_database(path: &Path) -> rusqlite::Result<(Connection, Previous)> {
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "synchronous", "OFF")?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.execute_batch(SCHEMA)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    let previous = read_previous(&conn)?;
+    Ok((conn, previous))
+}
+
+/// Whether SQLite found the file damaged or not a database at all.
+fn is_damaged(err: &rusqlite::Error) -> bool {
+    matches!(
+        err.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+    )
+}
+
+/// Renames a damaged database (and its WAL and shared-memory files) to
+/// `processd.db.damaged-<unix seconds>[-wal|-shm]`; returns the database's new path.
+fn set_aside(path: &Path) -> Result<PathBuf, StoreError> {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let aside = path.with_extension(format!("db.damaged-{stamp}"));
+    for suffix in ["", "-wal", "-shm"] {
+        let from = PathBuf::from(format!("{}{suffix}", path.display()));
+        let to = PathBuf::from(format!("{}{suffix}", aside.display()));
+        match std::fs::rename(&from, &to) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !suffix.is_empty() => {}
+            Err(source) => return Err(StoreError::SetAside { path: from, source }),
+        }
+    }
+    Ok(aside)
 }
 
 fn read_previous(conn: &Connection) -> rusqlite::Result<Previous> {
@@ -448,6 +508,51 @@ pub(crate) fn now_rfc3339() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_store_is_kept_in_wal_with_synchronous_normal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("processd.db");
+        for _ in 0..2 {
+            let (conn, _) = open_database(&path).unwrap();
+            let mode: String = conn
+                .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(mode, "wal");
+            // 1 = NORMAL: the creation's OFF must not stay on.
+            let sync: i64 = conn
+                .query_row("PRAGMA synchronous", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(sync, 1);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_damaged_store_is_set_aside_and_a_fresh_one_serves() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("processd.db");
+        let garbage = b"not a database, just what a torn write left behind\n".repeat(200);
+        std::fs::write(&path, &garbage).unwrap();
+        let (store, prev) = Store::open(dir.path()).unwrap();
+        assert!(prev.sessions.is_empty() && prev.processes.is_empty());
+        let aside: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.starts_with("processd.db.damaged-"))
+            .collect();
+        assert_eq!(aside.len(), 1, "{aside:?}");
+        assert_eq!(std::fs::read(dir.path().join(&aside[0])).unwrap(), garbage);
+        // The fresh store keeps records.
+        store.send(Op::SessionCreated {
+            id: "s".into(),
+            dir: dir.path().join("d"),
+            cwd: "/tmp".into(),
+        });
+        store.flush().await;
+        drop(store);
+        let (_, prev) = Store::open(dir.path()).unwrap();
+        assert_eq!(prev.sessions.len(), 1);
+    }
 
     #[tokio::test]
     async fn records_survive_reopening_and_deletions_cascade() {

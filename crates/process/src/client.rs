@@ -8,7 +8,6 @@ use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_TYPE};
 use http::{HeaderValue, Method, Request, Response, Uri};
 use http_body_util::BodyExt;
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use process_proto::wire::Language;
 use process_transport::timeout::RequestTimeout;
 use process_transport::ws::{self, WebSocket};
@@ -18,18 +17,6 @@ use serde::Serialize;
 use tower::ServiceExt;
 
 use crate::error::{Context, Error};
-
-/// Characters left as they are in a path segment (RFC 3986 unreserved).
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
-
-/// Percent-encodes an id for use as one path segment.
-pub(crate) fn segment(id: &str) -> String {
-    utf8_percent_encode(id, SEGMENT).to_string()
-}
 
 /// A client of the process API: exec, code-run, sessions, log streams and PTYs.
 ///
@@ -451,25 +438,6 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ids_are_encoded_as_one_segment() {
-        assert_eq!(segment("my session/1"), "my%20session%2F1");
-        assert_eq!(segment("a-b_c.d~e"), "a-b_c.d~e");
-        assert_eq!(segment("é"), "%C3%A9");
-    }
-
-    proptest::proptest! {
-        /// Any id becomes one path segment of unreserved characters and escapes, and decodes
-        /// back to itself.
-        #[test]
-        fn segments_round_trip(id in ".{0,30}") {
-            let seg = segment(&id);
-            proptest::prop_assert!(seg.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.~%".contains(&b)));
-            let back = percent_encoding::percent_decode_str(&seg).decode_utf8().unwrap();
-            proptest::prop_assert_eq!(back, id.as_str());
-        }
-    }
 
     #[test]
     fn grace_adds_five_seconds() {

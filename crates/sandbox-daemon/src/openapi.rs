@@ -11,7 +11,7 @@ use utoipa::OpenApi;
 /// The wire types the document names.
 #[derive(OpenApi)]
 #[openapi(components(schemas(
-    control::Sandbox,
+    control::SandboxDto,
     control::SandboxVolume,
     control::BuildInfo,
     control::ListSandboxesResponse,

@@ -158,7 +158,8 @@ async fn resize(
     Ok(json_response(StatusCode::OK, &info_of(&session)))
 }
 
-/// `{"error": msg}` with a status: the pre-upgrade error body of create-connect.
+/// `{"error": msg}` with a status: the pre-upgrade error body of create-connect (spec §5:
+/// the original answers its 400/409 checks plain, not with the envelope).
 fn plain_error(status: StatusCode, message: &str) -> Response<Body> {
     json_response(status, &serde_json::json!({ "error": message }))
 }
@@ -244,8 +245,10 @@ async fn create_connect(
         Err(err @ InsertError::Exists(_)) => {
             return plain_error(StatusCode::CONFLICT, &err.to_string());
         }
+        // The cap is ours (issue 13), not the original's: it answers the envelope like
+        // every other cap, so the SDK raises its rate-limit error with our message.
         Err(err @ InsertError::TooMany(_)) => {
-            return plain_error(StatusCode::TOO_MANY_REQUESTS, &err.to_string());
+            return axum::response::IntoResponse::into_response(ApiError::too_many_requests(err));
         }
     }
     let Some((resp, fut)) = offer.and_then(|o| o.accept().ok()) else {

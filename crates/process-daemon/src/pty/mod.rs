@@ -1,8 +1,9 @@
 //! Interactive PTY sessions (spec §5): the registry ([`PtyManager`]) and the sessions; the
 //! endpoints are in `api::pty`.
 //!
-//! Code map: `session` runs one shell on a PTY (`sys` has the syscalls) and keeps its output in
-//! a bounded `log`; `ws` serves one attached client.
+//! Code map: `session` runs one shell on a PTY (`session/spawn.rs` starts it, `session/pump.rs`
+//! has its tasks; `sys` has the syscalls) and keeps its output in a bounded `log`; `ws` serves
+//! one attached client.
 //!
 //! Beyond the original daemon:
 //! - output is kept in a 1 MiB scrollback that every (re)attaching client replays (from a line
@@ -13,7 +14,8 @@
 //!   (as a terminal over ssh is), and freely into the scrollback when nobody is attached. A
 //!   stalled client therefore never holds up another one; a client slower than another falls
 //!   behind and is closed with 1008 `slow consumer` once it drops out of the scrollback; a lone
-//!   stalled client pauses the PTY until the 10 s write deadline drops it;
+//!   stalled client pauses the PTY until the WebSocket write deadline (`Config::ws_write_deadline`,
+//!   10 s by default) drops it;
 //! - `connected` precedes any output, and `exited` and the close frame follow the last byte;
 //! - a signal death reports `128 + n` (the original reported -1).
 

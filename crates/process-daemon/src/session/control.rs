@@ -105,17 +105,36 @@ fn terminates(sig: Signal) -> bool {
 /// how many processes were signalled.
 async fn signal_command(core: &SessionCore, rec: &CommandRec, sig: Signal) -> usize {
     let targets = processes_of(core, rec);
-    // With an async command's own cgroup, SIGKILL also takes escapees that cleared their
-    // environment.
-    proc::signal_unit(
-        rec.cgroup
+    {
+        let cgroup = rec
+            .cgroup
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .as_ref(),
-        &[],
-        &targets,
-        sig,
-    );
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // A sync command's cgroup holds the session shell while it runs: a signal that ends
+        // the command first moves the shell back into the session's cgroup (it then abandons
+        // the script, below); another signal goes to the command's processes alone.
+        let unit = match cgroup.as_ref() {
+            Some(_) if !rec.is_async && !terminates(sig) => None,
+            Some(cg) if !rec.is_async => {
+                let shell = *core
+                    .shell_pid
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let released = match (shell, core.cgroup.as_ref()) {
+                    (Some(shell), Some(session)) => {
+                        session.adopt_alone(shell.as_raw().unsigned_abs())
+                    }
+                    _ => false,
+                };
+                // Never `cgroup.kill` a cgroup the shell may still be in.
+                released.then_some(cg)
+            }
+            other => other,
+        };
+        // With the command's own cgroup, SIGKILL also takes escapees that cleared their
+        // environment.
+        proc::signal_unit(unit, &[], &targets, sig);
+    }
     if !rec.is_async && terminates(sig) && core.abort_trap {
         rec.abort_code.store(128 + sig as i32, Ordering::Relaxed);
         let shell = *core

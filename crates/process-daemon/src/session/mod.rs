@@ -9,15 +9,17 @@
 //! Output path: the command writes to its FIFOs; a per-command pump task reads both as bytes
 //! arrive (no line buffering, NUL-safe, nothing added), labels them with the proto `Muxer` into
 //! the log, and publishes the exit code only after both FIFOs are drained (EOF, or
-//! [`crate::oneshot::DRAIN_GRACE`] after the status when a background process keeps them open).
+//! [`crate::drain::DRAIN_GRACE`] after the status when a background process keeps them open).
 
 mod control;
 mod error;
 pub(crate) mod log;
+mod registry;
 pub(crate) mod shell;
 
 pub(crate) use control::parse_signal;
 pub(crate) use error::SessionError;
+pub(crate) use registry::Sessions;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -27,11 +29,11 @@ use std::sync::{Arc, Mutex};
 
 use nix::unistd::Pid;
 use process_proto::log::OutputStream;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::store::{CommandRow, Op, SessionRow, Store};
+use crate::store::{CommandRow, Op, Store};
 use log::CommandLog;
 
 pub(crate) use process_proto::wire::{ENTRYPOINT_COMMAND_ID, ENTRYPOINT_SESSION_ID};
@@ -89,9 +91,10 @@ pub(crate) struct CommandRec {
     pub timed_out: std::sync::atomic::AtomicBool,
     /// The exit code of a sync command abandoned by a terminating signal (0: none).
     pub(crate) abort_code: std::sync::atomic::AtomicI32,
-    /// An async command's own cgroup, nested in the session's (bash sessions with a cgroup):
-    /// its subshell moves itself in first, so what it starts is killed with the command.
-    /// Retired when the command ends.
+    /// The command's own cgroup, nested in the session's (bash sessions with a cgroup): an
+    /// async command's subshell moves itself in first; for a sync command the session shell
+    /// is inside while the command runs. What it starts is killed with the command. Retired
+    /// when the command ends.
     pub(crate) cgroup: Mutex<Option<crate::cgroup::Cgroup>>,
 }
 
@@ -161,7 +164,11 @@ pub(crate) struct SessionCore {
 
 impl SessionCore {
     /// The session's cgroup when its commands get cgroups of their own: only bash sessions,
-    /// whose subshells know their pid (`$BASHPID`) to move themselves in.
+    /// whose subshells know their pid (`$BASHPID`) to move themselves in, and whose sync
+    /// commands can be abandoned (the `USR2` trap) once the shell has been moved out of the
+    /// command's cgroup. Another shell's commands are killed by tag and tree (see
+    /// `ARCHITECTURE.md`): an escapee that cleared its environment survives there until the
+    /// session is deleted.
     pub(crate) fn command_cgroups(&self) -> Option<&crate::cgroup::Cgroup> {
         self.cgroup.as_ref().filter(|_| self.abort_trap)
     }
@@ -349,11 +356,9 @@ impl Session {
         } else {
             None
         };
-        // Made with the FIFO above; the subshell joins it itself (see `shell::ASYNC_TEXT`).
-        let cgroup = is_async
-            .then(|| self.core.command_cgroups())
-            .flatten()
-            .and_then(|cg| cg.child(&cid));
+        // An async command's subshell joins it itself (see `shell::ASYNC_TEXT`); for a sync
+        // one the session shell joins it while the command runs (`shell::SYNC_TEXT`).
+        let cgroup = self.core.command_cgroups().and_then(|cg| cg.child(&cid));
         script
             .write_all(command.as_bytes())
             // A final newline ends a last line that is a comment or a heredoc delimiter.
@@ -522,48 +527,37 @@ impl Session {
 }
 
 /// Reads a command's stdout/stderr FIFOs into its log until the command has reported its status
-/// and both are drained, then publishes the exit code and cleans up.
+/// and both are drained (see [`crate::drain`]), then publishes the exit code and cleans up.
 async fn pump(
     core: Arc<SessionCore>,
     rec: Arc<CommandRec>,
-    mut out: tokio::net::unix::pipe::Receiver,
-    mut err: tokio::net::unix::pipe::Receiver,
+    out: tokio::net::unix::pipe::Receiver,
+    err: tokio::net::unix::pipe::Receiver,
     keepers: (std::fs::File, std::fs::File),
-    mut status: oneshot::Receiver<i32>,
+    status: oneshot::Receiver<i32>,
 ) {
-    let mut keepers = Some(keepers);
-    let mut obuf = vec![0u8; 64 * 1024];
-    let mut ebuf = vec![0u8; 64 * 1024];
-    let mut out_open = true;
-    let mut err_open = true;
-    let mut code: Option<i32> = None;
-    let far = tokio::time::Instant::now() + std::time::Duration::from_hours(24 * 365);
-    let mut drain_until = far;
-    loop {
-        if code.is_some() && !out_open && !err_open {
-            break;
-        }
-        tokio::select! {
-            r = out.read(&mut obuf), if out_open => match r {
-                Ok(0) | Err(_) => out_open = false,
-                Ok(n) => { let _ = rec.log.append(OutputStream::Stdout, &obuf[..n]); }
-            },
-            r = err.read(&mut ebuf), if err_open => match r {
-                Ok(0) | Err(_) => err_open = false,
-                Ok(n) => { let _ = rec.log.append(OutputStream::Stderr, &ebuf[..n]); }
-            },
-            c = &mut status, if code.is_none() => {
-                code = Some(c.unwrap_or(-1));
-                keepers = None;
-                drain_until = tokio::time::Instant::now() + crate::oneshot::DRAIN_GRACE;
-            }
-            () = tokio::time::sleep_until(drain_until), if code.is_some() => break,
-        }
-    }
-    drop(keepers);
-    drop(out);
-    drop(err);
-    let mut code = code.unwrap_or(-1);
+    // The status ends the command; the FIFOs' keeper write ends go with it, so the pipes end
+    // once the command's own writers are gone.
+    let ended = async move {
+        let code = status.await.unwrap_or(-1);
+        drop(keepers);
+        code
+    };
+    let drained = crate::drain::read_until_ended(
+        Some(out),
+        Some(err),
+        ended,
+        crate::drain::DRAIN_GRACE,
+        |source, bytes| {
+            let stream = match source {
+                crate::drain::Source::Out => OutputStream::Stdout,
+                crate::drain::Source::Err => OutputStream::Stderr,
+            };
+            let _ = rec.log.append(stream, bytes);
+        },
+    )
+    .await;
+    let mut code = drained.ended;
     let aborted = rec.abort_code.load(std::sync::atomic::Ordering::Relaxed);
     if aborted != 0 && !rec.is_async {
         code = aborted;
@@ -593,286 +587,6 @@ async fn pump(
             finished_at,
             dropped: rec.log.dropped(),
         });
-    }
-}
-
-/// The registry of sessions.
-pub(crate) struct Sessions {
-    root: PathBuf,
-    workdir: PathBuf,
-    max_log: u64,
-    /// Most sessions at once (the entrypoint's not counted).
-    cap: usize,
-    store: Arc<Store>,
-    map: Mutex<HashMap<String, Arc<Session>>>,
-    /// A cgroup per session, when the daemon has a cgroup root.
-    cgroups: Option<crate::cgroup::Cgroups>,
-}
-
-impl Sessions {
-    /// A registry keeping session state under `<state_dir>/sessions`, its records in `store`.
-    /// Call [`Sessions::restore`] to bring back what a previous incarnation recorded.
-    pub(crate) fn new(
-        state_dir: &Path,
-        workdir: &Path,
-        max_log: u64,
-        max_sessions: usize,
-        store: Arc<Store>,
-        cgroups: Option<crate::cgroup::Cgroups>,
-    ) -> std::io::Result<Sessions> {
-        let root = state_dir.join("sessions");
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&root)?;
-        Ok(Sessions {
-            root,
-            workdir: workdir.to_owned(),
-            max_log,
-            cap: max_sessions,
-            store,
-            map: Mutex::new(HashMap::new()),
-            cgroups,
-        })
-    }
-
-    /// Brings back the sessions a previous incarnation recorded: their command records and
-    /// finished logs are served as before; a command that was running when it died is finished
-    /// as [`LOST`] (exit code -1, the reason appended to its log). The sessions' shells start
-    /// afresh with the next command (restoring the saved cwd and exported variables). Session
-    /// directories no record names are removed.
-    pub(crate) fn restore(&self, rows: Vec<SessionRow>) {
-        let mut kept = std::collections::HashSet::new();
-        for row in rows {
-            if row.id == ENTRYPOINT_SESSION_ID
-                || !row.dir.starts_with(&self.root)
-                || !row.dir.is_dir()
-            {
-                self.store.send(Op::SessionDeleted { id: row.id });
-                continue;
-            }
-            kept.insert(row.dir.clone());
-            let session = self.spawn_session(&row.id, row.dir.clone(), row.cwd.clone(), true);
-            let mut commands = Vec::new();
-            for c in row.commands {
-                let dir = session.core.dir.join(&c.id);
-                let lost = c.exit_code.is_none();
-                let code = c.exit_code.unwrap_or(-1);
-                let log = match CommandLog::restore(
-                    &dir.join("output.log"),
-                    self.max_log,
-                    c.dropped,
-                ) {
-                    Ok(log) => log,
-                    Err(err) => {
-                        tracing::warn!(session = %row.id, command = %c.id, error = %err, "a command's log is gone; its record is kept with an empty log");
-                        match CommandLog::create(&dir.join("output.log"), self.max_log) {
-                            Ok(log) => log,
-                            Err(_) => continue,
-                        }
-                    }
-                };
-                // First found lost (no end time yet): say so in its log and record when; a
-                // later restart finds it as it was left.
-                let newly_lost = lost && c.finished_at.is_none();
-                if newly_lost {
-                    for name in ["stdout", "stderr", "stdin"] {
-                        let _ = std::fs::remove_file(dir.join(name));
-                    }
-                    let _ = log.append(
-                        OutputStream::Stderr,
-                        format!("\nprocessd: {LOST}\n").as_bytes(),
-                    );
-                }
-                let finished_at = c
-                    .finished_at
-                    .clone()
-                    .or_else(|| lost.then(crate::store::now_rfc3339));
-                log.finish(code);
-                if newly_lost {
-                    self.store.send(Op::CommandLost {
-                        session: row.id.clone(),
-                        id: c.id.clone(),
-                        finished_at: finished_at.clone().unwrap_or_default(),
-                        dropped: log.dropped(),
-                    });
-                }
-                commands.push(Arc::new(CommandRec {
-                    id: c.id,
-                    command: c.command,
-                    is_async: c.is_async,
-                    suppress_echo: c.suppress_echo,
-                    log,
-                    dir,
-                    stdin: tokio::sync::Mutex::new(None),
-                    started_at: c.started_at,
-                    finished_at: Mutex::new(finished_at),
-                    lost,
-                    timeout: None,
-                    timed_out: std::sync::atomic::AtomicBool::new(false),
-                    abort_code: std::sync::atomic::AtomicI32::new(0),
-                    cgroup: Mutex::new(None),
-                }));
-            }
-            *session
-                .commands
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = commands;
-            self.map
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .insert(row.id.clone(), session);
-        }
-        if let Ok(entries) = std::fs::read_dir(&self.root) {
-            for entry in entries.flatten() {
-                if !kept.contains(&entry.path()) {
-                    let _ = std::fs::remove_dir_all(entry.path());
-                }
-            }
-        }
-    }
-
-    /// A session (dispatcher started, shell not yet) on `dir`.
-    fn spawn_session(&self, id: &str, dir: PathBuf, cwd: PathBuf, persist: bool) -> Arc<Session> {
-        let tag = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let shell = crate::proc::select_shell();
-        let core = Arc::new(SessionCore {
-            id: id.to_owned(),
-            dir,
-            cwd,
-            abort_trap: shell
-                .file_name()
-                .is_some_and(|n| n.to_string_lossy().contains("bash")),
-            shell,
-            cancel: CancellationToken::new(),
-            pgids: Mutex::new(Vec::new()),
-            pending: Mutex::new(HashMap::new()),
-            store: self.store.clone(),
-            pids: Mutex::new(HashMap::new()),
-            shell_pid: Mutex::new(None),
-            persist,
-            tag,
-            snapshot: tokio::sync::watch::Sender::new(shell::Snapshot::default()),
-            slot: Mutex::new(None),
-            cgroup: self.cgroups.as_ref().and_then(crate::cgroup::Cgroups::take),
-        });
-        let (jobs_tx, jobs_rx) = mpsc::unbounded_channel();
-        let handle = tokio::spawn(shell::dispatch(core.clone(), jobs_rx));
-        Arc::new(Session {
-            core,
-            jobs: jobs_tx,
-            commands: Mutex::new(Vec::new()),
-            dispatcher: tokio::sync::Mutex::new(Some(handle)),
-            max_log: self.max_log,
-        })
-    }
-
-    /// Creates a session whose shell starts in `cwd` (default: the daemon's work dir).
-    pub(crate) fn create(
-        &self,
-        id: &str,
-        cwd: Option<PathBuf>,
-    ) -> Result<Arc<Session>, SessionError> {
-        let mut map = self
-            .map
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if map.contains_key(id) {
-            return Err(SessionError::Exists);
-        }
-        let counted = map.keys().filter(|k| *k != ENTRYPOINT_SESSION_ID).count();
-        if id != ENTRYPOINT_SESSION_ID && counted >= self.cap {
-            return Err(SessionError::TooMany(self.cap));
-        }
-        let dir = self.root.join(uuid::Uuid::new_v4().to_string());
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&dir)
-            .map_err(SessionError::Create)?;
-        let cwd = cwd.unwrap_or_else(|| self.workdir.clone());
-        let persist = id != ENTRYPOINT_SESSION_ID;
-        if persist {
-            self.store.send(Op::SessionCreated {
-                id: id.to_owned(),
-                dir: dir.clone(),
-                cwd: cwd.clone(),
-            });
-        }
-        let session = self.spawn_session(id, dir, cwd, persist);
-        map.insert(id.to_owned(), session.clone());
-        Ok(session)
-    }
-
-    /// A session by id.
-    pub(crate) fn get(&self, id: &str) -> Option<Arc<Session>> {
-        self.map
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(id)
-            .cloned()
-    }
-
-    /// Every session except the entrypoint.
-    pub(crate) fn list(&self) -> Vec<Arc<Session>> {
-        let mut v: Vec<_> = self
-            .map
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .values()
-            .filter(|s| s.id() != ENTRYPOINT_SESSION_ID)
-            .cloned()
-            .collect();
-        v.sort_by(|a, b| a.id().cmp(b.id()));
-        v
-    }
-
-    /// Removes and deletes a session.
-    pub(crate) async fn delete(&self, id: &str) -> Option<()> {
-        let session = self
-            .map
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(id)?;
-        if session.core.persist {
-            self.store.send(Op::SessionDeleted { id: id.to_owned() });
-        }
-        session.delete().await;
-        Some(())
-    }
-
-    /// Starts the entrypoint session running `argv` (spec §8.9).
-    pub(crate) fn start_entrypoint(&self, argv: &[String]) -> Result<(), SessionError> {
-        let session = self.create(ENTRYPOINT_SESSION_ID, None)?;
-        let command = argv
-            .iter()
-            .map(|a| shell::quote(Path::new(a)))
-            .collect::<Vec<_>>()
-            .join(" ");
-        session.submit(
-            Some(ENTRYPOINT_COMMAND_ID.to_owned()),
-            command,
-            true,
-            true,
-            None,
-        )?;
-        Ok(())
-    }
-
-    /// Stops every session (daemon shutdown); their records stay for the next start.
-    pub(crate) async fn shutdown(&self) {
-        let all: Vec<Arc<Session>> = self
-            .map
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .drain()
-            .map(|(_, s)| s)
-            .collect();
-        let stops = all.iter().map(|s| s.stop());
-        futures_util::future::join_all(stops).await;
-        self.store.flush().await;
     }
 }
 

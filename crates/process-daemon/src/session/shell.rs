@@ -91,10 +91,16 @@ pub(crate) fn quote(path: &Path) -> String {
 }
 
 /// The shell text that runs the sync command `$__pd_c` (see the module docs). Single-quoted
-/// into `__pd_S` by the preamble, so it must hold no `'`.
-const SYNC_TEXT: &str = "PROCESS_COMMAND_ID=$__pd_c; export PROCESS_COMMAND_ID; \
+/// into `__pd_S` by the preamble, so it must hold no `'`. With a session cgroup (`$__pd_g`,
+/// bash only) the shell moves itself into the command's own cgroup for the command's
+/// duration (its foreground jobs, and all they start, are born there) and back into the
+/// session's before it reports the status; killing the command moves the shell out first
+/// (see `control`). Under `set -e` a failed move must not end the shell: `|| command true`.
+const SYNC_TEXT: &str = "case $__pd_g in ?*) { command printf \"%s\\n\" \"$$\" >\"$__pd_g/$__pd_c/cgroup.procs\"; } 2>/dev/null || command true;; esac; \
+PROCESS_COMMAND_ID=$__pd_c; export PROCESS_COMMAND_ID; \
 { . \"$__pd_d/$__pd_c/cmd.sh\"; } </dev/null >\"$__pd_d/$__pd_c/stdout\" 2>\"$__pd_d/$__pd_c/stderr\"; \
 __pd_s=$?; unset PROCESS_COMMAND_ID; \
+case $__pd_g in ?*) { command printf \"%s\\n\" \"$$\" >\"$__pd_g/cgroup.procs\"; } 2>/dev/null || command true;; esac; \
 { command printf \"\\0%s\\0\" \"$__pd_c\"; export -p; command printf \"\\0\"; command pwd; command printf \"\\0\"; } >&2 2>/dev/null; \
 command printf \"S %s\\n\" \"$__pd_s\"";
 

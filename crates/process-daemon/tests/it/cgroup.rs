@@ -300,6 +300,78 @@ async fn session_command_kill_kills_an_escapee_and_spares_the_session() {
     );
 }
 
+/// A sync command runs in the session shell itself, which moves into the command's own cgroup
+/// while it runs: killing the command (from another request, here its per-command signal, and
+/// by its timeout) takes an escapee that cleared its environment, and the shell, moved out
+/// first, survives with its state.
+#[tokio::test]
+async fn sync_session_command_kill_and_timeout_kill_an_escapee_and_spare_the_session() {
+    let Some(root) =
+        Root::new("sync_session_command_kill_and_timeout_kill_an_escapee_and_spare_the_session")
+    else {
+        return;
+    };
+    let d = Bin::start(&["--cgroup-root", &root.arg()]);
+    d.session("s").await;
+    d.call(
+        Method::POST,
+        "/process/session/s/exec",
+        Some(json!({"command": "export KEPT=yes; cd /tmp"})),
+    )
+    .await;
+    for how in ["signal", "timeout"] {
+        let marker = unique_seconds();
+        let pidfile = d.pidfile(&format!("escapee-{how}"));
+        let mut body =
+            json!({"command": format!("{}; sleep {marker}", escapee(&marker, &pidfile))});
+        if how == "timeout" {
+            body["timeout"] = json!(3);
+        }
+        let run = d
+            .daemon
+            .call(Method::POST, "/process/session/s/exec", Some(body));
+        let kill = async {
+            let p = started(&pidfile).await;
+            if how == "signal" {
+                let s = d.call(Method::GET, "/process/session/s", None).await;
+                let cid = s["commands"]
+                    .as_array()
+                    .expect("commands")
+                    .iter()
+                    .find(|c| c["exitCode"].is_null())
+                    .and_then(|c| c["id"].as_str())
+                    .expect("the running command")
+                    .to_owned();
+                d.call(
+                    Method::POST,
+                    &format!("/process/session/s/command/{cid}/signal"),
+                    Some(json!({"signal": "KILL"})),
+                )
+                .await;
+            }
+            p
+        };
+        let ((status, v), p) = tokio::join!(run, kill);
+        assert!((200..300).contains(&status), "{how}: {status} {v}");
+        assert_ne!(v["exitCode"], 0, "{how}: {v}");
+        dies(p, &format!("sync session command {how}")).await;
+    }
+    // The session shell and its state survive.
+    let v = d
+        .call(
+            Method::POST,
+            "/process/session/s/exec",
+            Some(json!({"command": "echo \"$KEPT $PWD\""})),
+        )
+        .await;
+    assert_eq!(v["exitCode"], 0, "{v}");
+    assert_eq!(
+        v["stdout"].as_str().unwrap_or_default(),
+        "yes /tmp\n",
+        "{v}"
+    );
+}
+
 #[tokio::test]
 async fn a_restart_kills_the_escapees_of_the_previous_incarnation() {
     let Some(root) = Root::new("a_restart_kills_the_escapees_of_the_previous_incarnation") else {
@@ -339,19 +411,19 @@ async fn exec_timeout_kills_an_escapee() {
     let Some(root) = Root::new("exec_timeout_kills_an_escapee") else {
         return;
     };
-    let d = Bin::start(&["--cgroup-root", &root.arg()]);
+    // Cold: no warm shell could take it.
+    let d = Bin::start(&["--cgroup-root", &root.arg(), "--warm-shells", "0"]);
     let marker = unique_seconds();
     let pidfile = d.pidfile("escapee");
-    // Found while the exec runs (the timeout kills it before the answer). A cold exec's shell
-    // is moved into its cgroup by the daemon right after `posix_spawn` (see `Cgroup::adopt`):
-    // an escapee forked and re-parented in the first moments, before that write, is outside
-    // (the documented race), so this one starts a little later.
+    // Found while the exec runs (the timeout kills it before the answer). The escapee is the
+    // first thing the command does: the shell must already be in its cgroup (it waits at a
+    // gate until the daemon has moved it, see `oneshot::bash_gate`), else it would escape.
     let ((status, v), p) = tokio::join!(
         d.daemon.call(
             Method::POST,
             "/process/execute",
             Some(json!({
-                "command": format!("sleep 0.5; {}; sleep {marker}", escapee(&marker, &pidfile)),
+                "command": format!("{}; sleep {marker}", escapee(&marker, &pidfile)),
                 "timeout": 3,
             })),
         ),
@@ -359,6 +431,80 @@ async fn exec_timeout_kills_an_escapee() {
     );
     assert_eq!((status, v["timedOut"].as_bool()), (408, Some(true)), "{v}");
     dies(p, "exec timeout").await;
+}
+
+/// The gate that holds a cold exec's bash until it is in its cgroup leaves nothing of itself
+/// for the command to see: everything a command can observe about its shell (the warm tests'
+/// dump) is what a cold daemon without cgroups gives, but for the cgroup itself.
+#[tokio::test]
+async fn a_gated_cold_exec_sees_exactly_what_an_ungated_one_sees() {
+    let Some(root) = Root::new("a_gated_cold_exec_sees_exactly_what_an_ungated_one_sees") else {
+        return;
+    };
+    let dir = root.dir.clone();
+    let gated = crate::support::TestDaemon::start_with(move |c| {
+        c.warm_shells = 0;
+        c.cgroup_root = process_daemon::CgroupRoot::Path(dir);
+    })
+    .await;
+    let workdir = gated.workdir.path().to_owned();
+    let plain = crate::support::TestDaemon::start_with(move |c| {
+        c.workdir = workdir;
+        c.warm_shells = 0;
+    })
+    .await;
+    let without_cgroup = |v: &Value| -> String {
+        let text = v["result"].as_str().unwrap_or_default();
+        // The documented difference (`oneshot::bash_gate`): sourcing the gate fills
+        // `BASH_ARGC`/`BASH_ARGV` early, so after `set --` they read `0`/`()` there.
+        text.lines()
+            .filter(|l| !l.starts_with("0::") && !l.starts_with("declare -a BASH_ARGC="))
+            .flat_map(|l| [l, "\n"])
+            .collect()
+    };
+    for command in [
+        crate::warm::DUMP,
+        // Lone programs are exec'd in place of the shell: they see the same descriptors.
+        "ls /proc/self/fd",
+        "echo \"$0|$_|$BASH_EXECUTION_STRING|$-|$?|$LINENO\"; printenv BASH_ENV; echo $?",
+        "if then",
+        "nosuchcommand --flag",
+        "echo $((1/0)); exit 3",
+        "cat; read -r x; echo \"read=$?\"",
+    ] {
+        let body = json!({"command": command});
+        let g = gated.post("/process/execute", &body).await;
+        let p = plain.post("/process/execute", &body).await;
+        assert_eq!((g.status.as_u16(), p.status.as_u16()), (200, 200));
+        let (g, p) = (g.json(), p.json());
+        assert_eq!(g["exitCode"], p["exitCode"], "{command}: {g} vs {p}");
+        assert_eq!(
+            without_cgroup(&g),
+            without_cgroup(&p),
+            "{command}: a gated shell differs from an ungated one"
+        );
+        if command == crate::warm::DUMP {
+            // Its cgroup is the gated daemon's (the unit below the root), the other's is not.
+            let cgroup = |v: &Value| {
+                v["result"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .lines()
+                    .find(|l| l.starts_with("0::"))
+                    .map(str::to_owned)
+            };
+            let rel = root
+                .dir
+                .strip_prefix(mount().expect("mount"))
+                .expect("below the mount");
+            let gated_cg = cgroup(&g).expect("a cgroup line");
+            assert!(
+                gated_cg.starts_with(&format!("0::/{}/", rel.display())),
+                "{gated_cg}"
+            );
+            assert_ne!(cgroup(&p), Some(gated_cg));
+        }
+    }
 }
 
 /// A warm shell enters its cgroup while it waits, before it runs anything: an escapee started

@@ -485,6 +485,12 @@ async fn caps_on_sessions_ptys_contexts_and_execs_answer_429() {
     );
     let (status, body) = http(a, "POST", "/process/pty", Some(pty("p2"))).await;
     assert_capped(status, &body, "--max-ptys");
+    // create-connect's 429 is the envelope too (its 400/409 stay the original's plain body).
+    let (status, body) = crate::pty::ws_connect(a, "/process/pty/create-connect?id=p2", &[])
+        .await
+        .err()
+        .expect("create-connect past --max-ptys must not upgrade");
+    assert_capped(status, &body, "--max-ptys");
     http(a, "DELETE", "/process/pty/p1", None).await;
     assert_eq!(
         http(a, "POST", "/process/pty", Some(pty("p2"))).await.0,

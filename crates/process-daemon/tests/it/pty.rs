@@ -662,15 +662,35 @@ async fn pings_are_answered_while_output_streams() {
     http(d.addr, "DELETE", "/process/pty/ping", None).await;
 }
 
+/// The write deadline of the test below (processd's default is 10 s; the PTY path takes the
+/// configured one).
+const STALL_DEADLINE: Duration = Duration::from_secs(1);
+
 #[tokio::test]
 async fn a_lone_stalled_client_pauses_the_pty_only_until_it_is_dropped() {
-    let d = TestDaemon::start().await;
+    let d = TestDaemon::start_with(|c| c.ws_write_deadline = STALL_DEADLINE).await;
     let mut a = PtyClient::create(d.addr, "id=lone").await;
     a.send(b"head -c 24000000 /dev/zero | tr '\\0' y; echo; echo LONE_$((6*6))\n")
         .await;
-    // `a` never reads again: flow control pauses the PTY until the write deadline (10 s)
-    // drops `a`; then the shell runs free and a new client finds the end in the scrollback.
-    tokio::time::sleep(Duration::from_secs(12)).await;
+    // `a` stops reading: flow control pauses the PTY until a frame to `a` misses the write
+    // deadline and `a` is dropped; then the shell runs free and a new client finds the end in
+    // the scrollback. The pause covers the command's start-up as well as the deadline.
+    tokio::time::sleep(STALL_DEADLINE + Duration::from_millis(1500)).await;
+    // Dropped, not merely paused: `a` gets what was in flight, then the end of the connection
+    // (no close frame), never the end of the output. A writer without the configured deadline
+    // would still be waiting on `a` here and now deliver everything.
+    let mut a_saw_end = false;
+    while let Some(msg) = a.next(HANG).await {
+        assert!(
+            !matches!(msg, Msg::Close(..)),
+            "the stalled client got {msg:?}"
+        );
+        a_saw_end |= a.text().contains("LONE_36");
+        if a.output.len() > 64 * 1024 {
+            a.output.drain(..a.output.len() - 64);
+        }
+    }
+    assert!(!a_saw_end, "the stalled client was never dropped");
     let mut b = PtyClient::connect(d.addr, "lone").await;
     let deadline = Instant::now() + HANG;
     loop {
@@ -685,7 +705,6 @@ async fn a_lone_stalled_client_pauses_the_pty_only_until_it_is_dropped() {
             break;
         }
     }
-    drop(a);
     http(d.addr, "DELETE", "/process/pty/lone", None).await;
 }
 

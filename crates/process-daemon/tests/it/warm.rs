@@ -14,7 +14,7 @@ use crate::support::{eventually, processes_with, unique_seconds, TestDaemon};
 /// Prints `WARM` or `COLD` first (whether this shell is a warm one: its command line is the
 /// pool's boot script; the state at the command's start is captured before that), then
 /// everything a command can observe about its shell.
-const DUMP: &str = r#"start="_=[$_] ?=$? #=$# 0=$0 -=$- LINENO=$LINENO sub=$BASH_SUBSHELL seconds_small=$(( SECONDS < 2 ))"
+pub const DUMP: &str = r#"start="_=[$_] ?=$? #=$# 0=$0 -=$- LINENO=$LINENO sub=$BASH_SUBSHELL seconds_small=$(( SECONDS < 2 ))"
 tr '\0' ' ' < /proc/$$/cmdline | grep -q 'read -r -[N] 8' && echo WARM || echo COLD
 echo "start: $start"
 echo "exec_string=[$BASH_EXECUTION_STRING]" | head -c 40; echo

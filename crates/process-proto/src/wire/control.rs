@@ -1,7 +1,7 @@
 //! The control-plane wire (Daytona's `/api/sandbox…` REST API, the subset the official SDKs use):
-//! [`Sandbox`] (the DTO every lifecycle call returns), [`SandboxState`], [`CreateSandbox`],
-//! [`ListSandboxesResponse`], [`ResizeSandbox`], [`SandboxLabels`], [`Url`] and the control
-//! plane's error envelope [`ControlError`].
+//! [`SandboxDto`] (the `Sandbox` DTO every lifecycle call returns), [`SandboxState`],
+//! [`CreateSandbox`], [`ListSandboxesResponse`], [`ResizeSandbox`], [`SandboxLabels`], [`Url`]
+//! and the control plane's error envelope [`ControlError`].
 //!
 //! Spec: `daytona-control-plane-wire.md` §4–§6. The Python SDK validates responses strictly
 //! (§2.5): every key it requires is always written here (`!` keys of §4.1), integers stay JSON
@@ -42,7 +42,7 @@ pub enum SandboxState {
     Starting,
     /// `stopping`
     Stopping,
-    /// `error` (see [`Sandbox::error_reason`])
+    /// `error` (see [`SandboxDto::error_reason`])
     Error,
     /// `build_failed`
     BuildFailed,
@@ -179,11 +179,15 @@ pub struct SandboxVolume {
 /// and (with `env` and `kvm` absent on the hosted API) the items of a list page.
 ///
 /// Every key the Python SDK requires is always serialised; optional keys only when set.
+// Named `SandboxDto` (as Daytona's TypeScript SDK imports it) so that it never reads like the
+// facade's `process::Sandbox` handle; the OpenAPI schema keeps the wire name `Sandbox` (and
+// this note stays out of its description).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = Sandbox))]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
-pub struct Sandbox {
+pub struct SandboxDto {
     /// Sandbox id (every later path uses it).
     pub id: String,
     /// Organization (constant [`LOCAL_ORGANIZATION`] on a self-hosted control plane).
@@ -285,12 +289,12 @@ pub struct Sandbox {
     pub toolbox_proxy_url: String,
 }
 
-impl Sandbox {
+impl SandboxDto {
     /// A DTO with the given id (also its name), the local organization and target, user
     /// `daytona`, resources 1 vCPU / 1 GiB / 3 GiB and nothing else set.
-    pub fn new(id: impl Into<String>, toolbox_proxy_url: impl Into<String>) -> Sandbox {
+    pub fn new(id: impl Into<String>, toolbox_proxy_url: impl Into<String>) -> SandboxDto {
         let id = id.into();
-        Sandbox {
+        SandboxDto {
             name: id.clone(),
             id,
             organization_id: LOCAL_ORGANIZATION.to_owned(),
@@ -338,7 +342,7 @@ impl Sandbox {
 #[non_exhaustive]
 pub struct ListSandboxesResponse {
     /// One page of sandboxes.
-    pub items: Vec<Sandbox>,
+    pub items: Vec<SandboxDto>,
     /// Opaque cursor of the next page (sent back verbatim as `cursor`); `None` = last page.
     /// Always written (as `null` on the last page).
     #[serde(default)]
@@ -347,7 +351,7 @@ pub struct ListSandboxesResponse {
 
 impl ListSandboxesResponse {
     /// A page.
-    pub fn new(items: Vec<Sandbox>, next_cursor: Option<String>) -> Self {
+    pub fn new(items: Vec<SandboxDto>, next_cursor: Option<String>) -> Self {
         ListSandboxesResponse { items, next_cursor }
     }
 }
@@ -620,7 +624,7 @@ mod tests {
 
     #[test]
     fn sandbox_writes_every_key_the_python_sdk_requires() {
-        let sb = Sandbox::new("sbx-1", "http://127.0.0.1:3000/toolbox");
+        let sb = SandboxDto::new("sbx-1", "http://127.0.0.1:3000/toolbox");
         let v = serde_json::to_value(&sb).unwrap();
         for key in [
             "id",
@@ -651,7 +655,7 @@ mod tests {
             "labels": {}, "public": false, "networkBlockAll": false, "target": "t",
             "cpu": 2.0, "gpu": 0, "memory": 4, "disk": 3, "state": "frozen",
             "toolboxProxyUrl": "u", "extra": 1}"#;
-        let sb: Sandbox = serde_json::from_str(item).unwrap();
+        let sb: SandboxDto = serde_json::from_str(item).unwrap();
         assert_eq!(sb.cpu, 2);
         assert!(sb.env.is_empty());
         assert_eq!(sb.state(), SandboxState::Other("frozen".into()));

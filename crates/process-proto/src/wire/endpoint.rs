@@ -64,6 +64,18 @@ impl std::fmt::Display for Endpoint {
     }
 }
 
+/// `id` percent-encoded as one path segment (RFC 3986 unreserved kept), for paths outside
+/// this table (the control plane's `/sandbox/{id}/…`, a toolbox base URL).
+///
+/// ```
+/// assert_eq!(process_proto::wire::endpoint::segment("my session/1"), "my%20session%2F1");
+/// ```
+pub fn segment(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    push_segment(&mut out, id);
+    out
+}
+
 /// Appends `segment` percent-encoded as one path segment (RFC 3986 unreserved kept).
 pub fn push_segment(out: &mut String, segment: &str) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
@@ -330,6 +342,14 @@ mod tests {
         }
         assert_eq!(FILES_SLASH.template(), "/files/");
         assert_eq!(PROXY_PATH.path(&["8080", "a b"]), "/proxy/8080/a%20b");
+    }
+
+    #[test]
+    fn ids_are_encoded_as_one_segment() {
+        assert_eq!(segment("my session/1"), "my%20session%2F1");
+        assert_eq!(segment("a-b_c.d~e"), "a-b_c.d~e");
+        assert_eq!(segment("é"), "%C3%A9");
+        assert_eq!(segment(""), "");
     }
 
     proptest::proptest! {

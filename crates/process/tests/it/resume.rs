@@ -129,17 +129,53 @@ async fn a_follow_across_dropped_connections_delivers_every_byte_exactly_once() 
         s
     });
     let dropped = cut.load(Ordering::Relaxed);
-    println!(
-        "resumable follow: {dropped} dropped connections, {} bytes received, lost 0, duplicated 0",
-        out.len() + err.len()
-    );
+    let (out_lost, out_extra) = lost_and_extra(&out, expected_out.as_bytes());
+    let (err_lost, err_extra) = lost_and_extra(&err, expected_err.as_bytes());
+    let (lost, duplicated) = (out_lost + err_lost, out_extra + err_extra);
     assert_eq!(dropped, drops, "the proxy did not cut as often as asked");
+    assert_eq!(
+        (lost, duplicated),
+        (0, 0),
+        "bytes lost and duplicated (or garbled) across {dropped} dropped connections"
+    );
     assert!(
         out == expected_out.as_bytes(),
-        "stdout differs: {} vs {} bytes",
+        "stdout differs (same lines, other order): {} vs {} bytes",
         out.len(),
         expected_out.len()
     );
     assert_eq!(String::from_utf8_lossy(&err), expected_err);
+    println!(
+        "resumable follow: {dropped} dropped connections, {} bytes received, lost {lost}, duplicated {duplicated}",
+        out.len() + err.len()
+    );
     c.delete_session("r").await.unwrap();
+}
+
+/// Bytes of `expected` missing from `received` and bytes of `received` beyond `expected`
+/// (duplicates and garbage), compared as multisets of lines: every line of both is distinct
+/// text, so a lost chunk shows as missing lines and a replayed one as extra copies.
+fn lost_and_extra(received: &[u8], expected: &[u8]) -> (usize, usize) {
+    let mut want: std::collections::HashMap<&[u8], usize> = std::collections::HashMap::new();
+    for line in expected.split_inclusive(|b| *b == b'\n') {
+        *want.entry(line).or_default() += 1;
+    }
+    let mut matched = 0;
+    for line in received.split_inclusive(|b| *b == b'\n') {
+        if let Some(n) = want.get_mut(line).filter(|n| **n > 0) {
+            *n -= 1;
+            matched += line.len();
+        }
+    }
+    (expected.len() - matched, received.len() - matched)
+}
+
+#[test]
+fn lost_and_extra_counts_bytes() {
+    assert_eq!(lost_and_extra(b"1\n2\n3\n", b"1\n2\n3\n"), (0, 0));
+    assert_eq!(lost_and_extra(b"1\n3\n", b"1\n2\n3\n"), (2, 0));
+    assert_eq!(lost_and_extra(b"1\n2\n2\n3\n", b"1\n2\n3\n"), (0, 2));
+    // A cut mid-line that lost the rest of "20\n" and the start of "21\n": both lines lost,
+    // the garbled "21\n" fragment counts as extra.
+    assert_eq!(lost_and_extra(b"19\n2", b"19\n20\n21\n"), (6, 1));
 }

@@ -212,9 +212,13 @@ impl Manager {
             ..Default::default()
         };
         // Also the proof that this processd still answers.
-        crate::proxy::post_json(&member.endpoint, "/env", &env)
-            .await
-            .map_err(|e| ManagerError::StartFailed(e.to_string()))?;
+        crate::proxy::post_json(
+            &member.endpoint,
+            process_proto::wire::endpoint::ENV.template(),
+            &env,
+        )
+        .await
+        .map_err(|e| ManagerError::StartFailed(e.to_string()))?;
         Ok(member.endpoint)
     }
 

@@ -159,6 +159,48 @@ async fn root_inside_is_an_unprivileged_uid_on_the_host() {
     t.provider.delete(&spec.id).await.unwrap();
 }
 
+/// Lists every cgroup hierarchy mounted in the caller's mount namespace, one line each:
+/// `writable <path>` when root can make a child cgroup there, else `read-only <path>`.
+const CGROUP_PROBE: &str = r#"awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { print $(i + 1), $5; break } }' /proc/self/mountinfo |
+while read -r fstype path; do
+  case "$fstype" in cgroup|cgroup2) ;; *) continue ;; esac
+  probe="$path/sbx-cgroup-probe-$$"
+  if mkdir "$probe" 2>/dev/null; then rmdir "$probe"; echo "writable $path"; else echo "read-only $path"; fi
+done"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_cgroup_is_writable_from_inside_even_for_root() {
+    require_sandboxes!();
+    // The probe itself can tell: the host, where this test runs as root, has a writable cgroup
+    // hierarchy (the sandboxes' own cgroups are made in one).
+    let on_host = host(&["bash", "-c", CGROUP_PROBE]);
+    assert!(
+        on_host.lines().any(|l| l.starts_with("writable ")),
+        "the probe finds no writable cgroup on the host:\n{on_host}"
+    );
+    let t = TestProvider::new().await;
+    let mut spec = t.spec("cgro");
+    spec.os_user = "root".into();
+    let ep = t.up(&spec).await;
+    let inside = ok(&ep, CGROUP_PROBE).await;
+    assert!(
+        inside.lines().any(|l| l.starts_with("read-only ")),
+        "no cgroup hierarchy is mounted inside (the limits test reads them):\n{inside}"
+    );
+    assert!(
+        !inside.lines().any(|l| l.starts_with("writable ")),
+        "a cgroup hierarchy is writable from inside the sandbox:\n{inside}"
+    );
+    // So processd inside (`--cgroup-root auto`) made no cgroup of its own anywhere.
+    let units = ok(
+        &ep,
+        "find /sys/fs/cgroup -maxdepth 3 -name 'processd-*' 2>/dev/null; true",
+    )
+    .await;
+    assert_eq!(units, "", "processd made cgroups inside the sandbox");
+    t.provider.delete(&spec.id).await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_memory_hog_is_killed_at_the_limit_and_the_sandbox_keeps_working() {
     require_sandboxes!();
