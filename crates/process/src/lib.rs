@@ -114,6 +114,7 @@ pub use client::{Client, ClientBuilder};
 pub use error::{Error, ErrorKind};
 pub use exec::{CodeRun, CodeRunParams, Exec, ExecOutput, ExecutionArtifacts, SplitOutput};
 pub use fs::{ByteStream, FileUpload, Fs, Permissions, UploadSource};
+pub use process_proto::wire::{FindOptions, FindResponse};
 pub use git::{Auth, CloneOptions, Git};
 pub use handles::{CommandHandle, SessionHandle};
 pub use interpreter::{
