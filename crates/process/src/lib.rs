@@ -114,7 +114,6 @@ pub use client::{Client, ClientBuilder};
 pub use error::{Error, ErrorKind};
 pub use exec::{CodeRun, CodeRunParams, Exec, ExecOutput, ExecutionArtifacts, SplitOutput};
 pub use fs::{ByteStream, FileUpload, Fs, Permissions, UploadSource};
-pub use process_proto::wire::{FindOptions, FindResponse};
 pub use git::{Auth, CloneOptions, Git};
 pub use handles::{CommandHandle, SessionHandle};
 pub use interpreter::{
@@ -131,6 +130,7 @@ pub use process_proto::wire::{
     FileInfo, FileStatus, GitFileState, GitStatus, ListBranchResponse, Match, ReplaceResult,
     UploadedFileEntry,
 };
+pub use process_proto::wire::{FindOptions, FindResponse};
 pub use pty::{CreatePty, PtyHandle, PtyInput, PtyIo, PtyResult, PtySize};
 pub use sandboxes::{CreateSandboxParams, Resources, Sandbox, Sandboxes};
 pub use session::{CommandOutput, CommandRequest, SessionExec};

@@ -43,7 +43,7 @@ fn walk(workdir: &Path, path: &str, mut visit: impl FnMut(String, &walkdir::DirE
 pub(crate) enum Needle {
     /// A literal, case-sensitive substring (the original's meaning): lines of any length are
     /// searched to their end.
-    Literal(memchr::memmem::Finder<'static>),
+    Literal(Box<memchr::memmem::Finder<'static>>),
     /// A regular expression (also a case-insensitive literal). A line longer than
     /// [`MAX_LINE_CONTENT`] is matched on its first [`MAX_LINE_CONTENT`] bytes only, which
     /// keeps memory bounded.
@@ -57,9 +57,9 @@ impl Needle {
     /// Compiles `pattern` with the flags of `opts`; the default is [`Needle::Literal`].
     pub(crate) fn new(pattern: &str, opts: &FindOptions) -> Result<Needle, FsError> {
         if !opts.regex && !opts.case_insensitive {
-            return Ok(Needle::Literal(
+            return Ok(Needle::Literal(Box::new(
                 memchr::memmem::Finder::new(pattern.as_bytes()).into_owned(),
-            ));
+            )));
         }
         let source = if opts.regex {
             pattern.to_owned()
@@ -86,7 +86,12 @@ impl Needle {
 /// `GET /files/find`: every line of every regular text file under `path` matching `needle`.
 /// Empty files and files with a NUL in their first 512 bytes are skipped; a missing `path`
 /// finds nothing. `emit` returns false to stop.
-pub(crate) fn find(workdir: &Path, path: &str, needle: &Needle, mut emit: impl FnMut(Match) -> bool) {
+pub(crate) fn find(
+    workdir: &Path,
+    path: &str,
+    needle: &Needle,
+    mut emit: impl FnMut(Match) -> bool,
+) {
     walk(workdir, path, |shown, entry| {
         if !entry.file_type().is_file() {
             return true;
@@ -442,17 +447,30 @@ mod tests {
             regex: true,
             ..FindOptions::default()
         };
-        assert_eq!(found(dir.path(), "Todo: 42", FindOptions::default()), [("f.txt".into(), 1)]);
-        assert_eq!(found(dir.path(), "todo: ", ci), [("f.txt".into(), 2), ("f.txt".into(), 3)]);
+        assert_eq!(
+            found(dir.path(), "Todo: 42", FindOptions::default()),
+            [("f.txt".into(), 1)]
+        );
+        assert_eq!(
+            found(dir.path(), "todo: ", ci),
+            [("f.txt".into(), 2), ("f.txt".into(), 3)]
+        );
         assert_eq!(found(dir.path(), r"^TODO: \d+", re), [("f.txt".into(), 2)]);
-        assert_eq!(found(dir.path(), r"todo: x$", re), [("f.txt".into(), 3)], "CR dropped");
+        assert_eq!(
+            found(dir.path(), r"todo: x$", re),
+            [("f.txt".into(), 3)],
+            "CR dropped"
+        );
         // Without `regex`, metacharacters are literal.
         assert_eq!(found(dir.path(), r"\d+", ci), []);
         assert!(matches!(
             Needle::new("(", &re),
             Err(FsError::BadRequest(m)) if m.starts_with("invalid regex")
         ));
-        let huge = FindOptions { regex: true, ..FindOptions::default() };
+        let huge = FindOptions {
+            regex: true,
+            ..FindOptions::default()
+        };
         assert!(Needle::new("a{1000}{1000}", &huge).is_err(), "size limit");
     }
 

@@ -117,11 +117,7 @@ impl FindOptions {
                 Self::CASE_INSENSITIVE => o.case_insensitive = flag(k, v)?,
                 Self::LIMIT => match v.parse::<u64>() {
                     Ok(n) if n >= 1 => o.limit = Some(n),
-                    _ => {
-                        return Err(FindOptionsError(
-                            "limit must be an integer >= 1".to_owned(),
-                        ))
-                    }
+                    _ => return Err(FindOptionsError("limit must be an integer >= 1".to_owned())),
                 },
                 _ => {}
             }
@@ -276,12 +272,13 @@ mod tests {
     use proptest::prelude::*;
 
     fn arb_options() -> impl Strategy<Value = FindOptions> {
-        (any::<bool>(), any::<bool>(), proptest::option::of(1u64..))
-            .prop_map(|(regex, case_insensitive, limit)| FindOptions {
+        (any::<bool>(), any::<bool>(), proptest::option::of(1u64..)).prop_map(
+            |(regex, case_insensitive, limit)| FindOptions {
                 regex,
                 case_insensitive,
                 limit,
-            })
+            },
+        )
     }
 
     proptest! {
@@ -310,11 +307,15 @@ mod tests {
         assert!(FindOptions::default().query_pairs().is_empty());
         assert_eq!(FindOptions::from_query([]), Ok(FindOptions::default()));
         assert_eq!(
-            FindOptions::from_query([("limit", "0")]).unwrap_err().to_string(),
+            FindOptions::from_query([("limit", "0")])
+                .unwrap_err()
+                .to_string(),
             "limit must be an integer >= 1"
         );
         assert_eq!(
-            FindOptions::from_query([("regex", "yes")]).unwrap_err().to_string(),
+            FindOptions::from_query([("regex", "yes")])
+                .unwrap_err()
+                .to_string(),
             "regex must be true or false"
         );
         let last = FindOptions::from_query([("regex", "1"), ("regex", "false"), ("limit", "7")]);

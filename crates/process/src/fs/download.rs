@@ -259,4 +259,3 @@ impl Parts {
         self.ctx.response_error(status, &json)
     }
 }
-

@@ -31,6 +31,8 @@ pub(crate) fn q(v: &str) -> String {
     percent_encoding::utf8_percent_encode(v, SET).to_string()
 }
 
+/// Permission changes for [`Fs::set_file_permissions`] (each `None` = unchanged).
+#[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct Permissions {
     /// Octal mode, e.g. `"755"`.
@@ -82,7 +84,12 @@ impl Client {
 }
 
 impl Fs<'_> {
-    pub(crate) async fn unit(&self, op: &'static str, method: Method, path: String) -> Result<(), Error> {
+    pub(crate) async fn unit(
+        &self,
+        op: &'static str,
+        method: Method,
+        path: String,
+    ) -> Result<(), Error> {
         self.client
             .send(&Context::new(op), method, &path, None, None)
             .await

@@ -78,9 +78,6 @@ impl FileUpload {
     }
 }
 
-/// Permission changes for [`Fs::set_file_permissions`] (each `None` = unchanged).
-#[derive(Debug, Clone, Default)]
-
 type Chunk = Result<http_body::Frame<Bytes>, BoxError>;
 type ChunkStream = Pin<Box<dyn Stream<Item = Chunk> + Send>>;
 

@@ -206,16 +206,29 @@ async fn find_flags_and_cap_through_the_facade(kind: Kind) {
         case_insensitive: true,
         limit: Some(1),
     };
-    let capped = fs.find_files_with("p", r"^(todo|fixme) ", &re).await.unwrap();
+    let capped = fs
+        .find_files_with("p", r"^(todo|fixme) ", &re)
+        .await
+        .unwrap();
     assert_eq!((lines(&capped), capped.truncated), (vec![1], true));
     let re3 = FindOptions {
         limit: Some(3),
         ..re
     };
-    let whole = fs.find_files_with("p", r"^(todo|fixme) ", &re3).await.unwrap();
+    let whole = fs
+        .find_files_with("p", r"^(todo|fixme) ", &re3)
+        .await
+        .unwrap();
     assert_eq!((lines(&whole), whole.truncated), (vec![1, 2, 3], false));
     let bad = fs
-        .find_files_with("p", "(", &FindOptions { regex: true, ..FindOptions::default() })
+        .find_files_with(
+            "p",
+            "(",
+            &FindOptions {
+                regex: true,
+                ..FindOptions::default()
+            },
+        )
         .await
         .unwrap_err();
     assert_eq!(bad.kind(), ErrorKind::BadRequest, "{bad}");

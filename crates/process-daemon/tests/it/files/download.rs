@@ -141,7 +141,6 @@ async fn upload_v2_legacy_and_ranged_download() {
     assert_eq!(code(&r), "FILE_NOT_FOUND");
 }
 
-
 /// Uploads and downloads stream: 128 MiB up and down through a `processd` process grow its
 /// peak memory by at most 32 MiB.
 #[tokio::test]
@@ -250,7 +249,6 @@ async fn transfers_stream_in_bounded_daemon_memory() {
     child.kill().await.unwrap();
 }
 
-
 /// Kept from the original (spec §8.1, the SDK's progress `total_bytes`): every file part
 /// announces its length; error parts announce none.
 #[tokio::test]
@@ -267,8 +265,9 @@ async fn bulk_download_file_parts_carry_their_content_length() {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK);
-    let boundary = multipart::boundary_from_content_type(r.headers["content-type"].to_str().unwrap())
-        .expect("multipart content type");
+    let boundary =
+        multipart::boundary_from_content_type(r.headers["content-type"].to_str().unwrap())
+            .expect("multipart content type");
     let mut dec = MultipartDecoder::new(&boundary).unwrap();
     let mut buf = BytesMut::from(&r.body[..]);
     let mut got: Vec<(String, Option<u64>, u64)> = Vec::new();
@@ -327,11 +326,14 @@ async fn bulk_download_stops_when_the_client_goes_away() {
     drop(s);
 
     // The daemon lets go of the big file (it would read it to the end and go on otherwise).
-    let released = crate::support::eventually(std::time::Duration::from_secs(60), || {
+    let released = crate::support::eventually(std::time::Duration::from_mins(1), || {
         !open_in_this_process(&big)
     })
     .await;
-    assert!(released, "the daemon still holds big.bin after the client left");
+    assert!(
+        released,
+        "the daemon still holds big.bin after the client left"
+    );
     // Had it gone on, it would be blocked opening the FIFO by now (microseconds after the
     // close); give it ample time anyway.
     for _ in 0..20 {

@@ -14,7 +14,6 @@ mod tree;
 mod upload;
 mod walk;
 
-
 pub fn write(d: &TestDaemon, rel: &str, content: &[u8]) {
     let p = d.workdir.path().join(rel);
     std::fs::create_dir_all(p.parent().unwrap()).unwrap();
@@ -58,7 +57,6 @@ pub fn parts(r: &Resp) -> Vec<(String, String, String, Vec<u8>)> {
     out
 }
 
-
 /// The sync SDK's httpx framing: all `.path` parts first, then the `.file` parts.
 pub fn httpx_body(boundary: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
     let mut b = Vec::new();
@@ -83,4 +81,3 @@ pub fn vm_hwm_kib(pid: u32) -> u64 {
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap()
 }
-

@@ -287,7 +287,6 @@ async fn permissions_mode_owner_and_errors() {
     assert_eq!(code(&r), "FILE_NOT_FOUND");
 }
 
-
 #[tokio::test]
 async fn relative_paths_resolve_against_the_work_dir_not_the_cwd() {
     let d = TestDaemon::start().await;
@@ -302,7 +301,6 @@ async fn relative_paths_resolve_against_the_work_dir_not_the_cwd() {
         r.text()
     );
 }
-
 
 /// Fault fixed (spec §8.5): a move across file systems (`rename` fails with `EXDEV`) copies,
 /// keeping symlinks as links (a dangling one too) and the modes of files and directories,
@@ -321,12 +319,13 @@ async fn move_across_file_systems_keeps_symlinks_and_modes() {
     std::fs::write(src.join("run.sh"), b"#!/bin/sh\n").unwrap();
     std::fs::set_permissions(src.join("run.sh"), std::fs::Permissions::from_mode(0o751)).unwrap();
     std::fs::write(src.join("sub/data"), b"data").unwrap();
-    std::fs::set_permissions(src.join("sub/data"), std::fs::Permissions::from_mode(0o600))
-        .unwrap();
+    std::fs::set_permissions(src.join("sub/data"), std::fs::Permissions::from_mode(0o600)).unwrap();
     std::os::unix::fs::symlink("../run.sh", src.join("sub/link")).unwrap();
     std::os::unix::fs::symlink("/nonexistent/dangling", src.join("dangling")).unwrap();
     std::fs::set_permissions(src.join("sub"), std::fs::Permissions::from_mode(0o710)).unwrap();
-    let q = |p: &std::path::Path| form_urlencoded::byte_serialize(p.to_str().unwrap().as_bytes()).collect::<String>();
+    let q = |p: &std::path::Path| {
+        form_urlencoded::byte_serialize(p.to_str().unwrap().as_bytes()).collect::<String>()
+    };
     let r = d
         .call(
             Method::POST,
@@ -344,7 +343,10 @@ async fn move_across_file_systems_keeps_symlinks_and_modes() {
         (0o751, 0o710, 0o600)
     );
     assert_eq!(std::fs::read(dst.join("sub/data")).unwrap(), b"data");
-    for (link, target) in [("sub/link", "../run.sh"), ("dangling", "/nonexistent/dangling")] {
+    for (link, target) in [
+        ("sub/link", "../run.sh"),
+        ("dangling", "/nonexistent/dangling"),
+    ] {
         let md = std::fs::symlink_metadata(dst.join(link)).unwrap();
         assert!(md.file_type().is_symlink(), "{link} is still a symlink");
         assert_eq!(
@@ -354,11 +356,18 @@ async fn move_across_file_systems_keeps_symlinks_and_modes() {
     }
     // A single file across file systems too.
     std::fs::write(shm.path().join("one"), b"1").unwrap();
-    std::fs::set_permissions(shm.path().join("one"), std::fs::Permissions::from_mode(0o640)).unwrap();
+    std::fs::set_permissions(
+        shm.path().join("one"),
+        std::fs::Permissions::from_mode(0o640),
+    )
+    .unwrap();
     let r = d
         .call(
             Method::POST,
-            &format!("/files/move?source={}&destination=one", q(&shm.path().join("one"))),
+            &format!(
+                "/files/move?source={}&destination=one",
+                q(&shm.path().join("one"))
+            ),
             None,
             &[],
         )

@@ -148,4 +148,3 @@ async fn cut_upload_leaves_no_half_file() {
         b"original"
     );
 }
-

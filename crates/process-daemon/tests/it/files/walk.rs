@@ -129,7 +129,6 @@ async fn replace_in_band_errors_and_untouched_files() {
     assert_eq!(code(&r), "INVALID_REQUEST_BODY");
 }
 
-
 /// Fault fixed (#3076 / PR #3157): `{a,b}` alternation, and a pattern with `/` (no `**`)
 /// matched against the path relative to the root, where `*` does not cross a `/`.
 #[tokio::test]
@@ -153,12 +152,20 @@ async fn search_alternation_and_slash_patterns_over_http() {
             .map(|f| f.as_str().unwrap().to_owned())
             .collect()
     };
-    let r = d.get("/files/search?path=ws&pattern=%2A.%7Bpy%2Ctsx%7D").await;
+    let r = d
+        .get("/files/search?path=ws&pattern=%2A.%7Bpy%2Ctsx%7D")
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(files(r.json()), ["ws/a.py", "ws/b.tsx"]);
     let r = d.get("/files/search?path=ws&pattern=src/%2A.rs").await;
-    assert_eq!(files(r.json()), ["ws/src/lib.rs"], "`*` stays inside one segment");
-    let r = d.get("/files/search?path=ws&pattern=%7Bsrc%2Cother%2Fsrc%7D/%2A.rs").await;
+    assert_eq!(
+        files(r.json()),
+        ["ws/src/lib.rs"],
+        "`*` stays inside one segment"
+    );
+    let r = d
+        .get("/files/search?path=ws&pattern=%7Bsrc%2Cother%2Fsrc%7D/%2A.rs")
+        .await;
     assert_eq!(files(r.json()), ["ws/other/src/x.rs", "ws/src/lib.rs"]);
 }
 
@@ -181,47 +188,76 @@ async fn find_regex_case_flags_and_capped_results() {
             })
             .collect()
     };
-    let a = |n| ("t/a.txt".to_owned(), n);
-    let b = |n| ("t/b.txt".to_owned(), n);
+    let in_a = |n| ("t/a.txt".to_owned(), n);
+    let in_b = |n| ("t/b.txt".to_owned(), n);
     // Default: literal and case-sensitive, `.` is not a metacharacter.
     let r = d.get("/files/find?path=t&pattern=TODO").await;
-    assert_eq!(lines(&r.json()), [a(1), b(2)]);
-    assert_eq!(lines(&d.get("/files/find?path=t&pattern=To.Do").await.json()), [a(4)]);
+    assert_eq!(lines(&r.json()), [in_a(1), in_b(2)]);
+    assert_eq!(
+        lines(&d.get("/files/find?path=t&pattern=To.Do").await.json()),
+        [in_a(4)]
+    );
     let r = d
         .get("/files/find?path=t&pattern=todo&caseInsensitive=true")
         .await;
-    assert_eq!(lines(&r.json()), [a(1), a(2), b(1), b(2)]);
+    assert_eq!(lines(&r.json()), [in_a(1), in_a(2), in_b(1), in_b(2)]);
     let r = d
         .get("/files/find?path=t&pattern=%5E%28TODO%7CFIXME%29%20%5Cd%2B%24&regex=true")
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    assert_eq!(lines(&r.json()), [a(3), b(2)], "^(TODO|FIXME) \\d+$");
+    assert_eq!(lines(&r.json()), [in_a(3), in_b(2)], "^(TODO|FIXME) \\d+$");
     let r = d
         .get("/files/find?path=t&pattern=to.%3Fdo&regex=true&caseInsensitive=1")
         .await;
-    assert_eq!(lines(&r.json()), [a(1), a(2), a(4), b(1), b(2)]);
+    assert_eq!(
+        lines(&r.json()),
+        [in_a(1), in_a(2), in_a(4), in_b(1), in_b(2)]
+    );
     // A cap: an object with `truncated`, the walk stops there.
     let r = d
         .get("/files/find?path=t&pattern=todo&caseInsensitive=true&limit=3")
         .await;
     let v = r.json();
     assert_eq!(v["truncated"], true, "{v}");
-    assert_eq!(lines(&v["matches"]), [a(1), a(2), b(1)]);
+    assert_eq!(lines(&v["matches"]), [in_a(1), in_a(2), in_b(1)]);
     let v = d
         .get("/files/find?path=t&pattern=todo&caseInsensitive=true&limit=4")
         .await
         .json();
-    assert_eq!((v["truncated"].as_bool(), v["matches"].as_array().unwrap().len()), (Some(false), 4));
-    let v = d.get("/files/find?path=none&pattern=x&limit=1").await.json();
+    assert_eq!(
+        (
+            v["truncated"].as_bool(),
+            v["matches"].as_array().unwrap().len()
+        ),
+        (Some(false), 4)
+    );
+    let v = d
+        .get("/files/find?path=none&pattern=x&limit=1")
+        .await
+        .json();
     assert_eq!(v, json!({"matches": [], "truncated": false}));
     // Clear errors.
     for (q, msg) in [
         ("pattern=%28&regex=true", "bad request: invalid regex"),
-        ("pattern=x&limit=0", "bad request: limit must be an integer >= 1"),
-        ("pattern=x&regex=yes", "bad request: regex must be true or false"),
+        (
+            "pattern=x&limit=0",
+            "bad request: limit must be an integer >= 1",
+        ),
+        (
+            "pattern=x&regex=yes",
+            "bad request: regex must be true or false",
+        ),
     ] {
         let r = d.get(&format!("/files/find?path=t&{q}")).await;
-        assert_eq!((r.status, code(&r)), (StatusCode::BAD_REQUEST, "BAD_REQUEST".into()), "{q}");
-        assert!(r.json()["message"].as_str().unwrap().starts_with(msg), "{q}: {}", r.text());
+        assert_eq!(
+            (r.status, code(&r)),
+            (StatusCode::BAD_REQUEST, "BAD_REQUEST".into()),
+            "{q}"
+        );
+        assert!(
+            r.json()["message"].as_str().unwrap().starts_with(msg),
+            "{q}: {}",
+            r.text()
+        );
     }
 }

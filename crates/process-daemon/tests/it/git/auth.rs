@@ -199,8 +199,11 @@ async fn http_basic_auth_clone_push_without_leaking_credentials() {
     );
     // ... and later pushes (the original's go-git ignored them for both).
     std::fs::write(repo.join("stored.txt"), "s\n").unwrap();
-    d.post("/git/add", &json!({"path": "repo", "files": ["stored.txt"]}))
-        .await;
+    d.post(
+        "/git/add",
+        &json!({"path": "repo", "files": ["stored.txt"]}),
+    )
+    .await;
     let r = d
         .post(
             "/git/commit",
@@ -228,4 +231,3 @@ async fn http_basic_auth_clone_push_without_leaking_credentials() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     let _: Value = r.json();
 }
-

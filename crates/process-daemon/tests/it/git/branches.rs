@@ -116,7 +116,6 @@ async fn dirty_checkout_refuses_with_head_untouched() {
     );
 }
 
-
 /// Fault fixed (§9, spec §4.3 G8): the original moved HEAD and then answered 409
 /// `GIT_DIRTY_WORKTREE`. `create_branch` on a dirty worktree now creates the branch at HEAD,
 /// switches to it and carries the uncommitted changes over (201), as `git switch -c` does.
@@ -138,9 +137,16 @@ async fn create_branch_on_a_dirty_worktree_carries_the_changes_over() {
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     assert_eq!(sh_git(&repo, &["symbolic-ref", "--short", "HEAD"]), "topic");
-    assert_eq!(sh_git(&repo, &["rev-parse", "topic"]), head, "at the old HEAD");
+    assert_eq!(
+        sh_git(&repo, &["rev-parse", "topic"]),
+        head,
+        "at the old HEAD"
+    );
     assert_eq!(sh_git(&repo, &["rev-parse", "main"]), head, "main unmoved");
-    assert_eq!(std::fs::read_to_string(repo.join("a.txt")).unwrap(), "changed\n");
+    assert_eq!(
+        std::fs::read_to_string(repo.join("a.txt")).unwrap(),
+        "changed\n"
+    );
     let st = d.get("/git/status?path=w").await.json();
     assert_eq!(st["currentBranch"], "topic");
     let states: Vec<(String, String, String)> = st["fileStatus"]
@@ -158,8 +164,16 @@ async fn create_branch_on_a_dirty_worktree_carries_the_changes_over() {
     assert_eq!(
         states,
         [
-            ("a.txt".to_owned(), "Unmodified".to_owned(), "Modified".to_owned()),
-            ("new.txt".to_owned(), "Added".to_owned(), "Unmodified".to_owned()),
+            (
+                "a.txt".to_owned(),
+                "Unmodified".to_owned(),
+                "Modified".to_owned()
+            ),
+            (
+                "new.txt".to_owned(),
+                "Added".to_owned(),
+                "Unmodified".to_owned()
+            ),
         ]
     );
 }

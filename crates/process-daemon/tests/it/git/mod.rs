@@ -10,8 +10,8 @@ use std::process::Command;
 
 use crate::support::{Resp, TestDaemon};
 
-mod branches;
 mod auth;
+mod branches;
 mod repo;
 
 pub fn sh_git(dir: &Path, args: &[&str]) -> String {
@@ -80,4 +80,3 @@ pub async fn daemon_with_home() -> (TestDaemon, ()) {
     private_git_home();
     (TestDaemon::start().await, ())
 }
-

@@ -150,7 +150,6 @@ async fn clone_commit_push_pull_status_over_file_urls() {
     assert_eq!(rem["remotes"][0]["name"], "origin");
 }
 
-
 #[tokio::test]
 async fn init_status_before_first_commit_reset_restore_config() {
     let (d, _home) = daemon_with_home().await;
@@ -257,7 +256,6 @@ async fn init_status_before_first_commit_reset_restore_config() {
     );
 }
 
-
 /// Fault fixed (spec §8.6): repository hooks never run from the daemon's git (commit, branch
 /// creation and checkout, clone, pull), while the same hooks do run for a plain `git`.
 #[tokio::test]
@@ -266,7 +264,13 @@ async fn repository_hooks_never_run() {
     let (d, _home) = daemon_with_home().await;
     let marks = tempfile::tempdir().unwrap();
     let install = |repo: &Path| {
-        for hook in ["pre-commit", "post-commit", "post-checkout", "post-merge", "pre-push"] {
+        for hook in [
+            "pre-commit",
+            "post-commit",
+            "post-checkout",
+            "post-merge",
+            "pre-push",
+        ] {
             let p = repo.join(".git/hooks").join(hook);
             let script = format!(
                 "#!/bin/sh\necho ran >> '{}/{hook}'\n",
@@ -319,7 +323,11 @@ async fn repository_hooks_never_run() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let r = d.post("/git/pull", &json!({"path": "r"})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    assert_eq!(ran(), Vec::<String>::new(), "no hook ran through the daemon");
+    assert_eq!(
+        ran(),
+        Vec::<String>::new(),
+        "no hook ran through the daemon"
+    );
     // The hooks are live: plain git runs them (so the check above can fail).
     sh_git(&repo, &["switch", "-q", "feature"]);
     assert_eq!(ran(), ["post-checkout"]);
@@ -355,7 +363,11 @@ async fn dirty_pull_refuses_with_head_and_changes_untouched() {
         "{}",
         r.text()
     );
-    assert_eq!(sh_git(&repo, &["rev-parse", "HEAD"]), head, "HEAD untouched");
+    assert_eq!(
+        sh_git(&repo, &["rev-parse", "HEAD"]),
+        head,
+        "HEAD untouched"
+    );
     assert_eq!(
         std::fs::read_to_string(repo.join("README")).unwrap(),
         "mine, uncommitted\n"
@@ -364,5 +376,8 @@ async fn dirty_pull_refuses_with_head_and_changes_untouched() {
     sh_git(&repo, &["checkout", "-q", "--", "README"]);
     let r = d.post("/git/pull", &json!({"path": "r"})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    assert_eq!(std::fs::read_to_string(repo.join("README")).unwrap(), "theirs\n");
+    assert_eq!(
+        std::fs::read_to_string(repo.join("README")).unwrap(),
+        "theirs\n"
+    );
 }
