@@ -244,7 +244,10 @@ mod tests {
         let endpoints =
             std::fs::read_to_string(manifest.join("../process-proto/src/wire/endpoint.rs"))
                 .unwrap();
-        assert!(endpoints.matches("Endpoint(\"").count() > 15, "no endpoint constants found");
+        assert!(
+            endpoints.matches("Endpoint(\"").count() > 15,
+            "no endpoint constants found"
+        );
         let mut routed = BTreeSet::new();
         let mut files = vec![];
         let mut dirs = vec![manifest.join("src/api")];
