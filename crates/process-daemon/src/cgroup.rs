@@ -34,6 +34,8 @@ pub(crate) struct Cgroups {
 struct Inner {
     base: PathBuf,
     next: AtomicU64,
+    /// Testing only: a pause before each move into a unit (see `Config::test_adopt_delay`).
+    adopt_delay: Duration,
     state: Mutex<PoolState>,
     wake: Condvar,
 }
@@ -101,6 +103,7 @@ impl Cgroups {
         root: &Path,
         state_dir: &Path,
         kill_leftovers: bool,
+        adopt_delay: Duration,
     ) -> Result<Cgroups, String> {
         let base = root.join(base_name(state_dir));
         match std::fs::create_dir(&base) {
@@ -115,6 +118,7 @@ impl Cgroups {
         let inner = Arc::new(Inner {
             base,
             next: AtomicU64::new(0),
+            adopt_delay,
             state: Mutex::new(PoolState::default()),
             wake: Condvar::new(),
         });
@@ -308,6 +312,7 @@ impl Cgroup {
     /// tag ([`crate::proc::signal_unit`]), which leaves only such an early escapee that also
     /// cleared its environment.
     pub(crate) fn adopt(&self, pid: u32) -> bool {
+        self.test_delay();
         let procs = self.dir.join("cgroup.procs");
         if let Err(err) = std::fs::write(&procs, pid.to_string()) {
             tracing::warn!(cgroup = %self.dir.display(), pid, error = %err, "cannot move a process into its cgroup");
@@ -327,6 +332,7 @@ impl Cgroup {
     /// started a child yet (a cold exec's shell held at its gate). `false`, with a warning,
     /// when the write fails.
     pub(crate) fn adopt_alone(&self, pid: u32) -> bool {
+        self.test_delay();
         let procs = self.dir.join("cgroup.procs");
         match std::fs::write(&procs, pid.to_string()) {
             Ok(()) => true,
@@ -334,6 +340,13 @@ impl Cgroup {
                 tracing::warn!(cgroup = %self.dir.display(), pid, error = %err, "cannot move a process into its cgroup");
                 false
             }
+        }
+    }
+
+    /// The test-only pause before a move (`Config::test_adopt_delay`; none in production).
+    fn test_delay(&self) {
+        if !self.inner.adopt_delay.is_zero() {
+            std::thread::sleep(self.inner.adopt_delay);
         }
     }
 

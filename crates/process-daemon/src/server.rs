@@ -194,7 +194,12 @@ fn open_cgroups(config: &Config) -> Result<Option<crate::cgroup::Cgroups>, Error
         }
         CgroupRoot::Path(dir) => (dir.clone(), true),
     };
-    match crate::cgroup::Cgroups::open(&root, &config.state_dir, config.kill_leftovers) {
+    match crate::cgroup::Cgroups::open(
+        &root,
+        &config.state_dir,
+        config.kill_leftovers,
+        config.test_adopt_delay,
+    ) {
         Ok(cgroups) => {
             tracing::info!(cgroup = %cgroups.base().display(), "a cgroup per session, PTY, worker and exec");
             Ok(Some(cgroups))

@@ -266,10 +266,21 @@ impl Shell {
             p.is_dir().then_some(p)
         });
         let cwd = saved_cwd.unwrap_or_else(|| core.cwd.clone());
-        let mut cmd = tokio::process::Command::new(&core.shell);
+        let env = proc::child_env([(proc::RUN_ID_ENV, core.tag.as_str())]);
+        // With a cgroup the shell waits at the gate on its control pipe until it is in the
+        // session's cgroup (see `crate::gate`): its start-up files (zsh's `.zshenv`, a
+        // `BASH_ENV`) and loader variables run nothing outside it.
+        let trampoline = match (&core.cgroup, crate::gate::trampoline()) {
+            (Some(_), Some(t)) => t.command(&core.shell, &[], &env, crate::gate::Stdin::Keep)?,
+            _ => None,
+        };
+        let gated = trampoline.is_some();
+        let mut cmd = trampoline.unwrap_or_else(|| {
+            let mut cmd = tokio::process::Command::new(&core.shell);
+            cmd.env_clear().envs(&env);
+            cmd
+        });
         cmd.current_dir(&cwd)
-            .env_clear()
-            .envs(proc::child_env([(proc::RUN_ID_ENV, core.tag.as_str())]))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -281,11 +292,19 @@ impl Shell {
             .and_then(|p| i32::try_from(p).ok())
             .map(Pid::from_raw)
             .ok_or_else(|| std::io::Error::other("the session shell exited at once"))?;
-        // Into the session's cgroup before it reads its first command (see `Cgroup::adopt`).
+        // Into the session's cgroup before it reads its first command (see `Cgroup::adopt`);
+        // held at the gate, it has started nothing yet.
+        let raw = pid.as_raw().unsigned_abs();
         let cgroup = core
             .cgroup
             .as_ref()
-            .filter(|cg| cg.adopt(pid.as_raw().unsigned_abs()))
+            .filter(|cg| {
+                if gated {
+                    cg.adopt_alone(raw)
+                } else {
+                    cg.adopt(raw)
+                }
+            })
             .map(|cg| cg.path().to_owned());
         let stdin = child
             .stdin
@@ -327,7 +346,13 @@ impl Shell {
             start_time,
             _tracked: tracked,
         };
-        let mut first = preamble(
+        // The newline opens the gate (the trampoline consumes it).
+        let mut first = if gated {
+            "\n".to_owned()
+        } else {
+            String::new()
+        };
+        first += &preamble(
             &core.dir,
             core.command_cgroups().map(crate::cgroup::Cgroup::path),
         );
