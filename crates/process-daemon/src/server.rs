@@ -82,6 +82,10 @@ impl Daemon {
             config.max_sessions,
             store.clone(),
             cgroups.clone(),
+            config
+                .test_session_shell
+                .clone()
+                .unwrap_or_else(crate::proc::select_shell),
         )
         .map_err(|e| Error::io("cannot prepare the sessions directory", e))?;
         sessions.restore(previous.sessions);

@@ -92,7 +92,7 @@ pub(crate) fn quote(path: &Path) -> String {
 
 /// The shell text that runs the sync command `$__pd_c` (see the module docs). Single-quoted
 /// into `__pd_S` by the preamble, so it must hold no `'`. With a session cgroup (`$__pd_g`,
-/// bash only) the shell moves itself into the command's own cgroup for the command's
+/// any shell) the shell moves itself into the command's own cgroup for the command's
 /// duration (its foreground jobs, and all they start, are born there) and back into the
 /// session's before it reports the status; killing the command moves the shell out first
 /// (see `control`). Under `set -e` a failed move must not end the shell: `|| command true`.
@@ -105,11 +105,12 @@ case $__pd_g in ?*) { command printf \"%s\\n\" \"$$\" >\"$__pd_g/cgroup.procs\";
 command printf \"S %s\\n\" \"$__pd_s\"";
 
 /// The shell text that starts the async command `$__pd_c` (no `'`, as [`SYNC_TEXT`]). The
-/// background group does not keep the snapshot pipe. With a session cgroup (`$__pd_g`, bash
-/// only) the command's subshell first moves itself into the command's own cgroup, so all it
-/// starts is born there (no race: nothing has been forked yet).
+/// background group does not keep the snapshot pipe. With a session cgroup (`$__pd_g`, any
+/// shell) the command's subshell first moves itself into the command's own cgroup (the
+/// builtin `echo` writes `0`, which names the writing process: no `$BASHPID` needed), so all
+/// it starts is born there (no race: nothing has been forked yet).
 const ASYNC_TEXT: &str =
-    "{ __pd_o=$-; set +e; ( [ -z \"$__pd_g\" ] || echo $BASHPID 2>/dev/null >\"$__pd_g/$__pd_c/cgroup.procs\"; \
+    "{ __pd_o=$-; set +e; ( [ -z \"$__pd_g\" ] || echo 0 2>/dev/null >\"$__pd_g/$__pd_c/cgroup.procs\"; \
 PROCESS_COMMAND_ID=$__pd_c; export PROCESS_COMMAND_ID; \
 case $__pd_o in *e*) set -e;; esac; . \"$__pd_d/$__pd_c/cmd.sh\" ) \
 <\"$__pd_d/$__pd_c/stdin\" >\"$__pd_d/$__pd_c/stdout\" 2>\"$__pd_d/$__pd_c/stderr\"; \

@@ -222,7 +222,8 @@ async fn a_trampolined_exec_sees_exactly_what_an_ungated_one_sees() {
     let dump = "tr '\\0' '\\n' </proc/$$/environ | grep -v '^PROCESS_RUN_ID='; \
         tr '\\0' ' ' </proc/$$/cmdline; echo; \
         for f in /proc/$$/fd/*; do echo \"${f##*/} $(readlink $f | cut -d'[' -f1)\"; done; \
-        grep -E '^flags' /proc/$$/fdinfo/0; grep -E '^Sig(Ign|Blk)|^NoNewPrivs' /proc/$$/status; \
+        grep -E '^flags' /proc/$$/fdinfo/0; grep -E '^SigIgn|^NoNewPrivs' /proc/$$/status; \
+        grep -E '^Sig(Blk|Ign)' /proc/self/status; \
         echo \"$0|$-|$?\"; umask";
     let body = json!({
         "command": dump,

@@ -8,8 +8,10 @@
 //! `mod.rs`: the escapee, the process and cgroup helpers and the binary daemon; `session.rs`:
 //! sessions, their commands and a restart; `exec.rs`: cold and warm execs and the bash gate;
 //! `units.rs`: PTYs, interpreter contexts, `auto` and no root; `gate.rs`: the spawn gate of
-//! every other cold spawn (a test-only delay before each move widens the window it closes).
+//! every other cold spawn (a test-only delay before each move widens the window it closes);
+//! `commands.rs`: session command cgroups made ahead, and in a non-bash session.
 
+mod commands;
 mod exec;
 mod gate;
 mod session;
