@@ -226,3 +226,36 @@ def test_async_git_seed_calls(daemon_url, git_http, tmp_path, rel, workdir):
                 await git.checkout_branch(path, "feature")
 
     asyncio.run(main())
+
+
+def test_dangerously_authenticate_serves_later_push_and_pull(git, rel, workdir):
+    """§9: the original's go-git ignored credentials stored with `dangerously_authenticate`.
+    Our own server on its own port, so the stored credential (matched by host and port)
+    cannot help the other tests' anonymous requests."""
+    from git_server import GitHttpServer
+
+    with GitHttpServer(user="bob", password="st0red pass") as server:
+        bare, _ = make_remote(server.root, f"{rel}.git")
+        url = server.url(f"{rel}.git")
+        git.clone(url, f"{rel}/repo", username="bob", password="st0red pass")
+        repo = os.path.join(workdir, rel, "repo")
+        with open(os.path.join(repo, "stored.txt"), "w") as f:
+            f.write("stored\n")
+        git.add(f"{rel}/repo", ["stored.txt"])
+        sha = git.commit(f"{rel}/repo", "with stored credentials", author="B", email="b@x").sha
+        with pytest.raises(DaytonaGitAuthFailedError):
+            git.push(f"{rel}/repo")
+        git.dangerously_authenticate(
+            "bob", "st0red pass", host=f"127.0.0.1:{server.port}", protocol="http"
+        )
+        git.push(f"{rel}/repo")
+        assert run_git("rev-parse", "main", cwd=bare) == sha
+        other = os.path.join(server.root, "other")
+        run_git("clone", "-q", bare, other)
+        with open(os.path.join(other, "theirs.txt"), "w") as f:
+            f.write("theirs\n")
+        run_git("add", "theirs.txt", cwd=other)
+        run_git("commit", "-q", "-m", "theirs", cwd=other)
+        run_git("push", "-q", "origin", "main", cwd=other)
+        git.pull(f"{rel}/repo")
+        assert os.path.exists(os.path.join(repo, "theirs.txt"))

@@ -72,7 +72,7 @@
 //!   only and an environment without `PROCESSD_*`; the daemon is a child subreaper and reaps
 //!   orphans without stealing its own children's statuses; requests
 //!   without `X-Daytona-SDK-Version` get the modern response shapes.
-#![deny(unsafe_code)] // only `pty::sys` (pre_exec + TIOCSCTTY/TIOCSWINSZ) and the inherited `--listen fd:N` socket opt out, with SAFETY notes
+#![deny(unsafe_code)] // only `pty::sys` (pre_exec + TIOCSCTTY/TIOCSWINSZ) and the inherited `--listen fd:N` socket and `signals` (sigaction) opt out, with SAFETY notes
 
 mod api;
 mod capture;
@@ -98,6 +98,7 @@ mod router;
 mod runtimes;
 mod server;
 mod session;
+pub mod signals;
 mod store;
 mod warm;
 mod ws;

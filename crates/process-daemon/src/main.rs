@@ -17,6 +17,8 @@ fn main() -> std::process::ExitCode {
         std::env::remove_var(key);
     }
     process_daemon::init_tracing(&cli.log_level);
+    // Commands start with default signal dispositions, whatever this daemon inherited.
+    process_daemon::signals::hand_on_default_dispositions();
     raise_fd_limit();
     let config = match Config::from_cli(cli) {
         Ok(config) => config,

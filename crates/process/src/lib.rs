@@ -130,6 +130,7 @@ pub use process_proto::wire::{
     FileInfo, FileStatus, GitFileState, GitStatus, ListBranchResponse, Match, ReplaceResult,
     UploadedFileEntry,
 };
+pub use process_proto::wire::{FindOptions, FindResponse};
 pub use pty::{CreatePty, PtyHandle, PtyInput, PtyIo, PtyResult, PtySize};
 pub use sandboxes::{CreateSandboxParams, Resources, Sandbox, Sandboxes};
 pub use session::{CommandOutput, CommandRequest, SessionExec};

@@ -106,6 +106,7 @@ fn main() -> ExitCode {
 fn processd(cli: process_daemon::Cli) -> ExitCode {
     scrub_env("PROCESSD_");
     process_daemon::init_tracing(&cli.log_level);
+    process_daemon::signals::hand_on_default_dispositions();
     let config = match process_daemon::Config::from_cli(cli) {
         Ok(config) => config,
         Err(err) => {
@@ -132,6 +133,7 @@ fn processd(cli: process_daemon::Cli) -> ExitCode {
 /// The test provider's child: processd's service on a Unix socket (no isolation at all).
 fn unisolated_processd(args: UnisolatedArgs) -> ExitCode {
     process_daemon::init_tracing(&args.log_level);
+    process_daemon::signals::hand_on_default_dispositions();
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(code) => return code,
@@ -182,6 +184,8 @@ fn unisolated_processd(args: UnisolatedArgs) -> ExitCode {
 fn serve(args: ServeArgs) -> ExitCode {
     scrub_env("SANDBOXD_");
     process_daemon::init_tracing(&args.log_level);
+    // Sandboxes, runc and image builds start with default signal dispositions.
+    process_daemon::signals::hand_on_default_dispositions();
     let config = match ServeConfig::from_args(args) {
         Ok(config) => config,
         Err(err) => {

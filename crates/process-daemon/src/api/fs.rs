@@ -10,7 +10,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use http::StatusCode;
-use process_proto::wire::{endpoint, ReplaceRequest};
+use process_proto::wire::{endpoint, FindOptions, ReplaceRequest};
 
 use super::toolbox::{blocking, empty, json, read_json, stream_json_list, Ctx, Params};
 use crate::error::ApiError;
@@ -150,14 +150,46 @@ async fn permissions(State(d): State<Daemon>, ctx: Ctx, q: Params) -> Response {
     )
 }
 
+/// `GET /files/find`: literal and case-sensitive with every match as a JSON array (the SDKs'
+/// contract); our additive flags (`regex`, `caseInsensitive`, `limit`, see [`FindOptions`])
+/// change the matching, and a `limit` answers a [`process_proto::wire::FindResponse`] object
+/// whose `truncated` says more matches were left out. The walk stops at the cap.
 async fn find(State(d): State<Daemon>, ctx: Ctx, q: Params) -> Response {
     let (path, pattern) = (q.get("path"), q.get("pattern"));
     if path.is_empty() || pattern.is_empty() {
         return ctx.fail(ApiError::bad_request("path and pattern are required"));
     }
+    let opts = match FindOptions::from_query(q.pairs()) {
+        Ok(o) => o,
+        Err(e) => return ctx.fail(ApiError::bad_request(e.to_string())),
+    };
+    let needle = match fs::walk::Needle::new(&pattern, &opts) {
+        Ok(n) => n,
+        Err(e) => return ctx.fail(e.into()),
+    };
     let wd = workdir(&d);
-    stream_json_list("[", "]", move |sink| {
-        fs::walk::find(&wd, &path, &pattern, sink);
+    let Some(limit) = opts.limit else {
+        return stream_json_list("[", move |sink| {
+            fs::walk::find(&wd, &path, &needle, sink);
+            "]"
+        });
+    };
+    stream_json_list("{\"matches\":[", move |sink| {
+        let mut left = limit;
+        let mut truncated = false;
+        fs::walk::find(&wd, &path, &needle, |m| {
+            if left == 0 {
+                truncated = true;
+                return false;
+            }
+            left -= 1;
+            sink(m)
+        });
+        if truncated {
+            "],\"truncated\":true}"
+        } else {
+            "],\"truncated\":false}"
+        }
     })
 }
 
@@ -167,8 +199,9 @@ async fn search(State(d): State<Daemon>, ctx: Ctx, q: Params) -> Response {
         return ctx.fail(ApiError::bad_request("path and pattern are required"));
     }
     let wd = workdir(&d);
-    stream_json_list("{\"files\":[", "]}", move |sink| {
+    stream_json_list("{\"files\":[", move |sink| {
         fs::walk::search(&wd, &path, &pattern, sink);
+        "]}"
     })
 }
 

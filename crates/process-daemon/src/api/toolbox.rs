@@ -76,6 +76,11 @@ impl Params {
         self.opt(name).unwrap_or_default()
     }
 
+    /// Every pair, in order.
+    pub(crate) fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// The first value of `name`, if present.
     pub(crate) fn opt(&self, name: &str) -> Option<String> {
         self.0
@@ -137,17 +142,14 @@ pub(crate) fn empty(status: StatusCode) -> Response {
 }
 
 /// A 200 JSON response whose body is `prefix`, a comma-separated list of the items `produce`
-/// hands to its sink (serialised as they come, in batches of ~64 KiB), and `suffix`.
-/// `produce` runs on a blocking thread; the sink returns false once the client has gone, and
-/// `produce` should then stop. Memory is bounded by the batch size and the channel depth.
-pub(crate) fn stream_json_list<T, F>(
-    prefix: &'static str,
-    suffix: &'static str,
-    produce: F,
-) -> Response
+/// hands to its sink (serialised as they come, in batches of ~64 KiB), and the suffix
+/// `produce` returns (so it can say how the list ended). `produce` runs on a blocking thread;
+/// the sink returns false once the client has gone, and `produce` should then stop. Memory is
+/// bounded by the batch size and the channel depth.
+pub(crate) fn stream_json_list<T, F>(prefix: &'static str, produce: F) -> Response
 where
     T: serde::Serialize,
-    F: FnOnce(&mut dyn FnMut(T) -> bool) + Send + 'static,
+    F: FnOnce(&mut dyn FnMut(T) -> bool) -> &'static str + Send + 'static,
 {
     const BATCH: usize = 64 * 1024;
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(8);
@@ -169,7 +171,7 @@ where
             }
             open
         };
-        produce(&mut sink);
+        let suffix = produce(&mut sink);
         if open {
             buf.put_slice(suffix.as_bytes());
             let _ = tx.blocking_send(buf.freeze());

@@ -1,4 +1,4 @@
-//! Tree walks: `find` (literal text in files), `search` (glob on names or relative paths) and
+//! Tree walks: `find` (text in files: literal by default, or a regex, case-insensitive), `search` (glob on names or relative paths) and
 //! `replace` (literal, streaming). All run on a blocking thread and hand results to a sink as
 //! they are found, so memory stays bounded on big trees: the edge streams them out as a JSON
 //! array.
@@ -6,7 +6,7 @@
 use std::io::{self, BufRead, Read, Write};
 use std::path::Path;
 
-use process_proto::wire::{Match, ReplaceResult};
+use process_proto::wire::{FindOptions, Match, ReplaceResult};
 
 use super::{errno_text, join, resolve, FsError};
 
@@ -39,17 +39,65 @@ fn walk(workdir: &Path, path: &str, mut visit: impl FnMut(String, &walkdir::DirE
     }
 }
 
-/// `GET /files/find`: every line of every regular text file under `path` containing
-/// `pattern` (literal, case-sensitive). Empty files and files with a NUL in their first 512
-/// bytes are skipped; a missing `path` finds nothing. `emit` returns false to stop.
-pub(crate) fn find(workdir: &Path, path: &str, pattern: &str, mut emit: impl FnMut(Match) -> bool) {
-    let finder = memchr::memmem::Finder::new(pattern.as_bytes());
+/// What `find` looks for in each line.
+pub(crate) enum Needle {
+    /// A literal, case-sensitive substring (the original's meaning): lines of any length are
+    /// searched to their end.
+    Literal(Box<memchr::memmem::Finder<'static>>),
+    /// A regular expression (also a case-insensitive literal). A line longer than
+    /// [`MAX_LINE_CONTENT`] is matched on its first [`MAX_LINE_CONTENT`] bytes only, which
+    /// keeps memory bounded.
+    Regex(regex::bytes::Regex),
+}
+
+/// Compiled-program limit of a find regex (bounds memory against hostile patterns).
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+impl Needle {
+    /// Compiles `pattern` with the flags of `opts`; the default is [`Needle::Literal`].
+    pub(crate) fn new(pattern: &str, opts: &FindOptions) -> Result<Needle, FsError> {
+        if !opts.regex && !opts.case_insensitive {
+            return Ok(Needle::Literal(Box::new(
+                memchr::memmem::Finder::new(pattern.as_bytes()).into_owned(),
+            )));
+        }
+        let source = if opts.regex {
+            pattern.to_owned()
+        } else {
+            regex::escape(pattern)
+        };
+        regex::bytes::RegexBuilder::new(&source)
+            .case_insensitive(opts.case_insensitive)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .dfa_size_limit(REGEX_SIZE_LIMIT)
+            .build()
+            .map(Needle::Regex)
+            .map_err(|e| FsError::BadRequest(format!("invalid regex: {e}")))
+    }
+
+    fn is_match(&self, hay: &[u8]) -> bool {
+        match self {
+            Needle::Literal(f) => f.find(hay).is_some(),
+            Needle::Regex(r) => r.is_match(hay),
+        }
+    }
+}
+
+/// `GET /files/find`: every line of every regular text file under `path` matching `needle`.
+/// Empty files and files with a NUL in their first 512 bytes are skipped; a missing `path`
+/// finds nothing. `emit` returns false to stop.
+pub(crate) fn find(
+    workdir: &Path,
+    path: &str,
+    needle: &Needle,
+    mut emit: impl FnMut(Match) -> bool,
+) {
     walk(workdir, path, |shown, entry| {
         if !entry.file_type().is_file() {
             return true;
         }
         match std::fs::File::open(entry.path()) {
-            Ok(file) => find_in_file(file, &finder, &shown, &mut emit).unwrap_or(true),
+            Ok(file) => find_in_file(file, needle, &shown, &mut emit).unwrap_or(true),
             Err(_) => true,
         }
     });
@@ -58,7 +106,7 @@ pub(crate) fn find(workdir: &Path, path: &str, pattern: &str, mut emit: impl FnM
 /// Scans one file; `Ok(false)` when `emit` asked to stop.
 fn find_in_file(
     file: std::fs::File,
-    finder: &memchr::memmem::Finder<'_>,
+    needle: &Needle,
     shown: &str,
     emit: &mut impl FnMut(Match) -> bool,
 ) -> io::Result<bool> {
@@ -67,7 +115,12 @@ fn find_in_file(
     if head.is_empty() || memchr::memchr(0, &head[..head.len().min(BINARY_SNIFF)]).is_some() {
         return Ok(true);
     }
-    let overlap = finder.needle().len().saturating_sub(1);
+    // Only a literal is searched past the kept part of a long line (with an overlap tail).
+    let literal = match needle {
+        Needle::Literal(f) => Some(f),
+        Needle::Regex(_) => None,
+    };
+    let overlap = literal.map_or(0, |f| f.needle().len().saturating_sub(1));
     let mut line: Vec<u8> = Vec::new();
     let mut overflow = false;
     let mut matched = false;
@@ -78,7 +131,7 @@ fn find_in_file(
         if chunk.is_empty() {
             if !line.is_empty() || overflow {
                 number += 1;
-                if !finish_line(&mut line, overflow, matched, finder, shown, number, emit) {
+                if !finish_line(&mut line, overflow, matched, needle, shown, number, emit) {
                     return Ok(false);
                 }
             }
@@ -94,14 +147,19 @@ fn find_in_file(
         } else {
             if !overflow {
                 overflow = true;
-                matched = finder.find(&line).is_some();
-                tail = line[line.len().saturating_sub(overlap)..].to_vec();
                 let room = MAX_LINE_CONTENT.saturating_sub(line.len());
+                if literal.is_some() {
+                    matched = needle.is_match(&line);
+                    tail = line[line.len().saturating_sub(overlap)..].to_vec();
+                }
                 line.extend_from_slice(&segment[..room.min(segment.len())]);
+                if literal.is_none() {
+                    matched = needle.is_match(&line);
+                }
             }
-            if !matched {
+            if let (false, Some(f)) = (matched, literal) {
                 tail.extend_from_slice(segment);
-                matched = finder.find(&tail).is_some();
+                matched = f.find(&tail).is_some();
                 let keep = tail.len().saturating_sub(overlap);
                 tail.drain(..keep);
             }
@@ -109,7 +167,7 @@ fn find_in_file(
         reader.consume(used);
         if ends_line {
             number += 1;
-            if !finish_line(&mut line, overflow, matched, finder, shown, number, emit) {
+            if !finish_line(&mut line, overflow, matched, needle, shown, number, emit) {
                 return Ok(false);
             }
             overflow = false;
@@ -123,7 +181,7 @@ fn finish_line(
     line: &mut Vec<u8>,
     overflow: bool,
     matched: bool,
-    finder: &memchr::memmem::Finder<'_>,
+    needle: &Needle,
     shown: &str,
     number: u64,
     emit: &mut impl FnMut(Match) -> bool,
@@ -134,7 +192,7 @@ fn finish_line(
     let hit = if overflow {
         matched
     } else {
-        finder.find(line).is_some()
+        needle.is_match(line)
     };
     let keep_going = if hit {
         emit(Match {
@@ -341,7 +399,8 @@ mod tests {
         std::fs::write(dir.path().join("bin.dat"), b"NEEDLE\0").unwrap();
         std::fs::write(dir.path().join("empty"), b"").unwrap();
         let mut found = Vec::new();
-        find(dir.path(), ".", "NEEDLE", |m| {
+        let literal = Needle::new("NEEDLE", &FindOptions::default()).unwrap();
+        find(dir.path(), ".", &literal, |m| {
             found.push(m);
             true
         });
@@ -357,6 +416,80 @@ mod tests {
             (found[1].line, found[1].content.as_str()),
             (2, "second NEEDLE")
         );
+    }
+
+    fn found(dir: &Path, pattern: &str, opts: FindOptions) -> Vec<(String, u64)> {
+        let needle = Needle::new(pattern, &opts).unwrap();
+        let mut out = Vec::new();
+        find(dir, ".", &needle, |m| {
+            out.push((m.file, m.line));
+            true
+        });
+        out
+    }
+
+    proptest::proptest! {
+        /// The case-insensitive literal (an escaped regex) finds exactly what a lowercase
+        /// substring test finds, whatever metacharacters the pattern holds (ASCII, where
+        /// Unicode case folding adds nothing).
+        #[test]
+        fn case_insensitive_literal_is_an_escaped_substring(
+            pattern in "[a-cA-C.*+?()\\[\\]{}|^$\\\\ -]{1,6}",
+            line in "[a-cA-C.*+?()\\[\\]{}|^$\\\\ -]{0,40}",
+        ) {
+            let ci = FindOptions { case_insensitive: true, ..FindOptions::default() };
+            let needle = Needle::new(&pattern, &ci).unwrap();
+            let expected = line.to_ascii_lowercase().contains(&pattern.to_ascii_lowercase());
+            proptest::prop_assert_eq!(needle.is_match(line.as_bytes()), expected);
+            let literal = Needle::new(&pattern, &FindOptions::default()).unwrap();
+            proptest::prop_assert_eq!(literal.is_match(line.as_bytes()), line.contains(&pattern));
+        }
+    }
+
+    #[test]
+    fn find_regex_and_case_flags_on_long_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        // Line 1: past the kept part, a regex is not searched; a literal is.
+        let mut long = vec![b'x'; 2 * MAX_LINE_CONTENT];
+        long.extend_from_slice(b"Todo: 42\n");
+        // Line 2: within the kept part of a long line, a regex finds it.
+        long.extend_from_slice(b"TODO: 7");
+        long.extend_from_slice(&vec![b'y'; 2 * MAX_LINE_CONTENT]);
+        long.extend_from_slice(b"\nplain todo: x\r\n");
+        std::fs::write(dir.path().join("f.txt"), &long).unwrap();
+        let ci = FindOptions {
+            case_insensitive: true,
+            ..FindOptions::default()
+        };
+        let re = FindOptions {
+            regex: true,
+            ..FindOptions::default()
+        };
+        assert_eq!(
+            found(dir.path(), "Todo: 42", FindOptions::default()),
+            [("f.txt".into(), 1)]
+        );
+        assert_eq!(
+            found(dir.path(), "todo: ", ci),
+            [("f.txt".into(), 2), ("f.txt".into(), 3)]
+        );
+        assert_eq!(found(dir.path(), r"^TODO: \d+", re), [("f.txt".into(), 2)]);
+        assert_eq!(
+            found(dir.path(), r"todo: x$", re),
+            [("f.txt".into(), 3)],
+            "CR dropped"
+        );
+        // Without `regex`, metacharacters are literal.
+        assert_eq!(found(dir.path(), r"\d+", ci), []);
+        assert!(matches!(
+            Needle::new("(", &re),
+            Err(FsError::BadRequest(m)) if m.starts_with("invalid regex")
+        ));
+        let huge = FindOptions {
+            regex: true,
+            ..FindOptions::default()
+        };
+        assert!(Needle::new("a{1000}{1000}", &huge).is_err(), "size limit");
     }
 
     #[test]

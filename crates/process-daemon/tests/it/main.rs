@@ -17,6 +17,7 @@ mod pty;
 mod security;
 mod session;
 mod session_control;
+mod signals;
 mod support;
 mod warm;
 mod ws;

@@ -1,4 +1,5 @@
 //! File-system endpoints (`/files/...`, spec toolbox §3): [`FileInfo`], [`Match`],
+//! [`FindOptions`]/[`FindResponse`] (our find extension),
 //! [`SearchFilesResponse`], [`ReplaceRequest`]/[`ReplaceResult`], [`FilesDownloadRequest`],
 //! [`UploadFilesResponse`], [`UploadedFile`], and the multipart field names of bulk upload.
 //!
@@ -58,6 +59,101 @@ pub struct Match {
     pub line: u64,
     /// The whole line without its line ending.
     pub content: String,
+}
+
+/// The optional flags of `GET /files/find`: our additive query parameters (spec §8.4). The
+/// official SDKs send none of them, and without them find is what the original was: literal,
+/// case-sensitive, every match, a JSON array of [`Match`].
+///
+/// - `regex=true`: `pattern` is a regular expression (RE2-like syntax, as Go's `regexp`),
+///   matched against each line without its line ending;
+/// - `caseInsensitive=true`: letters match in either case (Unicode simple case folding);
+/// - `limit=N` (`N >= 1`): at most `N` matches, and the answer becomes a [`FindResponse`]
+///   object whose `truncated` says whether more matches were left out.
+///
+/// Booleans are `true`/`false` (also `1`/`0`); an absent key is the default; other keys are
+/// not flags and are ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FindOptions {
+    /// `pattern` is a regular expression.
+    pub regex: bool,
+    /// Letters match in either case.
+    pub case_insensitive: bool,
+    /// The result cap; `None` is no cap (and the plain array answer).
+    pub limit: Option<u64>,
+}
+
+/// A find flag has a value it cannot take.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct FindOptionsError(String);
+
+impl FindOptions {
+    /// Query key of [`FindOptions::regex`].
+    pub const REGEX: &'static str = "regex";
+    /// Query key of [`FindOptions::case_insensitive`].
+    pub const CASE_INSENSITIVE: &'static str = "caseInsensitive";
+    /// Query key of [`FindOptions::limit`].
+    pub const LIMIT: &'static str = "limit";
+
+    /// Reads the flags from decoded query pairs (a repeated key: the last one wins).
+    ///
+    /// # Errors
+    /// A boolean other than `true`/`false`/`1`/`0`, or a `limit` that is not an integer `>= 1`.
+    pub fn from_query<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<FindOptions, FindOptionsError> {
+        fn flag(key: &str, v: &str) -> Result<bool, FindOptionsError> {
+            match v {
+                "true" | "1" => Ok(true),
+                "false" | "0" => Ok(false),
+                _ => Err(FindOptionsError(format!("{key} must be true or false"))),
+            }
+        }
+        let mut o = FindOptions::default();
+        for (k, v) in pairs {
+            match k {
+                Self::REGEX => o.regex = flag(k, v)?,
+                Self::CASE_INSENSITIVE => o.case_insensitive = flag(k, v)?,
+                Self::LIMIT => match v.parse::<u64>() {
+                    Ok(n) if n >= 1 => o.limit = Some(n),
+                    _ => return Err(FindOptionsError("limit must be an integer >= 1".to_owned())),
+                },
+                _ => {}
+            }
+        }
+        Ok(o)
+    }
+
+    /// The query pairs that encode these flags: only those that differ from the default, so
+    /// a default `FindOptions` adds nothing to the request.
+    #[must_use]
+    pub fn query_pairs(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if self.regex {
+            out.push((Self::REGEX, "true".to_owned()));
+        }
+        if self.case_insensitive {
+            out.push((Self::CASE_INSENSITIVE, "true".to_owned()));
+        }
+        if let Some(n) = self.limit {
+            out.push((Self::LIMIT, n.to_string()));
+        }
+        out
+    }
+}
+
+/// The answer of `GET /files/find` when a `limit` was given (our extension; without one the
+/// answer is a plain array of [`Match`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FindResponse {
+    /// The first `limit` matches, in walk order then line order.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub matches: Vec<Match>,
+    /// More matches exist than were returned.
+    #[serde(default)]
+    pub truncated: bool,
 }
 
 /// The answer of `GET /files/search`.
@@ -173,6 +269,67 @@ pub fn parse_upload_field(name: &str) -> Option<(&str, bool)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn arb_options() -> impl Strategy<Value = FindOptions> {
+        (any::<bool>(), any::<bool>(), proptest::option::of(1u64..)).prop_map(
+            |(regex, case_insensitive, limit)| FindOptions {
+                regex,
+                case_insensitive,
+                limit,
+            },
+        )
+    }
+
+    proptest! {
+        /// Encoding then parsing gives the flags back, whatever other keys surround them.
+        #[test]
+        fn find_options_round_trip(o in arb_options(), before in "[a-z]{0,8}", after in "[a-z]{0,8}") {
+            let pairs = o.query_pairs();
+            let mut all: Vec<(&str, &str)> = vec![("path", before.as_str())];
+            all.extend(pairs.iter().map(|(k, v)| (*k, v.as_str())));
+            all.push(("pattern", after.as_str()));
+            prop_assert_eq!(FindOptions::from_query(all), Ok(o));
+        }
+
+        /// Any value never panics: it is a flag value or a clear error naming the key.
+        #[test]
+        fn find_options_never_panic(key in prop::sample::select(vec!["regex", "caseInsensitive", "limit", "x"]), value in ".{0,12}") {
+            match FindOptions::from_query([(key, value.as_str())]) {
+                Ok(_) => {}
+                Err(e) => prop_assert!(e.to_string().starts_with(key), "{}", e),
+            }
+        }
+    }
+
+    #[test]
+    fn find_options_defaults_add_nothing() {
+        assert!(FindOptions::default().query_pairs().is_empty());
+        assert_eq!(FindOptions::from_query([]), Ok(FindOptions::default()));
+        assert_eq!(
+            FindOptions::from_query([("limit", "0")])
+                .unwrap_err()
+                .to_string(),
+            "limit must be an integer >= 1"
+        );
+        assert_eq!(
+            FindOptions::from_query([("regex", "yes")])
+                .unwrap_err()
+                .to_string(),
+            "regex must be true or false"
+        );
+        let last = FindOptions::from_query([("regex", "1"), ("regex", "false"), ("limit", "7")]);
+        assert_eq!(
+            last,
+            Ok(FindOptions {
+                regex: false,
+                case_insensitive: false,
+                limit: Some(7)
+            })
+        );
+        let r: FindResponse = crate::wire::decode(br#"{"matches":null}"#).unwrap();
+        assert_eq!(r, FindResponse::default());
+    }
 
     #[test]
     fn file_info_reads_without_optional_fields() {

@@ -32,8 +32,8 @@ pub use exec::{
 };
 pub use fs::{
     parse_upload_field, upload_file_field, upload_path_field, FileInfo, FilesDownloadRequest,
-    Match, ReplaceRequest, ReplaceResult, SearchFilesResponse, UploadFilesResponse, UploadedFile,
-    UploadedFileEntry,
+    FindOptions, FindOptionsError, FindResponse, Match, ReplaceRequest, ReplaceResult,
+    SearchFilesResponse, UploadFilesResponse, UploadedFile, UploadedFileEntry,
 };
 pub use git::{
     FileStatus, GitAddRemoteRequest, GitAddRequest, GitAuthenticateRequest, GitBranchRequest,

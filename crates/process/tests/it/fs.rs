@@ -2,7 +2,7 @@
 //! many body frames, so the multipart decoder's frame edges are exercised), bulk transfers
 //! with per-file errors, and the file operations' answers and error kinds.
 
-use process::{ErrorKind, FileUpload, Permissions};
+use process::{ErrorKind, FileUpload, FindOptions, Permissions};
 
 use crate::support::{Fixture, Kind};
 
@@ -11,6 +11,7 @@ crate::both_transports!(
     bulk_transfers_keep_each_files_result,
     a_file_containing_delimiter_look_alikes_survives,
     file_operations_answer_and_fail_with_kinds,
+    find_flags_and_cap_through_the_facade,
 );
 
 /// Deterministic, non-repeating-looking content of `len` bytes.
@@ -177,4 +178,58 @@ async fn file_operations_answer_and_fail_with_kinds(kind: Kind) {
     assert!(!f.workdir().join("proj").exists());
     let again = fs.delete_file("proj", true).await.unwrap_err();
     assert_eq!(again.kind(), ErrorKind::NotFound, "{again}");
+}
+
+/// `find_files_with`: the daemon's find extension (regex, case-insensitive, capped with
+/// `truncated`); default options give exactly `find_files`'s answer.
+async fn find_flags_and_cap_through_the_facade(kind: Kind) {
+    let f = Fixture::start(kind).await;
+    let fs = f.client.fs();
+    fs.upload_file("todo a\nTODO b\nFixMe 12\n", "p/x.txt")
+        .await
+        .unwrap();
+    let lines = |r: &process::FindResponse| r.matches.iter().map(|m| m.line).collect::<Vec<_>>();
+    let plain = fs
+        .find_files_with("p", "TODO", &FindOptions::default())
+        .await
+        .unwrap();
+    assert_eq!((lines(&plain), plain.truncated), (vec![2], false));
+    assert_eq!(plain.matches, fs.find_files("p", "TODO").await.unwrap());
+    let ci = FindOptions {
+        case_insensitive: true,
+        ..FindOptions::default()
+    };
+    let all = fs.find_files_with("p", "todo", &ci).await.unwrap();
+    assert_eq!(lines(&all), [1, 2]);
+    let re = FindOptions {
+        regex: true,
+        case_insensitive: true,
+        limit: Some(1),
+    };
+    let capped = fs
+        .find_files_with("p", r"^(todo|fixme) ", &re)
+        .await
+        .unwrap();
+    assert_eq!((lines(&capped), capped.truncated), (vec![1], true));
+    let re3 = FindOptions {
+        limit: Some(3),
+        ..re
+    };
+    let whole = fs
+        .find_files_with("p", r"^(todo|fixme) ", &re3)
+        .await
+        .unwrap();
+    assert_eq!((lines(&whole), whole.truncated), (vec![1, 2, 3], false));
+    let bad = fs
+        .find_files_with(
+            "p",
+            "(",
+            &FindOptions {
+                regex: true,
+                ..FindOptions::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(bad.kind(), ErrorKind::BadRequest, "{bad}");
 }
