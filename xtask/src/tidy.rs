@@ -55,37 +55,60 @@ pub(crate) fn run() -> Result<(), String> {
     facade_and_proto_share_no_type_name()
 }
 
-/// Where toolbox paths must not be spelled (relative to the workspace root).
+/// Where toolbox and control-plane paths must not be spelled (relative to the workspace root).
 const ENDPOINT_USERS: &[&str] = &[
     "crates/process/src",
     "crates/process-daemon/src",
     "crates/sandbox-daemon/src",
 ];
 
-/// Literals that read like a toolbox path but name another server's route: (file, literal).
-const NOT_TOOLBOX_PATHS: &[(&str, &str)] = &[
-    // sandboxd's own OpenAPI document, routed under its `/api` (not processd's `/openapi.json`).
-    ("crates/sandbox-daemon/src/api.rs", "/openapi.json"),
+/// The endpoint tables of `process_proto::wire::endpoint`: the toolbox's and the control
+/// plane's (relative to the workspace root), each with the fewest templates it must hold.
+const ENDPOINT_TABLES: &[(&str, usize)] = &[
+    ("crates/process-proto/src/wire/endpoint.rs", 40),
+    ("crates/process-proto/src/wire/endpoint/control.rs", 30),
 ];
 
-/// The endpoint templates defined in `process_proto::wire::endpoint` (read from its source).
+/// The control plane's mount point (`process_proto::wire::endpoint::control::API_PREFIX`):
+/// a control-plane template spelled behind it (`"/api/sandbox/{id}"`) is caught too.
+const API_PREFIX: &str = "/api";
+
+/// The endpoint templates defined in `process_proto::wire::endpoint` and its `control`
+/// module (read from their source), each control-plane one also behind [`API_PREFIX`].
 fn endpoint_templates() -> Result<Vec<String>, String> {
-    let file = root().join("crates/process-proto/src/wire/endpoint.rs");
-    let text = std::fs::read_to_string(&file)
-        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     let mut out = Vec::new();
-    for chunk in text.split("Endpoint(\"").skip(1) {
-        if let Some(end) = chunk.find('"') {
-            out.push(chunk[..end].to_owned());
+    for &(path, at_least) in ENDPOINT_TABLES {
+        let file = root().join(path);
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        let control = path.ends_with("control.rs");
+        if control && !text.contains(&format!("API_PREFIX: &str = \"{API_PREFIX}\"")) {
+            return Err(format!(
+                "{} no longer mounts the API at {API_PREFIX}",
+                file.display()
+            ));
+        }
+        let mut found = 0;
+        for chunk in text.split("Endpoint(\"").skip(1) {
+            if let Some(end) = chunk.find('"') {
+                found += 1;
+                out.push(chunk[..end].to_owned());
+                if control {
+                    out.push(format!("{API_PREFIX}{}", &chunk[..end]));
+                    // The OpenAPI spelling of a catch-all (`{*rest}` documented `{rest}`).
+                    out.push(format!("{API_PREFIX}{}", chunk[..end].replace("{*", "{")));
+                }
+            }
+        }
+        if found < at_least {
+            return Err(format!(
+                "found only {found} endpoint templates in {}",
+                file.display()
+            ));
         }
     }
-    if out.len() < 40 {
-        return Err(format!(
-            "found only {} endpoint templates in {}",
-            out.len(),
-            file.display()
-        ));
-    }
+    out.sort();
+    out.dedup();
     Ok(out)
 }
 
@@ -132,8 +155,8 @@ fn literals(line: &str) -> Vec<&str> {
     out
 }
 
-/// Fails if a file of [`ENDPOINT_USERS`] spells a toolbox path instead of naming its
-/// `process_proto::wire::endpoint` constant.
+/// Fails if a file of [`ENDPOINT_USERS`] spells a toolbox or control-plane path instead of
+/// naming its `process_proto::wire::endpoint` (or `endpoint::control`) constant.
 fn endpoints_are_spelled_once() -> Result<(), String> {
     let templates = endpoint_templates()?;
     let mut bad = Vec::new();
@@ -154,9 +177,7 @@ fn endpoints_are_spelled_once() -> Result<(), String> {
                 }
                 let rel = file.strip_prefix(root()).unwrap_or(file);
                 for lit in literals(line) {
-                    if spells_endpoint(lit, &templates)
-                        && !NOT_TOOLBOX_PATHS.contains(&(&*rel.to_string_lossy(), lit))
-                    {
+                    if spells_endpoint(lit, &templates) {
                         bad.push(format!("{}:{}: \"{lit}\"", rel.display(), n + 1));
                     }
                 }
@@ -166,13 +187,14 @@ fn endpoints_are_spelled_once() -> Result<(), String> {
     if bad.is_empty() {
         eprintln!(
             "tidy: {checked} files of the facade, processd and sandboxd spell none of the {} \
-             toolbox paths",
+             toolbox and control-plane paths",
             templates.len()
         );
         Ok(())
     } else {
         Err(format!(
-            "toolbox paths are spelled once, in process_proto::wire::endpoint; use its constant \
+            "toolbox and control-plane paths are spelled once, in process_proto::wire::endpoint \
+             (and its `control` module); use its constant \
              (`endpoint::X.template()` in a route table, `endpoint::X.path(&[..])` or \
              `format!(\"{{}}?q=..\", endpoint::X)` in a client):\n  {}",
             bad.join("\n  ")
@@ -480,6 +502,31 @@ mod tests {
             r#"let s = "/files-of-mine"; // "/files/info" in a comment"#
         ));
         assert!(!hit(r#"path.strip_prefix("/proxy/")"#));
+        // Control-plane paths: as the facade and sandboxd's table and OpenAPI rows spelled them.
+        assert!(hit(
+            r#"let path = format!("/sandbox/{}/start", segment(id));"#
+        ));
+        assert!(hit(
+            r#".call_dto("create", Method::POST, "/sandbox", Some(b))"#
+        ));
+        assert!(hit(r#"&format!("/sandbox?{}", query.finish()),"#));
+        assert!(hit(
+            r#"    .route("/sandbox/{id}/autostop/{minutes}", post(autostop))"#
+        ));
+        assert!(hit(
+            r#"    op("get", "/api/sandbox/{id}", "sandbox", "A sandbox.","#
+        ));
+        assert!(hit(
+            r#"    refused("/api/sandbox/{id}/ports/{rest}", &[ID, REST]),"#
+        ));
+        assert!(hit(r#"    .route("/toolbox/{id}/{*rest}", any(toolbox))"#));
+        assert!(!hit(
+            "        .route(paths::SANDBOX_START.template(), post(sandbox::start))"
+        ));
+        assert!(!hit(
+            r#"let p = format!("{}?force={f}", api::SANDBOX_STOP.path(&[id]));"#
+        ));
+        assert!(!hit(r#"default_value = "/var/lib/sandboxd""#));
     }
 
     #[test]

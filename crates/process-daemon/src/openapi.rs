@@ -144,7 +144,7 @@ pub(crate) const OPS: &[Op] = &[
     op("post", endpoint::FILES_FOLDER.template(), "files", "Create a directory and its parents.", &[PATH_Q, required("mode", "string", "Octal mode, e.g. 755.")], In::Nothing, Out::Empty(201)),
     op("post", endpoint::FILES_MOVE.template(), "files", "Move or rename.", &[required("source", "string", "From."), required("destination", "string", "To.")], In::Nothing, Out::Empty(200)),
     op("post", endpoint::FILES_PERMISSIONS.template(), "files", "Set mode, owner and/or group.", &[PATH_Q, query("mode", "string", "Octal mode."), query("owner", "string", "User name or uid."), query("group", "string", "Group name or gid.")], In::Nothing, Out::Empty(200)),
-    op("get", endpoint::FILES_FIND.template(), "files", "Lines containing a literal, case-sensitive pattern. Extensions: `regex`, `caseInsensitive`, and `limit` (the answer is then a `FindResponse` object with `truncated`).", &[PATH_Q, required("pattern", "string", "The text."), query("regex", "boolean", "`pattern` is a regular expression."), query("caseInsensitive", "boolean", "Letters match in either case."), query("limit", "integer", "At most this many matches (>= 1); answers a FindResponse.")], In::Nothing, Out::JsonList(200, "Match")),
+    op("get", endpoint::FILES_FIND.template(), "files", "Lines containing a literal, case-sensitive pattern. Extensions: `regex`, `caseInsensitive`, and `limit` (the answer is then a `FindResponse` object with `truncated`).", &[PATH_Q, required("pattern", "string", "The text."), query("regex", "boolean", "`pattern` is a regular expression."), query("caseInsensitive", "boolean", "Letters match in either case."), query("limit", "integer", "At most this many matches (>= 1); answers a FindResponse.")], In::Nothing, Out::JsonListOr(200, "Match", "FindResponse")),
     op("get", endpoint::FILES_SEARCH.template(), "files", "Paths whose name matches a glob.", &[PATH_Q, required("pattern", "string", "A glob.")], In::Nothing, Out::Json(200, "SearchFilesResponse")),
     op("post", endpoint::FILES_REPLACE.template(), "files", "Replace text in files.", &[], In::Json("ReplaceRequest"), Out::JsonList(200, "ReplaceResult")),
     op("post", endpoint::FILES_BULK_UPLOAD.template(), "files", "Upload files: parts `files[i].path` then `files[i].file`, each written atomically. A 400 carries `UploadFilesResponse`, not the envelope.", &[], In::Multipart("`files[i].path` (text) and `files[i].file` (bytes) pairs."), Out::Json(200, "UploadFilesResponse")),
@@ -245,18 +245,10 @@ mod tests {
         let endpoints =
             std::fs::read_to_string(manifest.join("../process-proto/src/wire/endpoint.rs"))
                 .unwrap();
-        let constant =
-            regex::Regex::new(r#"pub const (\w+): Endpoint =\s*Endpoint\("([^"]+)"\)"#).unwrap();
-        let templates: Vec<(String, String)> = constant
-            .captures_iter(&endpoints)
-            .map(|c| {
-                (
-                    format!("endpoint::{}.template()", &c[1]),
-                    format!("\"{}\"", &c[2]),
-                )
-            })
-            .collect();
-        assert!(templates.len() > 15, "no endpoint constants found");
+        assert!(
+            endpoints.matches("Endpoint(\"").count() > 15,
+            "no endpoint constants found"
+        );
         let mut routed = BTreeSet::new();
         let mut files = vec![];
         let mut dirs = vec![manifest.join("src/api")];
@@ -271,10 +263,8 @@ mod tests {
             }
         }
         for file in files {
-            let mut src = std::fs::read_to_string(file).unwrap();
-            for (name, path) in &templates {
-                src = src.replace(name, path);
-            }
+            let src = std::fs::read_to_string(file).unwrap();
+            let src = process_proto::openapi::resolve_templates(&src, &endpoints, "endpoint::");
             routed.extend(process_proto::openapi::routes_in(&src));
         }
         routed.insert(("get".to_owned(), endpoint::HEALTH.template().to_owned()));

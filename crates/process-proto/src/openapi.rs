@@ -70,6 +70,8 @@ pub enum Out {
     Json(u16, &'static str),
     /// A JSON array of this schema.
     JsonList(u16, &'static str),
+    /// A JSON array of the first schema, or (with an opt-in parameter) the second schema.
+    JsonListOr(u16, &'static str, &'static str),
     /// No body.
     Empty(u16),
     /// Bytes (`application/octet-stream`).
@@ -89,8 +91,10 @@ pub enum Out {
 pub struct Op {
     /// The HTTP method, lower case.
     pub method: &'static str,
-    /// The path template (`{name}` parameters).
+    /// The path template (`{name}` parameters; axum's catch-all `{*name}` is documented as
+    /// `{name}`), below [`Op::under`]'s prefix.
     pub path: &'static str,
+    prefix: &'static str,
     tag: &'static str,
     summary: &'static str,
     params: &'static [Param],
@@ -109,6 +113,18 @@ pub struct Also {
 }
 
 impl Op {
+    /// The operation's path below `prefix` (a server that nests a route table, e.g. `/api`).
+    #[must_use]
+    pub const fn under(mut self, prefix: &'static str) -> Op {
+        self.prefix = prefix;
+        self
+    }
+
+    /// The path as documented: the prefix, then the template with `{*name}` written `{name}`.
+    pub fn full_path(&self) -> String {
+        format!("{}{}", self.prefix, self.path.replace("{*", "{"))
+    }
+
     /// Marks the operation as left out of the schemathesis run (`cargo xtask schemathesis`),
     /// for `reason`: the document says so (`x-not-fuzzed`), and the run reads it from there.
     #[must_use]
@@ -157,6 +173,7 @@ pub const fn op(
     Op {
         method,
         path,
+        prefix: "",
         tag,
         summary,
         params,
@@ -190,7 +207,7 @@ pub fn operation(o: &Op, error: &str, error_about: &str) -> Value {
         json!(format!(
             "{}{}",
             o.method,
-            o.path.replace(['/', '{', '}', '-', '.'], "_")
+            o.full_path().replace(['/', '{', '}', '-', '.'], "_")
         )),
     );
     if !o.params.is_empty() {
@@ -252,6 +269,10 @@ pub fn operation(o: &Op, error: &str, error_about: &str) -> Value {
             code,
             json!({ "description": "OK", "content": json_content(json!({"type": "array", "items": schema_ref(name)})) }),
         ),
+        Out::JsonListOr(code, item, alt) => (
+            code,
+            json!({ "description": "OK", "content": json_content(json!({"oneOf": [{"type": "array", "items": schema_ref(item)}, schema_ref(alt)]})) }),
+        ),
         Out::Empty(code) => (code, json!({ "description": "Done (no body)." })),
         Out::Binary(code, about) => (
             code,
@@ -301,7 +322,7 @@ pub fn paths(ops: &[Op], error: &str, error_about: &str) -> Value {
     let mut paths = Map::new();
     for o in ops {
         let item = paths
-            .entry(o.path.to_owned())
+            .entry(o.full_path())
             .or_insert_with(|| Value::Object(Map::new()));
         if let Value::Object(item) = item {
             item.insert(o.method.to_owned(), operation(o, error, error_about));
@@ -366,7 +387,7 @@ impl Document {
     pub fn documented(&self) -> BTreeSet<(String, String)> {
         self.ops
             .iter()
-            .map(|o| (o.method.to_owned(), o.path.to_owned()))
+            .map(|o| (o.method.to_owned(), o.full_path()))
             .collect()
     }
 }
@@ -412,6 +433,38 @@ pub fn unresolved_refs(doc: &Value) -> BTreeSet<String> {
         .map(|part| part.chars().take_while(|c| *c != '"').collect::<String>())
         .filter(|name| !schemas.is_some_and(|s| s.contains_key(name)))
         .collect()
+}
+
+/// `src` with every `{qualifier}NAME.template()` replaced by the quoted template of the
+/// `pub const NAME: Endpoint = Endpoint("…")` that `constants` (an endpoint table's source)
+/// defines, so that [`routes_in`] sees the paths of a route table that names its constants.
+///
+/// ```
+/// let table = r#"pub const PING: Endpoint = Endpoint("/ping");"#;
+/// let src = r#".route(paths::PING.template(), get(ping))"#;
+/// assert_eq!(process_proto::openapi::resolve_templates(src, table, "paths::"),
+///            r#".route("/ping", get(ping))"#);
+/// ```
+pub fn resolve_templates(src: &str, constants: &str, qualifier: &str) -> String {
+    let mut out = src.to_owned();
+    for chunk in constants.split("pub const ").skip(1) {
+        let Some((name, rest)) = chunk.split_once(':') else {
+            continue;
+        };
+        let Some(template) = rest
+            .split_once("Endpoint(\"")
+            .filter(|(ty, _)| ty.trim_start().starts_with("Endpoint ="))
+            .and_then(|(_, t)| t.split_once('"'))
+            .map(|(t, _)| t)
+        else {
+            continue;
+        };
+        out = out.replace(
+            &format!("{qualifier}{name}.template()"),
+            &format!("\"{template}\""),
+        );
+    }
+    out
 }
 
 /// The `(method, path)` pairs of the `.route(..)` calls in `src` (axum's `{*rest}` written

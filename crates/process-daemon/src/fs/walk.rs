@@ -428,6 +428,24 @@ mod tests {
         out
     }
 
+    proptest::proptest! {
+        /// The case-insensitive literal (an escaped regex) finds exactly what a lowercase
+        /// substring test finds, whatever metacharacters the pattern holds (ASCII, where
+        /// Unicode case folding adds nothing).
+        #[test]
+        fn case_insensitive_literal_is_an_escaped_substring(
+            pattern in "[a-cA-C.*+?()\\[\\]{}|^$\\\\ -]{1,6}",
+            line in "[a-cA-C.*+?()\\[\\]{}|^$\\\\ -]{0,40}",
+        ) {
+            let ci = FindOptions { case_insensitive: true, ..FindOptions::default() };
+            let needle = Needle::new(&pattern, &ci).unwrap();
+            let expected = line.to_ascii_lowercase().contains(&pattern.to_ascii_lowercase());
+            proptest::prop_assert_eq!(needle.is_match(line.as_bytes()), expected);
+            let literal = Needle::new(&pattern, &FindOptions::default()).unwrap();
+            proptest::prop_assert_eq!(literal.is_match(line.as_bytes()), line.contains(&pattern));
+        }
+    }
+
     #[test]
     fn find_regex_and_case_flags_on_long_lines() {
         let dir = tempfile::tempdir().unwrap();

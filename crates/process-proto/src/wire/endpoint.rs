@@ -11,6 +11,8 @@
 //!            "/process/session/my%20session/command/c%2F1/logs");
 //! ```
 
+pub mod control;
+
 /// The protocol version this crate speaks: the official Python SDK release whose wire format it
 /// matches (spec §1.1). Any value ≥ 0.167.0 selects the modern response shapes.
 pub const SDK_VERSION: &str = "0.226.1";

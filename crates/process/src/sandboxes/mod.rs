@@ -31,7 +31,7 @@ use http_body_util::BodyExt;
 use process_proto::wire::control::{
     ListSandboxesResponse, ResizeSandbox, SandboxDto, SandboxLabels, SandboxState, LANGUAGE_LABEL,
 };
-use process_proto::wire::endpoint::segment;
+use process_proto::wire::endpoint::{control as api, segment};
 use process_proto::wire::Language;
 use process_transport::HttpTransport;
 use serde::de::DeserializeOwned;
@@ -200,7 +200,11 @@ impl Sandboxes {
             .map_or(Language::Python, |l| Language::parse(l));
         let base = if info.toolbox_proxy_url.is_empty() {
             // What the SDK does when the DTO carries none: the API's default layout.
-            format!("{}/toolbox", self.api_url.trim_end_matches("/api"))
+            format!(
+                "{}{}",
+                self.api_url.trim_end_matches(api::API_PREFIX),
+                api::TOOLBOX_BASE
+            )
         } else {
             info.toolbox_proxy_url.trim_end_matches('/').to_owned()
         };
@@ -220,7 +224,12 @@ impl Sandboxes {
         let bytes = serde_json::to_vec(&body)
             .map_err(|e| Error::invalid_input(format!("create sandbox: {e}")))?;
         let info = self
-            .call_dto("create sandbox", Method::POST, "/sandbox", Some(bytes))
+            .call_dto(
+                "create sandbox",
+                Method::POST,
+                api::SANDBOXES.template(),
+                Some(bytes),
+            )
             .await?;
         let info = self
             .wait(info, &[SandboxState::Started], "create sandbox")
@@ -238,7 +247,7 @@ impl Sandboxes {
         self.call_dto(
             "get sandbox",
             Method::GET,
-            &format!("/sandbox/{}", segment(id_or_name)),
+            &api::SANDBOX.path(&[id_or_name]),
             None,
         )
         .await
@@ -271,7 +280,7 @@ impl Sandboxes {
                 .call(
                     "list sandboxes",
                     Method::GET,
-                    &format!("/sandbox?{}", query.finish()),
+                    &format!("{}?{}", api::SANDBOXES, query.finish()),
                     None,
                 )
                 .await?
@@ -290,7 +299,7 @@ impl Sandboxes {
 
     /// `daytona.start(sandbox)`: starts it and waits until it is `started`.
     pub async fn start(&self, sandbox: &Sandbox) -> Result<Sandbox, Error> {
-        let path = format!("/sandbox/{}/start", segment(sandbox.id()));
+        let path = api::SANDBOX_START.path(&[sandbox.id()]);
         let info = self
             .call_dto("start sandbox", Method::POST, &path, None)
             .await?;
@@ -308,7 +317,7 @@ impl Sandboxes {
 
     /// `stop(force=True)`: kills at once.
     pub async fn stop_with(&self, sandbox: &Sandbox, force: bool) -> Result<Sandbox, Error> {
-        let path = format!("/sandbox/{}/stop?force={force}", segment(sandbox.id()));
+        let path = format!("{}?force={force}", api::SANDBOX_STOP.path(&[sandbox.id()]));
         self.call::<serde_json::Value>("stop sandbox", Method::POST, &path, None)
             .await?;
         let info = match self.get_dto(sandbox.id()).await {
@@ -333,7 +342,7 @@ impl Sandboxes {
 
     /// `daytona.delete(sandbox)`: removes it and everything in it.
     pub async fn delete(&self, sandbox: &Sandbox) -> Result<(), Error> {
-        let path = format!("/sandbox/{}", segment(sandbox.id()));
+        let path = api::SANDBOX.path(&[sandbox.id()]);
         self.call::<serde_json::Value>("delete sandbox", Method::DELETE, &path, None)
             .await?;
         Ok(())
@@ -350,7 +359,7 @@ impl Sandboxes {
         sandbox: &Sandbox,
         minutes: u32,
     ) -> Result<(), Error> {
-        let path = format!("/sandbox/{}/autostop/{minutes}", segment(sandbox.id()));
+        let path = api::SANDBOX_AUTOSTOP.path(&[sandbox.id(), &minutes.to_string()]);
         self.call::<serde_json::Value>("set auto-stop interval", Method::POST, &path, None)
             .await?;
         Ok(())
@@ -362,7 +371,7 @@ impl Sandboxes {
         sandbox: &Sandbox,
         labels: BTreeMap<String, String>,
     ) -> Result<BTreeMap<String, String>, Error> {
-        let path = format!("/sandbox/{}/labels", segment(sandbox.id()));
+        let path = api::SANDBOX_LABELS.path(&[sandbox.id()]);
         let body = serde_json::to_vec(&SandboxLabels::new(labels))
             .map_err(|e| Error::invalid_input(format!("set labels: {e}")))?;
         let answer: SandboxLabels = self
@@ -374,7 +383,7 @@ impl Sandboxes {
 
     /// `sandbox.resize(Resources(cpu, memory))`: new limits; waits while the server resizes.
     pub async fn resize(&self, sandbox: &Sandbox, resources: Resources) -> Result<Sandbox, Error> {
-        let path = format!("/sandbox/{}/resize", segment(sandbox.id()));
+        let path = api::SANDBOX_RESIZE.path(&[sandbox.id()]);
         let mut req = ResizeSandbox::new(
             resources.cpu.map(i64::from),
             resources.memory.map(i64::from),

@@ -67,7 +67,20 @@ async fn clone_commit_push_pull_status_over_file_urls() {
     );
     // Nothing staged: a clear 400 (the original: 500).
     let r = d.post("/git/commit", &json!({"path": "workspace/repo", "message": "m", "author": "a", "email": "e", "allow_empty": false})).await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    assert_eq!(
+        (r.status, code(&r)),
+        (StatusCode::BAD_REQUEST, "BAD_REQUEST".into()),
+        "{}",
+        r.text()
+    );
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("nothing is staged"),
+        "{}",
+        r.text()
+    );
     let st = d.get("/git/status?path=workspace/repo").await.json();
     assert_eq!(st["ahead"], 1);
 
