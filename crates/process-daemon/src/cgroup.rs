@@ -13,7 +13,8 @@
 //! Off the request path: empty unit directories are made ahead of time by a background thread
 //! (a pool of [`POOL`]), and the directories of ended units are removed by the same thread once
 //! they are empty (a unit whose background processes outlive it stays until they exit). A unit
-//! taken from an empty pool is made on the spot.
+//! taken from an empty pool is made on the spot. A session command's cgroup (nested in its
+//! session's) is made with the command's slot, ahead of time ([`Cgroup::child`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,6 +35,8 @@ pub(crate) struct Cgroups {
 struct Inner {
     base: PathBuf,
     next: AtomicU64,
+    /// Testing only: a pause before each move into a unit (see `Config::test_adopt_delay`).
+    adopt_delay: Duration,
     state: Mutex<PoolState>,
     wake: Condvar,
 }
@@ -101,6 +104,7 @@ impl Cgroups {
         root: &Path,
         state_dir: &Path,
         kill_leftovers: bool,
+        adopt_delay: Duration,
     ) -> Result<Cgroups, String> {
         let base = root.join(base_name(state_dir));
         match std::fs::create_dir(&base) {
@@ -115,6 +119,7 @@ impl Cgroups {
         let inner = Arc::new(Inner {
             base,
             next: AtomicU64::new(0),
+            adopt_delay,
             state: Mutex::new(PoolState::default()),
             wake: Condvar::new(),
         });
@@ -299,15 +304,15 @@ impl Cgroup {
     ///
     /// Called by the parent right after the spawn, instead of a `pre_exec` hook in the child or
     /// `clone3(CLONE_INTO_CGROUP)`: std spawns with `posix_spawn` only while no hook is set (a
-    /// hook costs fork + exec), and std exposes no `clone3`. A cold exec's bash waits at a gate
-    /// until it is moved (`oneshot::bash_gate`, then [`Cgroup::adopt_alone`]); for any other
-    /// program the race this leaves: the child runs before this write (its shell may already have forked its first command; seen with
-    /// a one-shot `bash -c` on a loaded machine). Its descendants found now are moved too, so
-    /// what escapes is a process forked *and* re-parented (its parent gone) within that
-    /// window; every kill path also signals the process group, the tree and (for execs) the run
-    /// tag ([`crate::proc::signal_unit`]), which leaves only such an early escapee that also
-    /// cleared its environment.
+    /// hook costs fork + exec), and std exposes no `clone3`. Cold spawns wait at a gate until
+    /// they are moved (`oneshot::bash_gate` for a bash, the trampoline of `crate::gate` for
+    /// anything else, then [`Cgroup::adopt_alone`]); a warm shell is moved while it waits in
+    /// `read`. This call is for a process that may already have run: its descendants found
+    /// now are moved too, so what would escape is a process forked *and* re-parented (its
+    /// parent gone) before the write; every kill path also signals the process group, the
+    /// tree and (for execs) the run tag ([`crate::proc::signal_unit`]).
     pub(crate) fn adopt(&self, pid: u32) -> bool {
+        self.test_delay();
         let procs = self.dir.join("cgroup.procs");
         if let Err(err) = std::fs::write(&procs, pid.to_string()) {
             tracing::warn!(cgroup = %self.dir.display(), pid, error = %err, "cannot move a process into its cgroup");
@@ -327,6 +332,7 @@ impl Cgroup {
     /// started a child yet (a cold exec's shell held at its gate). `false`, with a warning,
     /// when the write fails.
     pub(crate) fn adopt_alone(&self, pid: u32) -> bool {
+        self.test_delay();
         let procs = self.dir.join("cgroup.procs");
         match std::fs::write(&procs, pid.to_string()) {
             Ok(()) => true,
@@ -334,6 +340,13 @@ impl Cgroup {
                 tracing::warn!(cgroup = %self.dir.display(), pid, error = %err, "cannot move a process into its cgroup");
                 false
             }
+        }
+    }
+
+    /// The test-only pause before a move (`Config::test_adopt_delay`; none in production).
+    fn test_delay(&self) {
+        if !self.inner.adopt_delay.is_zero() {
+            std::thread::sleep(self.inner.adopt_delay);
         }
     }
 

@@ -81,6 +81,18 @@ pub struct Cli {
     /// path. Without one, kills take the process group and the process tree.
     #[arg(long, env = "PROCESSD_CGROUP_ROOT", default_value = "auto")]
     pub cgroup_root: CgroupRoot,
+    /// Testing only: how long the daemon waits between starting a unit's process and moving it
+    /// into its cgroup, so tests can show that nothing the process runs escapes meanwhile.
+    #[arg(
+        long,
+        env = "PROCESSD_TEST_ADOPT_DELAY_MS",
+        default_value_t = 0,
+        hide = true
+    )]
+    pub test_adopt_delay_ms: u64,
+    /// Testing only: the shell sessions run instead of the one chosen from `/etc/shells`.
+    #[arg(long, env = "PROCESSD_TEST_SESSION_SHELL", hide = true)]
+    pub test_session_shell: Option<PathBuf>,
     /// A browser origin (`scheme://host[:port]`) allowed besides the daemon's own
     /// (`http://127.0.0.1:PORT`, `http://localhost:PORT`, `http://[::1]:PORT`); repeat the flag,
     /// or separate origins with commas in the variable.
@@ -212,6 +224,11 @@ pub struct Config {
     /// [`CgroupRoot::Off`] in [`Config::new`] (cgroups are a process-wide concern: an embedded
     /// daemon leaves its host's alone); `auto` for the `processd` binary.
     pub cgroup_root: CgroupRoot,
+    /// Testing only (a hidden flag): a pause between starting a unit's process and moving it
+    /// into its cgroup (0 in production), which widens the window a spawn gate must close.
+    pub test_adopt_delay: std::time::Duration,
+    /// Testing only (a hidden flag): the shell sessions run instead of `proc::select_shell`'s.
+    pub test_session_shell: Option<PathBuf>,
     /// Deadline for writing one WebSocket frame (log follow, PTY, interpreter): a client that
     /// stops reading is dropped after it. 10 s (spec §8.8); tests shorten it.
     pub ws_write_deadline: std::time::Duration,
@@ -242,6 +259,8 @@ impl Config {
             kill_leftovers: false,
             reap_orphans: false,
             cgroup_root: CgroupRoot::Off,
+            test_adopt_delay: std::time::Duration::ZERO,
+            test_session_shell: None,
             ws_write_deadline: crate::ws::WRITE_DEADLINE,
         }
     }
@@ -296,6 +315,8 @@ impl Config {
             kill_leftovers: !cli.keep_leftovers,
             reap_orphans: true,
             cgroup_root: cli.cgroup_root,
+            test_adopt_delay: std::time::Duration::from_millis(cli.test_adopt_delay_ms),
+            test_session_shell: cli.test_session_shell,
             ws_write_deadline: crate::ws::WRITE_DEADLINE,
         })
     }

@@ -82,6 +82,7 @@ mod dedent;
 mod drain;
 pub mod error;
 mod fs;
+mod gate;
 mod git;
 mod http;
 mod info;

@@ -89,36 +89,54 @@ pub(crate) struct Started {
 /// Starts `spec`'s process (a fresh one: `posix_spawn`, no hook between fork and exec), in a
 /// cgroup of its own taken from `cgroups` when the daemon has them (see `Cgroup::adopt`).
 ///
-/// A bash is held at a gate until it is in its cgroup, so nothing it runs can fork outside
-/// it (see [`bash_gate`]); another program is moved right after the spawn, and what it forks
-/// before that write stays outside its cgroup (killed by process group and run tag only).
+/// With cgroups the process is held at a gate until it is in its cgroup, so nothing it runs
+/// can fork outside it: a bash sources [`bash_gate`] (no extra process); any other program,
+/// and a bash whose environment could subvert that gate, starts through the trampoline of
+/// [`crate::gate`]. Only where neither can be used (no `/bin/sh` or `env`, a `=` in the
+/// program's path) is it moved after the spawn, with the race that implies.
 pub(crate) fn spawn(
     spec: &OneShot,
     cgroups: Option<&crate::cgroup::Cgroups>,
 ) -> std::io::Result<Started> {
     // Tags every process of this run, so a timeout also finds escapees (see `RUN_ID_ENV`).
     let run_id = uuid::Uuid::new_v4().to_string();
-    let mut cmd = tokio::process::Command::new(&spec.program);
-    cmd.args(&spec.args)
-        .current_dir(&spec.cwd)
-        .env_clear()
-        .envs(&spec.env)
-        .env(proc::RUN_ID_ENV, &run_id)
+    let bash = cgroups.and_then(|_| bash_gate(&spec.program, &spec.env));
+    let trampoline = match (cgroups, &bash) {
+        (Some(_), None) => {
+            let mut env = spec.env.clone();
+            env.insert(proc::RUN_ID_ENV.to_owned(), run_id.clone());
+            match crate::gate::trampoline() {
+                Some(t) => t.command(&spec.program, &spec.args, &env, crate::gate::Stdin::Null)?,
+                None => None,
+            }
+        }
+        _ => None,
+    };
+    let gated = bash.is_some() || trampoline.is_some();
+    let mut cmd = trampoline.unwrap_or_else(|| {
+        let mut cmd = tokio::process::Command::new(&spec.program);
+        cmd.args(&spec.args)
+            .env_clear()
+            .envs(&spec.env)
+            .env(proc::RUN_ID_ENV, &run_id);
+        cmd
+    });
+    cmd.current_dir(&spec.cwd)
         .process_group(0)
         .kill_on_drop(false);
-    // The gate's write end: dropped once the shell is in its cgroup, which opens the gate.
+    // The gate's write end: dropped once the process is in its cgroup, which opens the gate.
     let mut gate = None;
-    match cgroups.and_then(|_| bash_gate(&spec.program, &spec.env)) {
-        Some(script) => {
-            let (reader, mut writer) = std::io::pipe()?;
+    if gated {
+        let (reader, mut writer) = std::io::pipe()?;
+        if let Some(script) = &bash {
             // Far below the pipe's capacity: never blocks, whoever reads.
             std::io::Write::write_all(&mut writer, script.as_bytes())?;
-            cmd.stdin(Stdio::from(reader)).env("BASH_ENV", GATE_PATH);
-            gate = Some(writer);
+            cmd.env("BASH_ENV", GATE_PATH);
         }
-        None => {
-            cmd.stdin(Stdio::null());
-        }
+        cmd.stdin(Stdio::from(reader));
+        gate = Some(writer);
+    } else {
+        cmd.stdin(Stdio::null());
     }
     // One pipe for both streams (exact write order in `combined`), unless asked to split.
     let shared = if spec.split {
@@ -132,7 +150,7 @@ pub(crate) fn spawn(
     };
     let (mut child, tracked) = crate::reaper::spawn(&mut cmd)?;
     let cgroup = match (cgroups, child.id()) {
-        // Held at the gate, the shell has started nothing yet: only it needs moving.
+        // Held at the gate, it has started nothing yet: only it needs moving.
         (Some(cgroups), Some(pid)) if gate.is_some() => {
             cgroups.take().filter(|cg| cg.adopt_alone(pid))
         }
@@ -171,8 +189,8 @@ pub(crate) fn spawn(
 const GATE_PATH: &str = "/dev/stdin";
 
 /// The gate script for a cold exec of `program` with `env`, or `None` when the program is not
-/// bash or the environment changes how bash reads its start-up file (then the shell is moved
-/// after the spawn, with the race that implies).
+/// bash or the environment changes how bash reads its start-up file or what runs before it
+/// (then the trampoline of [`crate::gate`] holds it instead).
 ///
 /// bash (not in POSIX mode) sources `$BASH_ENV` before it runs a `-c` command, and nothing of
 /// the command runs before the gate opens. The script then gives the command the start a
@@ -187,10 +205,13 @@ const GATE_PATH: &str = "/dev/stdin";
 /// their first use, so a command that reads them without `extdebug` sees no arguments and a
 /// count of 0 where a plain shell sees the positional parameters of that moment.
 ///
-/// Refused (ungated) when the environment has its own `BASH_ENV`, `POSIXLY_CORRECT` (bash
+/// Refused (the trampoline instead) when the environment has its own `BASH_ENV`, `POSIXLY_CORRECT` (bash
 /// then reads no start-up file), `SHELLOPTS` or `BASHOPTS` (`xtrace`, `verbose`, `errexit`
 /// or `noexec` would show or change the script) or an exported function (`BASH_FUNC_*`,
-/// which could shadow the builtins the script uses), and where `/dev/stdin` is missing.
+/// which could shadow the builtins the script uses), `LD_PRELOAD` or `LD_AUDIT` (code the
+/// loader runs before bash reads anything), and where `/dev/stdin` is missing.
+/// (`LD_LIBRARY_PATH` is common in daemons' environments and left to the bash gate: a library
+/// planted on it would run before the gate.)
 fn bash_gate(program: &std::path::Path, env: &HashMap<String, String>) -> Option<String> {
     static DEV_STDIN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     if !crate::warm::supports(program)
@@ -199,6 +220,8 @@ fn bash_gate(program: &std::path::Path, env: &HashMap<String, String>) -> Option
                 k.as_str(),
                 "BASH_ENV" | "POSIXLY_CORRECT" | "SHELLOPTS" | "BASHOPTS"
             ) || k.starts_with("BASH_FUNC_")
+                || k == "LD_PRELOAD"
+                || k == "LD_AUDIT"
         })
         || !*DEV_STDIN.get_or_init(|| std::path::Path::new(GATE_PATH).exists())
     {

@@ -82,6 +82,10 @@ impl Daemon {
             config.max_sessions,
             store.clone(),
             cgroups.clone(),
+            config
+                .test_session_shell
+                .clone()
+                .unwrap_or_else(crate::proc::select_shell),
         )
         .map_err(|e| Error::io("cannot prepare the sessions directory", e))?;
         sessions.restore(previous.sessions);
@@ -194,7 +198,12 @@ fn open_cgroups(config: &Config) -> Result<Option<crate::cgroup::Cgroups>, Error
         }
         CgroupRoot::Path(dir) => (dir.clone(), true),
     };
-    match crate::cgroup::Cgroups::open(&root, &config.state_dir, config.kill_leftovers) {
+    match crate::cgroup::Cgroups::open(
+        &root,
+        &config.state_dir,
+        config.kill_leftovers,
+        config.test_adopt_delay,
+    ) {
         Ok(cgroups) => {
             tracing::info!(cgroup = %cgroups.base().display(), "a cgroup per session, PTY, worker and exec");
             Ok(Some(cgroups))

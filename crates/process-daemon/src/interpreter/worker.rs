@@ -130,13 +130,28 @@ impl Worker {
             // Headless: figures render off-screen; `plt.show()` becomes a chart.
             extra.push(("MPLBACKEND", "Agg"));
         }
-        let mut cmd = tokio::process::Command::new(python);
-        cmd.arg("-c")
-            .arg(WORKER_SOURCE)
-            .arg(&token)
-            .env_clear()
-            .envs(child_env(extra))
-            .current_dir(cwd)
+        let args = [
+            std::ffi::OsString::from("-c"),
+            WORKER_SOURCE.into(),
+            token.clone().into(),
+        ];
+        let env = child_env(extra);
+        // With cgroups the worker waits on its control socket in the trampoline until it is in
+        // its cgroup (see `crate::gate`): Python's start-up (`site`, `.pth` files,
+        // `sitecustomize`) runs nothing outside it.
+        let trampoline = match (cgroups, crate::gate::trampoline()) {
+            (Some(_), Some(t)) => t
+                .command(python, &args, &env, crate::gate::Stdin::Keep)
+                .map_err(|e| format!("{}: {e}", python.display()))?,
+            _ => None,
+        };
+        let gated = trampoline.is_some();
+        let mut cmd = trampoline.unwrap_or_else(|| {
+            let mut cmd = tokio::process::Command::new(python);
+            cmd.args(&args).env_clear().envs(&env);
+            cmd
+        });
+        cmd.current_dir(cwd)
             .stdin(Stdio::from(OwnedFd::from(theirs)))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -149,10 +164,21 @@ impl Worker {
         else {
             return Err("the worker's pipes are missing".into());
         };
-        // Into its own cgroup before it has imported anything (see `Cgroup::adopt`).
-        let cgroup = cgroups
-            .and_then(crate::cgroup::Cgroups::take)
-            .filter(|cg| cg.adopt(pid));
+        // Into its own cgroup before it has imported anything (see `Cgroup::adopt`): held at
+        // the gate it has started nothing, else its children so far are moved too.
+        let cgroup = cgroups.and_then(crate::cgroup::Cgroups::take).filter(|cg| {
+            if gated {
+                cg.adopt_alone(pid)
+            } else {
+                cg.adopt(pid)
+            }
+        });
+        let mut ours = ours;
+        if gated {
+            // Opens the gate (also when the move failed: it then runs outside a cgroup). A
+            // failure means the worker is gone, which the wait for `ready` reports.
+            let _ = ours.write_all(b"\n").await;
+        }
         let (read, write) = ours.into_split();
         let mut worker = Worker {
             child,

@@ -79,13 +79,27 @@ pub(crate) fn set_winsize(fd: BorrowedFd<'_>, cols: u16, rows: u16) -> std::io::
 /// Prepares the child between fork and exec: a new session whose controlling terminal is its
 /// stdin (the PTY slave), so the shell gets job control (`setsid()`, `ioctl(0, TIOCSCTTY, 0)`),
 /// and every descriptor above 2 marked close-on-exec, so nothing the daemon inherited without
-/// `O_CLOEXEC` (from whoever started it) reaches the shell.
-pub(crate) fn session_leader_on_stdin(cmd: &mut tokio::process::Command) {
+/// `O_CLOEXEC` (from whoever started it) reaches the shell. With `join` (a cgroup's
+/// `cgroup.procs`), the child first moves itself into that cgroup (writing `0` there moves the
+/// writer), so the shell runs nothing outside it; a failed move is left to the parent's.
+pub(crate) fn session_leader_on_stdin(
+    cmd: &mut tokio::process::Command,
+    join: Option<std::ffi::CString>,
+) {
     // SAFETY: the hook runs in the forked child before exec. It only makes async-signal-safe
     // syscalls and allocates nothing (`last_os_error` reads errno), so it is sound even though
     // the parent is multi-threaded.
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
+            if let Some(procs) = &join {
+                // SAFETY: open(2), write(2) and close(2) on a path and a buffer allocated
+                // before the fork: async-signal-safe, no allocation, no lock.
+                let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                if fd >= 0 {
+                    let _ = libc::write(fd, b"0".as_ptr().cast(), 1);
+                    libc::close(fd);
+                }
+            }
             nix::unistd::setsid()?;
             // SAFETY: fd 0 is the PTY slave (std dup2'ed it there before this hook runs);
             // TIOCSCTTY takes an int argument, 0 = do not steal from another session.

@@ -163,14 +163,13 @@ pub(crate) struct SessionCore {
 }
 
 impl SessionCore {
-    /// The session's cgroup when its commands get cgroups of their own: only bash sessions,
-    /// whose subshells know their pid (`$BASHPID`) to move themselves in, and whose sync
-    /// commands can be abandoned (the `USR2` trap) once the shell has been moved out of the
-    /// command's cgroup. Another shell's commands are killed by tag and tree (see
-    /// `ARCHITECTURE.md`): an escapee that cleared its environment survives there until the
-    /// session is deleted.
+    /// The session's cgroup, in which each command gets a cgroup of its own (any shell: an
+    /// async command's subshell moves itself in by writing `0`, which names the writer, to
+    /// `cgroup.procs`; for a sync command the session shell moves in and out). A sync command
+    /// of another shell than bash cannot be abandoned (no `USR2` trap): killing it kills what
+    /// it started, and the rest of its script runs on in the session's cgroup (see `control`).
     pub(crate) fn command_cgroups(&self) -> Option<&crate::cgroup::Cgroup> {
-        self.cgroup.as_ref().filter(|_| self.abort_trap)
+        self.cgroup.as_ref()
     }
 
     /// Records the subshell pid of the async command `cid`.
@@ -223,11 +222,19 @@ pub(crate) struct Slot {
     err: tokio::net::unix::pipe::Receiver,
     keepers: (std::fs::File, std::fs::File),
     log: CommandLog,
+    /// The command's cgroup (named by its id, nested in the session's), when the session has
+    /// command cgroups: made ahead with the files, so a submit does no `mkdir` there either.
+    cgroup: Option<crate::cgroup::Cgroup>,
 }
 
 impl Slot {
-    /// Makes the files of command `cid` under `session_dir`.
-    fn prepare(session_dir: &Path, cid: String, max_log: u64) -> Result<Slot, SessionError> {
+    /// Makes the files of command `cid` under `session_dir` (and its cgroup in `parent`).
+    fn prepare(
+        session_dir: &Path,
+        cid: String,
+        max_log: u64,
+        parent: Option<&crate::cgroup::Cgroup>,
+    ) -> Result<Slot, SessionError> {
         let io =
             |what: &'static str, source: std::io::Error| SessionError::Prepare { what, source };
         let dir = session_dir.join(&cid);
@@ -248,6 +255,7 @@ impl Slot {
         let (err, err_keeper) =
             shell::open_output(&dir.join("stderr")).map_err(|e| io("stderr pipe", e))?;
         let log = CommandLog::create(&dir.join("output.log"), max_log).map_err(|e| io("log", e))?;
+        let cgroup = parent.and_then(|cg| cg.child(&cid));
         Ok(Slot {
             cid,
             dir,
@@ -256,10 +264,12 @@ impl Slot {
             err,
             keepers: (out_keeper, err_keeper),
             log,
+            cgroup,
         })
     }
 
-    /// Removes the files of a slot that was never used.
+    /// Removes the files of a slot that was never used (its cgroup is retired: removed by
+    /// the cgroup thread).
     fn discard(self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -333,6 +343,7 @@ impl Session {
                 &self.core.dir,
                 cid.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
                 self.max_log,
+                self.core.command_cgroups(),
             )?,
         };
         let Slot {
@@ -343,6 +354,7 @@ impl Session {
             err,
             keepers,
             log,
+            cgroup,
         } = slot;
         let stdin = if is_async {
             let path = dir.join("stdin");
@@ -356,9 +368,9 @@ impl Session {
         } else {
             None
         };
-        // An async command's subshell joins it itself (see `shell::ASYNC_TEXT`); for a sync
-        // one the session shell joins it while the command runs (`shell::SYNC_TEXT`).
-        let cgroup = self.core.command_cgroups().and_then(|cg| cg.child(&cid));
+        // The command's cgroup came with its slot. An async command's subshell joins it
+        // itself (see `shell::ASYNC_TEXT`); for a sync one the session shell joins it while
+        // the command runs (`shell::SYNC_TEXT`).
         script
             .write_all(command.as_bytes())
             // A final newline ends a last line that is a comment or a heredoc delimiter.
@@ -425,9 +437,9 @@ impl Session {
         Ok(rec)
     }
 
-    /// Prepares the next command's files in the background (while this one runs), unless a
-    /// slot is ready already.
-    fn prepare_next(&self) {
+    /// Prepares the next command's files and cgroup in the background (while this one runs),
+    /// unless a slot is ready already.
+    pub(crate) fn prepare_next(&self) {
         let core = self.core.clone();
         let max_log = self.max_log;
         tokio::spawn(async move {
@@ -439,7 +451,8 @@ impl Session {
             if !free || core.cancel.is_cancelled() {
                 return;
             }
-            match Slot::prepare(&core.dir, uuid::Uuid::new_v4().to_string(), max_log) {
+            let cid = uuid::Uuid::new_v4().to_string();
+            match Slot::prepare(&core.dir, cid, max_log, core.command_cgroups()) {
                 Ok(slot) => {
                     let mut held = core
                         .slot

@@ -28,6 +28,8 @@ pub(crate) struct Sessions {
     map: Mutex<HashMap<String, Arc<Session>>>,
     /// A cgroup per session, when the daemon has a cgroup root.
     cgroups: Option<crate::cgroup::Cgroups>,
+    /// The shell every session runs.
+    shell: PathBuf,
 }
 
 impl Sessions {
@@ -40,6 +42,7 @@ impl Sessions {
         max_sessions: usize,
         store: Arc<Store>,
         cgroups: Option<crate::cgroup::Cgroups>,
+        shell: PathBuf,
     ) -> std::io::Result<Sessions> {
         let root = state_dir.join("sessions");
         std::fs::DirBuilder::new()
@@ -54,6 +57,7 @@ impl Sessions {
             store,
             map: Mutex::new(HashMap::new()),
             cgroups,
+            shell,
         })
     }
 
@@ -159,7 +163,7 @@ impl Sessions {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let shell = crate::proc::select_shell();
+        let shell = self.shell.clone();
         let core = Arc::new(SessionCore {
             id: id.to_owned(),
             dir,
@@ -224,6 +228,8 @@ impl Sessions {
         }
         let session = self.spawn_session(id, dir, cwd, persist);
         map.insert(id.to_owned(), session.clone());
+        // The first command's files and cgroup, made off the reply path.
+        session.prepare_next();
         Ok(session)
     }
 

@@ -92,7 +92,7 @@ pub(crate) fn quote(path: &Path) -> String {
 
 /// The shell text that runs the sync command `$__pd_c` (see the module docs). Single-quoted
 /// into `__pd_S` by the preamble, so it must hold no `'`. With a session cgroup (`$__pd_g`,
-/// bash only) the shell moves itself into the command's own cgroup for the command's
+/// any shell) the shell moves itself into the command's own cgroup for the command's
 /// duration (its foreground jobs, and all they start, are born there) and back into the
 /// session's before it reports the status; killing the command moves the shell out first
 /// (see `control`). Under `set -e` a failed move must not end the shell: `|| command true`.
@@ -105,11 +105,12 @@ case $__pd_g in ?*) { command printf \"%s\\n\" \"$$\" >\"$__pd_g/cgroup.procs\";
 command printf \"S %s\\n\" \"$__pd_s\"";
 
 /// The shell text that starts the async command `$__pd_c` (no `'`, as [`SYNC_TEXT`]). The
-/// background group does not keep the snapshot pipe. With a session cgroup (`$__pd_g`, bash
-/// only) the command's subshell first moves itself into the command's own cgroup, so all it
-/// starts is born there (no race: nothing has been forked yet).
+/// background group does not keep the snapshot pipe. With a session cgroup (`$__pd_g`, any
+/// shell) the command's subshell first moves itself into the command's own cgroup (the
+/// builtin `echo` writes `0`, which names the writing process: no `$BASHPID` needed), so all
+/// it starts is born there (no race: nothing has been forked yet).
 const ASYNC_TEXT: &str =
-    "{ __pd_o=$-; set +e; ( [ -z \"$__pd_g\" ] || echo $BASHPID 2>/dev/null >\"$__pd_g/$__pd_c/cgroup.procs\"; \
+    "{ __pd_o=$-; set +e; ( [ -z \"$__pd_g\" ] || echo 0 2>/dev/null >\"$__pd_g/$__pd_c/cgroup.procs\"; \
 PROCESS_COMMAND_ID=$__pd_c; export PROCESS_COMMAND_ID; \
 case $__pd_o in *e*) set -e;; esac; . \"$__pd_d/$__pd_c/cmd.sh\" ) \
 <\"$__pd_d/$__pd_c/stdin\" >\"$__pd_d/$__pd_c/stdout\" 2>\"$__pd_d/$__pd_c/stderr\"; \
@@ -266,10 +267,21 @@ impl Shell {
             p.is_dir().then_some(p)
         });
         let cwd = saved_cwd.unwrap_or_else(|| core.cwd.clone());
-        let mut cmd = tokio::process::Command::new(&core.shell);
+        let env = proc::child_env([(proc::RUN_ID_ENV, core.tag.as_str())]);
+        // With a cgroup the shell waits at the gate on its control pipe until it is in the
+        // session's cgroup (see `crate::gate`): its start-up files (zsh's `.zshenv`, a
+        // `BASH_ENV`) and loader variables run nothing outside it.
+        let trampoline = match (&core.cgroup, crate::gate::trampoline()) {
+            (Some(_), Some(t)) => t.command(&core.shell, &[], &env, crate::gate::Stdin::Keep)?,
+            _ => None,
+        };
+        let gated = trampoline.is_some();
+        let mut cmd = trampoline.unwrap_or_else(|| {
+            let mut cmd = tokio::process::Command::new(&core.shell);
+            cmd.env_clear().envs(&env);
+            cmd
+        });
         cmd.current_dir(&cwd)
-            .env_clear()
-            .envs(proc::child_env([(proc::RUN_ID_ENV, core.tag.as_str())]))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -281,11 +293,19 @@ impl Shell {
             .and_then(|p| i32::try_from(p).ok())
             .map(Pid::from_raw)
             .ok_or_else(|| std::io::Error::other("the session shell exited at once"))?;
-        // Into the session's cgroup before it reads its first command (see `Cgroup::adopt`).
+        // Into the session's cgroup before it reads its first command (see `Cgroup::adopt`);
+        // held at the gate, it has started nothing yet.
+        let raw = pid.as_raw().unsigned_abs();
         let cgroup = core
             .cgroup
             .as_ref()
-            .filter(|cg| cg.adopt(pid.as_raw().unsigned_abs()))
+            .filter(|cg| {
+                if gated {
+                    cg.adopt_alone(raw)
+                } else {
+                    cg.adopt(raw)
+                }
+            })
             .map(|cg| cg.path().to_owned());
         let stdin = child
             .stdin
@@ -327,7 +347,13 @@ impl Shell {
             start_time,
             _tracked: tracked,
         };
-        let mut first = preamble(
+        // The newline opens the gate (the trampoline consumes it).
+        let mut first = if gated {
+            "\n".to_owned()
+        } else {
+            String::new()
+        };
+        first += &preamble(
             &core.dir,
             core.command_cgroups().map(crate::cgroup::Cgroup::path),
         );

@@ -198,14 +198,15 @@ impl PtySession {
             tracked,
             master,
             tty,
-        } = spawn_shell(&self.spec, cols, rows).map_err(SessionError::Start)?;
+        } = spawn_shell(&self.spec, cols, rows, cgroup.as_ref()).map_err(SessionError::Start)?;
         let Some(raw_pid) = child.id() else {
             return Err(SessionError::Start(std::io::Error::other(
                 "the shell exited before it could be tracked",
             )));
         };
         let pid = Pid::from_raw(raw_pid as i32);
-        // Into its cgroup before the shell has read its profile (see `Cgroup::adopt`).
+        // The shell joined its cgroup before its `exec` (`spawn_shell`); this move is the
+        // fallback should that have failed (a no-op otherwise).
         *lock(&self.cgroup) = cgroup.filter(|cg| cg.adopt(raw_pid));
         let master = Arc::new(master);
         let (input_tx, input_rx) = mpsc::channel(INPUT_QUEUE);

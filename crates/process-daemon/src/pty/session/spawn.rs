@@ -2,6 +2,7 @@
 //! still belong to its terminal after the shell ([`session_members`], [`terminal_holders`]).
 
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::process::Stdio;
 
 use nix::unistd::Pid;
@@ -21,8 +22,15 @@ pub(super) struct Spawned {
 }
 
 /// Opens the PTY and starts the shell `-i -l` on it as a session leader with the PTY as its
-/// controlling terminal.
-pub(super) fn spawn_shell(spec: &Spec, cols: u16, rows: u16) -> std::io::Result<Spawned> {
+/// controlling terminal, inside `cgroup` from before its `exec` (the fork already needs a hook
+/// for the terminal, so joining there costs nothing and leaves no window: its profile and
+/// rc files run inside).
+pub(super) fn spawn_shell(
+    spec: &Spec,
+    cols: u16,
+    rows: u16,
+    cgroup: Option<&crate::cgroup::Cgroup>,
+) -> std::io::Result<Spawned> {
     let pair = sys::open_pty(cols, rows)?;
     let shell = proc::select_shell();
     let mut cmd = tokio::process::Command::new(&shell);
@@ -37,7 +45,11 @@ pub(super) fn spawn_shell(spec: &Spec, cols: u16, rows: u16) -> std::io::Result<
         .stdout(Stdio::from(pair.slave.try_clone()?))
         .stderr(Stdio::from(pair.slave))
         .kill_on_drop(false);
-    sys::session_leader_on_stdin(&mut cmd);
+    let join = cgroup
+        .map(|cg| std::ffi::CString::new(cg.path().join("cgroup.procs").as_os_str().as_bytes()))
+        .transpose()
+        .map_err(std::io::Error::other)?;
+    sys::session_leader_on_stdin(&mut cmd, join);
     let (child, tracked) = crate::reaper::spawn(&mut cmd).map_err(|e| {
         std::io::Error::new(
             e.kind(),
