@@ -70,6 +70,8 @@ pub enum Out {
     Json(u16, &'static str),
     /// A JSON array of this schema.
     JsonList(u16, &'static str),
+    /// A JSON array of the first schema, or (with an opt-in parameter) the second schema.
+    JsonListOr(u16, &'static str, &'static str),
     /// No body.
     Empty(u16),
     /// Bytes (`application/octet-stream`).
@@ -266,6 +268,10 @@ pub fn operation(o: &Op, error: &str, error_about: &str) -> Value {
         Out::JsonList(code, name) => (
             code,
             json!({ "description": "OK", "content": json_content(json!({"type": "array", "items": schema_ref(name)})) }),
+        ),
+        Out::JsonListOr(code, item, alt) => (
+            code,
+            json!({ "description": "OK", "content": json_content(json!({"oneOf": [{"type": "array", "items": schema_ref(item)}, schema_ref(alt)]})) }),
         ),
         Out::Empty(code) => (code, json!({ "description": "Done (no body)." })),
         Out::Binary(code, about) => (
