@@ -2,7 +2,7 @@
 //! [`Demuxer`] and [`TextDemuxer`] against `memchr` and a plain copy over the same chunks.
 
 use bytes::{Buf, BytesMut};
-use process_proto::log::{Demuxer, OutputStream, TextDemuxer, STDOUT_MARKER};
+use process_proto::log::{Demuxer, LogSlice, OutputStream, TextDemuxer, STDOUT_MARKER};
 
 /// A muxed log and what it holds per stream.
 #[derive(Debug, Clone)]
@@ -120,42 +120,34 @@ pub fn demux_bytes(input: &[u8], chunk: usize) -> (usize, usize) {
     out
 }
 
-/// Like [`demux_bytes`] with the borrowing decode ([`Demuxer::decode_borrowed`]), as a client
-/// holding each received frame uses it: chunks are read straight out of the frame; only the
-/// at most 2 held bytes of a possible partial marker are carried into the next frame.
+/// Like [`demux_bytes`] with the lending decode ([`Demuxer::decode_each_borrowed`]), as a
+/// client holding each received frame uses it: one call per frame lends the chunks straight
+/// out of the frame; only the at most 2 held bytes of a possible partial marker are carried
+/// into the next frame.
 pub fn demux_borrowed(input: &[u8], chunk: usize) -> (usize, usize) {
-    fn drain(demux: &mut Demuxer, mut buf: &[u8], eof: bool, out: &mut (usize, usize)) -> usize {
-        let mut consumed = 0;
-        loop {
-            let step = if eof {
-                demux.decode_eof_borrowed(buf)
-            } else {
-                demux.decode_borrowed(buf)
-            };
-            let Ok(step) = step else { return consumed };
-            consumed += step.consumed;
-            buf = &buf[step.consumed..];
-            match step.chunk {
-                Some(c) if c.stream == OutputStream::Stdout => out.0 += c.data.len(),
-                Some(c) => out.1 += c.data.len(),
-                None => return consumed,
-            }
-        }
-    }
     let mut demux = Demuxer::new();
     let mut carry = BytesMut::new();
     let mut out = (0, 0);
+    let mut take = |c: LogSlice<'_>| match c.stream {
+        OutputStream::Stdout => out.0 += c.data.len(),
+        OutputStream::Stderr => out.1 += c.data.len(),
+    };
+    // The default policy drops unlabelled bytes: decoding cannot fail.
     for frame in input.chunks(chunk) {
         if carry.is_empty() {
-            let used = drain(&mut demux, frame, false, &mut out);
+            let used = demux
+                .decode_each_borrowed(frame, false, &mut take)
+                .unwrap_or(frame.len());
             carry.extend_from_slice(&frame[used..]);
         } else {
             carry.extend_from_slice(frame);
-            let used = drain(&mut demux, &carry, false, &mut out);
+            let used = demux
+                .decode_each_borrowed(&carry, false, &mut take)
+                .unwrap_or(carry.len());
             carry.advance(used);
         }
     }
-    drain(&mut demux, &carry, true, &mut out);
+    let _ = demux.decode_each_borrowed(&carry, true, &mut take);
     out
 }
 

@@ -109,7 +109,7 @@ pub fn rows(
             let borrowed_target = if period >= 1024 { 0.5 } else { 0.3 };
             rows.push(Row::ratio(
                 1,
-                format!("`Demuxer::decode_borrowed` (bytes, lent slices), {cfg}"),
+                format!("`Demuxer::decode_each_borrowed` (bytes, lent slices, one call per frame), {cfg}"),
                 rate(borrowed),
                 limit.clone(),
                 borrowed / memchr,

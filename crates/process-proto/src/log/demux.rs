@@ -259,8 +259,76 @@ impl Demuxer {
     }
 
     /// The borrowing form of [`decode_eof`](Self::decode_eof).
+    #[inline]
     pub fn decode_eof_borrowed<'a>(&mut self, src: &'a [u8]) -> Result<Borrowed<'a>, DemuxError> {
         self.step(src, true).map(|step| step.lend(src))
+    }
+
+    /// Lends every chunk of `src` to `each`, in order, and returns how many bytes of `src` it
+    /// consumed: all of them at the end of input (`eof`), else all but at most 2 (a possible
+    /// partial marker) that the caller keeps for the next call. The chunks are exactly those
+    /// that repeated [`decode_borrowed`](Self::decode_borrowed) (or, with `eof`,
+    /// [`decode_eof_borrowed`](Self::decode_eof_borrowed)) calls hand out; one call per
+    /// buffer keeps the state in registers, which is what makes short records cheap.
+    ///
+    /// On [`DemuxError::Unlabelled`] `{ len }` (only under [`Unlabelled::Reject`], before the
+    /// first marker) nothing was lent and the caller drops `len` bytes from the front.
+    ///
+    /// ```
+    /// use process_proto::log::{Demuxer, OutputStream};
+    ///
+    /// let mut demux = Demuxer::new();
+    /// let (mut out, mut err) = (Vec::new(), Vec::new());
+    /// let used = demux
+    ///     .decode_each_borrowed(b"\x01\x01\x01out\x02\x02\x02err\x01", false, |chunk| match chunk.stream {
+    ///         OutputStream::Stdout => out.extend_from_slice(chunk.data),
+    ///         OutputStream::Stderr => err.extend_from_slice(chunk.data),
+    ///     })
+    ///     .unwrap();
+    /// assert_eq!((used, &out[..], &err[..]), (12, &b"out"[..], &b"err"[..])); // "\x01" is held
+    /// ```
+    pub fn decode_each_borrowed<'a>(
+        &mut self,
+        src: &'a [u8],
+        eof: bool,
+        mut each: impl FnMut(LogSlice<'a>),
+    ) -> Result<usize, DemuxError> {
+        let mut rest = src;
+        loop {
+            // Fast path, the shape of nearly all muxed output: in a stream, an optional marker,
+            // then data up to the next complete marker within one chunk's length.
+            if let State::In(current) = self.state {
+                let (skip, stream) = match rest {
+                    [b @ (1 | 2), b1, b2, ..] if b1 == b && b2 == b => (
+                        MARKER_LEN,
+                        OutputStream::from_marker_byte(*b).unwrap_or(current),
+                    ),
+                    _ => (0, current),
+                };
+                let data = &rest[skip..];
+                let window = &data[..data.len().min(self.max_chunk)];
+                if let Some(i) = memchr::memchr2(1, 2, window) {
+                    let b = data[i];
+                    if i > 0 && data.get(i + 1) == Some(&b) && data.get(i + 2) == Some(&b) {
+                        self.state = State::In(stream);
+                        each(LogSlice {
+                            stream,
+                            data: &data[..i],
+                        });
+                        rest = &data[i..];
+                        continue;
+                    }
+                }
+            }
+            // Everything else (the preamble, long runs, partial markers, lone marker bytes in
+            // the data, the end of input) takes the general step.
+            let lent = self.step(rest, eof)?.lend(rest);
+            rest = &rest[lent.consumed..];
+            match lent.chunk {
+                Some(chunk) => each(chunk),
+                None => return Ok(src.len() - rest.len()),
+            }
+        }
     }
 }
 
@@ -272,10 +340,12 @@ struct Step {
 }
 
 impl Step {
+    #[inline]
     const fn skip(skip: usize) -> Step {
         Step { skip, data: None }
     }
 
+    #[inline]
     const fn data(skip: usize, stream: OutputStream, len: usize) -> Step {
         Step {
             skip,
@@ -283,6 +353,7 @@ impl Step {
         }
     }
 
+    #[inline]
     fn lend(self, src: &[u8]) -> Borrowed<'_> {
         match self.data {
             None => Borrowed {
@@ -359,5 +430,105 @@ mod tests {
         let mut src = BytesMut::from(&b"\x01\x01"[..]);
         assert_eq!(d.decode_eof(&mut src), Ok(None));
         assert!(src.is_empty() && d.current().is_none());
+    }
+
+    /// One frame's worth of the one-call-per-chunk decode, as (stream, bytes) or the error's
+    /// unlabelled length; returns how much of `buf` it consumed.
+    fn stepwise(
+        d: &mut Demuxer,
+        buf: &[u8],
+        eof: bool,
+        out: &mut Vec<Result<(OutputStream, Vec<u8>), usize>>,
+    ) -> usize {
+        let mut pos = 0;
+        loop {
+            let r = if eof {
+                d.decode_eof_borrowed(&buf[pos..])
+            } else {
+                d.decode_borrowed(&buf[pos..])
+            };
+            match r {
+                Ok(step) => {
+                    pos += step.consumed;
+                    match step.chunk {
+                        Some(c) => out.push(Ok((c.stream, c.data.to_vec()))),
+                        None => return pos,
+                    }
+                }
+                Err(DemuxError::Unlabelled { len }) => {
+                    pos += len;
+                    out.push(Err(len));
+                }
+            }
+        }
+    }
+
+    /// The same through [`Demuxer::decode_each_borrowed`], retried after an error as its
+    /// contract says (drop `len` bytes).
+    fn batched(
+        d: &mut Demuxer,
+        buf: &[u8],
+        eof: bool,
+        out: &mut Vec<Result<(OutputStream, Vec<u8>), usize>>,
+    ) -> usize {
+        let mut pos = 0;
+        loop {
+            match d.decode_each_borrowed(&buf[pos..], eof, |c| {
+                out.push(Ok((c.stream, c.data.to_vec())));
+            }) {
+                Ok(used) => return pos + used,
+                Err(DemuxError::Unlabelled { len }) => {
+                    pos += len;
+                    out.push(Err(len));
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1024))]
+
+        /// One call per buffer lends exactly the chunks (and errors) that one call per chunk
+        /// does, under any framing, chunk limit and unlabelled policy, and holds the same bytes.
+        #[test]
+        fn the_batch_decode_lends_what_the_stepwise_decode_lends(
+            data in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just(1u8),
+                    proptest::strategy::Just(2u8),
+                    proptest::strategy::Just(b'a'),
+                    0u8..=255,
+                ],
+                0..300,
+            ),
+            cuts in proptest::collection::vec(0usize..300, 0..8),
+            max in 1usize..80,
+            reject in proptest::bool::ANY,
+        ) {
+            let policy = if reject { Unlabelled::Reject } else { Unlabelled::Drop };
+            let fresh = Demuxer::new().with_max_chunk(max).with_unlabelled(policy);
+            let mut cuts = cuts;
+            cuts.push(data.len());
+            cuts.sort_unstable();
+            let (mut a, mut b) = (fresh.clone(), fresh);
+            let (mut held_a, mut held_b) = (Vec::new(), Vec::new());
+            let (mut out_a, mut out_b) = (Vec::new(), Vec::new());
+            let mut from = 0;
+            for (i, &to) in cuts.iter().enumerate() {
+                let to = to.min(data.len()).max(from);
+                let eof = i + 1 == cuts.len();
+                held_a.extend_from_slice(&data[from..to]);
+                held_b.extend_from_slice(&data[from..to]);
+                let used = stepwise(&mut a, &held_a, eof, &mut out_a);
+                held_a.drain(..used);
+                let used = batched(&mut b, &held_b, eof, &mut out_b);
+                held_b.drain(..used);
+                proptest::prop_assert_eq!(&held_a, &held_b);
+                let most = if eof { 0 } else { 2 };
+                proptest::prop_assert!(held_b.len() <= most);
+                from = to;
+            }
+            proptest::prop_assert_eq!(out_a, out_b);
+        }
     }
 }

@@ -128,26 +128,18 @@ impl LogsJsonEncoder {
 
     /// Demuxes `buf`, decoding `wanted`'s data; keeps what may begin a marker (unless `eof`).
     fn demux_into(&mut self, buf: &[u8], eof: bool, wanted: OutputStream, out: &mut Vec<u8>) {
-        let mut rest = buf;
-        loop {
-            let step = if eof {
-                self.demux.decode_eof_borrowed(rest)
-            } else {
-                self.demux.decode_borrowed(rest)
-            };
-            // The default policy drops unlabelled bytes: decoding cannot fail.
-            let Ok(step) = step else { break };
-            let chunk = step.chunk;
-            if let Some(slice) = chunk.filter(|c| c.stream == wanted) {
-                self.tail.decode(slice.data, &mut self.text);
-            }
-            rest = &rest[step.consumed..];
-            if chunk.is_none() {
-                break;
-            }
-        }
+        let (tail, text) = (&mut self.tail, &mut self.text);
+        // The default policy drops unlabelled bytes: decoding cannot fail.
+        let used = self
+            .demux
+            .decode_each_borrowed(buf, eof, |chunk| {
+                if chunk.stream == wanted {
+                    tail.decode(chunk.data, text);
+                }
+            })
+            .unwrap_or(buf.len());
         if !eof {
-            self.held.extend_from_slice(rest);
+            self.held.extend_from_slice(&buf[used..]);
         }
         self.flush_text(out);
     }
