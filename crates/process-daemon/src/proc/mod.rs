@@ -146,6 +146,18 @@ pub fn reset_oom_score_in_child(cmd: &mut tokio::process::Command) {
     }
 }
 
+/// Makes `cmd` a long-lived child the daemon drives over pipes: stdin, stdout and stderr piped,
+/// its own process group, not killed when its handle is dropped (a warm shell, a session
+/// shell).
+pub(crate) fn piped_group(cmd: &mut tokio::process::Command) -> &mut tokio::process::Command {
+    use std::process::Stdio;
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(false)
+}
+
 /// The start time of `pid` (`/proc/<pid>/stat` field 22, clock ticks since boot), if it exists.
 /// With the pid it names one process for good: a recycled pid has a later start time.
 pub fn start_time(pid: i32) -> Option<u64> {

@@ -30,7 +30,6 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
@@ -334,12 +333,8 @@ fn spawn_shell(
         .current_dir(workdir)
         .env_clear()
         .envs(&env)
-        .env(proc::RUN_ID_ENV, &run_id)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(false);
+        .env(proc::RUN_ID_ENV, &run_id);
+    proc::piped_group(&mut cmd);
     let (mut child, tracked) = crate::reaper::spawn(&mut cmd)?;
     let cgroup = match (cgroups, child.id()) {
         (Some(cgroups), Some(pid)) => cgroups.take().filter(|cg| cg.adopt(pid)),

@@ -64,7 +64,7 @@ impl Resp {
 }
 
 /// Runs hyper's upgrade futures on tokio.
-struct SpawnExecutor;
+pub struct SpawnExecutor;
 
 impl<F> hyper::rt::Executor<F> for SpawnExecutor
 where

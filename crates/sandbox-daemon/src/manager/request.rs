@@ -71,24 +71,28 @@ pub(super) fn image_name(req: &CreateSandbox) -> Result<Option<&str>, ManagerErr
 
 /// The checks made after the image is resolved, and the settings they give.
 pub(super) fn settle(req: &CreateSandbox, cfg: &ManagerConfig) -> Result<Settled, ManagerError> {
-    let cpu = in_range(
-        "cpu",
-        req.cpu.unwrap_or(i64::from(cfg.defaults.cpu)),
-        cfg.host.cpu,
-        " cores",
-    )?;
-    let memory = in_range(
-        "memory",
-        req.memory.unwrap_or(i64::from(cfg.defaults.memory_gib)),
-        cfg.host.memory_gib,
-        " GiB",
-    )?;
-    let disk = in_range(
-        "disk",
-        req.disk.unwrap_or(i64::from(cfg.defaults.disk_gib)),
-        cfg.host.disk_gib,
-        " GiB",
-    )?;
+    // (name, asked, default, what the host has, unit), checked in this order.
+    let [cpu, memory, disk] = [
+        ("cpu", req.cpu, cfg.defaults.cpu, cfg.host.cpu, " cores"),
+        (
+            "memory",
+            req.memory,
+            cfg.defaults.memory_gib,
+            cfg.host.memory_gib,
+            " GiB",
+        ),
+        (
+            "disk",
+            req.disk,
+            cfg.defaults.disk_gib,
+            cfg.host.disk_gib,
+            " GiB",
+        ),
+    ]
+    .map(|(what, asked, default, max, unit)| {
+        in_range(what, asked.unwrap_or(i64::from(default)), max, unit)
+    });
+    let (cpu, memory, disk) = (cpu?, memory?, disk?);
     let auto_stop = req.auto_stop_interval.unwrap_or(DEFAULT_AUTO_STOP_MINUTES);
     if auto_stop < 0 {
         return Err(ManagerError::BadRequest(

@@ -13,6 +13,9 @@
 //! `/tmp`, is stopped with SIGTERM (which deletes its warm pool) after every sandbox it made is
 //! deleted through the API, and its state dir is removed.
 
+mod measure;
+mod server;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -23,6 +26,9 @@ use process::{CreateSandboxParams, Sandbox, Sandboxes};
 use crate::floors::BoxError;
 use crate::row::{micros, Better, Row};
 use crate::stats::Summary;
+#[allow(clippy::wildcard_imports)]
+use measure::*;
+use server::{pool_ready, Server};
 
 /// The section of `BENCHMARKS.md` these rows go to.
 pub const GROUP: u32 = 10;
@@ -120,216 +126,6 @@ pub async fn run(opts: &Opts) -> Vec<Row> {
         }
     }
     rows
-}
-
-/// A `sandboxd` started here, on its own scratch state dir.
-struct Server {
-    child: Child,
-    api: String,
-    state: tempfile::TempDir,
-}
-
-impl Server {
-    fn start(opts: &Opts, extra: &[&str]) -> Result<Server, BoxError> {
-        // In /tmp: traversable by the sandboxes' mapped uid, and short (socket paths).
-        let state = tempfile::Builder::new()
-            .prefix("sbx-bench-")
-            .tempdir_in("/tmp")?;
-        // `BENCH_SANDBOXD_LOG=sandbox_daemon=debug` shows each start's step timings.
-        let log = std::env::var("BENCH_SANDBOXD_LOG").unwrap_or_else(|_| "warn".to_owned());
-        let mut child = Command::new(&opts.sandboxd)
-            .args(["--listen", "127.0.0.1:0", "--log-level", &log])
-            .args(["--api-key", KEY, "--max-sandboxes", "100"])
-            .arg("--state-dir")
-            .arg(state.path())
-            .arg("--image-dir")
-            .arg(&opts.image_dir)
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", opts.sandboxd.display()))?;
-        let mut line = String::new();
-        if let Some(out) = child.stdout.take() {
-            BufReader::new(out).read_line(&mut line)?;
-        }
-        let api = line
-            .trim()
-            .rsplit('=')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        if !api.starts_with("http://127.0.0.1:") {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("sandboxd did not print its api_url (printed {line:?})").into());
-        }
-        Ok(Server { child, api, state })
-    }
-
-    fn client(&self) -> Result<Sandboxes, BoxError> {
-        Ok(Sandboxes::connect(self.api.clone(), KEY)?)
-    }
-
-    fn sandbox_dir(&self, id: &str) -> PathBuf {
-        self.state.path().join("sandboxes").join(id)
-    }
-
-    /// Started sandboxes (records and warm pool members alike): their sockets.
-    fn sandboxes_on_disk(&self) -> usize {
-        count(&self.state.path().join("sockets"))
-    }
-
-    /// Deletes what is left through the API, then stops sandboxd with SIGTERM (its warm pool
-    /// goes with it) and waits for it.
-    async fn stop(mut self) -> Result<(), BoxError> {
-        let client = self.client()?;
-        for sb in client.list().await.unwrap_or_default() {
-            let _ = client.delete(&sb).await;
-        }
-        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id())?);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_mins(1);
-        loop {
-            if self.child.try_wait()?.is_some() {
-                break;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                return Err("sandboxd did not exit within 60 s of SIGTERM".into());
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let left = self.sandboxes_on_disk() + count(&self.state.path().join("sandboxes"));
-        if left > 0 {
-            return Err(format!(
-                "{left} sandbox(es) left in {} after sandboxd exited",
-                self.state.path().display()
-            )
-            .into());
-        }
-        Ok(())
-    }
-}
-
-fn count(dir: &Path) -> usize {
-    std::fs::read_dir(dir).map_or(0, |d| d.flatten().count())
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // After an error: SIGTERM, so sandboxd still removes its warm pool and spare disk
-        // layers; SIGKILL if it hangs.
-        if matches!(self.child.try_wait(), Ok(None)) {
-            if let Ok(pid) = i32::try_from(self.child.id()) {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGTERM,
-                );
-            }
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// One create → first `exec("true")` through the Rust client.
-async fn create_exec(client: &Sandboxes) -> Result<(Duration, Sandbox), BoxError> {
-    let t = Instant::now();
-    let sb = client.create(CreateSandboxParams::new()).await?;
-    let out = sb.process().exec("true").await?;
-    let took = t.elapsed();
-    if out.exit_code != 0 {
-        return Err(format!("exec(\"true\") exited {}", out.exit_code).into());
-    }
-    Ok((took, sb))
-}
-
-/// Turns a live sandbox's bundle into one that runs `/bin/true` (same config, its own cgroup
-/// path), in `dir`.
-fn floor_bundle(server: &Server, id: &str, dir: &Path) -> Result<(), BoxError> {
-    let bundle = server.sandbox_dir(id);
-    let text = std::fs::read_to_string(bundle.join("config.json"))?;
-    let mut config: serde_json::Value = serde_json::from_str(&text)?;
-    config["process"]["args"] = serde_json::json!(["/bin/true"]);
-    config["root"]["path"] = serde_json::json!(bundle.join("rootfs"));
-    config["linux"]["cgroupsPath"] = serde_json::json!("sandboxd-bench-floor");
-    std::fs::create_dir_all(dir)?;
-    std::fs::write(dir.join("config.json"), serde_json::to_vec(&config)?)?;
-    Ok(())
-}
-
-/// `runc run` of the floor bundle, `n` times.
-fn runc_floor(dir: &Path, n: usize) -> Result<Vec<Duration>, BoxError> {
-    let root = dir.join("runc-root");
-    let mut samples = Vec::with_capacity(n);
-    for i in 0..n {
-        let t = Instant::now();
-        let out = Command::new("runc")
-            .arg("--root")
-            .arg(&root)
-            .args(["run", "--bundle"])
-            .arg(dir)
-            .arg(format!("bench-floor-{i}"))
-            .stdin(Stdio::null())
-            .output()?;
-        let took = t.elapsed();
-        if !out.status.success() {
-            return Err(format!(
-                "runc run of /bin/true failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            )
-            .into());
-        }
-        samples.push(took);
-    }
-    Ok(samples)
-}
-
-fn summary(samples: &[Duration]) -> Result<Summary, BoxError> {
-    Summary::of_micros(samples).ok_or_else(|| "no samples".into())
-}
-
-/// KiB of `field` (`VmRSS`) in `/proc/PID/status`, or `Pss` in `smaps_rollup`.
-fn kib(pid: i32, file: &str, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/{file}"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix(field))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-/// (processd RSS, slirp4netns RSS, processd PSS, slirp4netns PSS) of one sandbox, in KiB.
-fn sandbox_memory(server: &Server, id: &str) -> Result<[u64; 4], BoxError> {
-    let dir = server.sandbox_dir(id);
-    let init: i32 = std::fs::read_to_string(dir.join("init.pid"))?
-        .trim()
-        .parse()?;
-    let slirp: i32 = std::fs::read_to_string(dir.join("slirp.pid"))?
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .parse()?;
-    Ok([
-        kib(init, "status", "VmRSS:"),
-        kib(slirp, "status", "VmRSS:"),
-        kib(init, "smaps_rollup", "Pss:"),
-        kib(slirp, "smaps_rollup", "Pss:"),
-    ])
-}
-
-fn mib(kib: f64) -> String {
-    format!("{:.1} MiB", kib / 1024.0)
 }
 
 /// Cold creates, the floor, one delete at a time, the Python SDK, many alive.
@@ -490,31 +286,6 @@ async fn cold(opts: &Opts, sizes: &Sizes) -> Result<Vec<Row>, BoxError> {
     Ok(rows)
 }
 
-/// Runs `benches/python/sdk_sandbox.py`: create → first exec through the official SDK.
-fn python_create_exec(python: &Path, api: &str, n: usize) -> Result<Vec<Duration>, BoxError> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("python")
-        .join("sdk_sandbox.py");
-    let out = Command::new(python)
-        .arg(&script)
-        .args(["--api-url", api, "--api-key", KEY, "--n", &n.to_string()])
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
-    if !out.status.success() {
-        return Err(format!("sdk_sandbox.py failed ({})", out.status).into());
-    }
-    let mut samples = Vec::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let v: serde_json::Value = serde_json::from_str(line)?;
-        if let Some(us) = v["create_exec_us"].as_f64() {
-            samples.push(Duration::from_secs_f64(us / 1e6));
-        }
-    }
-    Ok(samples)
-}
-
 /// A warm pool: `create()` alone, and create → first exec, each with the pool full.
 async fn warm(opts: &Opts, sizes: &Sizes) -> Result<Vec<Row>, BoxError> {
     let n = sizes.warm.to_string();
@@ -579,29 +350,4 @@ async fn warm(opts: &Opts, sizes: &Sizes) -> Result<Vec<Row>, BoxError> {
     ));
     server.stop().await?;
     Ok(rows)
-}
-
-/// Whether every sandbox on disk answers `GET /health` (no member is still starting). A bound
-/// socket accepts connections before its `processd` runs, so only an answer counts.
-fn pool_ready(server: &Server) -> bool {
-    let Ok(entries) = std::fs::read_dir(server.state.path().join("sockets")) else {
-        return false;
-    };
-    entries.flatten().all(|e| healthy(&e.path()))
-}
-
-fn healthy(sock: &Path) -> bool {
-    use std::io::{Read, Write};
-    let Ok(mut conn) = std::os::unix::net::UnixStream::connect(sock) else {
-        return false;
-    };
-    let _ = conn.set_read_timeout(Some(Duration::from_millis(200)));
-    if conn
-        .write_all(b"GET /health HTTP/1.0\r\nHost: sandbox\r\n\r\n")
-        .is_err()
-    {
-        return false;
-    }
-    let mut head = [0u8; 12];
-    conn.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.") && &head[9..12] == b"200"
 }
