@@ -3,18 +3,23 @@
 //! an interpreter worker, a session shell) is started through a trampoline that waits for the
 //! move, without a `pre_exec` hook (std keeps `posix_spawn`, see `Cgroup::adopt`).
 //!
-//! The trampoline is `/bin/sh -c 'read -r g; …; exec "$@"' processd-gate /usr/bin/env -i --
-//! K=V… PROGRAM ARGS…`, started with an **empty** environment: nothing the request's
-//! environment holds can act on it before the gate opens (no `LD_PRELOAD`, `LD_AUDIT`,
-//! `GLIBC_TUNABLES`, `BASH_ENV`, `SHELLOPTS`, exported functions or `ENV` reaches the shell or
-//! its loader; a bash at `/bin/sh` run as `sh` with no environment reads no start-up file). It
+//! The trampoline is `/bin/sh -c 'read -r g; …; exec "$@"' processd-gate /usr/bin/env [-u
+//! NAME]… -- K=V… PROGRAM ARGS…`. Its own environment holds only the request's plain
+//! variables that nothing reads at start-up, so nothing the request's environment holds can act
+//! on it before the gate opens (no `LD_PRELOAD`, `LD_AUDIT`, `GLIBC_TUNABLES`, `BASH_ENV`,
+//! `SHELLOPTS`, exported functions or `ENV` reaches the shell or its loader; a bash at
+//! `/bin/sh` run as `sh` reads no start-up file). Those start-up variables, odd names and the
+//! ones the shell rewrites (`PWD`, `IFS`, …) are set by `env` from its command line; the rest,
+//! where tokens and keys live, never appear on a command line (world-readable in
+//! `/proc/<pid>/cmdline`, while the environment is readable by its owner only). It
 //! blocks in `read` on its stdin (a pipe, or the worker's control socket) until the daemon has
 //! written the pid to `cgroup.procs` and then closed the pipe (or written one newline: `read`
 //! takes bytes one at a time from a pipe or socket, so nothing after it is consumed). Then it
 //! puts `/dev/null` on stdin (read-only, as std's `Stdio::null` opens it for stdin) when asked, and
-//! `exec`s `env`, which clears its own environment, sets exactly the request's variables
-//! (sorted by name, as std passes them; names `sh` could not set, such as `BASH_FUNC_f%%`, and
-//! values of any bytes but NUL included) and `exec`s the program with `execvp`, searching the
+//! `exec`s `env`, which drops what the shell added, sets the variables of its command line
+//! (names `sh` could not carry, such as `BASH_FUNC_f%%`, and values of any bytes but NUL
+//! included), so the program gets exactly the request's variables (in another order than
+//! std's sorted one: an environment's order means nothing), and `exec`s it with `execvp`, searching the
 //! request's `PATH` as std does. The pid stays the same through both `exec`s, so waits, kills
 //! and start-time records are the program's.
 //!
@@ -66,6 +71,53 @@ pub(crate) fn trampoline() -> Option<&'static Trampoline> {
             executable(&sh).then_some(Trampoline { sh, env })
         })
         .as_ref()
+}
+
+/// Variables a shell run as `sh` may add to or rewrite in what it exports (dash: `PWD`,
+/// `IFS`, `OPTIND`, `PPID`; bash: also `SHLVL`, `OLDPWD`, `_`): `env` sets them from the
+/// request or unsets them.
+const SHELL_MANAGED: [&str; 8] = [
+    "PWD", "OLDPWD", "IFS", "OPTIND", "PPID", "SHLVL", "_", "LINENO",
+];
+
+/// Variables the loader, libc or a shell reads at start-up (glibc's list of variables unsafe
+/// for a privileged program, and the shells' start-up settings), besides every `LD_*` and
+/// `BASH*` name.
+const START_UP: [&str; 16] = [
+    "ENV",
+    "SHELLOPTS",
+    "POSIXLY_CORRECT",
+    "PS4",
+    "CDPATH",
+    "GLIBC_TUNABLES",
+    "GCONV_PATH",
+    "GETCONF_DIR",
+    "HOSTALIASES",
+    "LOCALDOMAIN",
+    "LOCPATH",
+    "MALLOC_TRACE",
+    "NIS_PATH",
+    "NLSPATH",
+    "RESOLV_HOST_CONF",
+    "RES_OPTIONS",
+];
+
+/// Whether a request variable may be in the trampoline shell's own environment: a plain name
+/// that neither the loader nor the shell acts on before the gate opens. The others are set by
+/// `env` from its command line: start-up settings, not secrets. Everything else (tokens,
+/// keys) must never be on a command line, which every user of the host can read in
+/// `/proc/<pid>/cmdline` (an environment only its owner can).
+fn inheritable(name: &str) -> bool {
+    let plain = name
+        .bytes()
+        .next()
+        .is_some_and(|b| b == b'_' || b.is_ascii_alphabetic())
+        && name.bytes().all(|b| b == b'_' || b.is_ascii_alphanumeric());
+    plain
+        && !SHELL_MANAGED.contains(&name)
+        && !START_UP.contains(&name)
+        && !name.starts_with("LD_")
+        && !name.starts_with("BASH")
 }
 
 /// Whether `path` is a regular file this process may execute.
@@ -124,8 +176,10 @@ impl Trampoline {
             return Ok(None);
         }
         check_program(program, env)?;
-        let mut vars: Vec<(&String, &String)> = env.iter().collect();
-        vars.sort_unstable();
+        let (inherited, named): (Vec<_>, Vec<_>) =
+            env.iter().partition(|(name, _)| inheritable(name));
+        let mut named: Vec<(&String, &String)> = named;
+        named.sort_unstable();
         let mut cmd = tokio::process::Command::new(&self.sh);
         cmd.arg("-c")
             .arg(match stdin {
@@ -133,12 +187,19 @@ impl Trampoline {
                 Stdin::Keep => KEEP,
             })
             .arg(NAME)
-            .arg(&self.env)
-            .args(["-i", "--"])
-            .args(vars.into_iter().map(|(k, v)| format!("{k}={v}")))
+            .arg(&self.env);
+        // What the shell may have added or rewritten and the request does not set goes.
+        for name in SHELL_MANAGED {
+            if !env.contains_key(name) {
+                cmd.args(["-u", name]);
+            }
+        }
+        cmd.arg("--")
+            .args(named.into_iter().map(|(k, v)| format!("{k}={v}")))
             .arg(program)
             .args(args)
-            .env_clear();
+            .env_clear()
+            .envs(inherited);
         Ok(Some(cmd))
     }
 }
@@ -166,6 +227,30 @@ mod tests {
             check_program(Path::new("/proc/self/status"), &env).map_err(|e| e.kind()),
             Err(ErrorKind::PermissionDenied)
         );
+    }
+
+    #[test]
+    fn only_start_up_settings_and_odd_names_go_on_the_command_line() {
+        for name in ["TOKEN", "AWS_SECRET_ACCESS_KEY", "PATH", "HOME", "_x", "a1"] {
+            assert!(inheritable(name), "{name}");
+        }
+        for name in [
+            "LD_PRELOAD",
+            "LD_LIBRARY_PATH",
+            "BASH_ENV",
+            "BASH_FUNC_f%%",
+            "ENV",
+            "SHELLOPTS",
+            "GLIBC_TUNABLES",
+            "PWD",
+            "IFS",
+            "_",
+            "A B",
+            "1A",
+            "",
+        ] {
+            assert!(!inheritable(name), "{name}");
+        }
     }
 
     #[test]

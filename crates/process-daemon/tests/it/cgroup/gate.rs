@@ -200,8 +200,8 @@ async fn a_pty_shell_joins_its_cgroup_before_it_reads_its_profile() {
 }
 
 /// Through the trampoline a program sees what it would see started directly: the same
-/// environment block (in order, odd names and values included), descriptors, signal
-/// dispositions and argv, and nothing of `sh` or `env`.
+/// environment (odd names and values included; its order carries no meaning), descriptors,
+/// signal dispositions and argv, and nothing of `sh` or `env`.
 #[tokio::test]
 async fn a_trampolined_exec_sees_exactly_what_an_ungated_one_sees() {
     let Some(root) = Root::new("a_trampolined_exec_sees_exactly_what_an_ungated_one_sees") else {
@@ -219,7 +219,7 @@ async fn a_trampolined_exec_sees_exactly_what_an_ungated_one_sees() {
         c.warm_shells = 0;
     })
     .await;
-    let dump = "tr '\\0' '\\n' </proc/$$/environ | grep -v '^PROCESS_RUN_ID='; \
+    let dump = "tr '\\0' '\\n' </proc/$$/environ | grep -v '^PROCESS_RUN_ID=' | LC_ALL=C sort; \
         tr '\\0' ' ' </proc/$$/cmdline; echo; \
         for f in /proc/$$/fd/*; do echo \"${f##*/} $(readlink $f | cut -d'[' -f1)\"; done; \
         grep -E '^flags' /proc/$$/fdinfo/0; grep -E '^SigIgn|^NoNewPrivs' /proc/$$/status; \
@@ -236,6 +236,7 @@ async fn a_trampolined_exec_sees_exactly_what_an_ungated_one_sees() {
             "IFS": ":",
             "PWD": "/nonexistent",
             "ODD": "a'b\"c\nd $(x) `y`",
+            "SECRET": "kept",
         },
     });
     let g = gated.post("/process/execute", &body).await;
@@ -246,5 +247,69 @@ async fn a_trampolined_exec_sees_exactly_what_an_ungated_one_sees() {
     assert_eq!(
         g["result"], p["result"],
         "a trampolined shell differs from a direct one"
+    );
+}
+
+/// No request variable but start-up settings is ever on a command line, which every user of
+/// the host can read: while the trampoline waits at the gate, no process's `cmdline` holds a
+/// secret's value (its environment, readable by its owner only, does).
+#[tokio::test]
+async fn a_secret_in_the_environment_never_shows_in_a_command_line() {
+    let Some(root) = Root::new("a_secret_in_the_environment_never_shows_in_a_command_line") else {
+        return;
+    };
+    let d = gated(&root);
+    let secret = format!("s3cr3t-{}", unique_seconds());
+    let in_cmdlines = |needle: &str| -> bool {
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return false;
+        };
+        dir.flatten().any(|e| {
+            std::fs::read(e.path().join("cmdline"))
+                .is_ok_and(|c| c.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        })
+    };
+    let in_environs = |needle: &str| -> bool {
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return false;
+        };
+        dir.flatten().any(|e| {
+            std::fs::read(e.path().join("environ"))
+                .is_ok_and(|c| c.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        })
+    };
+    let watch = async {
+        // The gate holds the spawn for DELAY_MS: look while it waits.
+        let (mut cmdline, mut environ) = (false, false);
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(1200);
+        while tokio::time::Instant::now() < deadline {
+            cmdline |= in_cmdlines(&secret);
+            environ |= in_environs(&secret);
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        (cmdline, environ)
+    };
+    let ((status, v), (cmdline, environ)) = tokio::join!(
+        d.daemon.call(
+            Method::POST,
+            "/process/execute",
+            Some(json!({
+                "command": "echo \"${TOKEN#s3cr3t-}\"",
+                // POSIXLY_CORRECT refuses the bash gate: the trampoline runs.
+                "envs": {"POSIXLY_CORRECT": "1", "TOKEN": secret},
+            })),
+        ),
+        watch
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["result"].as_str().map(str::trim),
+        secret.strip_prefix("s3cr3t-"),
+        "{v}"
+    );
+    assert!(!cmdline, "the secret showed in a process's command line");
+    assert!(
+        environ,
+        "the probe never saw the waiting trampoline's environment"
     );
 }
