@@ -210,8 +210,9 @@ const GATE_PATH: &str = "/dev/stdin";
 /// or `noexec` would show or change the script) or an exported function (`BASH_FUNC_*`,
 /// which could shadow the builtins the script uses), `LD_PRELOAD` or `LD_AUDIT` (code the
 /// loader runs before bash reads anything), and where `/dev/stdin` is missing.
-/// (`LD_LIBRARY_PATH` is common in daemons' environments and left to the bash gate: a library
-/// planted on it would run before the gate.)
+/// Any other `LD_*` setting (`LD_LIBRARY_PATH`: a library planted there would run before the
+/// gate) is refused too when it is not the daemon's own (common in daemons' environments,
+/// and the operator's choice).
 fn bash_gate(program: &std::path::Path, env: &HashMap<String, String>) -> Option<String> {
     static DEV_STDIN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     if !crate::warm::supports(program)
@@ -222,6 +223,10 @@ fn bash_gate(program: &std::path::Path, env: &HashMap<String, String>) -> Option
             ) || k.starts_with("BASH_FUNC_")
                 || k == "LD_PRELOAD"
                 || k == "LD_AUDIT"
+        })
+        || env.iter().any(|(k, v)| {
+            // A loader setting of the request's own (the daemon's are the operator's).
+            k.starts_with("LD_") && std::env::var_os(k).is_none_or(|own| own != v.as_str())
         })
         || !*DEV_STDIN.get_or_init(|| std::path::Path::new(GATE_PATH).exists())
     {

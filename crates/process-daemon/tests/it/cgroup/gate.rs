@@ -313,3 +313,45 @@ async fn a_secret_in_the_environment_never_shows_in_a_command_line() {
         "the probe never saw the waiting trampoline's environment"
     );
 }
+
+/// A loader setting of the request's own (here `LD_LIBRARY_PATH`, where a planted library
+/// would run before bash reads its gate) sends a bash exec through the trampoline: while the
+/// move is held, the waiting process is the trampoline, not bash.
+#[tokio::test]
+async fn a_requests_own_library_path_takes_the_trampoline() {
+    let Some(root) = Root::new("a_requests_own_library_path_takes_the_trampoline") else {
+        return;
+    };
+    let d = gated(&root);
+    let marker = format!("lib-path-{}", unique_seconds());
+    let waiting = |needle: &str| -> Option<String> {
+        std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+            let c = std::fs::read(e.path().join("cmdline")).ok()?;
+            let c = String::from_utf8_lossy(&c).replace('\0', " ");
+            c.contains(needle).then_some(c)
+        })
+    };
+    let watch = async {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(1200);
+        let mut seen = None;
+        while seen.is_none() && tokio::time::Instant::now() < deadline {
+            seen = waiting(&marker);
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        seen
+    };
+    let ((status, v), seen) = tokio::join!(
+        d.daemon.call(
+            Method::POST,
+            "/process/execute",
+            Some(json!({
+                "command": format!(": {marker}"),
+                "envs": {"LD_LIBRARY_PATH": "/nonexistent-processd-test-lib"},
+            })),
+        ),
+        watch
+    );
+    assert_eq!(status, 200, "{v}");
+    let seen = seen.expect("the held process was never seen");
+    assert!(seen.contains("processd-gate"), "not the trampoline: {seen}");
+}
