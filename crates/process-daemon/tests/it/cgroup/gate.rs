@@ -7,10 +7,12 @@
 //! and dies with the unit; without the gate it has the whole pause to leave (and survived).
 
 use http::Method;
+use process_daemon::proc::table;
 use serde_json::{json, Value};
 
 use super::{dies, escapee, started, Bin, Root};
-use crate::support::unique_seconds;
+
+use crate::support::{processes_with, unique_seconds};
 
 /// The pause between a unit's spawn and its move: far longer than an escapee needs to leave.
 const DELAY_MS: &str = "1500";
@@ -260,31 +262,15 @@ async fn a_secret_in_the_environment_never_shows_in_a_command_line() {
     };
     let d = gated(&root);
     let secret = format!("s3cr3t-{}", unique_seconds());
-    let in_cmdlines = |needle: &str| -> bool {
-        let Ok(dir) = std::fs::read_dir("/proc") else {
-            return false;
-        };
-        dir.flatten().any(|e| {
-            std::fs::read(e.path().join("cmdline"))
-                .is_ok_and(|c| c.windows(needle.len()).any(|w| w == needle.as_bytes()))
-        })
-    };
-    let in_environs = |needle: &str| -> bool {
-        let Ok(dir) = std::fs::read_dir("/proc") else {
-            return false;
-        };
-        dir.flatten().any(|e| {
-            std::fs::read(e.path().join("environ"))
-                .is_ok_and(|c| c.windows(needle.len()).any(|w| w == needle.as_bytes()))
-        })
-    };
     let watch = async {
         // The gate holds the spawn for DELAY_MS: look while it waits.
         let (mut cmdline, mut environ) = (false, false);
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(1200);
         while tokio::time::Instant::now() < deadline {
-            cmdline |= in_cmdlines(&secret);
-            environ |= in_environs(&secret);
+            cmdline |= !processes_with(&secret).is_empty();
+            environ |= table::pids()
+                .into_iter()
+                .any(|pid| table::env_var(pid, "TOKEN").as_deref() == Some(secret.as_bytes()));
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         (cmdline, environ)
@@ -324,18 +310,14 @@ async fn a_requests_own_library_path_takes_the_trampoline() {
     };
     let d = gated(&root);
     let marker = format!("lib-path-{}", unique_seconds());
-    let waiting = |needle: &str| -> Option<String> {
-        std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
-            let c = std::fs::read(e.path().join("cmdline")).ok()?;
-            let c = String::from_utf8_lossy(&c).replace('\0', " ");
-            c.contains(needle).then_some(c)
-        })
-    };
     let watch = async {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(1200);
         let mut seen = None;
         while seen.is_none() && tokio::time::Instant::now() < deadline {
-            seen = waiting(&marker);
+            seen = processes_with(&marker)
+                .first()
+                .and_then(|&pid| table::cmdline(pid))
+                .map(|c| String::from_utf8_lossy(&c).replace('\0', " "));
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         seen
